@@ -1,0 +1,49 @@
+# The two commands: `make run` and `make test`. Each sets up what is missing
+# first: a .venv with the Python dependencies, node_modules (npm ci) for the
+# sockjs-client bundle, and, for the browser tests, Debian's Chromium.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.package-lock.json
+ARTIFACTS ?= artifacts
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test test-server test-browser setup chromium clean
+
+run: setup
+	$(BIN)/python -m chatzilla
+
+test: setup chromium
+	$(MAKE) --no-print-directory test-server
+	$(MAKE) --no-print-directory test-browser
+
+# Server, domain and protocol tests over real loopback sockets.
+test-server: setup
+	$(BIN)/python -m pytest tests --ignore=tests/browser
+
+# Playwright's sync API leaves a loop running that pytest-tornado tests
+# cannot share, so the browser tests get their own pytest process.
+test-browser: setup chromium
+	CHATZILLA_ARTIFACTS=$(abspath $(ARTIFACTS)) $(BIN)/python -m pytest tests/browser
+
+setup: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
+
+clean:
+	rm -rf $(VENV) node_modules $(ARTIFACTS) .pytest_cache

@@ -1,0 +1,3 @@
+"""Chatzilla: a realtime chat in the browser (Tornado + SockJS)."""
+
+__version__ = "0.1.0"

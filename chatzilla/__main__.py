@@ -1,0 +1,86 @@
+"""``python -m chatzilla``: serve the chat until SIGTERM or Ctrl-C.
+
+Exit status 0 after a clean shutdown, 2 for a bad setting or a port that
+cannot be bound (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+import tornado.httpserver
+import tornado.netutil
+
+from .app import SOCKJS_BUNDLE, make_app
+from .settings import Settings, SettingsError, load
+
+log = logging.getLogger("chatzilla")
+
+# A SockJS close code in the application range: browsers reconnect on it.
+SHUTDOWN_CLOSE = (3001, "Server shutting down")
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message is the one line the user sees."""
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then close every session and return."""
+    if not SOCKJS_BUNDLE.is_file():
+        raise StartupError(f"the sockjs-client bundle is missing ({SOCKJS_BUNDLE}); "
+                           "run `npm ci` (or `make run`, which does it)")
+    try:
+        sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {settings.host}:{settings.port}: "
+                           f"{exc.strerror or exc}") from None
+    except (UnicodeError, ValueError) as exc:
+        raise StartupError(f"setting host ({settings.host!r}) is not an address: {exc}") from None
+    app = make_app(settings)
+    server = tornado.httpserver.HTTPServer(app, xheaders=True)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    shown = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    print(f"Chatzilla is serving http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info("shutting down: closing %d connections", app.hub.stats()["connections"])
+    server.stop()
+    app.hub.close_all(*SHUTDOWN_CLOSE)
+    await asyncio.sleep(0.1)  # close frames are written; give them a moment on the wire
+    try:
+        # Let the close frames reach the clients before the sockets go.
+        await asyncio.wait_for(server.close_all_connections(), settings.shutdown_grace)
+    except asyncio.TimeoutError:
+        log.warning("connections still open after %.1fs; exiting anyway", settings.shutdown_grace)
+    await app.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load(sys.argv[1:] if argv is None else argv, os.environ)
+    except SettingsError as exc:
+        print(f"chatzilla: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        print(f"chatzilla: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

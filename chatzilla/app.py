@@ -1,0 +1,93 @@
+"""The app factory: :func:`make_app` builds one complete, independent chat.
+
+Everything with state (the backend, the hub, the SockJS router and its
+timers) is created here, inside the running event loop, and handed to the
+handlers; two apps in one process share nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import tornado.web
+
+from .backend import Backend, MemoryBackend
+from .connection import ChatRouter
+from .hub import Hub
+from .settings import Settings
+from .web import HealthHandler, PageHandler
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+#: The browser bundle of the npm package sockjs-client, installed by `npm ci`.
+SOCKJS_DIST = ROOT / "node_modules" / "sockjs-client" / "dist"
+SOCKJS_BUNDLE = SOCKJS_DIST / "sockjs.min.js"
+
+SOCKJS_PREFIX = "/chat"
+
+
+class ChatApplication(tornado.web.Application):
+    """A Tornado application that owns its hub, backend and SockJS router."""
+
+    def __init__(self, handlers, *, hub: Hub, backend: Backend, router: ChatRouter, **kw) -> None:
+        super().__init__(handlers, **kw)
+        self.hub = hub
+        self.backend = backend
+        self.router = router
+
+    async def shutdown(self) -> None:
+        """Stop the router's timers and release the backend."""
+        self.router.shutdown()
+        await self.backend.close()
+
+
+def sockjs_settings(settings: Settings) -> dict:
+    """sockjs-tornado settings, each chosen on purpose rather than defaulted."""
+    return {
+        # 1.0.7's htmlfile transport strips '_' and '.' from the callback
+        # name, so sockjs-client 1.x cannot use it; the iframe transports
+        # cover the same browsers.
+        "disabled_transports": ["htmlfile"],
+        # The iframe transports load this script; it must be our own copy of
+        # the client (1.x), not sockjs-tornado's default CDN 0.3 URL.
+        "sockjs_url": "/vendor/sockjs/sockjs.min.js",
+        # No JSESSIONID cookie: we keep no state in cookies, and a load
+        # balancer's stickiness is configured there, not here.
+        "jsessionid": False,
+        # Cross-origin websockets only from the configured hosts; the
+        # page's own origin is always allowed by Tornado's same-host check.
+        "websocket_allow_origin": list(settings.allowed_origins),
+        "heartbeat_delay": settings.heartbeat_delay,
+        "disconnect_delay": settings.disconnect_delay,
+    }
+
+
+def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None) -> ChatApplication:
+    """Build the chat: page, static files, ``/healthz`` and SockJS at ``/chat``.
+
+    Call it with the event loop running (the SockJS router starts timers on
+    the current loop; pytest-tornado passes ``io_loop``). ``backend``
+    defaults to the in-process :class:`MemoryBackend`.
+    """
+    if backend is None:
+        backend = MemoryBackend(keep=settings.history_limit)
+    hub = Hub(backend, history_limit=settings.history_limit, max_content=settings.max_content)
+    router = ChatRouter(hub, SOCKJS_PREFIX, sockjs_settings(settings), io_loop=io_loop)
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    handlers = [
+        (r"/", PageHandler, {"templates": templates}),
+        (r"/healthz", HealthHandler, {"hub": hub}),
+        tornado.web.url(r"/vendor/sockjs/(.*)", tornado.web.StaticFileHandler,
+                        {"path": str(SOCKJS_DIST)}, name="sockjs-bundle"),
+        *router.urls,
+    ]
+    return ChatApplication(
+        handlers, hub=hub, backend=backend, router=router,
+        static_path=str(STATIC), compress_response=True,
+    )

@@ -1,0 +1,167 @@
+"""The hub: carries out commands from connections and fans frames out.
+
+It knows connections only as :class:`Client` objects that take text, so it is
+tested without a server. Every frame a client receives goes through
+:meth:`Hub._send`, which holds frames back while the client's ``joined`` frame
+is still being prepared, so nobody sees a message before their history or
+twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Hashable
+from typing import Protocol
+
+from . import protocol
+from .backend import Backend
+from .chat import Message, PresenceChange, Roster
+from .protocol import ProtocolError
+
+log = logging.getLogger("chatzilla.hub")
+
+LOBBY = "lobby"
+
+
+class Client(Hashable, Protocol):
+    """One connection as the hub sees it."""
+
+    def send_text(self, text: str) -> None:
+        """Queue one encoded frame for this connection; never raises."""
+
+    def close(self, code: int, reason: str) -> None:
+        """End the connection with a close frame."""
+
+
+@dataclasses.dataclass
+class _Member:
+    email: str
+    room: str
+    # Frames held back until `joined` is out: (message id or None, text).
+    held: list[tuple[int | None, str]] | None = dataclasses.field(default_factory=list)
+
+
+class Hub:
+    """The chat of one process.
+
+    ``history_limit`` messages go in ``joined.history``; ``max_content`` is
+    the longest message accepted.
+    """
+
+    def __init__(self, backend: Backend, *, history_limit: int, max_content: int) -> None:
+        self._backend = backend
+        self._history_limit = history_limit
+        self._max_content = max_content
+        self._clients: set[Client] = set()
+        self._members: dict[Client, _Member] = {}
+        self._rosters: dict[str, Roster] = {}
+        backend.start(self._deliver)
+
+    # -- connections -------------------------------------------------------
+
+    def open(self, client: Client) -> None:
+        """A connection opened (it has not joined yet)."""
+        self._clients.add(client)
+
+    def close(self, client: Client) -> None:
+        """A connection ended, however it ended. Safe to call twice."""
+        self._clients.discard(client)
+        member = self._members.pop(client, None)
+        if member is None:
+            return
+        roster = self._rosters[member.room]
+        change = roster.remove(client)
+        if not roster:
+            del self._rosters[member.room]
+        if change is not None and change.event == "leave":
+            log.info("leave %s (room %s, %d present)", change.email, member.room, change.count)
+            self._announce(member.room, change, skip=client)
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Close every connection with a close frame (server shutting down)."""
+        for client in list(self._clients):
+            client.close(code, reason)
+
+    # -- commands ----------------------------------------------------------
+
+    async def join(self, client: Client, raw_email: str) -> None:
+        """Enter the lobby; sends ``joined`` to ``client``, presence to others.
+
+        Raises :class:`ProtocolError` ``already_joined`` or ``invalid_email``.
+        """
+        if client in self._members:
+            raise ProtocolError("already_joined", "this connection has already joined")
+        email = protocol.normalize_email(raw_email)
+        room = LOBBY
+        member = self._members[client] = _Member(email, room)
+        roster = self._rosters.setdefault(room, Roster())
+        change = roster.add(client, email)
+        participants = roster.participants()
+        if change.event == "join":
+            log.info("join %s (room %s, %d present)", email, room, change.count)
+            self._announce(room, change, skip=client)
+        # Registered before reading history: a message stored meanwhile is
+        # held for this client and dropped below if history has it already.
+        history = await self._backend.recent(room, self._history_limit)
+        if self._members.get(client) is not member:
+            return  # the connection ended while history was read
+        client.send_text(protocol.encode({
+            "type": "joined", "email": email, "participants": participants,
+            "history": [m.frame() for m in history],
+        }))
+        last_id = history[-1].id if history else 0
+        held, member.held = member.held or [], None
+        for message_id, text in held:
+            if message_id is None or message_id > last_id:
+                client.send_text(text)
+
+    async def say(self, client: Client, raw_content: str, ref: str | None) -> None:
+        """Store a message, send it to the room, acknowledge it with ``sent``.
+
+        Raises :class:`ProtocolError` ``not_joined``, ``empty`` or ``too_long``
+        (each carrying ``ref``).
+        """
+        member = self._members.get(client)
+        if member is None:
+            raise ProtocolError("not_joined", "join before sending messages", ref)
+        try:
+            content = protocol.clean_content(raw_content, self._max_content)
+        except ProtocolError as exc:
+            exc.ref = ref
+            raise
+        message = await self._backend.append(member.room, member.email, content, ref, client)
+        self._send(client, protocol.encode(message.ack()))
+
+    # -- fan-out -----------------------------------------------------------
+
+    def _deliver(self, room: str, message: Message, origin: object) -> None:
+        roster = self._rosters.get(room)
+        if roster is None:
+            return
+        text = protocol.encode(message.frame())
+        for client in roster.connections():
+            if client is not origin:
+                self._send(client, text, message.id)
+
+    def _announce(self, room: str, change: PresenceChange, skip: Client) -> None:
+        text = protocol.encode(change.frame())
+        for client in self._rosters[room].connections():
+            if client is not skip:
+                self._send(client, text)
+
+    def _send(self, client: Client, text: str, message_id: int | None = None) -> None:
+        member = self._members.get(client)
+        if member is not None and member.held is not None:
+            member.held.append((message_id, text))
+        else:
+            client.send_text(text)
+
+    # -- figures -----------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Open connections and distinct participants, for ``/healthz``."""
+        return {
+            "connections": len(self._clients),
+            "participants": sum(len(r) for r in self._rosters.values()),
+        }

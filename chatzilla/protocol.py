@@ -1,0 +1,147 @@
+"""Wire protocol version 1: parse client frames, build server frames.
+
+Pure functions, no I/O. :func:`parse_frame` turns one application frame (the
+text of one SockJS message) into a command object or raises
+:class:`ProtocolError`, whose ``code`` is one of the version 1 error codes.
+The frames themselves are documented in ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+MAX_REF = 64
+MAX_EMAIL = 254
+
+# Control characters (C0, DEL, C1) and every Unicode white space; none may
+# appear in an e-mail address.
+_FORBIDDEN_IN_EMAIL = re.compile(r"[\x00-\x20\x7f-\x9f\s]")
+
+
+class ProtocolError(Exception):
+    """A frame the server refuses; becomes an ``error`` frame.
+
+    ``code`` is a version 1 error code, ``reason`` is for humans, ``ref`` is
+    echoed back when the offending frame carried a valid one.
+    """
+
+    def __init__(self, code: str, reason: str, ref: str | None = None):
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.ref = ref
+
+
+@dataclasses.dataclass(frozen=True)
+class Join:
+    email: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Say:
+    """A ``message`` frame from a client: ``content`` still untrimmed."""
+
+    content: str
+    ref: str | None
+
+
+Command = Join | Say
+
+
+def normalize_email(raw: str) -> str:
+    """Return the canonical form of an address, or raise ``invalid_email``.
+
+    Trimmed; at most 254 characters; exactly one ``@``; a non-empty local
+    part; a domain with a dot that neither starts nor ends the domain; no
+    white space or control characters. The domain is lower-cased (it is
+    compared case-insensitively), the local part is kept as typed.
+    """
+    email = raw.strip()
+    if not email:
+        raise ProtocolError("invalid_email", "an e-mail address is required")
+    if len(email) > MAX_EMAIL:
+        raise ProtocolError("invalid_email", f"an e-mail address has at most {MAX_EMAIL} characters")
+    if _FORBIDDEN_IN_EMAIL.search(email):
+        raise ProtocolError("invalid_email", "an e-mail address has no spaces or control characters")
+    if email.count("@") != 1:
+        raise ProtocolError("invalid_email", "an e-mail address has exactly one @")
+    local, domain = email.split("@")
+    if not local:
+        raise ProtocolError("invalid_email", "nothing before the @")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(labels):
+        raise ProtocolError("invalid_email", "the domain needs a dot, like example.com")
+    return f"{local}@{domain.lower()}"
+
+
+def clean_content(raw: str, limit: int) -> str:
+    """Trim message text; raise ``empty`` or ``too_long`` (over ``limit`` characters)."""
+    content = raw.strip()
+    if not content:
+        raise ProtocolError("empty", "the message is empty")
+    if len(content) > limit:
+        raise ProtocolError("too_long", f"a message has at most {limit} characters, this one has {len(content)}")
+    return content
+
+
+def _field(frame: dict[str, Any], name: str, required: bool, ref: str | None) -> str | None:
+    value = frame.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        wanted = "is required and must be a string" if value is None else "must be a string"
+        raise ProtocolError("bad_frame", f"field '{name}' {wanted}", ref)
+    if not _is_unicode(value):
+        raise ProtocolError("bad_frame", f"field '{name}' is not valid Unicode", ref)
+    return value
+
+
+def _is_unicode(text: str) -> bool:
+    # JSON lets "\ud800" through as a lone surrogate, which cannot be stored
+    # or sent as UTF-8: refuse it at the door.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_frame(text: str) -> Command:
+    """Parse one client frame; raise :class:`ProtocolError` for anything bad.
+
+    Only the shape is checked here (JSON object, string ``type``, field
+    types, ``ref`` length); e-mail and content rules are the chat's, applied
+    where the command is carried out.
+    """
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError("bad_frame", "a frame must be a JSON object") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError("bad_frame", "a frame must be a JSON object")
+    ref = frame.get("ref")
+    if ref is not None and not (isinstance(ref, str) and len(ref) <= MAX_REF and _is_unicode(ref)):
+        raise ProtocolError("bad_frame", f"'ref' must be a string of at most {MAX_REF} characters")
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_frame", "a frame needs a string field 'type'", ref)
+    if kind == "join":
+        return Join(email=_field(frame, "email", True, ref))
+    if kind == "message":
+        return Say(content=_field(frame, "content", True, ref), ref=ref)
+    raise ProtocolError("bad_frame", f"unknown frame type {kind[:40]!r}", ref)
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """Serialize a server frame: compact JSON, UTF-8 kept as text."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def error_frame(error: ProtocolError) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": error.code, "reason": error.reason}
+    if error.ref is not None:
+        frame["ref"] = error.ref
+    return frame

@@ -1,0 +1,151 @@
+"""The one table of Chatzilla's settings.
+
+Every setting has a default, an environment variable and a command-line flag.
+A flag beats the environment, which beats the default. ``PORT`` is read as
+well as ``CHATZILLA_PORT`` so a Heroku-style dyno's port wins over the default.
+A bad value raises :class:`SettingsError` naming the setting, never a
+traceback at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in text.split(",") if o.strip())
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+    return level
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One row of the settings table."""
+
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    env: tuple[str, ...]
+    help: str
+
+
+# The table. Environment variables are tried left to right; the first one set
+# wins. Order here is the order of `--help`.
+SPECS: tuple[Spec, ...] = (
+    Spec("host", "0.0.0.0", str, ("CHATZILLA_HOST",),
+         "address to listen on"),
+    Spec("port", 8000, _port, ("CHATZILLA_PORT", "PORT"),
+         "TCP port for the page, static files and /chat"),
+    Spec("history_limit", 50, _positive_int, ("CHATZILLA_HISTORY_LIMIT",),
+         "messages sent in `joined.history`"),
+    Spec("max_content", 2000, _positive_int, ("CHATZILLA_MAX_CONTENT",),
+         "longest message accepted, in characters"),
+    Spec("allowed_origins", (), _origins, ("CHATZILLA_ALLOWED_ORIGINS",),
+         "comma-separated host[:port] list allowed besides the page's own origin"),
+    Spec("heartbeat_delay", 25.0, _seconds, ("CHATZILLA_HEARTBEAT_DELAY",),
+         "seconds between SockJS heartbeats"),
+    Spec("disconnect_delay", 5.0, _seconds, ("CHATZILLA_DISCONNECT_DELAY",),
+         "seconds before an abandoned polling session expires"),
+    Spec("shutdown_grace", 3.0, _seconds, ("CHATZILLA_SHUTDOWN_GRACE",),
+         "seconds SIGTERM waits for close frames to flush before exiting"),
+    Spec("log_level", "INFO", _log_level, ("CHATZILLA_LOG_LEVEL",),
+         "DEBUG, INFO, WARNING or ERROR"),
+)
+
+_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Build with :func:`load` or ``Settings(**overrides)``."""
+
+    host: str = _BY_NAME["host"].default
+    port: int = _BY_NAME["port"].default
+    history_limit: int = _BY_NAME["history_limit"].default
+    max_content: int = _BY_NAME["max_content"].default
+    allowed_origins: tuple[str, ...] = _BY_NAME["allowed_origins"].default
+    heartbeat_delay: float = _BY_NAME["heartbeat_delay"].default
+    disconnect_delay: float = _BY_NAME["disconnect_delay"].default
+    shutdown_grace: float = _BY_NAME["shutdown_grace"].default
+    log_level: str = _BY_NAME["log_level"].default
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser; `--help` shows every setting with its default."""
+    parser = argparse.ArgumentParser(
+        prog="python -m chatzilla",
+        description="Chatzilla: a realtime chat in the browser.",
+        epilog="A flag beats its environment variable, which beats the default.",
+    )
+    for spec in SPECS:
+        default = spec.default
+        if isinstance(default, tuple):
+            default = ",".join(default) or "(none)"
+        parser.add_argument(
+            _flag(spec.name), dest=spec.name, metavar="VALUE", default=None,
+            help=f"{spec.help} (env {' or '.join(spec.env)}; default {default})",
+        )
+    return parser
+
+
+def load(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve the settings from flags, then the environment, then defaults.
+
+    Raises :class:`SettingsError` with a one-line message naming the setting
+    and where its bad value came from.
+    """
+    environ = {} if environ is None else environ
+    args = build_parser().parse_args(list(argv))
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        raw, source = getattr(args, spec.name), _flag(spec.name)
+        if raw is None:
+            found = [(environ[var], var) for var in spec.env if var in environ]
+            if not found:
+                continue
+            raw, source = found[0]
+        try:
+            values[spec.name] = spec.parse(raw)
+        except ValueError as exc:
+            reason = str(exc) if not str(exc).startswith("invalid literal") else "is not a number"
+            if "could not convert" in reason:
+                reason = "is not a number"
+            raise SettingsError(f"setting {spec.name} ({source}={raw!r}): {reason}") from None
+    return Settings(**values)
