@@ -145,8 +145,11 @@ class Hub:
                 self._send(client, text, message.id)
 
     def _announce(self, room: str, change: PresenceChange, skip: Client) -> None:
+        roster = self._rosters.get(room)
+        if roster is None:
+            return  # nobody left to tell
         text = protocol.encode(change.frame())
-        for client in self._rosters[room].connections():
+        for client in roster.connections():
             if client is not skip:
                 self._send(client, text)
 
