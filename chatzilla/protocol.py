@@ -62,6 +62,11 @@ def normalize_email(raw: str) -> str:
     email = raw.strip()
     if not email:
         raise ProtocolError("invalid_email", "an e-mail address is required")
+    if "@" in email:
+        # Lower-casing can lengthen text ("\u0130" becomes two characters),
+        # so the length rule applies to the address as it will be kept.
+        local, _, domain = email.rpartition("@")
+        email = f"{local}@{domain.lower()}"
     if len(email) > MAX_EMAIL:
         raise ProtocolError("invalid_email", f"an e-mail address has at most {MAX_EMAIL} characters")
     if _FORBIDDEN_IN_EMAIL.search(email):
@@ -74,7 +79,7 @@ def normalize_email(raw: str) -> str:
     labels = domain.split(".")
     if len(labels) < 2 or not all(labels):
         raise ProtocolError("invalid_email", "the domain needs a dot, like example.com")
-    return f"{local}@{domain.lower()}"
+    return email
 
 
 def clean_content(raw: str, limit: int) -> str:
