@@ -31,7 +31,10 @@
   var myEmail = null;       // the server's canonical form, from `joined`
   var joined = false;
   var retries = 0;
-  var shown = new Set();    // message ids on screen, so a rejoin never repeats one
+  // Messages on screen, so a rejoin never repeats one. Keyed by id AND
+  // server time: a restarted server (in-memory backend) numbers from 1
+  // again, and its new message 1 is not the old message 1.
+  var shown = new Set();
   var pending = new Map();  // ref -> content awaiting its `sent`
   var refCounter = 0;
 
@@ -132,8 +135,9 @@
   }
 
   function showMessage(message) {
-    if (shown.has(message.id)) { return; }
-    shown.add(message.id);
+    var key = message.id + '@' + message.ts;
+    if (shown.has(key)) { return; }
+    shown.add(key);
     var mine = message.sender === myEmail;
     var item = document.createElement('li');
     item.className = mine ? 'message mine' : 'message';
@@ -189,6 +193,12 @@
       event.preventDefault();
       el.composer.requestSubmit();
     }
+  });
+
+  // Read-only hook for tests and debugging: the SockJS transport in use
+  // ("websocket", "xhr-polling", ...), or null while not connected.
+  window.chatzilla = Object.freeze({
+    transport: function () { return (sock && sock.transport) || null; }
   });
 
   connect();

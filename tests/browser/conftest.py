@@ -1,0 +1,314 @@
+"""Fixtures for the browser tests: a real server process and Chromium.
+
+* ``server``: ``python -m chatzilla`` started as a subprocess on a free port
+  (``--port 0``), stopped with SIGTERM in teardown, which must exit 0.
+* ``start_server``: starts more servers (the reconnect test restarts one on
+  the same port).
+* ``browser``: one headless Debian Chromium for the whole session, driven by
+  Playwright's sync API (not the pytest-playwright plugin, whose ``base_url``
+  fixture clashes with pytest-tornado's).
+* ``people``: ``people("alice@example.com")`` opens a fresh browser context
+  (its own cookies and storage: one person) on the page and joins.
+* ``artifacts``: the directory for screenshots ($CHATZILLA_ARTIFACTS).
+
+These tests run in their own pytest process (``make test-browser``): the
+sync API keeps an event loop running that pytest-tornado cannot share.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+#: Every context runs in this zone (UTC+05:30, no DST), so the HH:MM shown is
+#: checked against a conversion the test does itself, minutes included.
+TIMEZONE = "Asia/Kolkata"
+
+STARTUP_TIMEOUT = 10.0
+#: SIGTERM waits at most shutdown_grace (3 s by default) for connections.
+SHUTDOWN_TIMEOUT = 6.0
+
+_BANNER = re.compile(r"^Chatzilla is serving (http://\S+?/) ")
+
+expect.set_options(timeout=5_000)
+
+
+# -- the server ---------------------------------------------------------------
+
+
+class ChatServer:
+    """One ``python -m chatzilla`` process; its log (stderr) goes to a file."""
+
+    def __init__(self, port: int, log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+        try:
+            self.url = self._read_banner()
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            self._close_files()
+            raise
+        self.port = int(self.url.rstrip("/").rsplit(":", 1)[1])
+        self.stopped = False
+
+    def _read_banner(self) -> str:
+        """The URL from the first stdout line, within STARTUP_TIMEOUT."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        line = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            while not line.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    raise AssertionError(f"the server printed no banner in {STARTUP_TIMEOUT}s; "
+                                         f"log:\n{self.log()}")
+                chunk = os.read(self.process.stdout.fileno(), 1)
+                if not chunk:
+                    self.process.wait(STARTUP_TIMEOUT)
+                    raise AssertionError(f"the server exited with {self.process.returncode} "
+                                         f"before serving; log:\n{self.log()}")
+                line += chunk
+        match = _BANNER.match(line.decode())
+        assert match, f"unexpected first line from the server: {line!r}"
+        return match.group(1)
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM; the server must exit 0 within SHUTDOWN_TIMEOUT seconds."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(SHUTDOWN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            self._close_files()
+            raise AssertionError(f"the server did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM; "
+                                 f"log:\n{self.log()}") from None
+        self._close_files()
+        assert code == 0, f"the server exited with {code} after SIGTERM; log:\n{self.log()}"
+
+    def kill(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.process.kill()
+            self.process.wait()
+            self._close_files()
+
+    def _close_files(self) -> None:
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._log.close()
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """``start_server(port=0)`` starts a server; every one is stopped in teardown."""
+    servers: list[ChatServer] = []
+
+    def start(port: int = 0) -> ChatServer:
+        server = ChatServer(port, tmp_path / f"server-{len(servers) + 1}.log")
+        servers.append(server)
+        return server
+
+    yield start
+    errors = []
+    for server in servers:
+        try:
+            server.stop()
+        except AssertionError as exc:
+            errors.append(str(exc))
+        finally:
+            server.kill()
+    assert not errors, "\n".join(errors)
+
+
+@pytest.fixture
+def server(start_server) -> ChatServer:
+    """A fresh server for the test, on a free port."""
+    return start_server()
+
+
+# -- the browser --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Person:
+    """One person: a browser context with one page on the chat."""
+
+    def __init__(self, browser: Browser, url: str, *, transport: str | None = None,
+                 viewport: dict | None = None) -> None:
+        self.context = browser.new_context(
+            timezone_id=TIMEZONE, viewport=viewport or {"width": 900, "height": 640})
+        self.page: Page = self.context.new_page()
+        self.page_errors: list[str] = []
+        self.console_errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.websockets: list[str] = []
+        self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+        self.page.on("console", self._on_console)
+        self.page.on("dialog", self._on_dialog)
+        self.page.on("websocket", lambda ws: self.websockets.append(ws.url))
+        # The context sees the requests of every frame, the SockJS iframe's too.
+        self.context.on("request", lambda request: self.requests.append(request.url))
+        self.email: str | None = None
+        query = f"?transports={transport}" if transport else ""
+        self.page.goto(url + query)
+
+    def _on_console(self, message) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text)
+
+    def _on_dialog(self, dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    # -- locators ----------------------------------------------------------
+
+    @property
+    def messages(self):
+        """The conversation's messages (not the join/leave notices)."""
+        return self.page.locator("#messages li.message")
+
+    @property
+    def notices(self):
+        return self.page.locator("#messages li.notice")
+
+    @property
+    def composer(self):
+        return self.page.locator("#message")
+
+    @property
+    def status(self):
+        return self.page.locator("#status")
+
+    @property
+    def count(self):
+        return self.page.locator("#presence-count")
+
+    def message(self, content: str):
+        """The one message whose text is exactly ``content``."""
+        return self.messages.filter(
+            has=self.page.locator(".content", has_text=re.compile("^" + re.escape(content) + "$")))
+
+    # -- actions -----------------------------------------------------------
+
+    def join(self, email: str) -> "Person":
+        self.page.locator("#email").fill(email)
+        self.page.locator("#join-form button[type=submit]").click()
+        expect(self.page.locator("#chat")).to_be_visible()
+        expect(self.page.locator("#join-form")).to_be_hidden()
+        self.email = email
+        return self
+
+    def say(self, content: str) -> None:
+        """Type ``content`` and press Enter; returns once it shows as "Me"."""
+        self.composer.fill(content)
+        self.composer.press("Enter")
+        expect(self.message(content)).to_have_count(1)
+        expect(self.composer).to_have_value("")
+
+    def sees(self, sender: str, content: str, *, mine: bool = False) -> None:
+        """``content`` is on screen once, from ``sender`` (or "Me")."""
+        item = self.message(content)
+        expect(item).to_have_count(1)
+        expect(item.locator(".sender")).to_have_text("Me" if mine else sender)
+        if mine:
+            expect(item).to_have_class(re.compile(r"\bmine\b"))
+        else:
+            expect(item).not_to_have_class(re.compile(r"\bmine\b"))
+
+    def transport(self):
+        return self.page.evaluate("window.chatzilla.transport()")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def people(browser, server):
+    """``people(email=None, transport=None, server=None)``: a person on the page.
+
+    Each is a fresh browser context; with ``email`` it also joins. Teardown
+    fails the test if a page threw (unless the error matches a pattern the
+    test put in ``people.known_page_errors``), logged a console error (unless
+    the test set ``people.allow_network_errors``) or opened a dialog.
+    """
+    opened: list[Person] = []
+
+    def open_person(email: str | None = None, *, transport: str | None = None,
+                    on: ChatServer | None = None, **kw) -> Person:
+        person = Person(browser, (on or server).url, transport=transport, **kw)
+        opened.append(person)
+        if email is not None:
+            person.join(email)
+        return person
+
+    open_person.allow_network_errors = False
+    open_person.known_page_errors = []
+    yield open_person
+    problems = []
+    for person in opened:
+        console = person.console_errors
+        if open_person.allow_network_errors:
+            console = [text for text in console
+                       if not text.startswith("Failed to load resource: net::ERR_")]
+        thrown = [text for text in person.page_errors
+                  if not any(re.fullmatch(known, text) for known in open_person.known_page_errors)]
+        if thrown or console or person.dialogs:
+            problems.append(f"{person.email}: page errors {thrown}, "
+                            f"console errors {console}, dialogs {person.dialogs}")
+        person.close()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where screenshots go: $CHATZILLA_ARTIFACTS, else ./artifacts at the repo root."""
+    path = Path(os.environ.get("CHATZILLA_ARTIFACTS") or ROOT / "artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,232 @@
+"""The chat page in Chromium: joining, talking, presence, history, safety."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+#: The contexts' time zone (conftest.TIMEZONE, Asia/Kolkata): UTC+05:30, no DST.
+ZONE = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+
+
+def check_time(person, content: str) -> None:
+    """The message shows HH:MM in the reader's zone, from a server ts of about now."""
+    time_el = person.message(content).locator("time.time")
+    expect(time_el).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    stamp = datetime.datetime.fromisoformat(time_el.get_attribute("datetime").replace("Z", "+00:00"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert abs((now - stamp).total_seconds()) < 60, (stamp, now)
+    assert time_el.text_content() == stamp.astimezone(ZONE).strftime("%H:%M")
+
+
+def wait_until(page, condition, timeout: float = 5.0) -> None:
+    """Let Playwright dispatch events until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        page.wait_for_timeout(20)
+
+
+def test_two_people_chat_both_ways(people):
+    alice = people("alice@example.com")
+    bob = people("bob@example.com")
+
+    alice.say("hello bob, this is alice")
+    bob.sees("alice@example.com", "hello bob, this is alice")
+    alice.sees("alice@example.com", "hello bob, this is alice", mine=True)
+
+    bob.say("hi alice!")
+    alice.sees("bob@example.com", "hi alice!")
+    bob.sees("bob@example.com", "hi alice!", mine=True)
+
+    # The other person's e-mail is in bold; each side has the same order.
+    sender = bob.message("hello bob, this is alice").locator(".sender")
+    assert sender.evaluate("el => el.tagName") == "B"
+    assert int(sender.evaluate("el => getComputedStyle(el).fontWeight")) >= 700
+    for person in (alice, bob):
+        expect(person.messages.locator(".content")).to_have_text(
+            ["hello bob, this is alice", "hi alice!"])
+    check_time(bob, "hello bob, this is alice")
+    check_time(alice, "hi alice!")
+    check_time(alice, "hello bob, this is alice")
+
+
+def test_enter_sends_and_shift_enter_inserts_newline(people):
+    alice = people("alice@example.com")
+    bob = people("bob@example.com")
+
+    composer = alice.composer
+    composer.click()
+    composer.press_sequentially("first line")
+    composer.press("Shift+Enter")
+    composer.press_sequentially("second line")
+    expect(composer).to_have_value("first line\nsecond line")
+    expect(alice.messages).to_have_count(0)
+
+    composer.press("Enter")
+    expect(composer).to_have_value("")
+    for person in (alice, bob):
+        expect(person.messages).to_have_count(1)
+        content = person.messages.locator(".content")
+        assert content.text_content() == "first line\nsecond line"
+        # Shown on two lines, not joined into one.
+        assert content.evaluate(
+            "el => el.offsetHeight > 1.5 * parseFloat(getComputedStyle(el).lineHeight)")
+    expect(alice.messages.locator(".sender")).to_have_text("Me")
+    expect(bob.messages.locator(".sender")).to_have_text("alice@example.com")
+
+    # Enter on an empty (or blank) composer sends nothing.
+    composer.fill("   ")
+    composer.press("Enter")
+    bob.say("sentinel")
+    for person in (alice, bob):
+        expect(person.messages.locator(".content")).to_have_text(
+            ["first line\nsecond line", "sentinel"])
+    expect(alice.page.locator("#composer-error")).to_be_hidden()
+
+
+def test_composer_clears_only_after_the_sent_ack(people):
+    alice = people()
+    relay = {"hold": True, "held": [], "page_side": None}
+
+    def route(ws):
+        # Sits between the page and the server's SockJS websocket and holds
+        # back `sent` acknowledgements while relay["hold"] is set.
+        relay["page_side"] = ws
+        server_side = ws.connect_to_server()
+
+        def from_server(frame):
+            if relay["hold"] and isinstance(frame, str) and '\\"type\\":\\"sent\\"' in frame:
+                relay["held"].append(frame)
+            else:
+                ws.send(frame)
+
+        server_side.on_message(from_server)
+        ws.on_message(server_side.send)
+
+    alice.page.route_web_socket(re.compile(r"/chat/[^/]+/[^/]+/websocket$"), route)
+    alice.page.reload()
+    alice.join("alice@example.com")
+    assert alice.transport() == "websocket"
+    bob = people("bob@example.com")
+
+    alice.composer.fill("waiting for the ack")
+    alice.composer.press("Enter")
+    # Bob has it, so the server stored it; Alice's ack is held back.
+    bob.sees("alice@example.com", "waiting for the ack")
+    wait_until(alice.page, lambda: relay["held"])
+    expect(alice.composer).to_have_value("waiting for the ack")
+    expect(alice.messages).to_have_count(0)
+
+    # The ack arrives: now the composer clears and the message shows as Me.
+    relay["hold"] = False
+    for frame in relay["held"]:
+        relay["page_side"].send(frame)
+    expect(alice.composer).to_have_value("")
+    alice.sees("alice@example.com", "waiting for the ack", mine=True)
+
+
+def test_presence_count_and_join_leave_notices(people):
+    alice = people("alice@example.com")
+    expect(alice.count).to_have_text("1")
+    expect(alice.page.locator("#presence")).to_have_text("1 present")
+
+    bob = people("bob@example.com")
+    expect(bob.count).to_have_text("2")
+    expect(alice.count).to_have_text("2")
+    expect(alice.notices).to_have_text(["bob@example.com joined"])
+    expect(bob.notices).to_have_count(0)
+
+    bob.close()
+    expect(alice.count).to_have_text("1")
+    expect(alice.notices).to_have_text(["bob@example.com joined", "bob@example.com left"])
+
+
+def test_html_in_messages_is_shown_as_text(people):
+    alice = people("alice@example.com")
+    bob = people("bob@example.com")
+    nasty = ["<img src=x onerror=alert(1)>", "<b>bold</b>"]
+
+    for text in nasty:
+        alice.say(text)
+    bob.say("sentinel")  # gives a broken image time to fire its onerror
+    alice.sees("bob@example.com", "sentinel")
+
+    for person, mine in ((alice, True), (bob, False)):
+        for text in nasty:
+            person.sees("alice@example.com", text, mine=mine)
+        expect(person.messages.locator(".content")).to_have_text(nasty + ["sentinel"])
+        # No element came out of the text, no dialog, no request for "x".
+        assert person.page.locator("#messages img").count() == 0
+        assert person.page.locator("#messages .content *").count() == 0
+        assert person.page.locator("img").count() == 0
+        assert person.dialogs == []
+        assert not [url for url in person.requests if url.rstrip("/").endswith("/x")]
+
+
+def test_address_the_browser_accepts_but_the_server_rejects(people):
+    carol = people()
+    email = carol.page.locator("#email")
+    email.fill("someone@localhost")
+    # Chromium's type=email accepts it: the refusal must come from the server.
+    assert email.evaluate("el => el.checkValidity()") is True
+    carol.page.locator("#join-form button[type=submit]").click()
+
+    error = carol.page.locator("#join-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("the domain needs a dot")
+    assert email.get_attribute("aria-describedby") == "join-error"
+    # The explanation sits by the field, inside the join form, which stays.
+    expect(carol.page.locator("#join-form #join-error")).to_be_visible()
+    expect(carol.page.locator("#join-form")).to_be_visible()
+    expect(carol.page.locator("#chat")).to_be_hidden()
+    expect(email).to_have_value("someone@localhost")
+
+    # Correcting the address joins and removes the explanation.
+    carol.join("someone@localhost.example")
+    expect(error).to_be_hidden()
+
+
+def test_late_joiner_sees_history(people):
+    alice = people("alice@example.com")
+    bob = people("bob@example.com")
+    alice.say("first, before carol")
+    bob.say("second, before carol")
+
+    carol = people("carol@example.com")
+    expect(carol.messages.locator(".content")).to_have_text(
+        ["first, before carol", "second, before carol"])
+    expect(carol.messages.locator(".sender")).to_have_text(
+        ["alice@example.com", "bob@example.com"])
+    expect(carol.count).to_have_text("3")
+    check_time(carol, "first, before carol")
+
+    # History goes on into live messages, without repeats.
+    alice.say("third, carol is here")
+    carol.sees("alice@example.com", "third, carol is here")
+    expect(carol.messages).to_have_count(3)
+
+
+def test_conversation_screenshot(people, artifacts):
+    alice = people("alice@example.com")
+    bob = people("bob@example.com")
+    alice.say("Hi Bob! Did the browser tests pass?")
+    bob.say("They did: every transport, both ways.")
+    alice.composer.fill("Great.")
+    alice.composer.press("Shift+Enter")
+    alice.composer.press_sequentially("Ship it!")
+    alice.composer.press("Enter")
+    bob.sees("alice@example.com", "Great.\nShip it!")
+    bob.say("<b>Shipping</b> (and that was not bold)")
+    alice.sees("bob@example.com", "<b>Shipping</b> (and that was not bold)")
+
+    path = artifacts / "conversation.png"
+    alice.page.screenshot(path=str(path))
+    assert path.stat().st_size > 5_000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

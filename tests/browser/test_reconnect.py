@@ -1,0 +1,67 @@
+"""A restarted server: the page says so, comes back by itself and rejoins."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+#: The page retries after about 0.5 s, 1 s, 2 s, 4 s... (+-25% jitter).
+RECONNECT_TIMEOUT = 15_000
+
+
+# One transport per way of receiving: a WebSocket, a streaming response, an
+# EventSource, XHR long polling, JSONP long polling. (The iframe transports
+# wrap eventsource and xhr-polling; test_transports covers them.)
+@pytest.mark.parametrize("transport", ["websocket", "xhr-streaming", "eventsource",
+                                       "xhr-polling", "jsonp-polling"])
+def test_page_reconnects_and_rejoins_after_a_server_restart(people, server, start_server, transport):
+    people.allow_network_errors = True  # refused connections while the server is down
+    if transport == "jsonp-polling":
+        # KNOWN SERVER BUG (sockjs-tornado 1.0.7, Session.close): on SIGTERM
+        # the close frame can be written into a JSONP poll response that
+        # already carries a `presence leave`, so the page's callback is called
+        # twice and sockjs-client throws. The page recovers; see the report.
+        people.known_page_errors.append(r"_jp\.a\w+ is not a function")
+    alice = people("alice@example.com", transport=transport)
+    bob = people("bob@example.com", transport=transport)
+    alice.say("before the restart")
+    bob.sees("alice@example.com", "before the restart")
+
+    server.stop()  # SIGTERM; asserts exit status 0
+    for person in (alice, bob):
+        expect(person.status).to_have_text("Reconnecting…")
+        expect(person.status).to_be_visible()
+
+    # Sending while down keeps the text and says why.
+    alice.composer.fill("said while the server was down")
+    alice.composer.press("Enter")
+    expect(alice.page.locator("#composer-error")).to_contain_text("Not connected")
+    expect(alice.composer).to_have_value("said while the server was down")
+
+    restarted = start_server(server.port)
+    assert restarted.port == server.port
+    for person in (alice, bob):
+        expect(person.status).to_be_hidden(timeout=RECONNECT_TIMEOUT)
+        expect(person.status).to_have_text("")
+        expect(person.count).to_have_text("2")
+        # Still in the chat, not sent back to the join form.
+        expect(person.page.locator("#join-form")).to_be_hidden()
+        assert person.transport() == transport
+    assert "join alice@example.com" in restarted.log()
+    assert "join bob@example.com" in restarted.log()
+
+    # Chatting works again, both ways, as the same people.
+    alice.composer.press("Enter")
+    expect(alice.composer).to_have_value("")
+    bob.sees("alice@example.com", "said while the server was down")
+    alice.sees("alice@example.com", "said while the server was down", mine=True)
+    expect(alice.page.locator("#composer-error")).to_be_hidden()
+    bob.say("after the restart")
+    alice.sees("bob@example.com", "after the restart")
+    # Earlier messages stay on screen; none is repeated.
+    expect(alice.messages.locator(".content")).to_have_text(
+        ["before the restart", "said while the server was down", "after the restart"])
+    expect(bob.messages.locator(".content")).to_have_text(
+        ["before the restart", "said while the server was down", "after the restart"])
