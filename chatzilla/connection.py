@@ -13,6 +13,7 @@ import collections
 import logging
 
 from sockjs.tornado import SockJSConnection, SockJSRouter
+from sockjs.tornado.session import CLOSED, BaseSession, Session
 
 from . import protocol
 from .hub import Hub
@@ -21,12 +22,30 @@ from .protocol import Join, ProtocolError
 log = logging.getLogger("chatzilla.connection")
 
 
+class ChatSession(Session):
+    """sockjs-tornado's session, closing politely on a spent polling response.
+
+    1.0.7 writes the close frame into the current handler even when a polling
+    response has already been written and is finishing: a second write that
+    overflows Content-Length (an exception) or, chunked, two callbacks in one
+    JSONP response. Here the close frame waits for the next poll instead,
+    which sockjs-tornado answers with it once the session is closed.
+    """
+
+    def close(self, code: int = 3000, message: str = "Go away!") -> None:
+        if self.state != CLOSED and self.handler is not None and not self.handler.active:
+            BaseSession.close(self, code, message)
+            return
+        super().close(code, message)
+
+
 class ChatRouter(SockJSRouter):
     """A SockJS router that carries the hub its connections talk to."""
 
     def __init__(self, hub: Hub, prefix: str, user_settings: dict, io_loop=None) -> None:
         self.hub = hub
-        super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop)
+        super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop,
+                         session_kls=ChatSession)
 
     def shutdown(self) -> None:
         """Stop the router's timers (session expiry and stats)."""

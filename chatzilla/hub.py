@@ -56,6 +56,7 @@ class Hub:
         self._clients: set[Client] = set()
         self._members: dict[Client, _Member] = {}
         self._rosters: dict[str, Roster] = {}
+        self._closing = False  # set by close_all: the server is shutting down
         backend.start(self._deliver)
 
     # -- connections -------------------------------------------------------
@@ -76,12 +77,22 @@ class Hub:
             del self._rosters[member.room]
         if change is not None and change.event == "leave":
             log.info("leave %s (room %s, %d present)", change.email, member.room, change.count)
-            self._announce(member.room, change, skip=client)
+            if not self._closing:
+                self._announce(member.room, change, skip=client)
 
     def close_all(self, code: int, reason: str) -> None:
-        """Close every connection with a close frame (server shutting down)."""
+        """Close every connection with a close frame (server shutting down).
+
+        Nobody is told that the others leave: everyone is going, and a
+        presence frame would only race the close frame on the wire.
+        """
+        self._closing = True
         for client in list(self._clients):
-            client.close(code, reason)
+            try:
+                client.close(code, reason)
+            except Exception:
+                # One broken connection must not keep the rest open.
+                log.exception("could not close a connection during shutdown")
 
     # -- commands ----------------------------------------------------------
 

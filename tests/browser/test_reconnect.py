@@ -18,12 +18,6 @@ RECONNECT_TIMEOUT = 15_000
                                        "xhr-polling", "jsonp-polling"])
 def test_page_reconnects_and_rejoins_after_a_server_restart(people, server, start_server, transport):
     people.allow_network_errors = True  # refused connections while the server is down
-    if transport == "jsonp-polling":
-        # KNOWN SERVER BUG (sockjs-tornado 1.0.7, Session.close): on SIGTERM
-        # the close frame can be written into a JSONP poll response that
-        # already carries a `presence leave`, so the page's callback is called
-        # twice and sockjs-client throws. The page recovers; see the report.
-        people.known_page_errors.append(r"_jp\.a\w+ is not a function")
     alice = people("alice@example.com", transport=transport)
     bob = people("bob@example.com", transport=transport)
     alice.say("before the restart")
