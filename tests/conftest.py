@@ -3,22 +3,40 @@
 pytest-tornado serves the ``app`` fixture on ``http_port`` for every test that
 asks for ``http_server``, ``http_client`` or ``base_url``; ``clients`` opens
 SockJS clients against it and closes them all in teardown.
+
+Change a setting for one test with
+``@pytest.mark.parametrize("settings", [Settings(..., history_limit=3)])``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from chatzilla.app import make_app
 from chatzilla.settings import Settings
 
-from .sockjs_client import TRANSPORTS
+from .sockjs_client import KINDS, TIMEOUT, TRANSPORTS
+
+
+def make_settings(**overrides) -> Settings:
+    """Settings for a test server on loopback, with ``overrides``.
+
+    ``disconnect_delay`` is 1 second rather than 5: an xhr-polling client
+    closed between two polls has no request to abort, so the server only
+    lets it go when its session expires (up to disconnect_delay plus
+    sockjs-tornado's 1-second expiry sweep), and tests wait 5 seconds at most.
+    """
+    return Settings(**{"host": "127.0.0.1", "port": 0, "disconnect_delay": 1.0, **overrides})
 
 
 @pytest.fixture
 def settings() -> Settings:
     """Override in a test module (or parametrize) to change one setting."""
-    return Settings(host="127.0.0.1", port=0)
+    return make_settings()
 
 
 @pytest.fixture
@@ -41,15 +59,58 @@ def transport(request) -> str:
 
 
 @pytest.fixture
-def clients(base_url, transport, io_loop):
-    """``await clients()`` opens a client on the test's transport (or ``kind=``)."""
+def connect(base_url, io_loop):
+    """``await connect(kind)`` opens a client of that kind (default websocket);
+    every client is closed in teardown. Not parametrized."""
     opened = []
 
-    async def open_client(kind: str | None = None, **kwargs):
-        client = TRANSPORTS[kind or transport](base_url, **kwargs)
+    async def open_client(kind: str = "websocket", **kwargs):
+        client = KINDS[kind](base_url, **kwargs)
         opened.append(client)
         return await client.connect()
 
     yield open_client
     for client in opened:
         io_loop.run_sync(client.close)
+
+
+@pytest.fixture
+def clients(connect, transport):
+    """``await clients()`` opens a client on the test's transport (or ``kind=``)."""
+
+    async def open_client(kind: str | None = None, **kwargs):
+        return await connect(kind or transport, **kwargs)
+
+    return open_client
+
+
+@pytest.fixture
+def fetch(base_url):
+    """``await fetch(path, **kw)``: an HTTP response from the test server
+    (no exception for error codes)."""
+
+    async def get(path: str, **kwargs):
+        return await AsyncHTTPClient().fetch(base_url + path, raise_error=False, **kwargs)
+
+    return get
+
+
+@pytest.fixture
+def health(fetch):
+    """``await health()``: the /healthz document; ``await health(connections=2,
+    participants=1)`` waits until the figures are those (the server notices a
+    closed connection asynchronously) and returns the document."""
+
+    async def get(**expected):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while True:
+            response = await fetch("/healthz")
+            assert response.code == 200, response
+            document = json.loads(response.body)
+            if all(document[key] == value for key, value in expected.items()):
+                return document
+            assert loop.time() < deadline, f"/healthz stayed {document}, expected {expected}"
+            await asyncio.sleep(0.02)
+
+    return get

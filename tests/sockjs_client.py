@@ -2,9 +2,21 @@
 
 Each client exposes the same coroutine API: ``connect()``, ``send(frame)``
 (a dict is JSON-encoded, a str is sent as one application frame verbatim),
-``recv()`` (the next application frame, decoded), ``expect(type)`` and
-``close()``. A SockJS close frame arrives as ``{"type": "_close", "code",
-"reason"}`` so tests can assert on it.
+``recv()`` (the next application frame, decoded), ``expect(type)``,
+``expect_many(type, n)``, ``nothing()``, ``pending()``, ``join(email)``,
+``say(content, ref)`` and ``close()``. A SockJS close frame arrives as
+``{"type": "_close", "code", "reason"}`` so tests can assert on it.
+The SockJS clients also have ``send_packet(text)``, one SockJS packet sent
+verbatim (to send what sockjs-client never would); the websocket ones
+``send_raw``/``send_binary`` and ``wait_closed()``; the polling one
+``abandon()``.
+
+``close()`` drops the connection the way a browser closing its tab does: a
+websocket sends its close frame; the HTTP transports abort their long request
+(its TCP connection is closed, so the server notices at once when it is
+waiting on it). The long HTTP requests therefore run on sockets of their own
+(:class:`_LongRequest`) rather than through ``AsyncHTTPClient``, which can
+neither abort a request nor run more than ten at once.
 """
 
 from __future__ import annotations
@@ -13,11 +25,14 @@ import asyncio
 import itertools
 import json
 import random
+import socket
 import string
 from typing import Any
+from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.websocket import websocket_connect
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.websocket import WebSocketClosedError, websocket_connect
 
 _ids = itertools.count(1)
 
@@ -27,6 +42,17 @@ TIMEOUT = 5.0
 def _session_path(base: str) -> str:
     session = "".join(random.choices(string.ascii_lowercase + string.digits, k=12))
     return f"{base}/chat/{next(_ids) % 1000:03d}/{session}"
+
+
+async def _finish(task: asyncio.Future) -> None:
+    """Wait for a client's reading task to end; re-raise what broke it."""
+    await asyncio.wait([task], timeout=TIMEOUT)
+    if task.done():
+        task.result()
+    else:
+        task.cancel()
+        await asyncio.wait([task])
+        raise AssertionError(f"{task!r} did not end within {TIMEOUT}s of close()")
 
 
 class BaseClient:
@@ -68,6 +94,10 @@ class BaseClient:
         assert frame["type"] == kind, f"expected {kind!r}, got {frame!r}"
         return frame
 
+    async def expect_many(self, kind: str, count: int, timeout: float = TIMEOUT) -> list[dict]:
+        """The next ``count`` frames, each of type ``kind``."""
+        return [await self.expect(kind, timeout) for _ in range(count)]
+
     async def nothing(self, wait: float = 0.3) -> None:
         """Assert that no frame arrives within ``wait`` seconds."""
         try:
@@ -76,26 +106,31 @@ class BaseClient:
             return
         raise AssertionError(f"unexpected frame {frame!r}")
 
+    def pending(self) -> list[dict]:
+        """Frames received and not yet read (does not wait)."""
+        frames = []
+        while not self.frames.empty():
+            frames.append(self.frames.get_nowait())
+        return frames
+
     async def join(self, email: str) -> dict:
         await self.send({"type": "join", "email": email})
         return await self.expect("joined")
 
+    async def say(self, content: str, ref: str | None = None) -> dict:
+        """Send a message and return its ``sent`` acknowledgement."""
+        frame = {"type": "message", "content": content}
+        if ref is not None:
+            frame["ref"] = ref
+        await self.send(frame)
+        return await self.expect("sent")
 
-class WebSocketClient(BaseClient):
-    """SockJS's websocket transport: /chat/<server>/<session>/websocket."""
 
-    def __init__(self, base_url: str, origin: str | None = None) -> None:
+class _WebSocketBase(BaseClient):
+    def __init__(self) -> None:
         super().__init__()
-        self.url = _session_path(base_url.replace("http", "ws", 1)) + "/websocket"
-        self.origin = origin
         self.ws = None
-
-    async def connect(self) -> "WebSocketClient":
-        headers = {"Origin": self.origin} if self.origin else {}
-        self.ws = await websocket_connect(HTTPRequest(self.url, headers=headers))
-        asyncio.ensure_future(self._read())
-        await asyncio.wait_for(self.opened.wait(), TIMEOUT)
-        return self
+        self._reader: asyncio.Future | None = None
 
     async def _read(self) -> None:
         while True:
@@ -103,123 +138,206 @@ class WebSocketClient(BaseClient):
             if packet is None:
                 self.closed = True
                 return
-            self._feed(packet)
+            self._on_packet(packet)
 
-    async def send(self, frame: Any) -> None:
-        await self.ws.write_message(json.dumps([self._encode(frame)]))
+    def _on_packet(self, packet) -> None:
+        raise NotImplementedError
 
-    async def send_raw(self, text: str) -> None:
-        """Send a websocket message that bypasses SockJS's array framing."""
-        await self.ws.write_message(text)
+    async def wait_closed(self, timeout: float = TIMEOUT) -> None:
+        """Wait until the server has ended the websocket."""
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
 
     async def close(self) -> None:
         if self.ws is not None:
             self.ws.close()
             self.ws = None
+        if self._reader is not None:
+            # The server answers the close frame; then the reader ends.
+            reader, self._reader = self._reader, None
+            await _finish(reader)
 
 
-class RawWebSocketClient(BaseClient):
+class WebSocketClient(_WebSocketBase):
+    """SockJS's websocket transport: /chat/<server>/<session>/websocket."""
+
+    def __init__(self, base_url: str, origin: str | None = None) -> None:
+        super().__init__()
+        self.url = _session_path(base_url.replace("http", "ws", 1)) + "/websocket"
+        self.origin = origin
+
+    async def connect(self) -> "WebSocketClient":
+        headers = {"Origin": self.origin} if self.origin else {}
+        self.ws = await websocket_connect(HTTPRequest(self.url, headers=headers))
+        self._reader = asyncio.ensure_future(self._read())
+        await asyncio.wait_for(self.opened.wait(), TIMEOUT)
+        return self
+
+    def _on_packet(self, packet) -> None:
+        self._feed(packet)
+
+    async def send(self, frame: Any) -> None:
+        await self.ws.write_message(json.dumps([self._encode(frame)]))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send a websocket message that bypasses SockJS's array framing
+        (bytes go as a binary message)."""
+        await self.ws.write_message(data, binary=isinstance(data, bytes))
+
+    async def send_packet(self, payload: str) -> None:
+        """Send one SockJS packet (normally a JSON array of strings) verbatim."""
+        await self.send_raw(payload)
+
+
+class RawWebSocketClient(_WebSocketBase):
     """The raw endpoint /chat/websocket: one frame per websocket message."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__()
         self.url = base_url.replace("http", "ws", 1) + "/chat/websocket"
-        self.ws = None
 
     async def connect(self) -> "RawWebSocketClient":
         self.ws = await websocket_connect(self.url)
-        asyncio.ensure_future(self._read())
+        self._reader = asyncio.ensure_future(self._read())
         return self
 
-    async def _read(self) -> None:
-        while True:
-            text = await self.ws.read_message()
-            if text is None:
-                self.closed = True
-                return
-            self.frames.put_nowait(json.loads(text))
+    def _on_packet(self, packet) -> None:
+        self.frames.put_nowait(json.loads(packet))
 
     async def send(self, frame: Any) -> None:
         await self.ws.write_message(self._encode(frame))
 
+    async def send_binary(self, data: bytes) -> None:
+        """Send one binary websocket message."""
+        await self.ws.write_message(data, binary=True)
+
+
+class _LongRequest:
+    """One HTTP/1.0 request on a socket of its own, so it can be aborted.
+
+    HTTP/1.0 keeps the server from chunking a streamed response: the body is
+    the bytes that follow the head, up to the end of the connection.
+    """
+
+    def __init__(self, url: str, method: str = "POST") -> None:
+        self.url = urlsplit(url)
+        self.method = method
+        self.stream: IOStream | None = None
+        self.code: int | None = None
+
+    async def open(self) -> "_LongRequest":
+        self.stream = IOStream(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        await self.stream.connect((self.url.hostname, self.url.port))
+        target = self.url.path + (f"?{self.url.query}" if self.url.query else "")
+        await self.stream.write(f"{self.method} {target} HTTP/1.0\r\nHost: {self.url.netloc}\r\n"
+                                "Content-Length: 0\r\n\r\n".encode())
+        head = await self.stream.read_until(b"\r\n\r\n")
+        self.code = int(head.split(b" ", 2)[1])
+        return self
+
+    async def read(self) -> bytes | None:
+        """The next bytes of the body, or None at its end."""
+        try:
+            return await self.stream.read_bytes(65536, partial=True)
+        except StreamClosedError:
+            return None
+
+    def abort(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+
+class _HttpClient(BaseClient):
+    """Base of the HTTP transports: a receiving loop and POST /xhr_send."""
+
+    path = ""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base = _session_path(base_url)
+        self.http = AsyncHTTPClient()
+        self._request: _LongRequest | None = None
+        self._receiver: asyncio.Future | None = None
+        self._stop = False
+
+    async def connect(self):
+        self._receiver = asyncio.ensure_future(self._receive())
+        await asyncio.wait_for(self.opened.wait(), TIMEOUT)
+        return self
+
+    async def _receive(self) -> None:
+        # One request after another, as sockjs-client does, until closed.
+        try:
+            while not (self._stop or self.closed):
+                self._request = request = _LongRequest(self.base + self.path)
+                await request.open()
+                if request.code != 200:
+                    self.closed = True
+                    return
+                buffer = b""
+                while (chunk := await request.read()) is not None:
+                    buffer += chunk
+                    *packets, buffer = buffer.split(b"\n")
+                    for packet in packets:
+                        self._packet(packet.decode())
+                request.abort()
+        except StreamClosedError:
+            pass  # aborted by close() while connecting
+        finally:
+            self._request = None
+
+    def _packet(self, packet: str) -> None:
+        self._feed(packet)
+
+    async def send(self, frame: Any) -> None:
+        await self.send_packet(json.dumps([self._encode(frame)]))
+
+    async def send_packet(self, payload: str) -> None:
+        """Send one SockJS packet (normally a JSON array of strings) verbatim."""
+        await self.send_body(payload, expect=204)
+
+    async def send_body(self, body: str | bytes, expect: int | None = None):
+        """POST ``body`` to /xhr_send as it is; return the response."""
+        response = await self.http.fetch(self.base + "/xhr_send", method="POST", body=body,
+                                          raise_error=False)
+        if expect is not None:
+            assert response.code == expect, (response.code, response.body)
+        return response
+
     async def close(self) -> None:
-        if self.ws is not None:
-            self.ws.close()
-            self.ws = None
+        """Abort the long request: the server closes the session at once when
+        it was waiting on that request, else the session expires after the
+        server's disconnect_delay."""
+        self._stop = True
+        if self._request is not None:
+            self._request.abort()
+        if self._receiver is not None:
+            receiver, self._receiver = self._receiver, None
+            await _finish(receiver)
+        self.closed = True
 
 
-class XhrPollingClient(BaseClient):
+class XhrPollingClient(_HttpClient):
     """SockJS's xhr-polling transport: long-poll POST /xhr, send POST /xhr_send."""
 
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
-        self.base = _session_path(base_url)
-        self.http = AsyncHTTPClient()
-        self._poller: asyncio.Future | None = None
+    path = "/xhr"
 
-    async def connect(self) -> "XhrPollingClient":
-        self._poller = asyncio.ensure_future(self._poll())
-        await asyncio.wait_for(self.opened.wait(), TIMEOUT)
-        return self
-
-    async def _poll(self) -> None:
-        while not self.closed:
-            response = await self.http.fetch(self.base + "/xhr", method="POST", body=b"",
-                                             request_timeout=60, raise_error=False)
-            if response.code != 200:
-                self.closed = True
-                return
-            for packet in response.body.decode().splitlines():
-                self._feed(packet)
-
-    async def send(self, frame: Any) -> None:
-        response = await self.http.fetch(self.base + "/xhr_send", method="POST",
-                                         body=json.dumps([self._encode(frame)]),
-                                         raise_error=False)
-        assert response.code == 204, (response.code, response.body)
-
-    async def close(self) -> None:
-        # Polling clients just stop polling; the server expires the session.
-        self.closed = True
-        if self._poller is not None:
-            self._poller.cancel()
+    def abandon(self) -> None:
+        """Stop polling without aborting: the pending poll ends with the next
+        server heartbeat, then the server expires the session after its
+        disconnect_delay (a browser that lost the network). Set a short
+        heartbeat_delay in the test's settings."""
+        self._stop = True
 
 
-class XhrStreamingClient(BaseClient):
-    """SockJS's xhr-streaming transport: one long POST /xhr_streaming response."""
+class XhrStreamingClient(_HttpClient):
+    """SockJS's xhr-streaming transport: long POST /xhr_streaming responses."""
 
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
-        self.base = _session_path(base_url)
-        self.http = AsyncHTTPClient()
-        self._buffer = ""
-        self._stream: asyncio.Future | None = None
+    path = "/xhr_streaming"
 
-    def _chunk(self, chunk: bytes) -> None:
-        self._buffer += chunk.decode()
-        *packets, self._buffer = self._buffer.split("\n")
-        for packet in packets:
-            # The 2048-byte 'hhh…' prelude and heartbeats carry no frames.
-            if packet and set(packet) != {"h"}:
-                self._feed(packet)
-
-    async def connect(self) -> "XhrStreamingClient":
-        request = HTTPRequest(self.base + "/xhr_streaming", method="POST", body=b"",
-                              streaming_callback=self._chunk, request_timeout=120)
-        self._stream = asyncio.ensure_future(self.http.fetch(request, raise_error=False))
-        await asyncio.wait_for(self.opened.wait(), TIMEOUT)
-        return self
-
-    async def send(self, frame: Any) -> None:
-        response = await self.http.fetch(self.base + "/xhr_send", method="POST",
-                                         body=json.dumps([self._encode(frame)]),
-                                         raise_error=False)
-        assert response.code == 204, (response.code, response.body)
-
-    async def close(self) -> None:
-        self.closed = True
-        if self._stream is not None:
-            self._stream.cancel()
+    def _packet(self, packet: str) -> None:
+        # The 2048-byte 'hhh…' prelude and heartbeats carry no frames.
+        if set(packet) != {"h"}:
+            self._feed(packet)
 
 
 TRANSPORTS = {
@@ -227,3 +345,9 @@ TRANSPORTS = {
     "xhr-polling": XhrPollingClient,
     "xhr-streaming": XhrStreamingClient,
 }
+
+#: Every client kind ``clients(kind=...)`` can open.
+KINDS = {**TRANSPORTS, "raw-websocket": RawWebSocketClient}
+
+__all__ = ["TIMEOUT", "TRANSPORTS", "KINDS", "BaseClient", "WebSocketClient", "RawWebSocketClient",
+           "XhrPollingClient", "XhrStreamingClient", "WebSocketClosedError"]
