@@ -16,7 +16,7 @@ from sockjs.tornado import SockJSConnection, SockJSRouter
 
 from . import protocol
 from .hub import Hub
-from .protocol import Join, ProtocolError
+from .protocol import Join, ProtocolError, Say
 
 log = logging.getLogger("chatzilla.connection")
 
@@ -76,6 +76,14 @@ class ChatConnection(SockJSConnection):
         finally:
             self._worker = None
 
+    async def _dispatch(self, command: protocol.Command) -> None:
+        if isinstance(command, Say):
+            await self._hub.say(self, command.content, command.ref)
+        elif isinstance(command, Join):
+            await self._hub.join(self, command.email, command.room, command.since)
+        else:
+            await self._hub.scrollback(self, command.before, command.limit)
+
     async def _handle(self, message) -> None:
         try:
             if isinstance(message, bytes):
@@ -87,10 +95,12 @@ class ChatConnection(SockJSConnection):
             if not isinstance(message, str):
                 raise ProtocolError("bad_frame", "a frame must be a JSON object sent as text")
             command = protocol.parse_frame(message)
-            if isinstance(command, Join):
-                await self._hub.join(self, command.email)
-            else:
-                await self._hub.say(self, command.content, command.ref)
+            try:
+                await self._dispatch(command)
+            except ProtocolError as error:
+                if error.ref is None:
+                    error.ref = command.ref
+                raise
         except ProtocolError as error:
             self.send_text(protocol.encode(protocol.error_frame(error)))
         except Exception:

@@ -15,13 +15,15 @@ from collections.abc import Hashable
 from typing import Protocol
 
 from . import protocol
-from .backend import Backend
+from .backend import Backend, StorageError
 from .chat import Message, PresenceChange, Roster
 from .protocol import ProtocolError
 
 log = logging.getLogger("chatzilla.hub")
 
-LOBBY = "lobby"
+#: Most messages a ``join`` with ``since`` catches up on; past it the client
+#: gets the newest ones and ``"truncated": true``.
+MAX_CATCH_UP = 1000
 
 
 class Client(Hashable, Protocol):
@@ -67,6 +69,9 @@ class Hub:
     def close(self, client: Client) -> None:
         """A connection ended, however it ended. Safe to call twice."""
         self._clients.discard(client)
+        self._leave(client)
+
+    def _leave(self, client: Client) -> None:
         member = self._members.pop(client, None)
         if member is None:
             return
@@ -85,15 +90,19 @@ class Hub:
 
     # -- commands ----------------------------------------------------------
 
-    async def join(self, client: Client, raw_email: str) -> None:
-        """Enter the lobby; sends ``joined`` to ``client``, presence to others.
+    async def join(self, client: Client, raw_email: str, raw_room: str = protocol.DEFAULT_ROOM,
+                   since: int | None = None) -> None:
+        """Enter a room; sends ``joined`` to ``client``, presence to the others.
 
-        Raises :class:`ProtocolError` ``already_joined`` or ``invalid_email``.
+        ``history`` holds the room's last ``history_limit`` messages or, with
+        ``since``, every message after that id (up to :data:`MAX_CATCH_UP`).
+        Raises :class:`ProtocolError` ``already_joined``, ``invalid_email``,
+        ``invalid_room`` or ``unavailable`` (history could not be read).
         """
         if client in self._members:
             raise ProtocolError("already_joined", "this connection has already joined")
         email = protocol.normalize_email(raw_email)
-        room = LOBBY
+        room = protocol.check_room(raw_room)
         member = self._members[client] = _Member(email, room)
         roster = self._rosters.setdefault(room, Roster())
         change = roster.add(client, email)
@@ -103,34 +112,63 @@ class Hub:
             self._announce(room, change, skip=client)
         # Registered before reading history: a message stored meanwhile is
         # held for this client and dropped below if history has it already.
-        history = await self._backend.recent(room, self._history_limit)
+        try:
+            if since is None:
+                history = await self._backend.page(room, None, None, self._history_limit)
+            else:
+                history = await self._backend.page(room, since, None, MAX_CATCH_UP + 1)
+        except StorageError:
+            self._leave(client)
+            raise ProtocolError("unavailable", "the room's history cannot be read now; join again") from None
         if self._members.get(client) is not member:
             return  # the connection ended while history was read
-        client.send_text(protocol.encode({
-            "type": "joined", "email": email, "participants": participants,
-            "history": [m.frame() for m in history],
-        }))
-        last_id = history[-1].id if history else 0
+        joined = {"type": "joined", "email": email, "room": room, "participants": participants}
+        if len(history) > MAX_CATCH_UP:
+            history = history[-MAX_CATCH_UP:]
+            joined["truncated"] = True
+        joined["history"] = [m.frame() for m in history]
+        client.send_text(protocol.encode(joined))
+        last_id = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
         for message_id, text in held:
             if message_id is None or message_id > last_id:
                 client.send_text(text)
 
-    async def say(self, client: Client, raw_content: str, ref: str | None) -> None:
-        """Store a message, send it to the room, acknowledge it with ``sent``.
+    async def scrollback(self, client: Client, before: int | None, limit: int) -> None:
+        """Send a ``history`` frame: up to ``limit`` messages older than ``before``.
 
-        Raises :class:`ProtocolError` ``not_joined``, ``empty`` or ``too_long``
-        (each carrying ``ref``).
+        Raises :class:`ProtocolError` ``not_joined`` or ``unavailable``.
         """
         member = self._members.get(client)
         if member is None:
-            raise ProtocolError("not_joined", "join before sending messages", ref)
+            raise ProtocolError("not_joined", "join before asking for history")
         try:
-            content = protocol.clean_content(raw_content, self._max_content)
-        except ProtocolError as exc:
-            exc.ref = ref
-            raise
-        message = await self._backend.append(member.room, member.email, content, ref, client)
+            messages = await self._backend.page(member.room, None, before, limit + 1)
+        except StorageError:
+            raise ProtocolError("unavailable", "history cannot be read now; try again") from None
+        frame = {"type": "history", "messages": [m.frame() for m in messages[-limit:]],
+                 "more": len(messages) > limit}
+        if before is not None:
+            frame["before"] = before
+        self._send(client, protocol.encode(frame))
+
+    async def say(self, client: Client, raw_content: str, ref: str | None) -> None:
+        """Store a message, send it to the room, acknowledge it with ``sent``.
+
+        Raises :class:`ProtocolError` ``not_joined``, ``empty``, ``too_long``
+        or ``unavailable``.
+        """
+        member = self._members.get(client)
+        if member is None:
+            raise ProtocolError("not_joined", "join before sending messages")
+        content = protocol.clean_content(raw_content, self._max_content)
+        try:
+            # A retried ref comes back as the original message: acknowledged
+            # again with its first id, stored and delivered only once.
+            message, _duplicate = await self._backend.append(
+                member.room, member.email, content, ref, client)
+        except StorageError:
+            raise ProtocolError("unavailable", "the message could not be stored; send it again") from None
         self._send(client, protocol.encode(message.ack()))
 
     # -- fan-out -----------------------------------------------------------
@@ -145,8 +183,11 @@ class Hub:
                 self._send(client, text, message.id)
 
     def _announce(self, room: str, change: PresenceChange, skip: Client) -> None:
+        roster = self._rosters.get(room)
+        if roster is None:
+            return  # nobody left to tell
         text = protocol.encode(change.frame())
-        for client in self._rosters[room].connections():
+        for client in roster.connections():
             if client is not skip:
                 self._send(client, text)
 
@@ -160,8 +201,9 @@ class Hub:
     # -- figures -----------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
-        """Open connections and distinct participants, for ``/healthz``."""
+        """Open connections, participants (per room) and rooms, for ``/healthz``."""
         return {
             "connections": len(self._clients),
             "participants": sum(len(r) for r in self._rosters.values()),
+            "rooms": len(self._rosters),
         }

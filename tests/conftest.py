@@ -7,6 +7,8 @@ SockJS clients against it and closes them all in teardown.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chatzilla.app import make_app
@@ -17,15 +19,21 @@ from .sockjs_client import TRANSPORTS
 
 @pytest.fixture
 def settings() -> Settings:
-    """Override in a test module (or parametrize) to change one setting."""
+    """Override in a test module (or parametrize) to change one setting.
+
+    The database file always goes to the test's own temporary folder.
+    """
     return Settings(host="127.0.0.1", port=0)
 
 
 @pytest.fixture
-def app(io_loop, settings):
+def app(io_loop, settings, tmp_path):
+    if settings.db == Settings.db:
+        settings = dataclasses.replace(settings, db=str(tmp_path / "chatzilla.db"))
     application = make_app(settings, io_loop=io_loop)
     yield application
     application.router.shutdown()
+    io_loop.run_sync(application.backend.close)
 
 
 @pytest.fixture

@@ -98,8 +98,9 @@ class WebSocketClient(BaseClient):
         return self
 
     async def _read(self) -> None:
+        ws = self.ws
         while True:
-            packet = await self.ws.read_message()
+            packet = await ws.read_message()
             if packet is None:
                 self.closed = True
                 return
@@ -132,8 +133,9 @@ class RawWebSocketClient(BaseClient):
         return self
 
     async def _read(self) -> None:
+        ws = self.ws
         while True:
-            text = await self.ws.read_message()
+            text = await ws.read_message()
             if text is None:
                 self.closed = True
                 return
