@@ -17,6 +17,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from .app import SOCKJS_BUNDLE, make_app
+from .backend import StorageError
 from .settings import Settings, SettingsError, load
 
 log = logging.getLogger("chatzilla")
@@ -41,7 +42,12 @@ async def serve(settings: Settings) -> None:
                            f"{exc.strerror or exc}") from None
     except (UnicodeError, ValueError) as exc:
         raise StartupError(f"setting host ({settings.host!r}) is not an address: {exc}") from None
-    app = make_app(settings)
+    try:
+        app = make_app(settings)
+    except StorageError as exc:
+        for sock in sockets:
+            sock.close()
+        raise StartupError(str(exc)) from None
     server = tornado.httpserver.HTTPServer(app, xheaders=True)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]

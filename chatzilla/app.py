@@ -16,6 +16,7 @@ from .backend import Backend, MemoryBackend
 from .connection import ChatRouter
 from .hub import Hub
 from .settings import Settings
+from .sqlite_backend import SQLiteBackend
 from .web import HealthHandler, PageHandler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,15 +65,24 @@ def sockjs_settings(settings: Settings) -> dict:
     }
 
 
+def make_backend(settings: Settings) -> Backend:
+    """The embedded backend the settings ask for (no outside service)."""
+    if settings.storage == "memory":
+        # Enough to catch up a client that was briefly away.
+        return MemoryBackend(keep=max(settings.history_limit, 1000))
+    return SQLiteBackend(settings.db)
+
+
 def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None) -> ChatApplication:
     """Build the chat: page, static files, ``/healthz`` and SockJS at ``/chat``.
 
     Call it with the event loop running (the SockJS router starts timers on
     the current loop; pytest-tornado passes ``io_loop``). ``backend``
-    defaults to the in-process :class:`MemoryBackend`.
+    defaults to the one ``settings.storage`` names; opening SQLite may raise
+    :class:`~chatzilla.backend.StorageError`.
     """
     if backend is None:
-        backend = MemoryBackend(keep=settings.history_limit)
+        backend = make_backend(settings)
     hub = Hub(backend, history_limit=settings.history_limit, max_content=settings.max_content)
     router = ChatRouter(hub, SOCKJS_PREFIX, sockjs_settings(settings), io_loop=io_loop)
     templates = jinja2.Environment(

@@ -1,14 +1,16 @@
 """The seam between the chat and where messages are kept and fanned out.
 
 A backend stores messages, gives them their ids and timestamps, and reports
-every stored message to the hub through the ``deliver`` callback, which fans
-it out to the connections of this process. The hub and the connections never
-know which backend runs: an in-process one here, a durable or shared one
-behind the same methods.
+every newly stored message to the hub through the ``deliver`` callback, which
+fans it out to the connections of this process. The hub and the connections
+never know which backend runs: the in-process :class:`MemoryBackend`, the
+durable SQLite one (:mod:`chatzilla.sqlite_backend`), or a shared one behind
+the same methods.
 """
 
 from __future__ import annotations
 
+import bisect
 import collections
 import time
 from collections.abc import Callable
@@ -21,6 +23,14 @@ from .chat import Message
 #: connection), or None when the message came from elsewhere.
 Deliver = Callable[[str, Message, object], None]
 
+#: How long a message's ``ref`` identifies it for retries, in seconds: a
+#: client that lost an acknowledgement retries well within this.
+DEDUP_WINDOW = 600.0
+
+
+class StorageError(Exception):
+    """The backend could not store or read; the message was not accepted."""
+
 
 class Backend(Protocol):
     """What the hub needs from storage and fan-out."""
@@ -29,15 +39,20 @@ class Backend(Protocol):
         """Begin reporting stored messages to ``deliver``."""
 
     async def append(self, room: str, sender: str, content: str,
-                     ref: str | None, origin: object) -> Message:
-        """Store a message and return it with its id and ``ts``.
+                     ref: str | None, origin: object) -> tuple[Message, bool]:
+        """Store a message; return it (with id and ``ts``) and ``duplicate``.
 
-        When this returns, the message is as safe as the backend makes it and
-        has been passed to ``deliver``.
+        ``duplicate`` is True when ``sender`` already sent ``ref`` to ``room``
+        within :data:`DEDUP_WINDOW`: the original message is returned and
+        nothing is stored or delivered. Otherwise, when this returns, the
+        message is as safe as the backend makes it and has been passed to
+        ``deliver``. Raises :class:`StorageError` when it cannot store.
         """
 
-    async def recent(self, room: str, limit: int) -> list[Message]:
-        """The room's last ``limit`` messages, oldest first."""
+    async def page(self, room: str, after: int | None, before: int | None,
+                   limit: int) -> list[Message]:
+        """Up to ``limit`` of the newest messages with ``after < id < before``
+        (either bound may be None), oldest first."""
 
     async def close(self) -> None:
         """Release what the backend holds; safe to call twice."""
@@ -55,27 +70,48 @@ class MemoryBackend:
         self._clock = clock
         self._logs: dict[str, collections.deque[Message]] = {}
         self._last_id: dict[str, int] = {}
+        # (room, sender, ref) -> message, oldest first, pruned by age.
+        self._refs: collections.OrderedDict[tuple[str, str, str], Message] = collections.OrderedDict()
         self._deliver: Deliver | None = None
 
     def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
 
     async def append(self, room: str, sender: str, content: str,
-                     ref: str | None, origin: object) -> Message:
+                     ref: str | None, origin: object) -> tuple[Message, bool]:
+        now = self._clock()
+        if ref is not None:
+            self._forget_refs_before(now - DEDUP_WINDOW)
+            earlier = self._refs.get((room, sender, ref))
+            if earlier is not None:
+                return earlier, True
         message_id = self._last_id.get(room, 0) + 1
         self._last_id[room] = message_id
-        message = Message(message_id, sender, content, self._clock(), ref)
+        message = Message(message_id, sender, content, now, ref)
         log = self._logs.get(room)
         if log is None:
             log = self._logs[room] = collections.deque(maxlen=self._keep)
         log.append(message)
+        if ref is not None:
+            self._refs[(room, sender, ref)] = message
         if self._deliver is not None:
             self._deliver(room, message, origin)
-        return message
+        return message, False
 
-    async def recent(self, room: str, limit: int) -> list[Message]:
-        log = self._logs.get(room, ())
-        return list(log)[-limit:] if limit else []
+    def _forget_refs_before(self, cutoff: float) -> None:
+        while self._refs:
+            key, message = next(iter(self._refs.items()))
+            if message.ts >= cutoff:
+                return
+            del self._refs[key]
+
+    async def page(self, room: str, after: int | None, before: int | None,
+                   limit: int) -> list[Message]:
+        log = list(self._logs.get(room, ()))
+        ids = [m.id for m in log]
+        lo = 0 if after is None else bisect.bisect_right(ids, after)
+        hi = len(log) if before is None else bisect.bisect_left(ids, before)
+        return log[max(lo, hi - limit):hi] if limit > 0 else []
 
     async def close(self) -> None:
         self._deliver = None

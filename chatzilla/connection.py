@@ -17,20 +17,30 @@ from sockjs.tornado.session import CLOSED, BaseSession, Session
 
 from . import protocol
 from .hub import Hub
-from .protocol import Join, ProtocolError
+from .protocol import Join, ProtocolError, Say
 
 log = logging.getLogger("chatzilla.connection")
 
 
 class ChatSession(Session):
-    """sockjs-tornado's session, closing politely on a spent polling response.
+    """sockjs-tornado's session, with two races of its polling transports fixed.
 
-    1.0.7 writes the close frame into the current handler even when a polling
+    Closing: 1.0.7 writes the close frame into the current handler even when a polling
     response has already been written and is finishing: a second write that
     overflows Content-Length (an exception) or, chunked, two callbacks in one
     JSONP response. Here the close frame waits for the next poll instead,
     which sockjs-tornado answers with it once the session is closed.
     """
+
+    def set_handler(self, handler, start_heartbeat: bool = True) -> bool:
+        # A polling request whose client hung up while Tornado was still
+        # reading it never gets on_connection_close; attached, it would keep
+        # the session (and its participant) alive until the next heartbeat.
+        # Refused, the session expires after disconnect_delay as it should.
+        stream = getattr(getattr(handler.request, "connection", None), "stream", None)
+        if stream is not None and stream.closed():
+            return False
+        return super().set_handler(handler, start_heartbeat)
 
     def close(self, code: int = 3000, message: str = "Go away!") -> None:
         if self.state != CLOSED and self.handler is not None and not self.handler.active:
@@ -95,21 +105,28 @@ class ChatConnection(SockJSConnection):
         finally:
             self._worker = None
 
+    async def _dispatch(self, command: protocol.Command) -> None:
+        if isinstance(command, Say):
+            await self._hub.say(self, command.content, command.ref)
+        elif isinstance(command, Join):
+            await self._hub.join(self, command.email, command.room, command.since)
+        else:
+            await self._hub.scrollback(self, command.before, command.limit)
+
     async def _handle(self, message) -> None:
         try:
             if isinstance(message, bytes):
-                # The raw /websocket endpoint passes binary messages as bytes.
-                try:
-                    message = message.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise ProtocolError("bad_frame", "a frame must be UTF-8 text") from None
+                # Only the raw /websocket endpoint passes binary messages on.
+                raise ProtocolError("bad_frame", "frames are text messages, not binary")
             if not isinstance(message, str):
                 raise ProtocolError("bad_frame", "a frame must be a JSON object sent as text")
             command = protocol.parse_frame(message)
-            if isinstance(command, Join):
-                await self._hub.join(self, command.email)
-            else:
-                await self._hub.say(self, command.content, command.ref)
+            try:
+                await self._dispatch(command)
+            except ProtocolError as error:
+                if error.ref is None:
+                    error.ref = command.ref
+                raise
         except ProtocolError as error:
             self.send_text(protocol.encode(protocol.error_frame(error)))
         except Exception:

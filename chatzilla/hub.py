@@ -15,13 +15,15 @@ from collections.abc import Hashable
 from typing import Protocol
 
 from . import protocol
-from .backend import Backend
+from .backend import Backend, StorageError
 from .chat import Message, PresenceChange, Roster
 from .protocol import ProtocolError
 
 log = logging.getLogger("chatzilla.hub")
 
-LOBBY = "lobby"
+#: Most messages a ``join`` with ``since`` catches up on; past it the client
+#: gets the newest ones and ``"truncated": true``.
+MAX_CATCH_UP = 1000
 
 
 class Client(Hashable, Protocol):
@@ -40,6 +42,10 @@ class _Member:
     room: str
     # Frames held back until `joined` is out: (message id or None, text).
     held: list[tuple[int | None, str]] | None = dataclasses.field(default_factory=list)
+    # Messages up to this id were in `joined.history`. A durable backend's
+    # reader can see a commit before the writer's delivery reaches the loop,
+    # so such a message may still arrive live afterwards: it is dropped.
+    seen: int = 0
 
 
 class Hub:
@@ -68,6 +74,9 @@ class Hub:
     def close(self, client: Client) -> None:
         """A connection ended, however it ended. Safe to call twice."""
         self._clients.discard(client)
+        self._leave(client)
+
+    def _leave(self, client: Client) -> None:
         member = self._members.pop(client, None)
         if member is None:
             return
@@ -96,15 +105,21 @@ class Hub:
 
     # -- commands ----------------------------------------------------------
 
-    async def join(self, client: Client, raw_email: str) -> None:
-        """Enter the lobby; sends ``joined`` to ``client``, presence to others.
+    async def join(self, client: Client, raw_email: str, raw_room: str | None = None,
+                   since: int | None = None) -> None:
+        """Enter a room; sends ``joined`` to ``client``, presence to the others.
 
-        Raises :class:`ProtocolError` ``already_joined`` or ``invalid_email``.
+        ``raw_room`` None is the lobby, and ``joined`` then has no ``room``
+        field, exactly as in protocol version 1. ``history`` holds the room's
+        last ``history_limit`` messages or, with ``since``, every message
+        after that id (up to :data:`MAX_CATCH_UP`).
+        Raises :class:`ProtocolError` ``already_joined``, ``invalid_email``,
+        ``invalid_room`` or ``unavailable`` (history could not be read).
         """
         if client in self._members:
             raise ProtocolError("already_joined", "this connection has already joined")
         email = protocol.normalize_email(raw_email)
-        room = LOBBY
+        room = protocol.DEFAULT_ROOM if raw_room is None else protocol.check_room(raw_room)
         member = self._members[client] = _Member(email, room)
         roster = self._rosters.setdefault(room, Roster())
         change = roster.add(client, email)
@@ -113,36 +128,73 @@ class Hub:
             log.info("join %s (room %s, %d present)", email, room, change.count)
             self._announce(room, change, skip=client)
         # Registered before reading history: a message stored meanwhile is
-        # held for this client and dropped below if history has it already.
-        history = await self._backend.recent(room, self._history_limit)
+        # held for this client, and dropped if history has it already.
+        try:
+            if since is None:
+                history = await self._backend.page(room, None, None, self._history_limit)
+            else:
+                history = await self._backend.page(room, since, None, MAX_CATCH_UP + 1)
+        except StorageError:
+            self._leave(client)
+            raise ProtocolError("unavailable", "the room's history cannot be read now; join again") from None
         if self._members.get(client) is not member:
             return  # the connection ended while history was read
-        client.send_text(protocol.encode({
-            "type": "joined", "email": email, "participants": participants,
-            "history": [m.frame() for m in history],
-        }))
-        last_id = history[-1].id if history else 0
+        joined: dict = {"type": "joined", "email": email}
+        if raw_room is not None:
+            joined["room"] = room
+        joined["participants"] = participants
+        if len(history) > MAX_CATCH_UP:
+            history = history[-MAX_CATCH_UP:]
+            joined["truncated"] = True
+        joined["history"] = [m.frame() for m in history]
+        client.send_text(protocol.encode(joined))
+        member.seen = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
         for message_id, text in held:
-            if message_id is None or message_id > last_id:
-                client.send_text(text)
+            self._send(client, text, message_id)
+
+    async def scrollback(self, client: Client, before: int | None, limit: int) -> None:
+        """Send a ``history`` frame: up to ``limit`` messages older than ``before``.
+
+        Raises :class:`ProtocolError` ``not_joined`` or ``unavailable``.
+        """
+        member = self._members.get(client)
+        if member is None:
+            raise ProtocolError("not_joined", "join before asking for history")
+        try:
+            messages = await self._backend.page(member.room, None, before, limit + 1)
+        except StorageError:
+            raise ProtocolError("unavailable", "history cannot be read now; try again") from None
+        frame = {"type": "history", "messages": [m.frame() for m in messages[-limit:]],
+                 "more": len(messages) > limit}
+        if before is not None:
+            frame["before"] = before
+        self._send(client, protocol.encode(frame))
 
     async def say(self, client: Client, raw_content: str, ref: str | None) -> None:
         """Store a message, send it to the room, acknowledge it with ``sent``.
 
-        Raises :class:`ProtocolError` ``not_joined``, ``empty`` or ``too_long``
-        (each carrying ``ref``).
+        Raises :class:`ProtocolError` ``not_joined``, ``empty``, ``too_long``
+        or ``unavailable``.
         """
         member = self._members.get(client)
         if member is None:
             raise ProtocolError("not_joined", "join before sending messages", ref)
         try:
             content = protocol.clean_content(raw_content, self._max_content)
-        except ProtocolError as exc:
-            exc.ref = ref
+        except ProtocolError as error:
+            error.ref = ref
             raise
-        message = await self._backend.append(member.room, member.email, content, ref, client)
-        self._send(client, protocol.encode(message.ack()))
+        try:
+            message, duplicate = await self._backend.append(
+                member.room, member.email, content, ref, client)
+        except StorageError:
+            raise ProtocolError("unavailable", "the message could not be stored; send it again", ref) from None
+        if duplicate:
+            # A retried ref: acknowledged again with its first id; it was
+            # stored and delivered only once. (A new message's `sent` goes
+            # out with its delivery, in _deliver.)
+            self._send(client, protocol.encode(message.ack()))
 
     # -- fan-out -----------------------------------------------------------
 
@@ -150,9 +202,14 @@ class Hub:
         roster = self._rosters.get(room)
         if roster is None:
             return
+        # The sender's `sent` goes out here, in the same pass as everyone
+        # else's copy, so every connection sees ids in strictly increasing
+        # order whether they arrive as acknowledgements or messages.
         text = protocol.encode(message.frame())
         for client in roster.connections():
-            if client is not origin:
+            if client is origin:
+                self._send(client, protocol.encode(message.ack()), message.id)
+            else:
                 self._send(client, text, message.id)
 
     def _announce(self, room: str, change: PresenceChange, skip: Client) -> None:
@@ -166,15 +223,18 @@ class Hub:
 
     def _send(self, client: Client, text: str, message_id: int | None = None) -> None:
         member = self._members.get(client)
-        if member is not None and member.held is not None:
-            member.held.append((message_id, text))
-        else:
-            client.send_text(text)
+        if member is not None:
+            if member.held is not None:
+                member.held.append((message_id, text))
+                return
+            if message_id is not None and message_id <= member.seen:
+                return  # already in this client's history
+        client.send_text(text)
 
     # -- figures -----------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
-        """Open connections and distinct participants, for ``/healthz``."""
+        """Open connections, participants (per room) and rooms, for ``/healthz``."""
         return {
             "connections": len(self._clients),
             "participants": sum(len(r) for r in self._rosters.values()),

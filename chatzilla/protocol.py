@@ -15,6 +15,16 @@ from typing import Any
 
 MAX_REF = 64
 MAX_EMAIL = 254
+DEFAULT_ROOM = "lobby"
+#: Most messages one scrollback request returns; larger asks are trimmed to it.
+MAX_PAGE = 100
+
+_ROOM = re.compile(r"[a-z0-9_-]{1,64}")
+
+# What "trimmed" takes off: Unicode white space. Python's str.strip() would
+# also take the separators U+001C..U+001F, which are control characters and
+# must be refused in an address, not silently dropped.
+_BLANK = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c not in "\x1c\x1d\x1e\x1f")
 
 # Control characters (C0, DEL, C1) and every Unicode white space; none may
 # appear in an e-mail address.
@@ -37,7 +47,14 @@ class ProtocolError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Join:
+    """A ``join``: ``room`` as sent (checked by :func:`check_room`; None when
+    the frame named none), ``since`` the last message id the client already
+    has, if any."""
+
     email: str
+    room: str | None = None
+    since: int | None = None
+    ref: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +65,17 @@ class Say:
     ref: str | None
 
 
-Command = Join | Say
+@dataclasses.dataclass(frozen=True)
+class Scrollback:
+    """A ``history`` request: up to ``limit`` messages older than ``before``
+    (the newest ones when ``before`` is None)."""
+
+    before: int | None
+    limit: int
+    ref: str | None = None
+
+
+Command = Join | Say | Scrollback
 
 
 def normalize_email(raw: str) -> str:
@@ -59,7 +86,7 @@ def normalize_email(raw: str) -> str:
     white space or control characters. The domain is lower-cased (it is
     compared case-insensitively), the local part is kept as typed.
     """
-    email = raw.strip()
+    email = raw.strip(_BLANK)
     if not email:
         raise ProtocolError("invalid_email", "an e-mail address is required")
     if "@" in email:
@@ -82,9 +109,17 @@ def normalize_email(raw: str) -> str:
     return email
 
 
+def check_room(raw: str) -> str:
+    """Return the room name, or raise ``invalid_room``: 1 to 64 of a-z 0-9 - _."""
+    if not _ROOM.fullmatch(raw):
+        raise ProtocolError("invalid_room",
+                            "a room name is 1 to 64 characters of a-z, 0-9, - and _")
+    return raw
+
+
 def clean_content(raw: str, limit: int) -> str:
     """Trim message text; raise ``empty`` or ``too_long`` (over ``limit`` characters)."""
-    content = raw.strip()
+    content = raw.strip(_BLANK)
     if not content:
         raise ProtocolError("empty", "the message is empty")
     if len(content) > limit:
@@ -104,6 +139,16 @@ def _field(frame: dict[str, Any], name: str, required: bool, ref: str | None) ->
     return value
 
 
+def _integer(frame: dict[str, Any], name: str, minimum: int, ref: str | None) -> int | None:
+    value = frame.get(name)
+    if value is None:
+        return None
+    # JSON true/false arrive as bool, a subclass of int: refuse them too.
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ProtocolError("bad_frame", f"field '{name}' must be an integer of at least {minimum}", ref)
+    return value
+
+
 def _is_unicode(text: str) -> bool:
     # JSON lets "\ud800" through as a lone surrogate, which cannot be stored
     # or sent as UTF-8: refuse it at the door.
@@ -119,7 +164,8 @@ def parse_frame(text: str) -> Command:
 
     Only the shape is checked here (JSON object, string ``type``, field
     types, ``ref`` length); e-mail and content rules are the chat's, applied
-    where the command is carried out.
+    where the command is carried out. Every command keeps the frame's ``ref``
+    so any error it causes can echo it.
     """
     try:
         frame = json.loads(text)
@@ -134,9 +180,15 @@ def parse_frame(text: str) -> Command:
     if not isinstance(kind, str):
         raise ProtocolError("bad_frame", "a frame needs a string field 'type'", ref)
     if kind == "join":
-        return Join(email=_field(frame, "email", True, ref))
+        return Join(email=_field(frame, "email", True, ref),
+                    room=_field(frame, "room", False, ref),
+                    since=_integer(frame, "since", 0, ref), ref=ref)
     if kind == "message":
         return Say(content=_field(frame, "content", True, ref), ref=ref)
+    if kind == "history":
+        limit = _integer(frame, "limit", 1, ref)
+        return Scrollback(before=_integer(frame, "before", 1, ref),
+                          limit=MAX_PAGE if limit is None else min(limit, MAX_PAGE), ref=ref)
     raise ProtocolError("bad_frame", f"unknown frame type {kind[:40]!r}", ref)
 
 

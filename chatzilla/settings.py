@@ -45,6 +45,19 @@ def _origins(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
 
 
+def _storage(text: str) -> str:
+    kind = text.strip().lower()
+    if kind not in {"sqlite", "memory"}:
+        raise ValueError("must be sqlite or memory")
+    return kind
+
+
+def _path(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -70,6 +83,10 @@ SPECS: tuple[Spec, ...] = (
          "address to listen on"),
     Spec("port", 8000, _port, ("CHATZILLA_PORT", "PORT"),
          "TCP port for the page, static files and /chat"),
+    Spec("storage", "sqlite", _storage, ("CHATZILLA_STORAGE",),
+         "where messages are kept: sqlite (durable) or memory (lost on restart)"),
+    Spec("db", "chatzilla.db", _path, ("CHATZILLA_DB",),
+         "SQLite database file, created if missing"),
     Spec("history_limit", 50, _positive_int, ("CHATZILLA_HISTORY_LIMIT",),
          "messages sent in `joined.history`"),
     Spec("max_content", 2000, _positive_int, ("CHATZILLA_MAX_CONTENT",),
@@ -95,6 +112,8 @@ class Settings:
 
     host: str = _BY_NAME["host"].default
     port: int = _BY_NAME["port"].default
+    storage: str = _BY_NAME["storage"].default
+    db: str = _BY_NAME["db"].default
     history_limit: int = _BY_NAME["history_limit"].default
     max_content: int = _BY_NAME["max_content"].default
     allowed_origins: tuple[str, ...] = _BY_NAME["allowed_origins"].default

@@ -11,6 +11,7 @@ Change a setting for one test with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import pytest
@@ -35,15 +36,20 @@ def make_settings(**overrides) -> Settings:
 
 @pytest.fixture
 def settings() -> Settings:
-    """Override in a test module (or parametrize) to change one setting."""
+    """Override in a test module (or parametrize) to change one setting.
+
+    The database file always goes to the test's own temporary folder.
+    """
     return make_settings()
 
 
 @pytest.fixture
-def app(io_loop, settings):
+def app(io_loop, settings, tmp_path):
+    if settings.db == Settings.db:
+        settings = dataclasses.replace(settings, db=str(tmp_path / "chatzilla.db"))
     application = make_app(settings, io_loop=io_loop)
     yield application
-    application.router.shutdown()
+    io_loop.run_sync(application.shutdown)
 
 
 @pytest.fixture

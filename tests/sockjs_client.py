@@ -133,8 +133,9 @@ class _WebSocketBase(BaseClient):
         self._reader: asyncio.Future | None = None
 
     async def _read(self) -> None:
+        ws = self.ws  # close() forgets self.ws while this still reads
         while True:
-            packet = await self.ws.read_message()
+            packet = await ws.read_message()
             if packet is None:
                 self.closed = True
                 return

@@ -15,7 +15,8 @@ import logging
 import pytest
 
 from chatzilla.backend import MemoryBackend
-from chatzilla.hub import LOBBY, Hub
+from chatzilla.hub import Hub
+from chatzilla.protocol import DEFAULT_ROOM as LOBBY
 from chatzilla.protocol import ProtocolError, error_frame
 
 T0 = 1764240000.0
@@ -313,7 +314,7 @@ def test_messages_from_elsewhere_reach_everyone(chat):
     alice = chat.joined("alice", "alice@example.com")
     bob = chat.joined("bob", "bob@example.com")
     alice.take()
-    message = asyncio.run(chat.backend.append(LOBBY, "zed@example.com", "from afar", None, None))
+    message, _ = asyncio.run(chat.backend.append(LOBBY, "zed@example.com", "from afar", None, None))
     expected = [message.frame()]
     assert alice.take() == expected
     assert bob.take() == expected
@@ -478,15 +479,15 @@ class GatedBackend(MemoryBackend):
         self._pending = (asyncio.Event(), asyncio.Event())
         return self._pending
 
-    async def recent(self, room: str, limit: int):
+    async def page(self, room: str, after, before, limit: int):
         pending, self._pending = self._pending, None
         if pending is None:
-            return await super().recent(room, limit)
+            return await super().page(room, after, before, limit)
         reading, gate = pending
-        snapshot = await super().recent(room, limit) if self.before else None
+        snapshot = await super().page(room, after, before, limit) if self.before else None
         reading.set()
         await gate.wait()
-        return snapshot if self.before else await super().recent(room, limit)
+        return snapshot if self.before else await super().page(room, after, before, limit)
 
 
 def gated_chat(before: bool) -> Chat:

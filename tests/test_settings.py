@@ -11,6 +11,8 @@ from chatzilla.settings import SPECS, Settings, SettingsError, build_parser, loa
 DEFAULTS = {
     "host": "0.0.0.0",
     "port": 8000,
+    "storage": "sqlite",
+    "db": "chatzilla.db",
     "history_limit": 50,
     "max_content": 2000,
     "allowed_origins": (),
@@ -85,6 +87,8 @@ def test_env_variable_names():
     assert {s.name: s.env for s in SPECS} == {
         "host": ("CHATZILLA_HOST",),
         "port": ("CHATZILLA_PORT", "PORT"),
+        "storage": ("CHATZILLA_STORAGE",),
+        "db": ("CHATZILLA_DB",),
         "history_limit": ("CHATZILLA_HISTORY_LIMIT",),
         "max_content": ("CHATZILLA_MAX_CONTENT",),
         "allowed_origins": ("CHATZILLA_ALLOWED_ORIGINS",),

@@ -1,0 +1,266 @@
+"""Durable history in SQLite, written off the event loop by one writer thread.
+
+A message is committed (WAL mode, ``synchronous=FULL``: the commit is on disk)
+before it is acknowledged or delivered. Group commit: appends that arrive
+while a transaction is being written wait and go into the next one together,
+so a burst costs one disk flush, not one per message. Reads run on a second
+thread with their own connection, which WAL lets proceed beside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from .backend import DEDUP_WINDOW, Deliver, StorageError
+from .chat import Message
+
+log = logging.getLogger("chatzilla.sqlite")
+
+#: Schema migrations, applied in order; ``PRAGMA user_version`` holds how many
+#: a file has had, so an older file is upgraded in place on start.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: messages, numbered per room.
+    """
+    CREATE TABLE messages (
+        room TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        content TEXT NOT NULL,
+        ts REAL NOT NULL,
+        ref TEXT,
+        PRIMARY KEY (room, id)
+    ) WITHOUT ROWID;
+    """,
+    # 2: each room's last id, kept apart from the messages so that ids are
+    # never reused even if old messages are pruned one day; and an index for
+    # finding a retried message by its sender's ref.
+    """
+    CREATE TABLE rooms (
+        room TEXT PRIMARY KEY,
+        last_id INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO rooms (room, last_id) SELECT room, MAX(id) FROM messages GROUP BY room;
+    CREATE INDEX messages_by_ref ON messages (room, sender, ref) WHERE ref IS NOT NULL;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open ``path`` with the pragmas every Chatzilla connection uses."""
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    con.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk before it returns, so an acknowledged message
+    # survives a crash of the machine, not only of the process.
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("PRAGMA busy_timeout=5000")
+    return con
+
+
+def migrate(con: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
+    """Bring the schema to version ``upto``; return the version found before.
+
+    Raises :class:`StorageError` for a file written by a newer Chatzilla.
+    """
+    found = con.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise StorageError(f"the database has schema version {found}, newer than this "
+                           f"Chatzilla's {SCHEMA_VERSION}: upgrade Chatzilla")
+    for version in range(found, upto):
+        # Statement by statement, not executescript(), which would commit
+        # half a migration on its own.
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version]):
+                con.execute(statement)
+            con.execute(f"PRAGMA user_version = {version + 1}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+@dataclasses.dataclass
+class _Pending:
+    room: str
+    sender: str
+    content: str
+    ref: str | None
+    origin: object
+    future: asyncio.Future
+
+
+class SQLiteBackend:
+    """The embedded durable backend; see the module docstring.
+
+    Opening creates the file and its schema (or upgrades it) and raises
+    :class:`StorageError` with a readable message if it cannot.
+    """
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        self._path = path
+        self._clock = clock
+        self._deliver: Deliver | None = None
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-reader")
+        self._wcon: sqlite3.Connection | None = None
+        self._rcon: sqlite3.Connection | None = None
+        self._last_ids: dict[str, int] = {}  # writer thread only
+        self._queue: list[_Pending] = []
+        self._flushing: asyncio.Task | None = None
+        self._closed = False
+        #: Transactions committed, for the benchmark and the group-commit test.
+        self.commits = 0
+        try:
+            # Start-up, before serving: waiting here blocks no handler.
+            self._writer.submit(self._open_writer).result()
+            self._reader.submit(self._open_reader).result()
+        except (sqlite3.Error, OSError) as exc:
+            self._shutdown_threads()
+            raise StorageError(f"cannot open the database {path!r}: {exc}") from None
+        except StorageError:
+            self._shutdown_threads()
+            raise
+
+    # -- threads -----------------------------------------------------------
+
+    def _open_writer(self) -> None:
+        self._wcon = connect(self._path)
+        before = migrate(self._wcon)
+        if before != SCHEMA_VERSION:
+            log.info("database %s: schema version %d -> %d", self._path, before, SCHEMA_VERSION)
+
+    def _open_reader(self) -> None:
+        self._rcon = connect(self._path)
+
+    def _write(self, batch: list[tuple[str, str, str, str | None]]) -> list[tuple[Message, bool]]:
+        """One transaction for a batch of appends (runs on the writer thread)."""
+        con = self._wcon
+        assert con is not None
+        results: list[tuple[Message, bool]] = []
+        last_ids: dict[str, int] = {}
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for room, sender, content, ref in batch:
+                now = self._clock()
+                if ref is not None:
+                    row = con.execute(
+                        "SELECT id, content, ts FROM messages WHERE room = ? AND sender = ? "
+                        "AND ref = ? AND ts >= ? ORDER BY id DESC LIMIT 1",
+                        (room, sender, ref, now - DEDUP_WINDOW)).fetchone()
+                    if row is not None:
+                        results.append((Message(row[0], sender, row[1], row[2], ref), True))
+                        continue
+                message_id = last_ids.get(room) or self._last_id(room)
+                message_id += 1
+                last_ids[room] = message_id
+                con.execute("INSERT INTO messages (room, id, sender, content, ts, ref) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (room, message_id, sender, content, now, ref))
+                results.append((Message(message_id, sender, content, now, ref), False))
+            for room, last_id in last_ids.items():
+                con.execute("INSERT INTO rooms (room, last_id) VALUES (?, ?) "
+                            "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
+                            (room, last_id))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        # Only a committed id is remembered, so a failed batch reuses nothing.
+        self._last_ids.update(last_ids)
+        self.commits += 1
+        return results
+
+    def _last_id(self, room: str) -> int:
+        if room not in self._last_ids:
+            row = self._wcon.execute("SELECT last_id FROM rooms WHERE room = ?", (room,)).fetchone()
+            self._last_ids[room] = row[0] if row else 0
+        return self._last_ids[room]
+
+    def _page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
+        rows = self._rcon.execute(
+            "SELECT id, sender, content, ts, ref FROM messages WHERE room = ? AND id > ? "
+            "AND id < ? ORDER BY id DESC LIMIT ?",
+            (room, after or 0, before or 2**63 - 1, limit)).fetchall()
+        return [Message(*row) for row in reversed(rows)]
+
+    # -- the Backend interface --------------------------------------------
+
+    def start(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+
+    async def append(self, room: str, sender: str, content: str,
+                     ref: str | None, origin: object) -> tuple[Message, bool]:
+        if self._closed:
+            raise StorageError("the database is closed")
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(room, sender, content, ref, origin, future))
+        if self._flushing is None:
+            self._flushing = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                rows = [(p.room, p.sender, p.content, p.ref) for p in batch]
+                try:
+                    results = await loop.run_in_executor(self._writer, self._write, rows)
+                except (sqlite3.Error, OSError) as exc:
+                    log.error("could not store %d messages: %s", len(batch), exc)
+                    for pending in batch:
+                        if not pending.future.done():
+                            pending.future.set_exception(StorageError("the message could not be stored"))
+                    continue
+                for pending, (message, duplicate) in zip(batch, results):
+                    if not duplicate and self._deliver is not None:
+                        self._deliver(pending.room, message, pending.origin)
+                    if not pending.future.done():
+                        pending.future.set_result((message, duplicate))
+        finally:
+            self._flushing = None
+
+    async def page(self, room: str, after: int | None, before: int | None,
+                   limit: int) -> list[Message]:
+        if limit <= 0:
+            return []
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._reader, self._page, room, after, before, limit)
+        except sqlite3.Error as exc:
+            log.error("could not read history of room %s: %s", room, exc)
+            raise StorageError("history could not be read") from None
+
+    async def close(self) -> None:
+        """Finish queued writes, then close both connections and threads."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._flushing is not None:
+            await self._flushing
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._close_con, "_wcon")
+        await loop.run_in_executor(self._reader, self._close_con, "_rcon")
+        self._shutdown_threads()
+
+    def _close_con(self, name: str) -> None:
+        con = getattr(self, name)
+        if con is not None:
+            con.close()
+            setattr(self, name, None)
+
+    def _shutdown_threads(self) -> None:
+        self._writer.shutdown(wait=False)
+        self._reader.shutdown(wait=False)

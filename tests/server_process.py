@@ -1,0 +1,48 @@
+"""Run ``python -m chatzilla`` as a real subprocess, for restart and crash tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerProcess:
+    """A Chatzilla server process; ``url`` is known once :meth:`start` returns."""
+
+    def __init__(self, *args: str, port: int = 0, env: dict[str, str] | None = None) -> None:
+        self.args = ["--host", "127.0.0.1", "--port", str(port), *args]
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.port = port
+
+    def start(self) -> "ServerProcess":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatzilla", *self.args], cwd=ROOT, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if "serving" not in line:
+            self.proc.kill()
+            _, err = self.proc.communicate(timeout=5)
+            raise RuntimeError(f"server did not start: {line!r} {err!r}")
+        self.url = line.split()[3].rstrip("/")
+        self.port = int(self.url.rsplit(":", 1)[1])
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[int, str]:
+        """Send ``sig``, wait for the exit; return (exit status, stderr)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise AssertionError(f"server did not exit within {timeout}s after signal {sig}")
+        return self.proc.returncode, err
