@@ -47,3 +47,13 @@ chromium:
 
 clean:
 	rm -rf $(VENV) node_modules $(ARTIFACTS) .pytest_cache
+
+# The benchmark (bench/run.py): Chatzilla against the plain sockjs-tornado
+# floor and the npm sockjs reference server, side by side; prints the table
+# and writes docs/performance.md. `make bench BENCH_ARGS=--quick` for a short
+# run. 5000 idle connections need more open files than some shells allow.
+.PHONY: bench
+bench: setup
+	@[ -d bench/node/node_modules ] || npm ci --prefix bench/node --no-audit --no-fund
+	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 16384 2>/dev/null || true; \
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
