@@ -52,12 +52,15 @@ class Backend(Protocol):
     def healthy(self) -> bool:
         """False while the backend cannot store or read (e.g. its server is down)."""
 
-    async def enter(self, room: str, email: str, key: object) -> list[str]:
+    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
         """Count connection ``key`` of ``email`` as present in ``room``.
 
         Returns the room's participants afterwards, in arrival order, each
-        once. Announces a "join" when it is the e-mail's first connection.
-        Raises :class:`StorageError` when presence cannot be recorded.
+        once, and the room's presence version then: a change announced later
+        with a version at or below it happened before, and is not news to
+        this connection. Announces a "join" when it is the e-mail's first
+        connection. Raises :class:`StorageError` when presence cannot be
+        recorded.
         """
 
     def leave(self, room: str, email: str, key: object) -> None:
@@ -96,12 +99,12 @@ class LocalPresence:
     def healthy(self) -> bool:
         return True
 
-    async def enter(self, room: str, email: str, key: object) -> list[str]:
+    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
         roster = self._rosters.setdefault(room, Roster())
         change = roster.add(key, email)
         if change.event is not None and self._announce is not None:
             self._announce(room, change, key)
-        return roster.participants()
+        return roster.participants(), 0
 
     def leave(self, room: str, email: str, key: object) -> None:
         roster = self._rosters.get(room)

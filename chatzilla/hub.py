@@ -40,12 +40,16 @@ class Client(Hashable, Protocol):
 class _Member:
     email: str
     room: str
-    # Frames held back until `joined` is out: (message id or None, text).
-    held: list[tuple[int | None, str]] | None = dataclasses.field(default_factory=list)
+    # Frames held back until `joined` is out: (message id or None, presence
+    # version or 0, text).
+    held: list[tuple[int | None, int, str]] | None = dataclasses.field(default_factory=list)
     # Messages up to this id were in `joined.history`. A durable backend's
     # reader can see a commit before the writer's delivery reaches the loop,
     # so such a message may still arrive live afterwards: it is dropped.
     seen: int = 0
+    # Likewise for presence: changes up to this version were already in
+    # `joined.participants` (another process's news can arrive late).
+    presence_seen: int = 0
 
 
 class Hub:
@@ -122,7 +126,7 @@ class Hub:
         # Registered before reading history: a message stored meanwhile is
         # held for this client, and dropped if history has it already.
         try:
-            participants = await self._backend.enter(room, email, client)
+            participants, member.presence_seen = await self._backend.enter(room, email, client)
         except StorageError:
             self._members.pop(client, None)
             roster = self._rosters[room]
@@ -151,8 +155,8 @@ class Hub:
         client.send_text(protocol.encode(joined))
         member.seen = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
-        for message_id, text in held:
-            self._send(client, text, message_id)
+        for message_id, version, text in held:
+            self._send(client, text, message_id, version)
 
     async def scrollback(self, client: Client, before: int | None, limit: int) -> None:
         """Send a ``history`` frame: up to ``limit`` messages older than ``before``.
@@ -225,16 +229,18 @@ class Hub:
         text = protocol.encode(change.frame())
         for client in roster.connections():
             if client is not origin:
-                self._send(client, text)
+                self._send(client, text, version=change.version)
 
-    def _send(self, client: Client, text: str, message_id: int | None = None) -> None:
+    def _send(self, client: Client, text: str, message_id: int | None = None, version: int = 0) -> None:
         member = self._members.get(client)
         if member is not None:
             if member.held is not None:
-                member.held.append((message_id, text))
+                member.held.append((message_id, version, text))
                 return
             if message_id is not None and message_id <= member.seen:
                 return  # already in this client's history
+            if version and version <= member.presence_seen:
+                return  # already in this client's participants
         client.send_text(text)
 
     # -- figures -----------------------------------------------------------
