@@ -10,12 +10,12 @@ NODE_STAMP := node_modules/.package-lock.json
 ARTIFACTS ?= artifacts
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-server test-browser setup chromium clean
+.PHONY: run test test-server test-browser setup chromium nginx cluster clean
 
 run: setup
 	$(BIN)/python -m chatzilla
 
-test: setup chromium
+test: setup chromium nginx
 	$(MAKE) --no-print-directory test-server
 	$(MAKE) --no-print-directory test-browser
 
@@ -44,6 +44,19 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
+
+# The cluster test and `make cluster` put Debian's nginx in front.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  echo "Installing Debian's nginx-light for the cluster test"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nginx-light; }
+
+# Two Chatzilla processes sharing rooms through the Redis at $(REDIS_URL),
+# behind nginx with SockJS stickiness, on http://127.0.0.1:8080/.
+REDIS_URL ?= redis://127.0.0.1:6379/0
+cluster: setup nginx
+	$(BIN)/python deploy/cluster.py --port 8080 --redis-url $(REDIS_URL)
 
 clean:
 	rm -rf $(VENV) node_modules $(ARTIFACTS) .pytest_cache

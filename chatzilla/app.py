@@ -66,7 +66,12 @@ def sockjs_settings(settings: Settings) -> dict:
 
 
 def make_backend(settings: Settings) -> Backend:
-    """The embedded backend the settings ask for (no outside service)."""
+    """The backend the settings ask for: Redis when ``redis_url`` is set,
+    else the embedded one ``storage`` names (no outside service)."""
+    if settings.redis_url:
+        # Imported here: the embedded default needs no Redis client.
+        from .redis_backend import RedisBackend
+        return RedisBackend(settings.redis_url, settings.redis_prefix)
     if settings.storage == "memory":
         # Enough to catch up a client that was briefly away.
         return MemoryBackend(keep=max(settings.history_limit, 1000))
@@ -92,7 +97,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     )
     handlers = [
         (r"/", PageHandler, {"templates": templates}),
-        (r"/healthz", HealthHandler, {"hub": hub}),
+        (r"/healthz", HealthHandler, {"hub": hub, "backend": backend}),
         tornado.web.url(r"/vendor/sockjs/(.*)", tornado.web.StaticFileHandler,
                         {"path": str(SOCKJS_DIST)}, name="sockjs-bundle"),
         *router.urls,

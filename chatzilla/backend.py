@@ -1,11 +1,14 @@
-"""The seam between the chat and where messages are kept and fanned out.
+"""The seam between the chat and where messages and presence are kept.
 
 A backend stores messages, gives them their ids and timestamps, and reports
 every newly stored message to the hub through the ``deliver`` callback, which
-fans it out to the connections of this process. The hub and the connections
-never know which backend runs: the in-process :class:`MemoryBackend`, the
-durable SQLite one (:mod:`chatzilla.sqlite_backend`), or a shared one behind
-the same methods.
+fans it out to the connections of this process. It also counts who is
+present in each room, over every process that shares it, and reports each
+presence change through the ``announce`` callback. The hub and the
+connections never know which backend runs: the in-process
+:class:`MemoryBackend`, the durable SQLite one
+(:mod:`chatzilla.sqlite_backend`), or the Redis one shared by many processes
+(:mod:`chatzilla.redis_backend`).
 """
 
 from __future__ import annotations
@@ -16,12 +19,19 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from .chat import Message
+from .chat import Message, PresenceChange, Roster
 
 #: ``deliver(room, message, origin)``: ``origin`` is the opaque token the
-#: sender passed to :meth:`Backend.append` (so the hub can skip the sending
-#: connection), or None when the message came from elsewhere.
+#: sender passed to :meth:`Backend.append` (so the hub can acknowledge to the
+#: sending connection and skip it), or None when the message came from
+#: another process.
 Deliver = Callable[[str, Message, object], None]
+
+#: ``announce(room, change, origin)``: someone's first connection entered or
+#: last one left a room (``change.event`` is "join" or "leave"); ``origin`` is
+#: the key given to :meth:`Backend.enter` or :meth:`Backend.leave`, or None
+#: when it happened in another process.
+Announce = Callable[[str, PresenceChange, object], None]
 
 #: How long a message's ``ref`` identifies it for retries, in seconds: a
 #: client that lost an acknowledgement retries well within this.
@@ -35,8 +45,27 @@ class StorageError(Exception):
 class Backend(Protocol):
     """What the hub needs from storage and fan-out."""
 
-    def start(self, deliver: Deliver) -> None:
-        """Begin reporting stored messages to ``deliver``."""
+    def start(self, deliver: Deliver, announce: Announce) -> None:
+        """Begin reporting stored messages and presence changes."""
+
+    @property
+    def healthy(self) -> bool:
+        """False while the backend cannot store or read (e.g. its server is down)."""
+
+    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
+        """Count connection ``key`` of ``email`` as present in ``room``.
+
+        Returns the room's participants afterwards, in arrival order, each
+        once, and the room's presence version then: a change announced later
+        with a version at or below it happened before, and is not news to
+        this connection. Announces a "join" when it is the e-mail's first
+        connection. Raises :class:`StorageError` when presence cannot be
+        recorded.
+        """
+
+    def leave(self, room: str, email: str, key: object) -> None:
+        """Stop counting connection ``key``; announces a "leave" when it was
+        the e-mail's last. Never raises; may complete after returning."""
 
     async def append(self, room: str, sender: str, content: str,
                      ref: str | None, origin: object) -> tuple[Message, bool]:
@@ -58,7 +87,37 @@ class Backend(Protocol):
         """Release what the backend holds; safe to call twice."""
 
 
-class MemoryBackend:
+class LocalPresence:
+    """Presence counted in this process, for the embedded backends, where
+    this process is the whole chat. Announces synchronously."""
+
+    def __init__(self) -> None:
+        self._rosters: dict[str, Roster] = {}
+        self._announce: Announce | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
+        roster = self._rosters.setdefault(room, Roster())
+        change = roster.add(key, email)
+        if change.event is not None and self._announce is not None:
+            self._announce(room, change, key)
+        return roster.participants(), 0
+
+    def leave(self, room: str, email: str, key: object) -> None:
+        roster = self._rosters.get(room)
+        change = roster.remove(key) if roster is not None else None
+        if change is None:
+            return
+        if not roster:
+            del self._rosters[room]
+        if change.event is not None and self._announce is not None:
+            self._announce(room, change, key)
+
+
+class MemoryBackend(LocalPresence):
     """Messages kept in this process's memory: the last ``keep`` per room.
 
     Nothing survives a restart. Ids start at 1 per room and only grow.
@@ -66,6 +125,7 @@ class MemoryBackend:
     """
 
     def __init__(self, keep: int, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self._keep = keep
         self._clock = clock
         self._logs: dict[str, collections.deque[Message]] = {}
@@ -74,8 +134,9 @@ class MemoryBackend:
         self._refs: collections.OrderedDict[tuple[str, str, str], Message] = collections.OrderedDict()
         self._deliver: Deliver | None = None
 
-    def start(self, deliver: Deliver) -> None:
+    def start(self, deliver: Deliver, announce: Announce) -> None:
         self._deliver = deliver
+        self._announce = announce
 
     async def append(self, room: str, sender: str, content: str,
                      ref: str | None, origin: object) -> tuple[Message, bool]:
@@ -115,3 +176,4 @@ class MemoryBackend:
 
     async def close(self) -> None:
         self._deliver = None
+        self._announce = None

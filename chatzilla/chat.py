@@ -43,6 +43,9 @@ class PresenceChange:
     event: str | None
     email: str
     count: int
+    #: Orders the presence changes of a room where processes share it (0
+    #: where one process is the whole chat and order is given).
+    version: int = 0
 
     def frame(self) -> dict[str, Any]:
         return {"type": "presence", "event": self.event, "email": self.email, "count": self.count}

@@ -40,12 +40,16 @@ class Client(Hashable, Protocol):
 class _Member:
     email: str
     room: str
-    # Frames held back until `joined` is out: (message id or None, text).
-    held: list[tuple[int | None, str]] | None = dataclasses.field(default_factory=list)
+    # Frames held back until `joined` is out: (message id or None, presence
+    # version or 0, text).
+    held: list[tuple[int | None, int, str]] | None = dataclasses.field(default_factory=list)
     # Messages up to this id were in `joined.history`. A durable backend's
     # reader can see a commit before the writer's delivery reaches the loop,
     # so such a message may still arrive live afterwards: it is dropped.
     seen: int = 0
+    # Likewise for presence: changes up to this version were already in
+    # `joined.participants` (another process's news can arrive late).
+    presence_seen: int = 0
 
 
 class Hub:
@@ -63,7 +67,7 @@ class Hub:
         self._members: dict[Client, _Member] = {}
         self._rosters: dict[str, Roster] = {}
         self._closing = False  # set by close_all: the server is shutting down
-        backend.start(self._deliver)
+        backend.start(self._deliver, self._announce)
 
     # -- connections -------------------------------------------------------
 
@@ -81,13 +85,10 @@ class Hub:
         if member is None:
             return
         roster = self._rosters[member.room]
-        change = roster.remove(client)
+        roster.remove(client)
         if not roster:
             del self._rosters[member.room]
-        if change is not None and change.event == "leave":
-            log.info("leave %s (room %s, %d present)", change.email, member.room, change.count)
-            if not self._closing:
-                self._announce(member.room, change, skip=client)
+        self._backend.leave(member.room, member.email, client)
 
     def close_all(self, code: int, reason: str) -> None:
         """Close every connection with a close frame (server shutting down).
@@ -121,14 +122,18 @@ class Hub:
         email = protocol.normalize_email(raw_email)
         room = protocol.DEFAULT_ROOM if raw_room is None else protocol.check_room(raw_room)
         member = self._members[client] = _Member(email, room)
-        roster = self._rosters.setdefault(room, Roster())
-        change = roster.add(client, email)
-        participants = roster.participants()
-        if change.event == "join":
-            log.info("join %s (room %s, %d present)", email, room, change.count)
-            self._announce(room, change, skip=client)
+        self._rosters.setdefault(room, Roster()).add(client, email)
         # Registered before reading history: a message stored meanwhile is
         # held for this client, and dropped if history has it already.
+        try:
+            participants, member.presence_seen = await self._backend.enter(room, email, client)
+        except StorageError:
+            self._members.pop(client, None)
+            roster = self._rosters[room]
+            roster.remove(client)
+            if not roster:
+                del self._rosters[room]
+            raise ProtocolError("unavailable", "the chat cannot record who is here now; join again") from None
         try:
             if since is None:
                 history = await self._backend.page(room, None, None, self._history_limit)
@@ -150,8 +155,8 @@ class Hub:
         client.send_text(protocol.encode(joined))
         member.seen = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
-        for message_id, text in held:
-            self._send(client, text, message_id)
+        for message_id, version, text in held:
+            self._send(client, text, message_id, version)
 
     async def scrollback(self, client: Client, before: int | None, limit: int) -> None:
         """Send a ``history`` frame: up to ``limit`` messages older than ``before``.
@@ -212,23 +217,30 @@ class Hub:
             else:
                 self._send(client, text, message.id)
 
-    def _announce(self, room: str, change: PresenceChange, skip: Client) -> None:
+    def _announce(self, room: str, change: PresenceChange, origin: object) -> None:
+        """A backend's presence change: tell this process's people in the room."""
+        if origin is not None:
+            log.info("%s %s (room %s, %d present)", change.event, change.email, room, change.count)
         roster = self._rosters.get(room)
-        if roster is None:
-            return  # nobody left to tell
+        if roster is None or self._closing:
+            # Nobody here to tell; or shutting down, when a presence frame
+            # would only race the close frame on the wire.
+            return
         text = protocol.encode(change.frame())
         for client in roster.connections():
-            if client is not skip:
-                self._send(client, text)
+            if client is not origin:
+                self._send(client, text, version=change.version)
 
-    def _send(self, client: Client, text: str, message_id: int | None = None) -> None:
+    def _send(self, client: Client, text: str, message_id: int | None = None, version: int = 0) -> None:
         member = self._members.get(client)
         if member is not None:
             if member.held is not None:
-                member.held.append((message_id, text))
+                member.held.append((message_id, version, text))
                 return
             if message_id is not None and message_id <= member.seen:
                 return  # already in this client's history
+            if version and version <= member.presence_seen:
+                return  # already in this client's participants
         client.send_text(text)
 
     # -- figures -----------------------------------------------------------

@@ -58,6 +58,20 @@ def _path(text: str) -> str:
     return text
 
 
+def _redis_url(text: str) -> str:
+    url = text.strip()
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return url
+
+
+def _key_prefix(text: str) -> str:
+    prefix = text.strip()
+    if not prefix or any(c.isspace() for c in prefix):
+        raise ValueError("must be a non-empty word without spaces")
+    return prefix
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -87,6 +101,10 @@ SPECS: tuple[Spec, ...] = (
          "where messages are kept: sqlite (durable) or memory (lost on restart)"),
     Spec("db", "chatzilla.db", _path, ("CHATZILLA_DB",),
          "SQLite database file, created if missing"),
+    Spec("redis_url", "", _redis_url, ("REDIS_URL", "CHATZILLA_REDIS_URL"),
+         "share rooms with other processes through this Redis (redis://...); empty: embedded"),
+    Spec("redis_prefix", "chatzilla", _key_prefix, ("CHATZILLA_REDIS_PREFIX",),
+         "prefix of every Redis key, to share one Redis between deployments"),
     Spec("history_limit", 50, _positive_int, ("CHATZILLA_HISTORY_LIMIT",),
          "messages sent in `joined.history`"),
     Spec("max_content", 2000, _positive_int, ("CHATZILLA_MAX_CONTENT",),
@@ -114,6 +132,8 @@ class Settings:
     port: int = _BY_NAME["port"].default
     storage: str = _BY_NAME["storage"].default
     db: str = _BY_NAME["db"].default
+    redis_url: str = _BY_NAME["redis_url"].default
+    redis_prefix: str = _BY_NAME["redis_prefix"].default
     history_limit: int = _BY_NAME["history_limit"].default
     max_content: int = _BY_NAME["max_content"].default
     allowed_origins: tuple[str, ...] = _BY_NAME["allowed_origins"].default

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from .backend import DEDUP_WINDOW, Deliver, StorageError
+from .backend import DEDUP_WINDOW, Announce, Deliver, LocalPresence, StorageError
 from .chat import Message
 
 log = logging.getLogger("chatzilla.sqlite")
@@ -101,14 +101,16 @@ class _Pending:
     future: asyncio.Future
 
 
-class SQLiteBackend:
-    """The embedded durable backend; see the module docstring.
+class SQLiteBackend(LocalPresence):
+    """The embedded durable backend; see the module docstring. Presence is
+    counted in this process (:class:`~chatzilla.backend.LocalPresence`).
 
     Opening creates the file and its schema (or upgrades it) and raises
     :class:`StorageError` with a readable message if it cannot.
     """
 
     def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self._path = path
         self._clock = clock
         self._deliver: Deliver | None = None
@@ -197,8 +199,9 @@ class SQLiteBackend:
 
     # -- the Backend interface --------------------------------------------
 
-    def start(self, deliver: Deliver) -> None:
+    def start(self, deliver: Deliver, announce: Announce) -> None:
         self._deliver = deliver
+        self._announce = announce
 
     async def append(self, room: str, sender: str, content: str,
                      ref: str | None, origin: object) -> tuple[Message, bool]:

@@ -11,6 +11,7 @@ import json
 import jinja2
 import tornado.web
 
+from .backend import Backend
 from .hub import Hub
 
 
@@ -30,12 +31,18 @@ class PageHandler(tornado.web.RequestHandler):
 
 
 class HealthHandler(tornado.web.RequestHandler):
-    """``GET /healthz``: 200 with ``{"status", "connections", "participants"}``."""
+    """``GET /healthz``: 200 with ``{"status", "connections", "participants"}``.
 
-    def initialize(self, hub: Hub) -> None:
+    ``status`` is "ok", or "degraded" while the backend cannot store (Redis
+    down): pages still load and the chat recovers by itself.
+    """
+
+    def initialize(self, hub: Hub, backend: Backend) -> None:
         self._hub = hub
+        self._backend = backend
 
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
-        self.write(json.dumps({"status": "ok", **self._hub.stats()}))
+        status = "ok" if self._backend.healthy else "degraded"
+        self.write(json.dumps({"status": status, **self._hub.stats()}))

@@ -31,7 +31,7 @@ def run(coro):
 async def _open(path, clock=None, delivered=None):
     backend = SQLiteBackend(path, clock=clock) if clock else SQLiteBackend(path)
     backend.start(lambda room, message, origin: (delivered if delivered is not None else []).append(
-        (room, message.id, origin)))
+        (room, message.id, origin)), lambda room, change, origin: None)
     return backend
 
 

@@ -1,0 +1,466 @@
+"""The shared backend: many Chatzilla processes behaving as one chat, through Redis.
+
+Messages: one Redis Stream per room. A Lua script takes the room's next id
+from a counter (``INCR``), checks the sender's ``ref`` for a retry, and
+``XADD``s the message under the stream id ``0-<id>`` (approximate ``MAXLEN``),
+all atomically, so ids are strictly increasing per room whichever process
+appends. A message is acknowledged once Redis has it. Every process reads the
+streams of the rooms it has people in (``XREAD BLOCK``) and delivers to its
+own connections, its own senders' acknowledgements included, so everyone sees
+one order. ``docs/architecture.md`` explains the choice.
+
+Presence: per room, a hash of e-mail -> connections (over all processes) and
+a sorted set keeping arrival order; each process also keeps a hash of its own
+connections and refreshes a key that expires when it stops. Joins and leaves
+are Lua scripts; their changes go to the other processes by pub/sub. A live
+process that finds another's key expired removes that process's people and
+announces their leaves.
+
+Redis down: appends and history reads raise
+:class:`~chatzilla.backend.StorageError` (the hub answers ``unavailable``),
+:attr:`RedisBackend.healthy` turns False, and background loops retry until
+Redis answers again; after a Redis restart each process re-registers its
+people and resumes reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .backend import DEDUP_WINDOW, Announce, Deliver, StorageError
+from .chat import Message, PresenceChange
+
+log = logging.getLogger("chatzilla.redis")
+
+#: Messages kept per room stream (approximately: Redis trims whole nodes).
+STREAM_MAXLEN = 10_000
+#: How often a process proves it is alive, and how long before it counts as dead.
+HEARTBEAT = 1.0
+NODE_TTL = 3.0
+
+# KEYS: seq, stream, refkey. ARGV: sender, content, ts, ref, origin, maxlen, window.
+# Returns {duplicate (0/1), "id ts"}.
+_APPEND = """
+if ARGV[4] ~= '' then
+  local prior = redis.call('GET', KEYS[3])
+  if prior then return {1, prior} end
+end
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. id,
+           's', ARGV[1], 'c', ARGV[2], 't', ARGV[3], 'r', ARGV[4], 'o', ARGV[5])
+local stamp = id .. ' ' .. ARGV[3]
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], stamp, 'EX', ARGV[7]) end
+return {0, stamp}
+"""
+
+# KEYS: count, order, arrivals, node members, nodes, version. ARGV: email,
+# field, node, n. Adds n connections of email; returns {became present (0/1),
+# the room's presence version, participants...}.
+_ENTER = """
+redis.call('HINCRBY', KEYS[4], ARGV[2], ARGV[4])
+redis.call('SADD', KEYS[5], ARGV[3])
+local c = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[4])
+local first = 0
+if c == tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
+  redis.call('INCR', KEYS[6])
+  first = 1
+end
+return {first, tonumber(redis.call('GET', KEYS[6]) or '0'), redis.call('ZRANGE', KEYS[2], 0, -1)}
+"""
+
+# KEYS: count, order, node members, version. ARGV: email, field.
+# Returns {left (0/1), count, version}.
+_LEAVE = """
+local mine = redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
+if mine <= 0 then redis.call('HDEL', KEYS[3], ARGV[2]) end
+if mine < 0 then return {0, redis.call('ZCARD', KEYS[2]), 0} end
+local c = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if c <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {1, redis.call('ZCARD', KEYS[2]), redis.call('INCR', KEYS[4])}
+end
+return {0, redis.call('ZCARD', KEYS[2]), 0}
+"""
+
+# KEYS: dead node's members, nodes, dead node's alive key. ARGV: dead node, key prefix.
+# Removes a dead process's connections; returns {room, email, count, version,
+# ...} for every e-mail that left. Keys of rooms are built here: fine outside Redis Cluster.
+_REAP = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
+local fields = redis.call('HGETALL', KEYS[1])
+local left = {}
+for i = 1, #fields, 2 do
+  local tab = string.find(fields[i], '\\t', 1, true)
+  local room, email = string.sub(fields[i], 1, tab - 1), string.sub(fields[i], tab + 1)
+  local count, order = ARGV[2] .. ':count:' .. room, ARGV[2] .. ':order:' .. room
+  if redis.call('HINCRBY', count, email, -tonumber(fields[i + 1])) <= 0 then
+    redis.call('HDEL', count, email)
+    redis.call('ZREM', order, email)
+    table.insert(left, room)
+    table.insert(left, email)
+    table.insert(left, redis.call('ZCARD', order))
+    table.insert(left, redis.call('INCR', ARGV[2] .. ':pver:' .. room))
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return left
+"""
+
+
+class RedisBackend:
+    """A :class:`~chatzilla.backend.Backend` shared through the Redis at ``url``.
+
+    Every key starts with ``prefix`` (so tests and deployments can share a
+    server). ``node`` names this process (unique by default).
+    """
+
+    def __init__(self, url: str, prefix: str, *, node: str | None = None,
+                 clock: Callable[[], float] = time.time,
+                 heartbeat: float = HEARTBEAT, node_ttl: float = NODE_TTL) -> None:
+        self._prefix = prefix
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._clock = clock
+        self._heartbeat = heartbeat
+        self._node_ttl = node_ttl
+        common = {"decode_responses": True, "socket_connect_timeout": 1.0,
+                  "health_check_interval": 0}
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=2.0, **common)
+        # XREAD BLOCK holds its connection, so the reader has its own.
+        self._reader = aioredis.Redis.from_url(url, socket_timeout=None,
+                                               single_connection_client=True, **common)
+        self._append_script = self._redis.register_script(_APPEND)
+        self._enter_script = self._redis.register_script(_ENTER)
+        self._leave_script = self._redis.register_script(_LEAVE)
+        self._reap_script = self._redis.register_script(_REAP)
+        self._deliver: Deliver | None = None
+        self._announce: Announce | None = None
+        self._healthy = False
+        self._closed = False
+        # This process's connections per room and e-mail, to re-register
+        # after a Redis restart and to know which streams to read.
+        self._local: dict[str, collections.Counter[str]] = {}
+        self._last_read: dict[str, str] = {}  # room -> last stream id delivered
+        self._reader_id: int | None = None
+        self._rooms_changed = asyncio.Event()
+        self._tokens = itertools.count(1)
+        self._origins: dict[str, object] = {}  # token -> sending connection
+        self._retry_leaves: list[tuple[str, str]] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._leaving: set[asyncio.Task] = set()
+        # Joins, leaves and re-registration each read or change this
+        # process's counts in Redis and in _local together: one at a time.
+        self._presence_lock = asyncio.Lock()
+
+    # -- keys ----------------------------------------------------------------
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self._prefix, *parts))
+
+    @property
+    def _channel(self) -> str:
+        return self._key("presence")
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self, deliver: Deliver, announce: Announce) -> None:
+        self._deliver = deliver
+        self._announce = announce
+        for loop in (self._read_loop, self._presence_loop, self._heartbeat_loop):
+            self._spawn(loop())
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy and not self._closed
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        if self._healthy:
+            log.warning("Redis unavailable (%s): %s", what, exc)
+        self._healthy = False
+
+    async def close(self) -> None:
+        """Finish pending leaves, forget this process in Redis, stop the loops."""
+        if self._closed:
+            return
+        if self._leaving:
+            await asyncio.wait(self._leaving, timeout=2.0)
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(self._key("node", self.node, "alive"))
+            await self._reap(self.node)
+        for client in (self._reader, self._redis):
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
+
+    # -- messages --------------------------------------------------------------
+
+    async def append(self, room: str, sender: str, content: str,
+                     ref: str | None, origin: object) -> tuple[Message, bool]:
+        token = f"{self.node}#{next(self._tokens)}"
+        self._origins[token] = origin
+        ts = self._clock()
+        refkey = self._key("ref", room, sender, ref) if ref is not None else self._key("ref", "-")
+        try:
+            duplicate, stamp = await self._append_script(
+                keys=[self._key("seq", room), self._key("stream", room), refkey],
+                args=[sender, content, repr(ts), ref or "", token, STREAM_MAXLEN, int(DEDUP_WINDOW)])
+        except (RedisError, OSError) as exc:
+            self._origins.pop(token, None)
+            self._failed("append", exc)
+            raise StorageError("the message could not be stored") from None
+        self._healthy = True
+        message_id, stamp_ts = stamp.split(" ")
+        if duplicate:
+            self._origins.pop(token, None)
+            return Message(int(message_id), sender, content, float(stamp_ts), ref), True
+        # Delivered (and acknowledged to `origin`) by the stream reader.
+        return Message(int(message_id), sender, content, ts, ref), False
+
+    async def page(self, room: str, after: int | None, before: int | None,
+                   limit: int) -> list[Message]:
+        if limit <= 0:
+            return []
+        high = f"(0-{before}" if before is not None else "+"
+        low = f"(0-{after}" if after is not None else "-"
+        try:
+            entries = await self._redis.xrevrange(self._key("stream", room), high, low, count=limit)
+        except (RedisError, OSError) as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+        self._healthy = True
+        return [self._message(entry_id, fields) for entry_id, fields in reversed(entries)]
+
+    @staticmethod
+    def _message(entry_id: str, fields: dict[str, str]) -> Message:
+        return Message(int(entry_id.split("-")[1]), fields["s"], fields["c"], float(fields["t"]),
+                       fields["r"] or None)
+
+    async def _follow(self, room: str) -> None:
+        """Start reading ``room``'s stream after its current last entry."""
+        last = await self._redis.xrevrange(self._key("stream", room), "+", "-", count=1)
+        self._last_read.setdefault(room, last[0][0] if last else "0-0")
+        await self._wake_reader()
+
+    async def _wake_reader(self) -> None:
+        self._rooms_changed.set()
+        if self._reader_id is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.client_unblock(self._reader_id)
+
+    async def _read_loop(self) -> None:
+        """Deliver every new entry of the followed rooms' streams, in order."""
+        backoff = 0.1
+        while True:
+            try:
+                if self._reader_id is None:
+                    self._reader_id = await self._reader.client_id()
+                    await self._check_resets()
+                self._rooms_changed.clear()
+                rooms = {self._key("stream", room): last for room, last in self._last_read.items()}
+                if not rooms:
+                    await self._rooms_changed.wait()
+                    continue
+                # A room followed just before this call is read from the
+                # next one: the block is short so that waits at most 1 s.
+                replies = await self._reader.xread(rooms, count=1000, block=1000)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._reader_id = None
+                self._failed("read", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.1
+            prefix = len(self._key("stream", ""))
+            for stream, entries in replies or ():
+                room = stream[prefix:]
+                if room not in self._last_read:
+                    continue  # nobody here any more
+                for entry_id, fields in entries:
+                    self._last_read[room] = entry_id
+                    origin = self._origins.pop(fields["o"], None)
+                    if self._deliver is not None:
+                        self._deliver(room, self._message(entry_id, fields), origin)
+
+    async def _check_resets(self) -> None:
+        """After (re)connecting: a stream behind where we read was reset (a Redis
+        restart without persistence); read it again from its start."""
+        for room, last in list(self._last_read.items()):
+            newest = await self._reader.xrevrange(self._key("stream", room), "+", "-", count=1)
+            newest_id = newest[0][0] if newest else "0-0"
+            if int(newest_id.split("-")[1]) < int(last.split("-")[1]):
+                log.warning("room %s's stream was reset; reading it from the start", room)
+                self._last_read[room] = "0-0"
+
+    # -- presence --------------------------------------------------------------
+
+    def _presence_keys(self, room: str) -> tuple[str, str, str]:
+        return self._key("count", room), self._key("order", room), self._key("pver", room)
+
+    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
+        count, order, version = self._presence_keys(room)
+        async with self._presence_lock:
+            try:
+                if room not in self._last_read:
+                    await self._follow(room)
+                first, now, participants = await self._enter_script(
+                    keys=[count, order, self._key("arrivals"), self._key("node", self.node, "members"),
+                          self._key("nodes"), version],
+                    args=[email, f"{room}\t{email}", self.node, 1])
+            except (RedisError, OSError) as exc:
+                self._failed("join", exc)
+                if not self._local.get(room):
+                    self._last_read.pop(room, None)
+                raise StorageError("presence could not be recorded") from None
+            self._local.setdefault(room, collections.Counter())[email] += 1
+        self._healthy = True
+        if first:
+            self._publish_and_announce(room, PresenceChange("join", email, len(participants), now), key)
+        return participants, now
+
+    def leave(self, room: str, email: str, key: object) -> None:
+        local = self._local.get(room)
+        if local is None or local[email] <= 0:
+            return
+        local[email] -= 1
+        if not local[email]:
+            del local[email]
+        if not local:
+            del self._local[room]
+            self._last_read.pop(room, None)  # stop reading a room nobody here is in
+        task = self._spawn(self._leave_now(room, email, key))
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
+
+    async def _leave_now(self, room: str, email: str, key: object) -> None:
+        count, order, version = self._presence_keys(room)
+        try:
+            async with self._presence_lock:
+                last, remaining, now = await self._leave_script(
+                    keys=[count, order, self._key("node", self.node, "members"), version],
+                    args=[email, f"{room}\t{email}"])
+        except (RedisError, OSError) as exc:
+            self._failed("leave", exc)
+            self._retry_leaves.append((room, email))
+            return
+        if last:
+            self._publish_and_announce(room, PresenceChange("leave", email, remaining, now), key)
+
+    def _publish_and_announce(self, room: str, change: PresenceChange, origin: object) -> None:
+        if self._announce is not None:
+            self._announce(room, change, origin)
+        event = json.dumps({"node": self.node, "room": room, "event": change.event,
+                            "email": change.email, "count": change.count, "version": change.version})
+        self._spawn(self._publish(event))
+
+    async def _publish(self, event: str) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.publish(self._channel, event)
+
+    async def _presence_loop(self) -> None:
+        """Announce presence changes made by other processes."""
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                async for item in pubsub.listen():
+                    event = json.loads(item["data"])
+                    if event["node"] == self.node or self._announce is None:
+                        continue
+                    self._announce(event["room"], PresenceChange(event["event"], event["email"],
+                                                                 event["count"], event["version"]), None)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._failed("presence", exc)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+
+    async def _heartbeat_loop(self) -> None:
+        """Keep this process alive in Redis, and remove processes that died."""
+        while True:
+            try:
+                alive_before = await self._redis.set(
+                    self._key("node", self.node, "alive"), "1",
+                    px=int(self._node_ttl * 1000), get=True)
+                if alive_before is None:
+                    async with self._presence_lock:
+                        await self._register_local()
+                for room, email in self._retry_leaves[:]:
+                    self._retry_leaves.remove((room, email))
+                    await self._leave_now(room, email, None)
+                await self._reap_dead()
+                self._healthy = True
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._failed("heartbeat", exc)
+            await asyncio.sleep(self._heartbeat)
+
+    async def _register_local(self) -> None:
+        """(Re)write this process's people: on start, and after Redis lost
+        them (a restart) or another process reaped us (we were stalled)."""
+        members = self._key("node", self.node, "members")
+        known = await self._redis.hgetall(members)
+        for room, emails in self._local.items():
+            count, order, version = self._presence_keys(room)
+            for email, n in emails.items():
+                missing = n - int(known.get(f"{room}\t{email}", 0))
+                if missing <= 0:
+                    continue
+                first, now, participants = await self._enter_script(
+                    keys=[count, order, self._key("arrivals"), members, self._key("nodes"), version],
+                    args=[email, f"{room}\t{email}", self.node, missing])
+                if first:
+                    self._publish_and_announce(
+                        room, PresenceChange("join", email, len(participants), now), None)
+        if self._local:
+            await self._check_resets()
+            await self._wake_reader()
+
+    async def _reap_dead(self) -> None:
+        for node in await self._redis.smembers(self._key("nodes")):
+            if node != self.node and not await self._redis.exists(self._key("node", node, "alive")):
+                await self._reap(node)
+
+    async def _reap(self, node: str) -> None:
+        """Remove ``node``'s people (unless it is alive) and announce who left."""
+        left = await self._reap_script(
+            keys=[self._key("node", node, "members"), self._key("nodes"), self._key("node", node, "alive")],
+            args=[node, self._prefix])
+        if left:
+            log.info("process %s stopped; %d of its people left", node, len(left) // 4)
+        for i in range(0, len(left), 4):
+            change = PresenceChange("leave", left[i + 1], int(left[i + 2]), int(left[i + 3]))
+            if node == self.node:
+                await self._publish(json.dumps({"node": node, "room": left[i], "event": "leave",
+                                                "email": change.email, "count": change.count,
+                                                "version": change.version}))
+            else:
+                self._publish_and_announce(left[i], change, None)

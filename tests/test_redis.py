@@ -1,0 +1,295 @@
+"""Many processes, one chat: Chatzilla processes sharing rooms through a real Redis.
+
+Uses the Redis at $CHATZILLA_TEST_REDIS_URL (default redis://127.0.0.1:6379/0)
+with a key prefix of its own per test, and deletes only those keys. The
+restart test runs a private redis-server on a free port instead, so it never
+stops a Redis that others use. Without a Redis these tests are skipped, loudly;
+with CHATZILLA_REQUIRE_REDIS=1 (as .ci/run sets) they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+
+import pytest
+import redis
+
+from .server_process import ServerProcess
+from .sockjs_client import WebSocketClient, XhrPollingClient
+
+REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except (redis.RedisError, OSError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    if not _answers(REDIS_URL):
+        reason = f"NO REDIS ANSWERS at {REDIS_URL}: the multi-process tests did not run"
+        if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return REDIS_URL
+
+
+@pytest.fixture
+def prefix(redis_url):
+    name = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def servers(request):
+    """``servers(url, prefix, n)`` starts n processes sharing that Redis."""
+    started: list[ServerProcess] = []
+
+    def start(url: str, prefix: str, n: int = 2) -> list[ServerProcess]:
+        batch = [ServerProcess("--redis-url", url, "--redis-prefix", prefix,
+                               "--disconnect-delay", "1").start() for _ in range(n)]
+        started.extend(batch)
+        return batch
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.stop()
+
+
+def health(server: ServerProcess) -> dict:
+    with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as response:
+        return json.load(response)
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def run(coro, timeout: float = 30.0):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def test_people_on_two_processes_chat(redis_url, prefix, servers):
+    one, two = servers(redis_url, prefix)
+
+    async def scenario():
+        alice = await WebSocketClient(one.url).connect()
+        bob = await XhrPollingClient(two.url).connect()
+        try:
+            await alice.join("alice@example.com")
+            joined = await bob.join("bob@example.com")
+            assert joined["participants"] == ["alice@example.com", "bob@example.com"]
+            presence = await alice.expect("presence")
+            assert (presence["event"], presence["email"], presence["count"]) == ("join", "bob@example.com", 2)
+            ids = []
+            for i in range(10):
+                sender, receiver = (alice, bob) if i % 2 == 0 else (bob, alice)
+                ack = await sender.say(f"message {i}", ref=f"r{i}")
+                got = await receiver.expect("message")
+                assert (got["id"], got["content"], got["ts"]) == (ack["id"], f"message {i}", ack["ts"])
+                ids.append(ack["id"])
+            assert ids == list(range(1, 11))
+        finally:
+            await alice.close()
+            await bob.close()
+
+    run(scenario())
+
+
+def test_history_since_and_retries_across_processes(redis_url, prefix, servers):
+    one, two = servers(redis_url, prefix)
+
+    async def scenario():
+        writer = await WebSocketClient(one.url).connect()
+        await writer.join("writer@example.com")
+        acks = [await writer.say(f"m{i}", ref=f"w{i}") for i in range(10)]
+        # The writer's connection drops; it retries its last message on the
+        # other process with the same ref: the first id, stored once.
+        await writer.close()
+        retry = await WebSocketClient(two.url).connect()
+        await retry.send({"type": "join", "email": "writer@example.com", "since": acks[2]["id"]})
+        joined = await retry.expect("joined")
+        assert [m["content"] for m in joined["history"]] == [f"m{i}" for i in range(3, 10)]
+        again = await retry.say("m9", ref="w9")
+        assert (again["id"], again["ts"]) == (acks[9]["id"], acks[9]["ts"])
+        reader = await XhrPollingClient(one.url).connect()
+        history = (await reader.join("reader@example.com"))["history"]
+        assert [m["id"] for m in history] == [a["id"] for a in acks]
+        await reader.send({"type": "history", "before": acks[5]["id"], "limit": 3})
+        page = await reader.expect("history")
+        assert [m["content"] for m in page["messages"]] == ["m2", "m3", "m4"] and page["more"]
+        await retry.close()
+        await reader.close()
+
+    run(scenario())
+
+
+def test_one_person_in_two_processes_is_one_participant(redis_url, prefix, servers):
+    one, two = servers(redis_url, prefix)
+
+    async def scenario():
+        watcher = await WebSocketClient(one.url).connect()
+        await watcher.join("watcher@example.com")
+        tab1 = await WebSocketClient(one.url).connect()
+        tab2 = await WebSocketClient(two.url).connect()
+        await tab1.join("alice@example.com")
+        assert (await watcher.expect("presence"))["count"] == 2
+        joined = await tab2.join("alice@example.com")
+        assert joined["participants"] == ["watcher@example.com", "alice@example.com"]
+        await tab1.close()
+        # Still present through tab2: the watcher's next frame is tab2's message.
+        await tab2.say("still here")
+        assert (await watcher.expect("message"))["content"] == "still here"
+        await tab2.close()
+        leave = await watcher.expect("presence")
+        assert (leave["event"], leave["email"], leave["count"]) == ("leave", "alice@example.com", 1)
+        await watcher.close()
+
+    run(scenario())
+
+
+def test_people_of_a_killed_process_leave(redis_url, prefix, servers):
+    one, two = servers(redis_url, prefix)
+
+    async def scenario():
+        alice = await WebSocketClient(one.url).connect()
+        await alice.join("alice@example.com")
+        bob = await WebSocketClient(two.url).connect()
+        await bob.join("bob@example.com")
+        await alice.expect("presence")
+        started = time.monotonic()
+        two.proc.send_signal(signal.SIGKILL)
+        leave = await alice.expect("presence", timeout=15)
+        elapsed = time.monotonic() - started
+        assert (leave["event"], leave["email"], leave["count"]) == ("leave", "bob@example.com", 1)
+        await bob.close()
+        await alice.close()
+        return elapsed
+
+    elapsed = run(scenario())
+    two.stop(signal.SIGKILL)
+    assert elapsed < 10
+
+
+# -- Redis restarted mid-run ----------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, on a free port, keeping nothing on disk."""
+
+    def __init__(self, tmp_path) -> None:
+        self.port = _free_port()
+        self.dir = tmp_path
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "PrivateRedis":
+        self.proc = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: _answers(self.url), what="the private redis-server")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def private_redis(redis_url, tmp_path):
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed: the restart test did not run")
+    server = PrivateRedis(tmp_path).start()
+    yield server
+    server.stop()
+
+
+def test_chat_recovers_after_redis_restarts(private_redis, servers):
+    one, two = servers(private_redis.url, "restart")
+
+    async def scenario():
+        alice = await WebSocketClient(one.url).connect()
+        bob = await WebSocketClient(two.url).connect()
+        await alice.join("alice@example.com")
+        await bob.join("bob@example.com")
+        await alice.expect("presence")
+        await alice.say("before")
+        assert (await bob.expect("message"))["content"] == "before"
+
+        private_redis.stop()
+        error = None
+        for _ in range(50):  # until the server notices Redis is gone
+            await alice.send({"type": "message", "content": "while down", "ref": "down"})
+            frame = await alice.recv(timeout=10)
+            if frame["type"] == "error":
+                error = frame
+                break
+            await asyncio.sleep(0.1)
+        assert error is not None and (error["code"], error["ref"]) == ("unavailable", "down")
+        assert (await asyncio.to_thread(health, one))["status"] == "degraded"
+        page = await asyncio.to_thread(urllib.request.urlopen, f"{one.url}/", None, 5)
+        assert page.status == 200  # pages still load
+
+        private_redis.start()
+        await asyncio.to_thread(wait_for, lambda: health(one)["status"] == "ok"
+                                and health(two)["status"] == "ok", 15, "both processes healthy")
+        # Same connections, no reconnect needed: the chat works again, and
+        # both people are present again in the restarted Redis.
+        for attempt in range(50):
+            await alice.send({"type": "message", "content": "after", "ref": f"after-{attempt}"})
+            frame = await alice.recv(timeout=10)
+            while frame["type"] == "presence":  # re-registration may announce people again
+                frame = await alice.recv(timeout=10)
+            if frame["type"] == "sent":
+                break
+            assert (frame["type"], frame["code"], frame["ref"]) == ("error", "unavailable", f"after-{attempt}")
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("sends never recovered")
+        got = await bob.recv(timeout=10)
+        while got["type"] == "presence":  # re-registration may announce people again
+            got = await bob.recv(timeout=10)
+        assert got["type"] == "message" and got["content"] == "after"
+        carol = await WebSocketClient(one.url).connect()
+        joined = await carol.join("carol@example.com")
+        assert sorted(joined["participants"]) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+        for client in (alice, bob, carol):
+            await client.close()
+
+    run(scenario(), timeout=60)
+    for server in (one, two):
+        status, err = server.stop()
+        assert status == 0
+        assert "Traceback" not in err, err
