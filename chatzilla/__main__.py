@@ -22,6 +22,8 @@ from .settings import Settings, SettingsError, load
 
 log = logging.getLogger("chatzilla")
 
+LISTEN_BACKLOG = 4096
+
 # A SockJS close code in the application range: browsers reconnect on it.
 SHUTDOWN_CLOSE = (3001, "Server shutting down")
 
@@ -36,7 +38,10 @@ async def serve(settings: Settings) -> None:
         raise StartupError(f"the sockjs-client bundle is missing ({SOCKJS_BUNDLE}); "
                            "run `npm ci` (or `make run`, which does it)")
     try:
-        sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+        # Tornado's default backlog of 128 makes the kernel drop connection
+        # attempts when a crowd arrives at once (a restart, a join storm);
+        # each dropped one waits a second or more for its retry.
+        sockets = tornado.netutil.bind_sockets(settings.port, settings.host, backlog=LISTEN_BACKLOG)
     except OSError as exc:
         raise StartupError(f"cannot listen on {settings.host}:{settings.port}: "
                            f"{exc.strerror or exc}") from None
