@@ -145,10 +145,13 @@
       // where the gap begins. Start over from the newest messages; scrolling
       // up loads the rest, in order.
       startOver();
-      marker('truncated', 'Some missed messages are not shown yet: scroll up to load them.');
     }
     atEnd(function () {
       frame.history.forEach(function (message) { showMessage(message); });
+      if (frame.truncated) {
+        // Said where the reader is: at the newest message.
+        showNotice('Not every missed message is shown: scroll up to load the older ones.');
+      }
     }, first);
     if (first) {
       // No `since`: the history is the room's latest; none means a new room.
@@ -323,23 +326,17 @@
     el.messages.insertBefore(item, liveEnd());
   }
 
-  // A line at the top of the list about the conversation's edge.
-  function marker(kind, text) {
-    var old = el.messages.querySelector('li.marker');
-    if (old) { old.remove(); }
+  // Nothing older to load: says so at the top of the list.
+  function reachedBeginning() {
+    older.complete = true;
     var item = document.createElement('li');
-    item.className = 'marker ' + kind;
-    item.textContent = text;
+    item.className = 'marker beginning';
+    item.textContent = 'Beginning of the conversation';
     el.messages.prepend(item);
   }
 
-  function reachedBeginning() {
-    older.complete = true;
-    marker('beginning', 'Beginning of the conversation');
-  }
-
-  // Forgets every confirmed message and notice on screen (not the ones
-  // still being sent, nor the failed ones).
+  // Forgets every confirmed message, notice and marker on screen (not the
+  // messages still being sent, nor the failed ones).
   function startOver() {
     el.messages.querySelectorAll('li:not(.pending):not(.failed)').forEach(function (node) {
       node.remove();
