@@ -79,7 +79,8 @@ def make_backend(settings: Settings) -> Backend:
 
 
 def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None) -> ChatApplication:
-    """Build the chat: page, static files, ``/healthz`` and SockJS at ``/chat``.
+    """Build the chat: the page (``/`` and ``/r/ROOM``), static files,
+    ``/healthz`` and SockJS at ``/chat``.
 
     Call it with the event loop running (the SockJS router starts timers on
     the current loop; pytest-tornado passes ``io_loop``). ``backend``
@@ -97,6 +98,8 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     )
     handlers = [
         (r"/", PageHandler, {"templates": templates}),
+        # Any one path segment; PageHandler answers 404 for a bad room name.
+        (r"/r/([^/]+)", PageHandler, {"templates": templates}),
         (r"/healthz", HealthHandler, {"hub": hub, "backend": backend}),
         tornado.web.url(r"/vendor/sockjs/(.*)", tornado.web.StaticFileHandler,
                         {"path": str(SOCKJS_DIST)}, name="sockjs-bundle"),

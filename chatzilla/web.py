@@ -11,18 +11,40 @@ import json
 import jinja2
 import tornado.web
 
+from . import protocol
 from .backend import Backend
 from .hub import Hub
 
 
 class PageHandler(tornado.web.RequestHandler):
-    """``GET /``: the chat page, a Jinja2 template."""
+    """``GET /`` (the lobby) and ``GET /r/ROOM``: the chat page, a Jinja2 template.
+
+    The room's name goes into the page as ``<body data-room>``, which the
+    script joins. A name the protocol would refuse (``protocol.check_room``)
+    is a plain 404: the page never offers a room it cannot join.
+    """
 
     def initialize(self, templates: jinja2.Environment) -> None:
         self._templates = templates
 
-    def get(self) -> None:
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        # Tornado answers 400 for a path that is not UTF-8; for a room that is
+        # just one more name that does not exist.
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise tornado.web.HTTPError(404) from None
+
+    def get(self, room: str | None = None) -> None:
+        if room is None:
+            room = protocol.DEFAULT_ROOM
+        else:
+            try:
+                protocol.check_room(room)
+            except protocol.ProtocolError:
+                raise tornado.web.HTTPError(404) from None
         page = self._templates.get_template("index.html").render(
+            room=room,
             static_url=self.static_url,
             sockjs_bundle=self.reverse_url("sockjs-bundle", "sockjs.min.js"),
         )

@@ -130,7 +130,9 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path):
-    running = Server(tmp_path)
+    # Its own database: the default, ./chatzilla.db in the repository, would
+    # outlive the test and number the next run's first message 2.
+    running = Server(tmp_path, "--db", str(tmp_path / "chatzilla.db"))
     yield running
     running.stop()
 

@@ -8,7 +8,8 @@
   Playwright's sync API (not the pytest-playwright plugin, whose ``base_url``
   fixture clashes with pytest-tornado's).
 * ``people``: ``people("alice@example.com")`` opens a fresh browser context
-  (its own cookies and storage: one person) on the page and joins.
+  (its own cookies and storage: one person) on the page and joins;
+  ``path="r/dev"`` opens a room's page instead of the lobby.
 * ``artifacts``: the directory for screenshots ($CHATZILLA_ARTIFACTS).
 
 These tests run in their own pytest process (``make test-browser``): the
@@ -184,7 +185,7 @@ class Person:
     """One person: a browser context with one page on the chat."""
 
     def __init__(self, browser: Browser, url: str, *, transport: str | None = None,
-                 viewport: dict | None = None) -> None:
+                 viewport: dict | None = None, path: str = "") -> None:
         self.context = browser.new_context(
             timezone_id=TIMEZONE, viewport=viewport or {"width": 900, "height": 640})
         self.page: Page = self.context.new_page()
@@ -201,7 +202,7 @@ class Person:
         self.context.on("request", lambda request: self.requests.append(request.url))
         self.email: str | None = None
         query = f"?transports={transport}" if transport else ""
-        self.page.goto(url + query)
+        self.page.goto(url + path + query)
 
     def _on_console(self, message) -> None:
         if message.type == "error":
@@ -221,6 +222,26 @@ class Person:
     @property
     def notices(self):
         return self.page.locator("#messages li.notice")
+
+    @property
+    def pending(self):
+        """Messages typed while offline, not acknowledged yet ("sending…")."""
+        return self.page.locator("#messages li.message.pending")
+
+    @property
+    def failed(self):
+        """Messages the server refused ("not sent: REASON")."""
+        return self.page.locator("#messages li.message.failed")
+
+    @property
+    def marker(self):
+        """The line at the top about the conversation's edge, if any."""
+        return self.page.locator("#messages li.marker")
+
+    def ids(self) -> list[int]:
+        """The ids of the confirmed messages on screen, top to bottom."""
+        return [int(i) for i in self.messages.evaluate_all(
+            "items => items.filter(i => i.dataset.id).map(i => i.dataset.id)")]
 
     @property
     def composer(self):
@@ -275,7 +296,7 @@ class Person:
 
 @pytest.fixture
 def people(browser, server):
-    """``people(email=None, transport=None, server=None)``: a person on the page.
+    """``people(email=None, transport=None, on=None, path="")``: a person on the page.
 
     Each is a fresh browser context; with ``email`` it also joins. Teardown
     fails the test if a page threw (unless the error matches a pattern the

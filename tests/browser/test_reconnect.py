@@ -1,6 +1,9 @@
-"""A restarted server: the page says so, comes back by itself and rejoins."""
+"""A restarted server: the page says so, comes back by itself, rejoins and
+sends what was typed meanwhile."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -28,11 +31,15 @@ def test_page_reconnects_and_rejoins_after_a_server_restart(people, server, star
         expect(person.status).to_have_text("Reconnecting…")
         expect(person.status).to_be_visible()
 
-    # Sending while down keeps the text and says why.
+    # Sending while down shows the message as pending at once; it goes out
+    # after the rejoin.
     alice.composer.fill("said while the server was down")
     alice.composer.press("Enter")
-    expect(alice.page.locator("#composer-error")).to_contain_text("Not connected")
-    expect(alice.composer).to_have_value("said while the server was down")
+    expect(alice.composer).to_have_value("")
+    pending = alice.message("said while the server was down")
+    expect(pending).to_have_class(re.compile(r"\bpending\b"))
+    expect(pending.locator(".sender")).to_have_text("Me")
+    expect(pending.locator(".state")).to_have_text("sending…")
 
     restarted = start_server(server.port)
     assert restarted.port == server.port
@@ -46,11 +53,11 @@ def test_page_reconnects_and_rejoins_after_a_server_restart(people, server, star
     assert "join alice@example.com" in restarted.log()
     assert "join bob@example.com" in restarted.log()
 
-    # Chatting works again, both ways, as the same people.
-    alice.composer.press("Enter")
-    expect(alice.composer).to_have_value("")
+    # The pending message was delivered, once; chatting works again, both
+    # ways, as the same people.
     bob.sees("alice@example.com", "said while the server was down")
     alice.sees("alice@example.com", "said while the server was down", mine=True)
+    expect(alice.page.locator("#messages li.pending")).to_have_count(0)
     expect(alice.page.locator("#composer-error")).to_be_hidden()
     bob.say("after the restart")
     alice.sees("bob@example.com", "after the restart")

@@ -1,0 +1,94 @@
+"""Rooms in the browser: / is the lobby, /r/NAME a room; nothing crosses over."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def test_messages_stay_in_their_room(people):
+    alice = people("alice@example.com", path="r/a")
+    bob = people("bob@example.com", path="r/a")
+    carol = people("carol@example.com")  # the lobby
+
+    for person, room in ((alice, "a"), (bob, "a"), (carol, "lobby")):
+        expect(person.page.locator("#room-name")).to_have_text(room)
+        expect(person.page).to_have_title(re.compile("^" + room + " "))
+    # Presence is per room too: Carol is not with Alice and Bob.
+    expect(alice.count).to_have_text("2")
+    expect(carol.count).to_have_text("1")
+    expect(alice.notices).to_have_text(["bob@example.com joined"])
+
+    alice.say("in room a, from alice")
+    bob.sees("alice@example.com", "in room a, from alice")
+    carol.say("in the lobby, from carol")
+    bob.say("in room a, from bob")
+    alice.sees("bob@example.com", "in room a, from bob")
+
+    for person in (alice, bob):
+        expect(person.messages.locator(".content")).to_have_text(
+            ["in room a, from alice", "in room a, from bob"])
+    expect(carol.messages.locator(".content")).to_have_text(["in the lobby, from carol"])
+    expect(carol.notices).to_have_count(0)
+    # Ids are per room: each room's first message is 1.
+    assert alice.ids() == [1, 2] and carol.ids() == [1]
+
+    # Someone arriving later gets each room's own history.
+    dave = people("dave@example.com", path="r/a")
+    expect(dave.messages.locator(".content")).to_have_text(
+        ["in room a, from alice", "in room a, from bob"])
+    erin = people("erin@example.com")
+    expect(erin.messages.locator(".content")).to_have_text(["in the lobby, from carol"])
+
+
+def test_go_to_room_form(people, server):
+    alice = people("alice@example.com")
+    page = alice.page
+    field = page.locator("#room-input")
+    error = page.locator("#room-error")
+
+    # Names the server would refuse are explained here, and nothing happens.
+    for bad in ["Bad Name", "Dev", "caf\u00e9", "a/b", "x" * 65, "   "]:
+        field.fill(bad)
+        field.press("Enter")
+        expect(error).to_be_visible()
+        expect(error).to_contain_text("a-z, 0-9, - and _")
+        assert page.url == server.url
+    assert field.get_attribute("aria-describedby") == "room-error"
+
+    field.fill("dev-team_2")
+    page.locator("#room-form button[type=submit]").click()
+    expect(page).to_have_url(server.url + "r/dev-team_2")
+    expect(page.locator("#room-name")).to_have_text("dev-team_2")
+    expect(page.locator("#room-error")).to_be_hidden()
+    alice.join("alice@example.com")
+    alice.say("hello dev")
+
+    # "lobby" goes back to /, where the dev message is not.
+    page.locator("#room-input").fill("lobby")
+    page.locator("#room-input").press("Enter")
+    expect(page).to_have_url(server.url)
+    expect(page.locator("#room-name")).to_have_text("lobby")
+    alice.join("alice@example.com")
+    alice.say("hello lobby")
+    expect(alice.messages.locator(".content")).to_have_text(["hello lobby"])
+
+
+def test_a_bad_room_in_the_url_is_a_404(people, server):
+    alice = people()
+    for path in ["r/Bad%20Name", "r/Dev", "r/" + "x" * 65, "r/a/b"]:
+        response = alice.page.goto(server.url + path)
+        assert response.status == 404, path
+        expect(alice.page.locator("#join-form")).to_have_count(0)
+    # Chromium logs each 404 it navigated to; those are the point here.
+    assert all("status of 404" in text for text in alice.console_errors), alice.console_errors
+    alice.console_errors.clear()
+    # The longest good name is fine.
+    response = alice.page.goto(server.url + "r/" + "x" * 64)
+    assert response.status == 200
+    alice.join("alice@example.com")
+    expect(alice.page.locator("#room-name")).to_have_text("x" * 64)

@@ -1,0 +1,111 @@
+"""The page's routes: ``/`` is the lobby, ``/r/ROOM`` a room, anything else 404."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from chatzilla import protocol
+
+
+class _Page(HTMLParser):
+    """Picks out the parts of the page the script relies on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body: dict | None = None
+        self.room_name = None
+        self.title = ""
+        self.inline_scripts = 0
+        self._in: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "body":
+            self.body = attrs
+        elif tag == "script" and "src" not in attrs:
+            self.inline_scripts += 1
+        elif attrs.get("id") == "room-name":
+            self._in = "room-name"
+            self.room_name = ""
+        elif tag == "title":
+            self._in = "title"
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+    def handle_data(self, data):
+        if self._in == "room-name":
+            self.room_name += data
+        elif self._in == "title":
+            self.title += data
+
+
+async def _page(fetch, path: str) -> _Page:
+    response = await fetch(path)
+    assert response.code == 200, (path, response.code)
+    assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
+    page = _Page()
+    page.feed(response.body.decode("utf-8"))
+    return page
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("path, room", [
+    ("/", "lobby"),
+    ("/r/dev", "dev"),
+    ("/r/dev-team_2", "dev-team_2"),
+    ("/r/" + "x" * 64, "x" * 64),
+    ("/r/lobby", "lobby"),
+])
+async def test_the_page_names_its_room(fetch, path, room):
+    page = await _page(fetch, path)
+    assert page.body["data-room"] == room
+    assert page.room_name == room
+    assert page.title.startswith(room)
+    assert page.inline_scripts == 0
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("path", [
+    "/r/Bad%20Name",
+    "/r/Dev",
+    "/r/" + "x" * 65,
+    "/r/caf%C3%A9",
+    "/r/%FF",          # not even UTF-8
+    "/r/a%2Fb",        # an encoded slash is still not a room name
+    "/r/dev/",
+    "/r/dev/more",
+    "/r/",
+    "/r",
+    "/room/dev",
+])
+async def test_a_path_that_is_not_a_room_is_a_plain_404(fetch, path):
+    response = await fetch(path)
+    assert response.code == 404, path
+    assert b"data-room" not in response.body
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("name", ["a", "0", "-", "_", "a-b_c9", "Lobby", "a.b", "a b", "é", "x" * 65])
+async def test_the_route_follows_the_protocol_rule(fetch, name):
+    """A page exists exactly for the names a ``join`` accepts."""
+    try:
+        protocol.check_room(name)
+        valid = True
+    except protocol.ProtocolError:
+        valid = False
+    response = await fetch("/r/" + name.replace(" ", "%20").replace("é", "%C3%A9"))
+    assert response.code == (200 if valid else 404), name
+
+
+@pytest.mark.gen_test
+async def test_a_room_page_loads_the_same_script_and_styles(fetch):
+    lobby = (await fetch("/")).body.decode("utf-8")
+    room = (await fetch("/r/dev")).body.decode("utf-8")
+    # The same document apart from the room's name.
+    for before, after in (('"dev"', '"lobby"'), (">dev<", ">lobby<"), ("<title>dev ", "<title>lobby ")):
+        assert before in room
+        room = room.replace(before, after)
+    assert room == lobby
