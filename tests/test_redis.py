@@ -260,7 +260,8 @@ def test_chat_recovers_after_redis_restarts(private_redis, servers):
         assert error is not None and (error["code"], error["ref"]) == ("unavailable", "down")
         assert (await asyncio.to_thread(health, one))["status"] == "degraded"
         page = await asyncio.to_thread(urllib.request.urlopen, f"{one.url}/", None, 5)
-        assert page.status == 200  # pages still load
+        with page:
+            assert page.status == 200  # pages still load
 
         private_redis.start()
         await asyncio.to_thread(wait_for, lambda: health(one)["status"] == "ok"
