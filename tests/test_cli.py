@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 10.0
 URL_LINE = re.compile(r"^Chatzilla is serving http://127\.0\.0\.1:(\d+)/")
 
-SETTINGS_FLAGS = ["--host", "--port", "--history-limit", "--max-content", "--allowed-origins",
+SETTINGS_FLAGS = ["--host", "--port", "--history-limit", "--max-content", "--rate-limit",
+                  "--max-frame", "--max-connections-per-address", "--max-rooms", "--max-queued",
+                  "--allowed-origins",
                   "--heartbeat-delay", "--disconnect-delay", "--shutdown-grace", "--log-level"]
 
 
