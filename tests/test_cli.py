@@ -96,7 +96,10 @@ class Server:
         self.out_path, self.err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0", *args],
+                # Its own database: not the chatzilla.db of the working tree,
+                # which would carry messages over from one test run to the next.
+                [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0",
+                 "--db", str(tmp_path / "chatzilla.db"), *args],
                 cwd=ROOT, env=clean_env(), stdout=out, stderr=err, text=True)
         self.port = self._wait_for_url()
         self.base = f"http://127.0.0.1:{self.port}"
