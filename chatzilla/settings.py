@@ -109,7 +109,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("max_rooms", 1000, _positive_int, ("CHATZILLA_MAX_ROOMS",),
          "rooms with someone in them, per process"),
     Spec("max_queued", 1048576, _positive_int, ("CHATZILLA_MAX_QUEUED",),
-         "bytes waiting for a client that does not read before its session is closed"),
+         "bytes waiting to go to a client, or to be handled from one, before its session is closed"),
     Spec("allowed_origins", (), _origins, ("CHATZILLA_ALLOWED_ORIGINS",),
          "comma-separated host[:port] list allowed besides the page's own origin"),
     Spec("heartbeat_delay", 25.0, _seconds, ("CHATZILLA_HEARTBEAT_DELAY",),

@@ -31,7 +31,7 @@ BAD_FRAMES = {
     "empty-text": "",
     "truncated-json": '{"type": "message", "content": "hi"',
     "single-quotes": "{'type': 'message', 'content': 'hi'}",
-    "deeply-nested": "[" * 100_000,
+    "deeply-nested": "[" * 50_000,
     "array": '[{"type": "message", "content": "hi"}]',
     "number": "5",
     "string": '"message"',
