@@ -118,10 +118,14 @@ class WebSocketTransport(Guard, transports.WebSocketTransport):
 
 class RawWebSocketTransport(Guard, transports.RawWebSocketTransport):
     def on_message(self, message):
-        if message and self.session is not None and len(message) > self.server.max_packet:
+        if self.session is None:
+            return
+        if len(message) > self.server.max_packet:
             self.session.close(*FRAME_TOO_LARGE)
             return
-        super().on_message(message)
+        # Every message is a frame here, an empty one too (sockjs-tornado
+        # drops those silently): it gets its bad_frame like any other.
+        self.session.on_message(message)
 
     def session_closed(self):
         # The raw endpoint has no SockJS close frame: the WebSocket close
