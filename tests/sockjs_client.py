@@ -37,12 +37,15 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, websocket_connect
 
 _ids = itertools.count(1)
+# Its own source of randomness: Hypothesis reseeds the global one for every
+# example, which would give every example's client the same session id.
+_random = random.SystemRandom()
 
 TIMEOUT = 5.0
 
 
 def _session_path(base: str) -> str:
-    session = "".join(random.choices(string.ascii_lowercase + string.digits, k=12))
+    session = "".join(_random.choices(string.ascii_lowercase + string.digits, k=12))
     return f"{base}/chat/{next(_ids) % 1000:03d}/{session}"
 
 
