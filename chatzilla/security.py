@@ -45,14 +45,15 @@ def origin_allowed(origin: str | None, host: str | None, allowed: Iterable[str])
     return netloc in {entry.lower() for entry in allowed}
 
 
-def content_security_policy(host: str | None) -> str:
+def content_security_policy(host: str | None, framed_by: Iterable[str] = ()) -> str:
     """The policy for a response to a request with this ``Host``.
 
     Scripts, styles and frames only from our own origin (the SockJS iframe
     transports load /chat/iframe.html and our copy of sockjs-client from it);
     connections to our own origin, over WebSocket too (``'self'`` does not
     cover ws: in every browser, so the host is named); images also from
-    ``data:`` and the avatar host; nobody else may frame our pages.
+    ``data:`` and the avatar host; nobody else may frame our pages, except
+    the hosts in ``framed_by`` (the SockJS iframe page of an allowed origin).
     """
     connect = "'self'"
     if host and _HOST.fullmatch(host):
@@ -64,7 +65,7 @@ def content_security_policy(host: str | None) -> str:
         f"img-src 'self' data: {' '.join(IMAGE_HOSTS)}",
         f"connect-src {connect}",
         "frame-src 'self'",
-        "frame-ancestors 'self'",
+        " ".join(["frame-ancestors 'self'", *(h for h in framed_by if _HOST.fullmatch(h))]),
         "form-action 'self'",
         "base-uri 'none'",
         "object-src 'none'",

@@ -22,7 +22,7 @@ import tornado.web
 from sockjs.tornado import proto, static, transports
 from sockjs.tornado.util import bytes_to_str
 
-from .security import SecureHeaders, origin_allowed
+from .security import SecureHeaders, content_security_policy, origin_allowed
 
 #: The SockJS close frame for a packet far larger than the largest frame.
 FRAME_TOO_LARGE = (4009, "Frame too large")
@@ -141,6 +141,13 @@ class RawWebSocketTransport(Guard, transports.RawWebSocketTransport):
 
 class IFrameHandler(Guard, static.IFrameHandler):
     def get(self):
+        # The iframe transports exist to be framed: by our own page, and by
+        # the pages of the allowed origins, whose requests it then makes.
+        allowed = self.server.allowed_origins
+        if allowed:
+            self.set_header("Content-Security-Policy", content_security_policy(
+                self.request.headers.get("Host"), framed_by=allowed))
+            self.clear_header("X-Frame-Options")  # it cannot name other origins
         page = IFRAME_PAGE.format(sockjs=self.server.settings["sockjs_url"],
                                   bootstrap=self.static_url("sockjs-iframe.js")).encode()
         etag = hashlib.sha256(page).hexdigest()[:32]

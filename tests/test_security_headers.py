@@ -10,6 +10,7 @@ import pytest
 
 from chatzilla.security import SecureHeaders, content_security_policy
 
+from .conftest import make_settings
 from .helpers import assert_error, joined_pair, say_and_check
 
 #: One of each kind of response the server gives.
@@ -151,3 +152,16 @@ async def test_the_logs_hold_no_message_content_at_info(connect, caplog):
         text = record.getMessage() + (logging.Formatter().formatException(record.exc_info)
                                       if record.exc_info else "")
         assert secret not in text, record
+
+
+@pytest.mark.parametrize("settings", [make_settings(allowed_origins=("chat.example.com:8443",))],
+                         ids=["allowed"])
+@pytest.mark.gen_test
+async def test_the_sockjs_iframe_may_be_framed_by_allowed_origins_only(fetch, settings):
+    iframe = await fetch("/chat/iframe.html")
+    assert directives(iframe.headers["Content-Security-Policy"])["frame-ancestors"] == [
+        "'self'", "chat.example.com:8443"]
+    assert "X-Frame-Options" not in iframe.headers
+    page = await fetch("/")
+    assert directives(page.headers["Content-Security-Policy"])["frame-ancestors"] == ["'self'"]
+    assert page.headers["X-Frame-Options"] == "SAMEORIGIN"
