@@ -188,20 +188,17 @@ async def _set_the_scene(base_url: str) -> Scene:
     # The joined fuzzed connections sit in rooms of their own, so whatever
     # they say reaches only themselves; alice and bob chat in a room that no
     # fuzzed join names.
-    sockjs = await WebSocketClient(base_url).connect()
-    await sockjs.send({"type": "join", "email": "fuzz-a@example.com", "room": "fuzz-a"})
-    await sockjs.expect("joined")
-    raw = await RawWebSocketClient(base_url).connect()
-    await raw.send({"type": "join", "email": "fuzz-b@example.com", "room": "fuzz-b"})
-    await raw.expect("joined")
-    alice = await WebSocketClient(base_url).connect()
-    await alice.send({"type": "join", "email": "alice@example.com", "room": "chat-ab"})
-    await alice.expect("joined")
-    bob = await XhrPollingClient(base_url).connect()
-    await bob.send({"type": "join", "email": "bob@example.com", "room": "chat-ab"})
-    await bob.expect("joined")
-    await alice.expect("presence")
-    return Scene(base_url, sockjs, raw, alice, bob)
+    joined = []
+    for kind, email, room in ((WebSocketClient, "fuzz-a@example.com", "fuzz-a"),
+                              (RawWebSocketClient, "fuzz-b@example.com", "fuzz-b"),
+                              (WebSocketClient, "alice@example.com", "chat-ab"),
+                              (XhrPollingClient, "bob@example.com", "chat-ab")):
+        client = await kind(base_url).connect()
+        await client.send({"type": "join", "email": email, "room": room})
+        await client.expect("joined")
+        joined.append(client)
+    await joined[2].expect("presence")  # alice hears bob arrive
+    return Scene(base_url, *joined)
 
 
 def _check_reply(reply: dict, replies: set[str]) -> None:

@@ -592,17 +592,9 @@ def test_join_and_leave_are_logged_once_and_content_never(chat, caplog):
 # -- limits --------------------------------------------------------------------
 
 
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_messages_are_limited_per_email_across_its_connections():
-    clock = ManualClock()
-    chat = Chat(messages=RateLimiter(rate=1, burst=3, clock=clock))
+    now = [0.0]
+    chat = Chat(messages=RateLimiter(rate=1, burst=3, clock=lambda: now[0]))
     tab1 = chat.joined("tab1", "alice@example.com")
     tab2 = chat.joined("tab2", "alice@example.com")
     bob = chat.joined("bob", "bob@example.com")
@@ -621,7 +613,7 @@ def test_messages_are_limited_per_email_across_its_connections():
     assert [m.content for m in asyncio.run(chat.backend.page(LOBBY, None, None, 10))] == [
         "one", "two", "three"]  # ...or stored
     chat.say(bob, "bob has a bucket of his own")
-    clock.now = 1.0
+    now[0] = 1.0
     chat.say(tab2, "four, a second later")
 
 
