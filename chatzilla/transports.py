@@ -11,7 +11,8 @@ Packets (one WebSocket message, one ``xhr_send`` or ``jsonp_send`` body)
 larger than the router's ``max_packet`` close the session with
 :data:`FRAME_TOO_LARGE`; a WebSocket packet that is not JSON becomes one
 frame, refused with ``bad_frame`` like any other, instead of a logged
-traceback and a dropped connection.
+traceback and a dropped connection. A write to a WebSocket that is closing
+is dropped quietly rather than raised into the sender of the frame.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 
 import tornado.web
 from sockjs.tornado import proto, static, transports
+from tornado.websocket import WebSocketClosedError
 from sockjs.tornado.util import bytes_to_str
 
 from .security import SecureHeaders, content_security_policy, origin_allowed
@@ -100,7 +102,28 @@ class JSONPSendHandler(Guard, _PacketLimit, transports.JSONPSendHandler):
     pass
 
 
-class WebSocketTransport(Guard, transports.WebSocketTransport):
+def _retrieve(future) -> None:
+    if not future.cancelled():
+        future.exception()  # a write to a closed stream: on_close deals with it
+
+
+class _QuietWrites:
+    """For the WebSocket transports: 1.0.7 lets a write to a WebSocket that
+    is closing raise (WebSocketClosedError, not the IOError it catches) into
+    whoever sent the frame, the hub's fan-out included, and leaves the
+    futures of writes that fail later for asyncio to log as errors."""
+
+    def send_pack(self, message, binary=False):
+        try:
+            written = self.write_message(message, binary)
+        except (WebSocketClosedError, OSError):
+            # Closing already; on_close ends the session (twice is harmless).
+            self.server.io_loop.add_callback(self.on_close)
+            return
+        written.add_done_callback(_retrieve)
+
+
+class WebSocketTransport(Guard, _QuietWrites, transports.WebSocketTransport):
     def on_message(self, message):
         if not message or self.session is None:
             return  # SockJS ignores empty messages
@@ -116,7 +139,7 @@ class WebSocketTransport(Guard, transports.WebSocketTransport):
         self.session.on_messages(packet if isinstance(packet, list) else [packet])
 
 
-class RawWebSocketTransport(Guard, transports.RawWebSocketTransport):
+class RawWebSocketTransport(Guard, _QuietWrites, transports.RawWebSocketTransport):
     def on_message(self, message):
         if self.session is None:
             return
