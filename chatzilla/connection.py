@@ -45,7 +45,8 @@ TOO_MUCH_AT_ONCE = (4029, "Too much sent at once")
 
 
 class ChatSession(Session):
-    """sockjs-tornado's session, with two races of its polling transports fixed.
+    """sockjs-tornado's session, with two races of its polling transports
+    fixed, and packets that are not lists taken as one frame.
 
     Closing: 1.0.7 writes the close frame into the current handler even when a polling
     response has already been written and is finishing: a second write that
@@ -75,6 +76,7 @@ class ChatSession(Session):
         # an xhr_send body holds (a string character by character, a number
         # not at all: a logged traceback). Anything else is one frame here.
         super().on_messages(msg_list if isinstance(msg_list, (list, tuple)) else [msg_list])
+
 
 def unsent(handler) -> int:
     """Bytes a transport handler has written that its socket has not sent."""

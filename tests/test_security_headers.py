@@ -82,7 +82,8 @@ async def test_a_plain_404(fetch, path):
     response = await fetch(path)
     assert response.code in (403, 404)
     assert response.headers["Content-Type"] == "text/plain; charset=UTF-8"
-    assert response.body.decode() == f"{response.code} {'Not Found' if response.code == 404 else 'Forbidden'}\n"
+    phrase = "Not Found" if response.code == 404 else "Forbidden"
+    assert response.body.decode() == f"{response.code} {phrase}\n"
 
 
 @pytest.mark.gen_test
