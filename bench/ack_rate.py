@@ -4,7 +4,8 @@ Starts one real server per storage kind (``python -m chatzilla`` on a loopback
 port), connects ``--clients`` SockJS websocket clients that each send as fast
 as their acknowledgements come back (``--window`` messages in flight per
 client), and counts ``sent`` frames for ``--seconds``. Both runs happen side
-by side in one invocation so the ratio compares like with like.
+by side in one invocation so the ratio compares like with like. Flood control
+is off (``--rate-limit 0``): the figure is the server's, not the limit's.
 
     .venv/bin/python bench/ack_rate.py --clients 20 --seconds 10
 """
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def start_server(*args: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0",
-         "--log-level", "WARNING", *args],
+         "--log-level", "WARNING", "--rate-limit", "0", *args],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     line = proc.stdout.readline()
     if "serving" not in line:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import tornado.httpserver
 import tornado.netutil
 
-from .app import SOCKJS_BUNDLE, make_app
+from .app import SOCKJS_BUNDLE, http_server_options, make_app
 from .backend import StorageError
 from .settings import Settings, SettingsError, load
 
@@ -53,7 +53,7 @@ async def serve(settings: Settings) -> None:
         for sock in sockets:
             sock.close()
         raise StartupError(str(exc)) from None
-    server = tornado.httpserver.HTTPServer(app, xheaders=True)
+    server = tornado.httpserver.HTTPServer(app, **http_server_options(settings))
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     shown = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host

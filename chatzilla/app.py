@@ -13,11 +13,12 @@ import jinja2
 import tornado.web
 
 from .backend import Backend, MemoryBackend
-from .connection import ChatRouter
+from .connection import PACKET_FACTOR, ChatRouter
 from .hub import Hub
+from .limits import RateLimiter
 from .settings import Settings
 from .sqlite_backend import SQLiteBackend
-from .web import HealthHandler, PageHandler
+from .web import HealthHandler, NotFoundHandler, PageHandler, StaticHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -45,7 +46,11 @@ class ChatApplication(tornado.web.Application):
 
 
 def sockjs_settings(settings: Settings) -> dict:
-    """sockjs-tornado settings, each chosen on purpose rather than defaulted."""
+    """sockjs-tornado settings, each chosen on purpose rather than defaulted.
+
+    (Origins are not among them: our handlers check them for every
+    transport, see :mod:`chatzilla.transports`.)
+    """
     return {
         # 1.0.7's htmlfile transport strips '_' and '.' from the callback
         # name, so sockjs-client 1.x cannot use it; the iframe transports
@@ -57,11 +62,25 @@ def sockjs_settings(settings: Settings) -> dict:
         # No JSESSIONID cookie: we keep no state in cookies, and a load
         # balancer's stickiness is configured there, not here.
         "jsessionid": False,
-        # Cross-origin websockets only from the configured hosts; the
-        # page's own origin is always allowed by Tornado's same-host check.
-        "websocket_allow_origin": list(settings.allowed_origins),
         "heartbeat_delay": settings.heartbeat_delay,
         "disconnect_delay": settings.disconnect_delay,
+    }
+
+
+def hard_limit(settings: Settings) -> int:
+    """Bytes past which Tornado itself drops a WebSocket message or a request
+    body without reading it (below it, our handlers close the session with a
+    close frame)."""
+    return 2 * PACKET_FACTOR * settings.max_frame
+
+
+def http_server_options(settings: Settings) -> dict:
+    """Keyword arguments for the :class:`tornado.httpserver.HTTPServer`."""
+    return {
+        # Behind a dyno's proxy: the client's address and scheme come from
+        # its X-Forwarded-* headers.
+        "xheaders": True,
+        "max_body_size": hard_limit(settings),
     }
 
 
@@ -89,8 +108,10 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     """
     if backend is None:
         backend = make_backend(settings)
-    hub = Hub(backend, history_limit=settings.history_limit, max_content=settings.max_content)
-    router = ChatRouter(hub, SOCKJS_PREFIX, sockjs_settings(settings), io_loop=io_loop)
+    hub = Hub(backend, history_limit=settings.history_limit, max_content=settings.max_content,
+              max_rooms=settings.max_rooms,
+              messages=RateLimiter(settings.rate_limit, max(1.0, 2 * settings.rate_limit)))
+    router = ChatRouter(hub, SOCKJS_PREFIX, sockjs_settings(settings), settings, io_loop=io_loop)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -101,11 +122,15 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         # Any one path segment; PageHandler answers 404 for a bad room name.
         (r"/r/([^/]+)", PageHandler, {"templates": templates}),
         (r"/healthz", HealthHandler, {"hub": hub, "backend": backend}),
-        tornado.web.url(r"/vendor/sockjs/(.*)", tornado.web.StaticFileHandler,
+        tornado.web.url(r"/vendor/sockjs/(.*)", StaticHandler,
                         {"path": str(SOCKJS_DIST)}, name="sockjs-bundle"),
         *router.urls,
     ]
     return ChatApplication(
         handlers, hub=hub, backend=backend, router=router,
-        static_path=str(STATIC), compress_response=True,
+        static_path=str(STATIC), static_handler_class=StaticHandler, compress_response=True,
+        default_handler_class=NotFoundHandler,
+        # Never a traceback in a response, whatever else is switched on.
+        serve_traceback=False,
+        websocket_max_message_size=hard_limit(settings),
     )

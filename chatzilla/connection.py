@@ -4,6 +4,13 @@ It parses each frame, hands the command to the hub and turns
 :class:`~chatzilla.protocol.ProtocolError` into ``error`` frames; the
 connection stays open after any error. Frames from one connection are carried
 out one after another, in the order they arrived.
+
+It also keeps each connection within the router's limits: frames a second
+(``rate_limited``), the largest frame (``too_large``), connections per client
+address and joins per address, frames waiting to be handled, and bytes
+waiting to be sent to a client that does not read, or to be handled from one
+that sends faster than the server carries its frames out (either way the
+session is closed with a close frame; the page reconnects and catches up).
 """
 
 from __future__ import annotations
@@ -17,13 +24,29 @@ from sockjs.tornado.session import CLOSED, BaseSession, Session
 
 from . import protocol
 from .hub import Hub
+from .limits import RateLimiter
 from .protocol import Join, ProtocolError, Say
+from .settings import Settings
+from .transports import guard_urls
 
 log = logging.getLogger("chatzilla.connection")
 
+#: A packet (many frames) may be this many times the largest frame; past it
+#: the session is closed rather than the frames refused one by one.
+PACKET_FACTOR = 16
+#: What a waiting frame costs besides its text, in bytes, so that a flood of
+#: empty frames fills the inbox too.
+FRAME_OVERHEAD = 64
+
+# SockJS close frames (code, reason); browsers reconnect after each.
+TOO_SLOW = (4008, "Too slow: the client does not read what is sent")
+TOO_MANY_CONNECTIONS = (4029, "Too many connections from your address")
+TOO_MUCH_AT_ONCE = (4029, "Too much sent at once")
+
 
 class ChatSession(Session):
-    """sockjs-tornado's session, with two races of its polling transports fixed.
+    """sockjs-tornado's session, with two races of its polling transports
+    fixed, and packets that are not lists taken as one frame.
 
     Closing: 1.0.7 writes the close frame into the current handler even when a polling
     response has already been written and is finishing: a second write that
@@ -48,14 +71,47 @@ class ChatSession(Session):
             return
         super().close(code, message)
 
+    def on_messages(self, msg_list) -> None:
+        # A packet should be a list of frames; 1.0.7 iterates whatever JSON
+        # an xhr_send body holds (a string character by character, a number
+        # not at all: a logged traceback). Anything else is one frame here.
+        super().on_messages(msg_list if isinstance(msg_list, (list, tuple)) else [msg_list])
+
+
+def unsent(handler) -> int:
+    """Bytes a transport handler has written that its socket has not sent."""
+    if handler is None:
+        return 0
+    connection = getattr(handler, "ws_connection", None)  # a WebSocket
+    if connection is None:
+        connection = getattr(handler.request, "connection", None)  # HTTP
+    stream = getattr(connection, "stream", None)
+    # Tornado keeps no public count; these two indexes are what it uses.
+    return getattr(stream, "_total_write_index", 0) - getattr(stream, "_total_write_done_index", 0)
+
 
 class ChatRouter(SockJSRouter):
-    """A SockJS router that carries the hub its connections talk to."""
+    """A SockJS router that carries the hub its connections talk to, and
+    the limits and counts its connections share."""
 
-    def __init__(self, hub: Hub, prefix: str, user_settings: dict, io_loop=None) -> None:
+    def __init__(self, hub: Hub, prefix: str, user_settings: dict, settings: Settings,
+                 io_loop=None) -> None:
         self.hub = hub
+        self.allowed_origins = settings.allowed_origins
+        self.max_frame = settings.max_frame
+        self.max_packet = PACKET_FACTOR * settings.max_frame
+        self.max_queued = settings.max_queued
+        self.max_per_address = settings.max_connections_per_address
+        #: Frames of any type, per connection.
+        self.frames = RateLimiter(settings.rate_limit, max(1.0, 2 * settings.rate_limit))
+        #: Joins per client address: as many at once as it may have
+        #: connections, then ``rate_limit`` a second.
+        self.joins = RateLimiter(settings.rate_limit, settings.max_connections_per_address)
+        #: Open connections per client address.
+        self.addresses: collections.Counter[str] = collections.Counter()
         super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop,
                          session_kls=ChatSession)
+        self._transport_urls = guard_urls(self._transport_urls)
 
     def shutdown(self) -> None:
         """Stop the router's timers (session expiry and stats)."""
@@ -68,40 +124,96 @@ class ChatConnection(SockJSConnection):
 
     def __init__(self, session) -> None:
         super().__init__(session)
+        self._router: ChatRouter = session.server
         self._hub: Hub = session.server.hub
         self._inbox: collections.deque = collections.deque()
+        self._inbox_bytes = 0
         self._worker: asyncio.Future | None = None
+        self._address: str | None = None  # counted in router.addresses while set
+        self._closing = False
 
     # -- SockJS callbacks --------------------------------------------------
 
     def on_open(self, info) -> None:
+        router = self._router
+        if router.addresses[info.ip] >= router.max_per_address:
+            log.info("refused a connection from %s: %d open already", info.ip,
+                     router.addresses[info.ip])
+            self.close(*TOO_MANY_CONNECTIONS)
+            return
+        self._address = info.ip
+        router.addresses[info.ip] += 1
         self._hub.open(self)
 
     def on_message(self, message) -> None:
-        self._inbox.append(message)
+        if self._closing:
+            return
+        size = FRAME_OVERHEAD + (len(message) if isinstance(message, (str, bytes)) else 0)
+        if self._inbox_bytes + size > self._router.max_queued:
+            log.info("closing a connection from %s: more than %d bytes of frames waiting",
+                     self._address, self._router.max_queued)
+            self._close_soon(TOO_MUCH_AT_ONCE)
+            return
+        self._inbox_bytes += size
+        self._inbox.append((message, size))
         if self._worker is None:
             self._worker = asyncio.ensure_future(self._drain())
 
     def on_close(self) -> None:
         self._inbox.clear()
+        self._inbox_bytes = 0
         self._hub.close(self)
+        self._router.frames.forget(self)
+        if self._address is not None:
+            addresses = self._router.addresses
+            addresses[self._address] -= 1
+            if addresses[self._address] <= 0:
+                del addresses[self._address]
+            self._address = None
 
     # -- the hub's Client interface ---------------------------------------
 
     def send_text(self, text: str) -> None:
-        if not self.is_closed:
-            self.session.send_message(text)
+        if self.is_closed or self._closing:
+            return
+        session = self.session
+        # What waits for the client: the polling session's queue (the raw
+        # endpoint has none) and what the transport's socket has not taken.
+        queued = len(getattr(session, "send_queue", "")) + unsent(session.handler)
+        if queued + len(text) > self._router.max_queued:
+            # A client that does not read must not make the server hold on
+            # to everything said meanwhile. It reconnects and catches up.
+            log.info("closing a connection from %s that does not read: %d bytes waiting",
+                     self._address, queued)
+            if hasattr(session, "send_queue"):
+                session.send_queue = ""
+            self._close_soon(TOO_SLOW)
+            return
+        session.send_message(text)
 
     def close(self, code: int = 3000, reason: str = "Go away!") -> None:
         if not self.is_closed:
             self.session.close(code, reason)
+
+    def _close_soon(self, close_frame: tuple[int, str]) -> None:
+        # Not at once: this runs inside the hub's fan-out or sockjs-tornado's
+        # packet loop, which must not see the connection leave under them.
+        self._closing = True
+        self._inbox.clear()
+        self._inbox_bytes = 0
+        self._router.io_loop.add_callback(self.close, *close_frame)
 
     # -- frames ------------------------------------------------------------
 
     async def _drain(self) -> None:
         try:
             while self._inbox:
-                await self._handle(self._inbox.popleft())
+                message, size = self._inbox.popleft()
+                self._inbox_bytes -= size
+                await self._handle(message)
+                # A frame refused at once never yields to the loop: give the
+                # other connections their turn between frames.
+                await asyncio.sleep(0)
         finally:
             self._worker = None
 
@@ -109,27 +221,48 @@ class ChatConnection(SockJSConnection):
         if isinstance(command, Say):
             await self._hub.say(self, command.content, command.ref)
         elif isinstance(command, Join):
+            wait = self._router.joins.take(self._address)
+            if wait:
+                raise protocol.rate_limited(wait, f"joins from {self._address}", command.ref)
             await self._hub.join(self, command.email, command.room, command.since)
         else:
             await self._hub.scrollback(self, command.before, command.limit)
 
-    async def _handle(self, message) -> None:
+    def _parse(self, message) -> protocol.Command:
+        if isinstance(message, bytes):
+            # Only the raw /websocket endpoint passes binary messages on.
+            raise ProtocolError("bad_frame", "frames are text messages, not binary")
+        if not isinstance(message, str):
+            raise ProtocolError("bad_frame", "a frame must be a JSON object sent as text")
+        size = protocol.utf8_size(message)
+        if size > self._router.max_frame:
+            raise ProtocolError("too_large", f"a frame has at most {self._router.max_frame} "
+                                f"bytes, this one has {size}; it was dropped")
+        wait = self._router.frames.take(self)
         try:
-            if isinstance(message, bytes):
-                # Only the raw /websocket endpoint passes binary messages on.
-                raise ProtocolError("bad_frame", "frames are text messages, not binary")
-            if not isinstance(message, str):
-                raise ProtocolError("bad_frame", "a frame must be a JSON object sent as text")
             command = protocol.parse_frame(message)
-            try:
-                await self._dispatch(command)
-            except ProtocolError as error:
-                if error.ref is None:
-                    error.ref = command.ref
-                raise
         except ProtocolError as error:
+            if wait:
+                raise protocol.rate_limited(wait, "frames", error.ref) from None
+            raise
+        if wait:
+            raise protocol.rate_limited(wait, "frames", command.ref)
+        return command
+
+    async def _handle(self, message) -> None:
+        ref = None
+        try:
+            command = self._parse(message)
+            ref = command.ref
+            await self._dispatch(command)
+        except ProtocolError as error:
+            if error.ref is None:
+                error.ref = ref
             self.send_text(protocol.encode(protocol.error_frame(error)))
         except Exception:
             # A bug of ours must not end the connection or leak details to
             # the client; it is logged for us to fix.
             log.exception("unhandled error while handling a frame")
+            self.send_text(protocol.encode(protocol.error_frame(ProtocolError(
+                "internal", "the server failed on this frame; it may or may not have been "
+                "carried out", ref))))

@@ -17,6 +17,7 @@ from typing import Protocol
 from . import protocol
 from .backend import Backend, StorageError
 from .chat import Message, PresenceChange, Roster
+from .limits import RateLimiter
 from .protocol import ProtocolError
 
 log = logging.getLogger("chatzilla.hub")
@@ -56,13 +57,18 @@ class Hub:
     """The chat of one process.
 
     ``history_limit`` messages go in ``joined.history``; ``max_content`` is
-    the longest message accepted.
+    the longest message accepted; at most ``max_rooms`` rooms have people in
+    them at once; ``messages`` limits how fast each e-mail address sends,
+    across all its connections (no limit when None).
     """
 
-    def __init__(self, backend: Backend, *, history_limit: int, max_content: int) -> None:
+    def __init__(self, backend: Backend, *, history_limit: int, max_content: int,
+                 max_rooms: int | None = None, messages: RateLimiter | None = None) -> None:
         self._backend = backend
         self._history_limit = history_limit
         self._max_content = max_content
+        self._max_rooms = max_rooms
+        self._messages = messages
         self._clients: set[Client] = set()
         self._members: dict[Client, _Member] = {}
         self._rosters: dict[str, Roster] = {}
@@ -115,12 +121,17 @@ class Hub:
         last ``history_limit`` messages or, with ``since``, every message
         after that id (up to :data:`MAX_CATCH_UP`).
         Raises :class:`ProtocolError` ``already_joined``, ``invalid_email``,
-        ``invalid_room`` or ``unavailable`` (history could not be read).
+        ``invalid_room``, ``too_many_rooms`` or ``unavailable`` (history
+        could not be read).
         """
         if client in self._members:
             raise ProtocolError("already_joined", "this connection has already joined")
         email = protocol.normalize_email(raw_email)
         room = protocol.DEFAULT_ROOM if raw_room is None else protocol.check_room(raw_room)
+        if (self._max_rooms is not None and room not in self._rosters
+                and len(self._rosters) >= self._max_rooms):
+            raise ProtocolError("too_many_rooms", f"this server has {len(self._rosters)} rooms "
+                                "in use, its most; join a room that has people in it")
         member = self._members[client] = _Member(email, room)
         self._rosters.setdefault(room, Roster()).add(client, email)
         # Registered before reading history: a message stored meanwhile is
@@ -179,12 +190,17 @@ class Hub:
     async def say(self, client: Client, raw_content: str, ref: str | None) -> None:
         """Store a message, send it to the room, acknowledge it with ``sent``.
 
-        Raises :class:`ProtocolError` ``not_joined``, ``empty``, ``too_long``
-        or ``unavailable``.
+        Raises :class:`ProtocolError` ``not_joined``, ``rate_limited`` (the
+        address sends faster than allowed: nothing is stored or sent),
+        ``empty``, ``too_long`` or ``unavailable``.
         """
         member = self._members.get(client)
         if member is None:
             raise ProtocolError("not_joined", "join before sending messages", ref)
+        if self._messages is not None:
+            wait = self._messages.take(member.email)
+            if wait:
+                raise protocol.rate_limited(wait, f"messages from {member.email}", ref)
         try:
             content = protocol.clean_content(raw_content, self._max_content)
         except ProtocolError as error:

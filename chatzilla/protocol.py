@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from typing import Any
 
@@ -34,15 +35,26 @@ _FORBIDDEN_IN_EMAIL = re.compile(r"[\x00-\x20\x7f-\x9f\s]")
 class ProtocolError(Exception):
     """A frame the server refuses; becomes an ``error`` frame.
 
-    ``code`` is a version 1 error code, ``reason`` is for humans, ``ref`` is
-    echoed back when the offending frame carried a valid one.
+    ``code`` is an error code of docs/protocol.md, ``reason`` is for humans,
+    ``ref`` is echoed back when the offending frame carried a valid one, and
+    ``retry_after`` (seconds) goes with ``rate_limited``.
     """
 
-    def __init__(self, code: str, reason: str, ref: str | None = None):
+    def __init__(self, code: str, reason: str, ref: str | None = None,
+                 retry_after: float | None = None):
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
         self.ref = ref
+        self.retry_after = retry_after
+
+
+def rate_limited(wait: float, what: str, ref: str | None = None) -> ProtocolError:
+    """``rate_limited``: ``what`` came too fast; try again in ``wait`` seconds."""
+    # Whole milliseconds, rounded up: retrying after exactly that succeeds.
+    wait = math.ceil(wait * 1000) / 1000
+    return ProtocolError("rate_limited", f"too many {what}: wait {wait:g} s and try again",
+                         ref, retry_after=wait)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +204,11 @@ def parse_frame(text: str) -> Command:
     raise ProtocolError("bad_frame", f"unknown frame type {kind[:40]!r}", ref)
 
 
+def utf8_size(text: str) -> int:
+    """Bytes ``text`` takes as UTF-8 (a lone surrogate counted as 3)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def encode(frame: dict[str, Any]) -> str:
     """Serialize a server frame: compact JSON, UTF-8 kept as text."""
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
@@ -201,4 +218,6 @@ def error_frame(error: ProtocolError) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": error.code, "reason": error.reason}
     if error.ref is not None:
         frame["ref"] = error.ref
+    if error.retry_after is not None:
+        frame["retry_after"] = error.retry_after
     return frame

@@ -41,6 +41,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < math.inf:
+        raise ValueError("must be a finite number of at least 0 (0 turns the limit off)")
+    return value
+
+
 def _origins(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
 
@@ -109,6 +116,18 @@ SPECS: tuple[Spec, ...] = (
          "messages sent in `joined.history`"),
     Spec("max_content", 2000, _positive_int, ("CHATZILLA_MAX_CONTENT",),
          "longest message accepted, in characters"),
+    Spec("rate_limit", 5.0, _rate, ("CHATZILLA_RATE_LIMIT",),
+         "frames a second per connection and messages a second per e-mail, in bursts "
+         "of twice as many; 0 turns flood control off"),
+    Spec("max_frame", 65536, _positive_int, ("CHATZILLA_MAX_FRAME",),
+         "largest frame accepted, in bytes; a packet over 16 times this closes the session"),
+    Spec("max_connections_per_address", 50, _positive_int,
+         ("CHATZILLA_MAX_CONNECTIONS_PER_ADDRESS",),
+         "chat connections open at once from one client address"),
+    Spec("max_rooms", 1000, _positive_int, ("CHATZILLA_MAX_ROOMS",),
+         "rooms with someone in them, per process"),
+    Spec("max_queued", 1048576, _positive_int, ("CHATZILLA_MAX_QUEUED",),
+         "bytes waiting to go to a client, or to be handled from one, before its session is closed"),
     Spec("allowed_origins", (), _origins, ("CHATZILLA_ALLOWED_ORIGINS",),
          "comma-separated host[:port] list allowed besides the page's own origin"),
     Spec("heartbeat_delay", 25.0, _seconds, ("CHATZILLA_HEARTBEAT_DELAY",),
@@ -136,6 +155,11 @@ class Settings:
     redis_prefix: str = _BY_NAME["redis_prefix"].default
     history_limit: int = _BY_NAME["history_limit"].default
     max_content: int = _BY_NAME["max_content"].default
+    rate_limit: float = _BY_NAME["rate_limit"].default
+    max_frame: int = _BY_NAME["max_frame"].default
+    max_connections_per_address: int = _BY_NAME["max_connections_per_address"].default
+    max_rooms: int = _BY_NAME["max_rooms"].default
+    max_queued: int = _BY_NAME["max_queued"].default
     allowed_origins: tuple[str, ...] = _BY_NAME["allowed_origins"].default
     heartbeat_delay: float = _BY_NAME["heartbeat_delay"].default
     disconnect_delay: float = _BY_NAME["disconnect_delay"].default

@@ -229,7 +229,13 @@ class SQLiteBackend(LocalPresence):
                     continue
                 for pending, (message, duplicate) in zip(batch, results):
                     if not duplicate and self._deliver is not None:
-                        self._deliver(pending.room, message, pending.origin)
+                        try:
+                            self._deliver(pending.room, message, pending.origin)
+                        except Exception:
+                            # Stored all the same: its sender and the rest of
+                            # the batch must still get their answers.
+                            log.exception("could not deliver message %d of room %s",
+                                          message.id, pending.room)
                     if not pending.future.done():
                         pending.future.set_result((message, duplicate))
         finally:

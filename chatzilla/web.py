@@ -1,7 +1,8 @@
-"""HTTP handlers: the page and the health check.
+"""HTTP handlers: the page, the health check, static files and "not found".
 
 Shared objects reach handlers through ``initialize`` arguments from the URL
-spec, never through globals.
+spec, never through globals. Every handler has :class:`SecureHeaders` first
+among its bases: security headers on every response and plain error pages.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import tornado.web
 from . import protocol
 from .backend import Backend
 from .hub import Hub
+from .security import SecureHeaders
 
 
-class PageHandler(tornado.web.RequestHandler):
+class PageHandler(SecureHeaders, tornado.web.RequestHandler):
     """``GET /`` (the lobby) and ``GET /r/ROOM``: the chat page, a Jinja2 template.
 
     The room's name goes into the page as ``<body data-room>``, which the
@@ -52,7 +54,7 @@ class PageHandler(tornado.web.RequestHandler):
         self.write(page)
 
 
-class HealthHandler(tornado.web.RequestHandler):
+class HealthHandler(SecureHeaders, tornado.web.RequestHandler):
     """``GET /healthz``: 200 with ``{"status", "connections", "participants"}``.
 
     ``status`` is "ok", or "degraded" while the backend cannot store (Redis
@@ -68,3 +70,14 @@ class HealthHandler(tornado.web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
         status = "ok" if self._backend.healthy else "degraded"
         self.write(json.dumps({"status": status, **self._hub.stats()}))
+
+
+class StaticHandler(SecureHeaders, tornado.web.StaticFileHandler):
+    """Our scripts and styles, and the sockjs-client bundle."""
+
+
+class NotFoundHandler(SecureHeaders, tornado.web.RequestHandler):
+    """Every path no other handler serves: a plain 404."""
+
+    def prepare(self) -> None:
+        raise tornado.web.HTTPError(404)

@@ -1,7 +1,8 @@
 """Fixtures for server tests: a fresh app per test on a real loopback port.
 
 pytest-tornado serves the ``app`` fixture on ``http_port`` for every test that
-asks for ``http_server``, ``http_client`` or ``base_url``; ``clients`` opens
+asks for ``http_server``, ``http_client`` or ``base_url`` (with the server
+options of ``python -m chatzilla``); ``clients`` opens
 SockJS clients against it and closes them all in teardown.
 
 Change a setting for one test with
@@ -15,9 +16,10 @@ import dataclasses
 import json
 
 import pytest
+import tornado.httpserver
 from tornado.httpclient import AsyncHTTPClient
 
-from chatzilla.app import make_app
+from chatzilla.app import http_server_options, make_app
 from chatzilla.settings import Settings
 
 from .sockjs_client import KINDS, TIMEOUT, TRANSPORTS
@@ -50,6 +52,16 @@ def app(io_loop, settings, tmp_path):
     application = make_app(settings, io_loop=io_loop)
     yield application
     io_loop.run_sync(application.shutdown)
+
+
+@pytest.fixture
+def http_server(request, io_loop, _unused_port, app, settings):
+    """pytest-tornado's server, with the options ``python -m chatzilla`` uses."""
+    server = tornado.httpserver.HTTPServer(app, **http_server_options(settings))
+    server.add_socket(_unused_port[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(server.close_all_connections, timeout=request.config.option.async_test_timeout)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ Each client exposes the same coroutine API: ``connect()``, ``send(frame)``
 ``expect_many(type, n)``, ``nothing()``, ``pending()``, ``join(email)``,
 ``say(content, ref)`` and ``close()``. A SockJS close frame arrives as
 ``{"type": "_close", "code", "reason"}`` so tests can assert on it.
-The SockJS clients also have ``send_packet(text)``, one SockJS packet sent
+Every kind takes ``origin=`` (sent as the ``Origin`` header of each request,
+as a browser page on that origin would) and records ``status``, the HTTP
+status of its first request. The SockJS clients also have ``send_packet(text)``, one SockJS packet sent
 verbatim (to send what sockjs-client never would); the websocket ones
 ``send_raw``/``send_binary`` and ``wait_closed()``; the polling one
 ``abandon()``.
@@ -35,12 +37,15 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, websocket_connect
 
 _ids = itertools.count(1)
+# Its own source of randomness: Hypothesis reseeds the global one for every
+# example, which would give every example's client the same session id.
+_random = random.SystemRandom()
 
 TIMEOUT = 5.0
 
 
 def _session_path(base: str) -> str:
-    session = "".join(random.choices(string.ascii_lowercase + string.digits, k=12))
+    session = "".join(_random.choices(string.ascii_lowercase + string.digits, k=12))
     return f"{base}/chat/{next(_ids) % 1000:03d}/{session}"
 
 
@@ -53,6 +58,14 @@ async def _finish(task: asyncio.Future) -> None:
         task.cancel()
         await asyncio.wait([task])
         raise AssertionError(f"{task!r} did not end within {TIMEOUT}s of close()")
+
+
+class Refused(Exception):
+    """The server refused to open a session; ``status`` is the HTTP status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
 
 
 class BaseClient:
@@ -131,6 +144,9 @@ class _WebSocketBase(BaseClient):
         super().__init__()
         self.ws = None
         self._reader: asyncio.Future | None = None
+        #: The WebSocket close code and reason, once the server has closed it.
+        self.ws_close_code: int | None = None
+        self.ws_close_reason: str | None = None
 
     async def _read(self) -> None:
         ws = self.ws  # close() forgets self.ws while this still reads
@@ -138,6 +154,7 @@ class _WebSocketBase(BaseClient):
             packet = await ws.read_message()
             if packet is None:
                 self.closed = True
+                self.ws_close_code, self.ws_close_reason = ws.close_code, ws.close_reason
                 return
             self._on_packet(packet)
 
@@ -192,12 +209,14 @@ class WebSocketClient(_WebSocketBase):
 class RawWebSocketClient(_WebSocketBase):
     """The raw endpoint /chat/websocket: one frame per websocket message."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, origin: str | None = None) -> None:
         super().__init__()
         self.url = base_url.replace("http", "ws", 1) + "/chat/websocket"
+        self.origin = origin
 
     async def connect(self) -> "RawWebSocketClient":
-        self.ws = await websocket_connect(self.url)
+        headers = {"Origin": self.origin} if self.origin else {}
+        self.ws = await websocket_connect(HTTPRequest(self.url, headers=headers))
         self._reader = asyncio.ensure_future(self._read())
         return self
 
@@ -219,20 +238,25 @@ class _LongRequest:
     the bytes that follow the head, up to the end of the connection.
     """
 
-    def __init__(self, url: str, method: str = "POST") -> None:
+    def __init__(self, url: str, method: str = "POST", headers: dict[str, str] | None = None) -> None:
         self.url = urlsplit(url)
         self.method = method
+        self.headers = headers or {}
         self.stream: IOStream | None = None
         self.code: int | None = None
+        self.head: dict[str, str] = {}
 
     async def open(self) -> "_LongRequest":
         self.stream = IOStream(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         await self.stream.connect((self.url.hostname, self.url.port))
         target = self.url.path + (f"?{self.url.query}" if self.url.query else "")
+        extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
         await self.stream.write(f"{self.method} {target} HTTP/1.0\r\nHost: {self.url.netloc}\r\n"
-                                "Content-Length: 0\r\n\r\n".encode())
-        head = await self.stream.read_until(b"\r\n\r\n")
-        self.code = int(head.split(b" ", 2)[1])
+                                f"{extra}Content-Length: 0\r\n\r\n".encode())
+        head = (await self.stream.read_until(b"\r\n\r\n")).decode("latin-1")
+        status, *lines = head.strip().split("\r\n")
+        self.code = int(status.split(" ", 2)[1])
+        self.head = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
         return self
 
     async def read(self) -> bytes | None:
@@ -252,25 +276,38 @@ class _HttpClient(BaseClient):
 
     path = ""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, origin: str | None = None) -> None:
         super().__init__()
         self.base = _session_path(base_url)
+        self.headers = {"Origin": origin} if origin else {}
+        self.status: int | None = None
         self.http = AsyncHTTPClient()
         self._request: _LongRequest | None = None
         self._receiver: asyncio.Future | None = None
         self._stop = False
 
     async def connect(self):
+        """Open the session; raises :class:`Refused` when the server answers
+        the first request with an HTTP error."""
         self._receiver = asyncio.ensure_future(self._receive())
-        await asyncio.wait_for(self.opened.wait(), TIMEOUT)
+        opened = asyncio.ensure_future(self.opened.wait())
+        await asyncio.wait([opened, self._receiver], timeout=TIMEOUT,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not self.opened.is_set():
+            opened.cancel()
+            if self.status not in (None, 200):
+                raise Refused(self.status)
+            raise AssertionError(f"the session did not open within {TIMEOUT}s")
         return self
 
     async def _receive(self) -> None:
         # One request after another, as sockjs-client does, until closed.
         try:
             while not (self._stop or self.closed):
-                self._request = request = _LongRequest(self.base + self.path)
+                self._request = request = _LongRequest(self.base + self.path, headers=self.headers)
                 await request.open()
+                if self.status is None:
+                    self.status = request.code
                 if request.code != 200:
                     self.closed = True
                     return
@@ -299,7 +336,7 @@ class _HttpClient(BaseClient):
     async def send_body(self, body: str | bytes, expect: int | None = None):
         """POST ``body`` to /xhr_send as it is; return the response."""
         response = await self.http.fetch(self.base + "/xhr_send", method="POST", body=body,
-                                          raise_error=False)
+                                          headers=self.headers, raise_error=False)
         if expect is not None:
             assert response.code == expect, (response.code, response.body)
         return response
@@ -350,5 +387,5 @@ TRANSPORTS = {
 #: Every client kind ``clients(kind=...)`` can open.
 KINDS = {**TRANSPORTS, "raw-websocket": RawWebSocketClient}
 
-__all__ = ["TIMEOUT", "TRANSPORTS", "KINDS", "BaseClient", "WebSocketClient", "RawWebSocketClient",
-           "XhrPollingClient", "XhrStreamingClient", "WebSocketClosedError"]
+__all__ = ["TIMEOUT", "TRANSPORTS", "KINDS", "Refused", "BaseClient", "WebSocketClient",
+           "RawWebSocketClient", "XhrPollingClient", "XhrStreamingClient", "WebSocketClosedError"]

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 10.0
 URL_LINE = re.compile(r"^Chatzilla is serving http://127\.0\.0\.1:(\d+)/")
 
-SETTINGS_FLAGS = ["--host", "--port", "--history-limit", "--max-content", "--allowed-origins",
+SETTINGS_FLAGS = ["--host", "--port", "--history-limit", "--max-content", "--rate-limit",
+                  "--max-frame", "--max-connections-per-address", "--max-rooms", "--max-queued",
+                  "--allowed-origins",
                   "--heartbeat-delay", "--disconnect-delay", "--shutdown-grace", "--log-level"]
 
 
@@ -94,6 +96,8 @@ class Server:
         self.out_path, self.err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
+                # Its own database: not the chatzilla.db of the working tree,
+                # which would carry messages over from one test run to the next.
                 [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0",
                  "--db", str(tmp_path / "chatzilla.db"), *args],
                 cwd=ROOT, env=clean_env(), stdout=out, stderr=err, text=True)

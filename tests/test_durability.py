@@ -12,6 +12,10 @@ from .server_process import ServerProcess
 from .sockjs_client import WebSocketClient
 
 
+#: Messages go out as fast as the server takes them.
+NO_FLOOD_LIMIT = ("--rate-limit", "0")
+
+
 @pytest.fixture
 def db(tmp_path):
     return str(tmp_path / "chat.db")
@@ -27,7 +31,7 @@ async def _history_of_fresh_client(url: str) -> list[dict]:
 
 
 def test_restart_keeps_every_acknowledged_message(db):
-    server = ServerProcess("--db", db).start()
+    server = ServerProcess("--db", db, *NO_FLOOD_LIMIT).start()
 
     async def send(n: int) -> list[int]:
         client = await WebSocketClient(server.url).connect()
@@ -45,7 +49,7 @@ def test_restart_keeps_every_acknowledged_message(db):
         status, _ = server.stop(signal.SIGTERM)
     assert status == 0
 
-    server = ServerProcess("--db", db).start()
+    server = ServerProcess("--db", db, *NO_FLOOD_LIMIT).start()
     try:
         history = asyncio.run(_history_of_fresh_client(server.url))
     finally:
@@ -55,7 +59,7 @@ def test_restart_keeps_every_acknowledged_message(db):
 
 
 def test_kill_9_loses_no_acknowledged_message(db):
-    server = ServerProcess("--db", db).start()
+    server = ServerProcess("--db", db, *NO_FLOOD_LIMIT).start()
     acked: list[int] = []
 
     async def send_until_killed() -> None:
@@ -86,7 +90,7 @@ def test_kill_9_loses_no_acknowledged_message(db):
     assert status == -signal.SIGKILL
     assert len(acked) >= 150
 
-    server = ServerProcess("--db", db).start()
+    server = ServerProcess("--db", db, *NO_FLOOD_LIMIT).start()
     try:
         history = asyncio.run(_history_of_fresh_client(server.url))
     finally:

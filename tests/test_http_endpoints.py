@@ -68,11 +68,20 @@ async def test_sockjs_info(fetch):
 
 @pytest.mark.gen_test
 async def test_the_iframe_page_loads_our_sockjs_bundle(fetch):
+    """Our bundle, then our script that starts it; no inline script, which
+    the Content-Security-Policy would block."""
     response = await fetch("/chat/iframe.html")
     assert response.code == 200
     page = response.body.decode("utf-8")
     sources = re.findall(r"<script[^>]*\bsrc=[\"']([^\"']+)[\"']", page)
-    assert sources == ["/vendor/sockjs/sockjs.min.js"]
+    assert sources[0] == "/vendor/sockjs/sockjs.min.js"
+    assert re.fullmatch(r"/static/sockjs-iframe\.js\?v=\w+", sources[1]), sources
+    assert len(sources) == len(re.findall(r"<script", page)) == 2
+    bootstrap = await fetch(sources[1])
+    assert bootstrap.code == 200
+    assert b"SockJS.bootstrap_iframe()" in bootstrap.body
+    again = await fetch("/chat/iframe.html", headers={"If-None-Match": response.headers["Etag"]})
+    assert again.code == 304
     bundle = await fetch(sources[0])
     assert bundle.code == 200
     assert bundle.headers["Content-Type"].split(";")[0] in ("application/javascript",

@@ -16,6 +16,7 @@ import pytest
 
 from chatzilla.backend import MemoryBackend
 from chatzilla.hub import Hub
+from chatzilla.limits import RateLimiter
 from chatzilla.protocol import DEFAULT_ROOM as LOBBY
 from chatzilla.protocol import ProtocolError, error_frame
 
@@ -62,11 +63,13 @@ class Chat:
     """A hub on a MemoryBackend with a deterministic clock, and helpers."""
 
     def __init__(self, history_limit: int = 50, max_content: int = 2000, keep: int | None = None,
-                 backend: MemoryBackend | None = None) -> None:
+                 backend: MemoryBackend | None = None, max_rooms: int | None = None,
+                 messages: RateLimiter | None = None) -> None:
         self.ticks = itertools.count()
         self.backend = backend or MemoryBackend(
             keep=history_limit if keep is None else keep, clock=self.clock)
-        self.hub = Hub(self.backend, history_limit=history_limit, max_content=max_content)
+        self.hub = Hub(self.backend, history_limit=history_limit, max_content=max_content,
+                       max_rooms=max_rooms, messages=messages)
 
     def clock(self) -> float:
         return T0 + next(self.ticks) * 0.125
@@ -584,3 +587,44 @@ def test_join_and_leave_are_logged_once_and_content_never(chat, caplog):
     assert len([m for m in infos if m.startswith("leave alice@example.com")]) == 1
     everything = "\n".join(r.getMessage() for r in caplog.records)
     assert "zebra-quartz-7731" not in everything
+
+
+# -- limits --------------------------------------------------------------------
+
+
+def test_messages_are_limited_per_email_across_its_connections():
+    now = [0.0]
+    chat = Chat(messages=RateLimiter(rate=1, burst=3, clock=lambda: now[0]))
+    tab1 = chat.joined("tab1", "alice@example.com")
+    tab2 = chat.joined("tab2", "alice@example.com")
+    bob = chat.joined("bob", "bob@example.com")
+    chat.say(tab1, "one")
+    chat.say(tab2, "two")
+    chat.say(tab1, "three")
+    bob.take()
+    tab1.take()
+    tab2.take()
+    error = chat.refused("rate_limited", chat.hub.say(tab2, "four", "r4"))
+    assert error.ref == "r4"
+    assert error.retry_after == pytest.approx(1.0)
+    assert error_frame(error) == {"type": "error", "code": "rate_limited", "reason": error.reason,
+                                  "ref": "r4", "retry_after": 1.0}
+    assert bob.take() == [] and tab1.take() == []  # nothing relayed...
+    assert [m.content for m in asyncio.run(chat.backend.page(LOBBY, None, None, 10))] == [
+        "one", "two", "three"]  # ...or stored
+    chat.say(bob, "bob has a bucket of his own")
+    now[0] = 1.0
+    chat.say(tab2, "four, a second later")
+
+
+def test_rooms_per_process_are_limited():
+    chat = Chat(max_rooms=2)
+    in_lobby = chat.joined("a", "a@example.com")
+    asyncio.run(chat.hub.join(chat.connect("b"), "b@example.com", "dev"))
+    third = chat.connect("c")
+    error = chat.refused("too_many_rooms", chat.hub.join(third, "c@example.com", "ops"))
+    assert "2 rooms" in error.reason
+    asyncio.run(chat.hub.join(third, "c@example.com", "dev"))  # an existing room is fine
+    assert third.take()[0]["type"] == "joined"
+    chat.hub.close(in_lobby)  # a room is given back when its last person leaves
+    asyncio.run(chat.hub.join(chat.connect("d"), "d@example.com", "ops"))

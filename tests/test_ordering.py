@@ -10,11 +10,18 @@ import asyncio
 
 import pytest
 
+from .conftest import make_settings
 from .helpers import MESSAGE_KEYS, say_and_check
 from .sockjs_client import KINDS
 
 SENDERS = 4
 EACH = 25
+
+
+@pytest.fixture
+def settings():
+    # Each sender fires EACH messages at once, past the flood limit.
+    return make_settings(rate_limit=0)
 
 
 async def join_all(open_client, kinds, prefix):

@@ -244,8 +244,9 @@ async def test_history_is_capped_at_the_configured_limit(clients, settings):
     assert joined["history"] == seen[-3:]
 
 
+@pytest.mark.parametrize("settings", [make_settings(rate_limit=0)], ids=["no-flood-limit"])
 @pytest.mark.gen_test
-async def test_history_is_capped_at_50_by_default(connect):
+async def test_history_is_capped_at_50_by_default(connect, settings):
     a = await connect()
     await a.join("alice@example.com")
     for i in range(55):

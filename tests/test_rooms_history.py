@@ -6,11 +6,19 @@ import pytest
 
 from chatzilla.hub import MAX_CATCH_UP
 
+from .conftest import make_settings
+
 
 @pytest.fixture
 def transport() -> str:
     # These rules live above the transport; one transport is enough here.
     return "websocket"
+
+
+@pytest.fixture
+def settings():
+    # Rooms are filled with hundreds of messages at once: no flood control.
+    return make_settings(rate_limit=0)
 
 
 async def _fill(client, n: int, prefix: str = "m") -> list[int]:

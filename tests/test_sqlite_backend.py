@@ -86,6 +86,30 @@ def test_concurrent_appends_share_transactions(db):
     assert commits <= 2
 
 
+def test_a_failing_delivery_loses_no_acknowledgement(db, caplog):
+    """A bug in the fan-out of one message must not leave the appends of its
+    batch waiting forever (their connections would hang)."""
+    async def scenario():
+        backend = SQLiteBackend(db)
+        delivered = []
+
+        def deliver(room, message, origin):
+            if message.id == 3:
+                raise RuntimeError("fan-out bug")
+            delivered.append(message.id)
+
+        backend.start(deliver)
+        results = await asyncio.wait_for(asyncio.gather(*(
+            backend.append("lobby", "a@example.com", f"m{n}", None, None) for n in range(6))), 5)
+        await backend.close()
+        return [m.id for m, _ in results], delivered
+
+    ids, delivered = run(scenario())
+    assert ids == [1, 2, 3, 4, 5, 6]
+    assert delivered == [1, 2, 4, 5, 6]
+    assert "could not deliver message 3 of room lobby" in caplog.text
+
+
 def test_retried_ref_is_acknowledged_once(db):
     async def scenario():
         clock, delivered = Clock(), []

@@ -62,12 +62,12 @@ expect.set_options(timeout=5_000)
 class ChatServer:
     """One ``python -m chatzilla`` process; its log (stderr) goes to a file."""
 
-    def __init__(self, port: int, log_path: Path, db_path: Path) -> None:
+    def __init__(self, port: int, log_path: Path, db_path: Path, *args: str) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", str(port),
-             "--db", str(db_path)],
+             "--db", str(db_path), *args],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -140,14 +140,16 @@ class ChatServer:
 
 @pytest.fixture
 def start_server(tmp_path):
-    """``start_server(port=0)`` starts a server; every one is stopped in teardown.
+    """``start_server(port=0, *flags)`` starts a server; every one is stopped
+    in teardown.
 
     The servers of one test share one database, as a restarted server would.
     """
     servers: list[ChatServer] = []
 
-    def start(port: int = 0) -> ChatServer:
-        server = ChatServer(port, tmp_path / f"server-{len(servers) + 1}.log", tmp_path / "chatzilla.db")
+    def start(port: int = 0, *args: str) -> ChatServer:
+        server = ChatServer(port, tmp_path / f"server-{len(servers) + 1}.log", tmp_path / "chatzilla.db",
+                            *args)
         servers.append(server)
         return server
 

@@ -1,0 +1,99 @@
+"""What every HTTP response and every chat connection must respect.
+
+* :func:`origin_allowed`: which pages may talk to the chat. A browser names
+  the page in the ``Origin`` header; the page's own origin (the request's
+  ``Host``) and the hosts of the ``allowed_origins`` setting may connect.
+  A request without ``Origin`` does not come from a page in a browser (a
+  bot, a load generator, a test) and is let in: the header is what stops one
+  site from using a visitor's browser against another.
+* :class:`SecureHeaders`: mixed into every handler of the app, ours and
+  sockjs-tornado's: a Content-Security-Policy that allows only our own
+  scripts, styles and frames, ``nosniff``, a Referrer-Policy, no ``Server``
+  version, and error pages that say the status and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+#: A Host header we are willing to repeat in the policy (host[:port]).
+_HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+#: Avatars (a later feature) come from Gravatar.
+IMAGE_HOSTS = ("https://www.gravatar.com",)
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Iterable[str]) -> bool:
+    """May a request with this ``Origin`` header use the chat?
+
+    True without an ``Origin``; True when its host[:port] is ``host`` (the
+    request's ``Host``: the page's own origin) or one of ``allowed``; False
+    for anything else, including ``null`` (sandboxed frames, files) and
+    schemes other than http and https. Compared case-insensitively.
+    """
+    if origin is None:
+        return True
+    parts = urlsplit(origin.strip())
+    netloc = parts.netloc.lower()
+    if parts.scheme.lower() not in ("http", "https") or not netloc or "@" in netloc:
+        return False
+    if host is not None and netloc == host.strip().lower():
+        return True
+    return netloc in {entry.lower() for entry in allowed}
+
+
+def content_security_policy(host: str | None, framed_by: Iterable[str] = ()) -> str:
+    """The policy for a response to a request with this ``Host``.
+
+    Scripts, styles and frames only from our own origin (the SockJS iframe
+    transports load /chat/iframe.html and our copy of sockjs-client from it);
+    connections to our own origin, over WebSocket too (``'self'`` does not
+    cover ws: in every browser, so the host is named); images also from
+    ``data:`` and the avatar host; nobody else may frame our pages, except
+    the hosts in ``framed_by`` (the SockJS iframe page of an allowed origin).
+    """
+    connect = "'self'"
+    if host and _HOST.fullmatch(host):
+        connect += f" ws://{host} wss://{host}"
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        f"img-src 'self' data: {' '.join(IMAGE_HOSTS)}",
+        f"connect-src {connect}",
+        "frame-src 'self'",
+        " ".join(["frame-ancestors 'self'", *(h for h in framed_by if _HOST.fullmatch(h))]),
+        "form-action 'self'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ])
+
+
+class SecureHeaders:
+    """Mixin for a :class:`tornado.web.RequestHandler`: security headers on
+    every response (errors included), and plain error pages.
+
+    Put it first among the bases, so its methods win over a handler's own.
+    """
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.clear_header("Server")  # no version for anyone to look up
+        self.set_header("Content-Security-Policy",
+                        content_security_policy(self.request.headers.get("Host")))
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("X-Frame-Options", "SAMEORIGIN")  # frame-ancestors for old browsers
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """The status and its phrase, as plain text: never a traceback or an
+        exception's message, whatever the app's settings say."""
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        try:
+            phrase = HTTPStatus(status_code).phrase
+        except ValueError:
+            phrase = "Error"
+        self.finish(f"{status_code} {phrase}\n")

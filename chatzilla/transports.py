@@ -1,0 +1,223 @@
+"""sockjs-tornado's handlers with our origin policy, headers and size limits.
+
+sockjs-tornado 1.0.7 checks the origin of WebSockets only, and its HTTP
+transports answer any ``Origin`` with ``Access-Control-Allow-Credentials``.
+Here every one of its handlers gets :class:`Guard` mixed in: a request from
+a page that may not use the chat is refused with 403 before anything else
+happens, and CORS headers go only to origins that may. :data:`HANDLERS`
+maps each sockjs-tornado handler class to ours; the router swaps them in.
+
+Packets (one WebSocket message, one ``xhr_send`` or ``jsonp_send`` body)
+larger than the router's ``max_packet`` close the session with
+:data:`FRAME_TOO_LARGE`; a WebSocket packet that is not JSON becomes one
+frame, refused with ``bad_frame`` like any other, instead of a logged
+traceback and a dropped connection. A write to a WebSocket that is closing
+is dropped quietly rather than raised into the sender of the frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import tornado.web
+from sockjs.tornado import proto, static, transports
+from tornado.websocket import WebSocketClosedError
+from sockjs.tornado.util import bytes_to_str
+
+from .security import SecureHeaders, content_security_policy, origin_allowed
+
+#: The SockJS close frame for a packet far larger than the largest frame.
+FRAME_TOO_LARGE = (4009, "Frame too large")
+
+# Our iframe page for the iframe transports: sockjs-tornado's has an inline
+# script, which our Content-Security-Policy forbids (and a document.domain
+# assignment that browsers deprecate); this one loads everything from files.
+IFRAME_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+  <meta charset="UTF-8">
+  <script src="{sockjs}"></script>
+  <script src="{bootstrap}"></script>
+</head>
+<body>
+  <p>This is a SockJS hidden iframe, used by the chat's fallback transports.</p>
+</body>
+</html>
+"""
+
+
+class Guard(SecureHeaders):
+    """Mixed into every SockJS handler; ``self.server`` is the ChatRouter."""
+
+    def initialize(self, server) -> None:
+        # Counted in sockjs-tornado's stats only once prepare() has run; its
+        # info, chunking-test and greeting handlers forget to say so.
+        self.logged = False
+        super().initialize(server)
+
+    def _origin_ok(self, origin: str | None) -> bool:
+        return origin_allowed(origin, self.request.headers.get("Host"),
+                              self.server.allowed_origins)
+
+    def prepare(self):
+        if not self._origin_ok(self.request.headers.get("Origin")):
+            raise tornado.web.HTTPError(403)
+        return super().prepare()
+
+    def check_origin(self, origin: str) -> bool:
+        # Tornado's WebSocket check, made the same as everyone else's.
+        return self._origin_ok(origin)
+
+    def preflight(self) -> None:
+        # Called by the HTTP transports. Only an origin that passed prepare()
+        # gets here; a request without Origin needs no CORS headers.
+        origin = self.request.headers.get("Origin")
+        self.add_header("Vary", "Origin")
+        if origin is None:
+            return
+        self.set_header("Access-Control-Allow-Origin", origin)
+        self.set_header("Access-Control-Allow-Credentials", "true")
+        headers = self.request.headers.get("Access-Control-Request-Headers")
+        if headers:
+            self.set_header("Access-Control-Allow-Headers", headers)
+
+
+class _PacketLimit:
+    """For the handlers that receive packets over HTTP."""
+
+    def post(self, session_id):
+        if len(self.request.body) > self.server.max_packet:
+            session = self._get_session(session_id)
+            if session is not None and not session.is_closed:
+                session.close(*FRAME_TOO_LARGE)
+            raise tornado.web.HTTPError(413)
+        return super().post(session_id)
+
+
+class XhrSendHandler(Guard, _PacketLimit, transports.XhrSendHandler):
+    pass
+
+
+class JSONPSendHandler(Guard, _PacketLimit, transports.JSONPSendHandler):
+    pass
+
+
+def _retrieve(future) -> None:
+    if not future.cancelled():
+        future.exception()  # a write to a closed stream: on_close deals with it
+
+
+class _QuietWrites:
+    """For the WebSocket transports: 1.0.7 lets a write to a WebSocket that
+    is closing raise (WebSocketClosedError, not the IOError it catches) into
+    whoever sent the frame, the hub's fan-out included, and leaves the
+    futures of writes that fail later for asyncio to log as errors."""
+
+    def send_pack(self, message, binary=False):
+        try:
+            written = self.write_message(message, binary)
+        except (WebSocketClosedError, OSError):
+            # Closing already; on_close ends the session (twice is harmless).
+            self.server.io_loop.add_callback(self.on_close)
+            return
+        written.add_done_callback(_retrieve)
+
+
+class WebSocketTransport(Guard, _QuietWrites, transports.WebSocketTransport):
+    def on_message(self, message):
+        if not message or self.session is None:
+            return  # SockJS ignores empty messages
+        if len(message) > self.server.max_packet:
+            self.session.close(*FRAME_TOO_LARGE)
+            return
+        try:
+            packet = proto.json_decode(bytes_to_str(message))
+        except (ValueError, RecursionError):
+            # Not a SockJS packet: handed on as one frame, which the
+            # connection refuses with bad_frame; the session goes on.
+            packet = [message]
+        self.session.on_messages(packet if isinstance(packet, list) else [packet])
+
+
+class RawWebSocketTransport(Guard, _QuietWrites, transports.RawWebSocketTransport):
+    def on_message(self, message):
+        if self.session is None:
+            return
+        if len(message) > self.server.max_packet:
+            self.session.close(*FRAME_TOO_LARGE)
+            return
+        # Every message is a frame here, an empty one too (sockjs-tornado
+        # drops those silently): it gets its bad_frame like any other.
+        self.session.on_message(message)
+
+    def session_closed(self):
+        # The raw endpoint has no SockJS close frame: the WebSocket close
+        # carries the session's code and reason instead.
+        code, reason = self.session.get_close_reason() if self.session else (None, None)
+        try:
+            self.close(code, reason)
+        except OSError:
+            pass
+        finally:
+            self._detach()
+
+
+class IFrameHandler(Guard, static.IFrameHandler):
+    def get(self):
+        # The iframe transports exist to be framed: by our own page, and by
+        # the pages of the allowed origins, whose requests it then makes.
+        allowed = self.server.allowed_origins
+        if allowed:
+            self.set_header("Content-Security-Policy", content_security_policy(
+                self.request.headers.get("Host"), framed_by=allowed))
+            self.clear_header("X-Frame-Options")  # it cannot name other origins
+        page = IFRAME_PAGE.format(sockjs=self.server.settings["sockjs_url"],
+                                  bootstrap=self.static_url("sockjs-iframe.js")).encode()
+        etag = hashlib.sha256(page).hexdigest()[:32]
+        if etag in self.request.headers.get("If-None-Match", ""):
+            self.set_status(304)
+            return
+        self.enable_cache()
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Etag", etag)
+        self.write(page)
+
+
+def _guarded(cls: type) -> type:
+    return type(cls.__name__, (Guard, cls), {"__module__": __name__, "__doc__": cls.__doc__})
+
+
+_SPECIAL = {
+    transports.XhrSendHandler: XhrSendHandler,
+    transports.JSONPSendHandler: JSONPSendHandler,
+    transports.WebSocketTransport: WebSocketTransport,
+    transports.RawWebSocketTransport: RawWebSocketTransport,
+    static.IFrameHandler: IFrameHandler,
+}
+
+#: sockjs-tornado handler class -> ours, for every handler a router serves.
+HANDLERS: dict[type, type] = {
+    cls: _SPECIAL.get(cls) or _guarded(cls)
+    for cls in (
+        *_SPECIAL,
+        transports.XhrPollingTransport,
+        transports.XhrStreamingTransport,
+        transports.EventSourceTransport,
+        transports.JSONPTransport,
+        transports.HtmlFileTransport,
+        static.InfoHandler,
+        static.ChunkingTestHandler,
+        static.GreetingsHandler,
+    )
+}
+
+
+def guard_urls(urls: list[tuple]) -> list[tuple]:
+    """The router's URL specs with our handlers; raises for a handler we do
+    not know, so a newer sockjs-tornado cannot add an unguarded one."""
+    guarded = []
+    for pattern, handler, kwargs in urls:
+        if handler not in HANDLERS:
+            raise RuntimeError(f"no guarded version of the SockJS handler {handler.__name__}")
+        guarded.append((pattern, HANDLERS[handler], kwargs))
+    return guarded
