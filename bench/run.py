@@ -77,7 +77,11 @@ class Server:
         self.log_path = tmp / f"{name}-{tag}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATZILLA_") and k != "PORT"}
         if name == "chatzilla":
-            cmd = [PYTHON, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING"]
+            # Every generated client comes from 127.0.0.1 and the senders
+            # send flat out: the per-address and flood limits are lifted so
+            # the figures are the server's, not its limits'.
+            cmd = [PYTHON, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING",
+                   "--rate-limit", "0", "--max-connections-per-address", "100000"]
             if chatzilla_db:
                 cmd += ["--storage", "sqlite", "--db", str(tmp / f"bench-{tag}.db")]
         elif name == "floor":

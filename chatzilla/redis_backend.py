@@ -303,8 +303,14 @@ class RedisBackend:
                 for entry_id, fields in entries:
                     self._last_read[room] = entry_id
                     origin = self._origins.pop(fields["o"], None)
-                    if self._deliver is not None:
+                    if self._deliver is None:
+                        continue
+                    try:
                         self._deliver(room, self._message(entry_id, fields), origin)
+                    except Exception:
+                        # One bad delivery must not stop the reader: the
+                        # rest of the room's messages still go out.
+                        log.exception("could not deliver message %s of room %s", entry_id, room)
 
     async def _check_resets(self) -> None:
         """After (re)connecting: a stream behind where we read was reset (a Redis

@@ -202,6 +202,18 @@
       return;
     }
     var entry = frame.ref === undefined ? undefined : outbox.get(frame.ref);
+    if (entry !== undefined && (frame.code === 'rate_limited' || frame.code === 'unavailable')) {
+      // Not refused, only "not now": the same message, same ref, again
+      // once the server says it may come (or after a second).
+      var ref = frame.ref;
+      var wait = frame.code === 'rate_limited' ? Number(frame.retry_after) || 1 : 1;
+      window.setTimeout(function () {
+        if (joined && outbox.get(ref) === entry) {
+          send({ type: 'message', content: entry.content, ref: ref });
+        }
+      }, wait * 1000);
+      return;
+    }
     if (entry !== undefined) {
       // Refused for good (too long, empty...): not sent again.
       outbox.delete(frame.ref);

@@ -65,7 +65,7 @@ def servers(request):
 
     def start(url: str, prefix: str, n: int = 2) -> list[ServerProcess]:
         batch = [ServerProcess("--redis-url", url, "--redis-prefix", prefix,
-                               "--disconnect-delay", "1").start() for _ in range(n)]
+                               "--disconnect-delay", "1", "--rate-limit", "0").start() for _ in range(n)]
         started.extend(batch)
         return batch
 

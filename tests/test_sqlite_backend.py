@@ -98,7 +98,7 @@ def test_a_failing_delivery_loses_no_acknowledgement(db, caplog):
                 raise RuntimeError("fan-out bug")
             delivered.append(message.id)
 
-        backend.start(deliver)
+        backend.start(deliver, lambda room, change, origin: None)
         results = await asyncio.wait_for(asyncio.gather(*(
             backend.append("lobby", "a@example.com", f"m{n}", None, None) for n in range(6))), 5)
         await backend.close()

@@ -39,6 +39,13 @@ SEED = """async ({url, count, prefix, first}) => {
 
 
 @pytest.fixture
+def server(start_server):
+    # The seeder is a bot sending far faster than flood control allows; the
+    # limit has its own tests, here it would only slow the seeding down.
+    return start_server(0, "--rate-limit", "0")
+
+
+@pytest.fixture
 def seed(people, server):
     """``seed(count, first=1)`` stores messages "seed 001"... in the lobby."""
     seeder = people()
