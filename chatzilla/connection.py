@@ -20,6 +20,7 @@ import collections
 import logging
 
 from sockjs.tornado import SockJSConnection, SockJSRouter
+from tornado.iostream import StreamClosedError
 from sockjs.tornado.session import CLOSED, BaseSession, Session
 
 from . import protocol
@@ -27,7 +28,8 @@ from .hub import Hub
 from .limits import RateLimiter
 from .protocol import Join, ProtocolError, Say
 from .settings import Settings
-from .transports import guard_urls
+from .outbox import Outbox, raw_frames, sockjs_packet, unsent_bytes, write
+from .transports import RawWebSocketTransport, WebSocketTransport, guard_urls
 
 log = logging.getLogger("chatzilla.connection")
 
@@ -78,16 +80,14 @@ class ChatSession(Session):
         super().on_messages(msg_list if isinstance(msg_list, (list, tuple)) else [msg_list])
 
 
-def unsent(handler) -> int:
-    """Bytes a transport handler has written that its socket has not sent."""
+def _stream(handler):
+    """The Tornado stream under a transport handler, or None."""
     if handler is None:
-        return 0
+        return None
     connection = getattr(handler, "ws_connection", None)  # a WebSocket
     if connection is None:
         connection = getattr(handler.request, "connection", None)  # HTTP
-    stream = getattr(connection, "stream", None)
-    # Tornado keeps no public count; these two indexes are what it uses.
-    return getattr(stream, "_total_write_index", 0) - getattr(stream, "_total_write_done_index", 0)
+    return getattr(connection, "stream", None)
 
 
 class ChatRouter(SockJSRouter):
@@ -112,6 +112,9 @@ class ChatRouter(SockJSRouter):
         super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop,
                          session_kls=ChatSession)
         self._transport_urls = guard_urls(self._transport_urls)
+        # call_soon, not add_callback: the latter is the thread-safe kind,
+        # which costs a wake-up write per call.
+        self.outbox = Outbox(self.io_loop.asyncio_loop.call_soon)
 
     def shutdown(self) -> None:
         """Stop the router's timers (session expiry and stats)."""
@@ -130,6 +133,7 @@ class ChatConnection(SockJSConnection):
         self._inbox_bytes = 0
         self._worker: asyncio.Future | None = None
         self._address: str | None = None  # counted in router.addresses while set
+        self._outgoing: list[str] | None = None  # frames for the outbox's next flush
         self._closing = False
 
     # -- SockJS callbacks --------------------------------------------------
@@ -174,22 +178,62 @@ class ChatConnection(SockJSConnection):
     # -- the hub's Client interface ---------------------------------------
 
     def send_text(self, text: str) -> None:
+        # Written at the end of this loop turn, with the connection's other
+        # frames of the turn (see chatzilla.outbox).
         if self.is_closed or self._closing:
             return
-        session = self.session
-        # What waits for the client: the polling session's queue (the raw
-        # endpoint has none) and what the transport's socket has not taken.
-        queued = len(getattr(session, "send_queue", "")) + unsent(session.handler)
-        if queued + len(text) > self._router.max_queued:
-            # A client that does not read must not make the server hold on
-            # to everything said meanwhile. It reconnects and catches up.
-            log.info("closing a connection from %s that does not read: %d bytes waiting",
-                     self._address, queued)
-            if hasattr(session, "send_queue"):
-                session.send_queue = ""
-            self._close_soon(TOO_SLOW)
+        if self._outgoing is None:
+            self._outgoing = [text]
+            self._router.outbox.wake(self)
+        else:
+            self._outgoing.append(text)
+
+    def flush(self, cache: dict) -> None:
+        """Write the frames queued this turn; ``cache`` shares packets' bytes."""
+        texts, self._outgoing = self._outgoing, None
+        if not texts or self.is_closed or self._closing:
             return
-        session.send_message(text)
+        session = self.session
+        handler = session.handler
+        stream = _stream(handler)
+        websocket = isinstance(handler, (WebSocketTransport, RawWebSocketTransport))
+        if websocket and stream is not None and handler.ws_connection._compressor is None:
+            if handler.ws_connection.is_closing():
+                # Its close frame is in (or its connection gone): end the
+                # session, as a failed write does, instead of writing.
+                self._router.io_loop.add_callback(handler.on_close)
+                return
+            raw = isinstance(handler, RawWebSocketTransport)
+            key = (raw, *texts)
+            data = cache.get(key)
+            if data is None:
+                data = cache[key] = raw_frames(texts) if raw else sockjs_packet(texts)
+            if self._too_slow(unsent_bytes(stream) + len(data)):
+                return
+            try:
+                write(stream, data)
+            except StreamClosedError:
+                pass  # closing: on_close follows
+            return
+        # The HTTP transports (or a session between two requests): their
+        # session queues and batches frames until a request takes them.
+        waiting = len(getattr(session, "send_queue", "")) + unsent_bytes(stream)
+        if self._too_slow(waiting + sum(map(len, texts))):
+            return
+        for text in texts:
+            session.send_message(text)
+
+    def _too_slow(self, waiting: int) -> bool:
+        if waiting <= self._router.max_queued:
+            return False
+        # A client that does not read must not make the server hold on to
+        # everything said meanwhile. It reconnects and catches up.
+        log.info("closing a connection from %s that does not read: %d bytes waiting",
+                 self._address, waiting)
+        if hasattr(self.session, "send_queue"):
+            self.session.send_queue = ""
+        self._close_soon(TOO_SLOW)
+        return True
 
     def close(self, code: int = 3000, reason: str = "Go away!") -> None:
         if not self.is_closed:
