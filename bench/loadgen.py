@@ -718,7 +718,11 @@ class LoadGen:
     """Receiver workers plus one sender worker, driven from this process."""
 
     def __init__(self, url: str, workers: int = 2, senders: int = 5, prefix: str = "r") -> None:
-        self.host, self.port = parse_url(url)
+        # Several servers sharing rooms (comma-separated URLs): receiver
+        # worker i talks to server i modulo their number, the sender worker
+        # to the first.
+        self.targets = [parse_url(u) for u in url.split(",")]
+        self.host, self.port = self.targets[0]
         self.n_workers = workers
         self.n_senders = senders
         self.prefix = prefix
@@ -729,9 +733,10 @@ class LoadGen:
     def __enter__(self) -> "LoadGen":
         ctx = multiprocessing.get_context("spawn")
         roles = ["receiver"] * self.n_workers + ["sender"]
-        for role in roles:
+        for i, role in enumerate(roles):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(child, self.host, self.port, role, self.n_senders),
+            host, port = self.targets[i % len(self.targets)] if role == "receiver" else self.targets[0]
+            proc = ctx.Process(target=worker_main, args=(child, host, port, role, self.n_senders),
                                daemon=True, name=f"loadgen-{role}")
             proc.start()
             child.close()
