@@ -129,7 +129,9 @@ class ChatConnection(SockJSConnection):
         super().__init__(session)
         self._router: ChatRouter = session.server
         self._hub: Hub = session.server.hub
-        self._inbox: collections.deque = collections.deque()
+        # Made on the first frame: an empty deque is most of a kilobyte, and
+        # most connections are idle most of the time.
+        self._inbox: collections.deque | None = None
         self._inbox_bytes = 0
         self._worker: asyncio.Future | None = None
         self._address: str | None = None  # counted in router.addresses while set
@@ -159,12 +161,14 @@ class ChatConnection(SockJSConnection):
             self._close_soon(TOO_MUCH_AT_ONCE)
             return
         self._inbox_bytes += size
+        if self._inbox is None:
+            self._inbox = collections.deque()
         self._inbox.append((message, size))
         if self._worker is None:
             self._worker = asyncio.ensure_future(self._drain())
 
     def on_close(self) -> None:
-        self._inbox.clear()
+        self._inbox = None
         self._inbox_bytes = 0
         self._hub.close(self)
         self._router.frames.forget(self)
@@ -243,7 +247,7 @@ class ChatConnection(SockJSConnection):
         # Not at once: this runs inside the hub's fan-out or sockjs-tornado's
         # packet loop, which must not see the connection leave under them.
         self._closing = True
-        self._inbox.clear()
+        self._inbox = None
         self._inbox_bytes = 0
         self._router.io_loop.add_callback(self.close, *close_frame)
 
@@ -253,6 +257,8 @@ class ChatConnection(SockJSConnection):
         try:
             while self._inbox:
                 message, size = self._inbox.popleft()
+                if not self._inbox:
+                    self._inbox = None
                 self._inbox_bytes -= size
                 await self._handle(message)
                 # A frame refused at once never yields to the loop: give the

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 
+import tornado.httputil
 import tornado.web
 from sockjs.tornado import proto, static, transports
 from tornado.websocket import WebSocketClosedError
@@ -123,7 +124,21 @@ class _QuietWrites:
         written.add_done_callback(_retrieve)
 
 
-class WebSocketTransport(Guard, _QuietWrites, transports.WebSocketTransport):
+class _Lean:
+    """For the WebSocket transports, which live as long as their connection:
+    once open, the handshake's request and response headers are of no more
+    use, and at a thousand idle connections their kilobytes add up."""
+
+    def open(self, *args, **kwargs):
+        super().open(*args, **kwargs)
+        self.request.headers = tornado.httputil.HTTPHeaders()
+        self._headers = tornado.httputil.HTTPHeaders()
+        info = getattr(self.session, "conn_info", None)
+        if info is not None:
+            info.headers = {}
+
+
+class WebSocketTransport(Guard, _Lean, _QuietWrites, transports.WebSocketTransport):
     def on_message(self, message):
         if not message or self.session is None:
             return  # SockJS ignores empty messages
@@ -139,7 +154,7 @@ class WebSocketTransport(Guard, _QuietWrites, transports.WebSocketTransport):
         self.session.on_messages(packet if isinstance(packet, list) else [packet])
 
 
-class RawWebSocketTransport(Guard, _QuietWrites, transports.RawWebSocketTransport):
+class RawWebSocketTransport(Guard, _Lean, _QuietWrites, transports.RawWebSocketTransport):
     def on_message(self, message):
         if self.session is None:
             return
