@@ -54,6 +54,7 @@
     joinForm: document.getElementById('join-form'),
     email: document.getElementById('email'),
     joinError: document.getElementById('join-error'),
+    joinNote: document.getElementById('join-note'),
     chat: document.getElementById('chat'),
     messages: document.getElementById('messages'),
     jump: document.getElementById('jump'),
@@ -96,6 +97,7 @@
   // Who is typing: e-mail -> the timer that forgets it.
   var typists = new Map();
   var lastTypingSent = 0;
+  var typingTimer = null;   // a `typing` due when the interval is up
   // Attention while the tab is hidden: the count in the title, and whether
   // the next message from someone else gets the "New messages" line.
   var unread = 0;
@@ -167,6 +169,7 @@
       sock = null;
       older.loading = null;  // its answer died with the connection
       stopResending();
+      stopTypingTimer();
       clearTypists();
       if (leaving) {
         leaving = false;
@@ -345,6 +348,7 @@
       return entry.holdsComposer && entry.content === content;
     });
     if (waiting) { return; }  // this very text is on its way already
+    stopTypingTimer();  // what was being typed is sent now
     var ref = nextRef();
     var entry = { content: content, item: null, holdsComposer: false, throttled: false };
     outbox.set(ref, entry);
@@ -362,13 +366,27 @@
     showError(el.composerError, '');
   }
 
-  // Someone typing tells the room, at most every TYPING_EVERY_MS.
+  // Someone typing tells the room, at most every TYPING_EVERY_MS: keys
+  // typed sooner are told when that time is up, if the text is still there.
   function typed() {
     if (!joined || !el.text.value.trim()) { return; }
-    var now = Date.now();
-    if (now - lastTypingSent < TYPING_EVERY_MS) { return; }
-    lastTypingSent = now;
+    var wait = lastTypingSent + TYPING_EVERY_MS - Date.now();
+    if (wait > 0) {
+      if (typingTimer === null) { typingTimer = window.setTimeout(typedLater, wait); }
+      return;
+    }
+    lastTypingSent = Date.now();
     send({ type: 'typing' });
+  }
+
+  function typedLater() {
+    typingTimer = null;
+    typed();
+  }
+
+  function stopTypingTimer() {
+    if (typingTimer !== null) { window.clearTimeout(typingTimer); }
+    typingTimer = null;
   }
 
   // -- who is here, who is typing --------------------------------------------
@@ -379,16 +397,26 @@
     item.dataset.email = email;
     var name = document.createElement('span');
     name.className = 'name';
-    name.textContent = email;
-    item.append(avatars.avatar(email, 'small'), name);
+    var address = document.createElement('span');
+    address.className = 'email';
+    writeAddress(address, email);
+    name.appendChild(address);
     if (email === myEmail) {
       item.classList.add('me');
       var you = document.createElement('span');
       you.className = 'you';
       you.textContent = '(you)';
-      item.appendChild(you);
+      name.append(' ', you);
     }
+    item.append(avatars.avatar(email, 'small'), name);
     return item;
+  }
+
+  // An address as text, which may break after its "@" when it is too long
+  // for its line.
+  function writeAddress(parent, email) {
+    var at = email.lastIndexOf('@') + 1;
+    parent.append(email.slice(0, at), document.createElement('wbr'), email.slice(at));
   }
 
   function addPerson(email) {
@@ -716,7 +744,7 @@
     meta.className = 'meta';
     var sender = document.createElement('b');
     sender.className = 'sender';
-    sender.textContent = mine ? 'Me' : email;
+    if (mine) { sender.textContent = 'Me'; } else { writeAddress(sender, email); }
     meta.appendChild(sender);
     var content = document.createElement('p');
     content.className = 'content';
@@ -929,6 +957,7 @@
     showError(el.composerError, '');
     showJoinForm();
     closeSidebar();
+    el.joinNote.hidden = false;
     el.email.focus();
     if (sock) {
       leaving = true;
@@ -941,6 +970,7 @@
   el.joinForm.addEventListener('submit', function (event) {
     event.preventDefault();
     showError(el.joinError, '');
+    el.joinNote.hidden = true;
     wantedEmail = el.email.value.trim();
     if (sock && sock.readyState === SockJS.OPEN) {
       send(joinFrame());
