@@ -150,7 +150,8 @@ class ChatServer:
         return match.group(1)
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
@@ -364,7 +365,7 @@ class Person:
     @property
     def people_list(self):
         """The e-mails in the "Who's online" panel."""
-        return self.page.locator("#people li .name")
+        return self.page.locator("#people li .email")
 
     @property
     def typing(self):
