@@ -5,8 +5,8 @@
 (function (lib) {
   'use strict';
 
-  var text = lib.text;
   var avatars = lib.avatars;
+  var list = lib.list;
 
   var params = new URLSearchParams(window.location.search);
   // ?transports=a,b forces SockJS transports, for tests and debugging.
@@ -23,14 +23,11 @@
   var PAGE_SIZE = 50;       // messages per scrollback request
   var NEAR_TOP_PX = 40;     // scrolled this close to the top loads older ones
   var NEAR_BOTTOM_PX = 80;  // this close to the bottom follows new messages
-  var GROUP_GAP_S = 300;    // one sender's messages closer than this form a group
   // At most one `typing` this often: a little over the server's 2 s
   // throttle, so network jitter does not get one dropped.
   var TYPING_EVERY_MS = 2200;
   var TYPING_SHOWN_MS = 5000;  // "… is typing" lasts this long after the last one
-  var NOTIFICATION_CHARS = 140;
   var STORED_EMAIL = 'chatzilla.email';
-  var STORED_NOTIFY = 'chatzilla.notify';
   var STATES = {
     connecting: 'Connecting…',
     connected: 'Connected',
@@ -101,7 +98,7 @@
   // Attention while the tab is hidden: the count in the title, and whether
   // the next message from someone else gets the "New messages" line.
   var unread = 0;
-  var markNextUnread = false;
+  var markNextUnread = document.hidden;  // opened in a background tab
   // Messages that arrived below the view while the reader was scrolled up.
   var below = 0;
 
@@ -126,6 +123,16 @@
     try {
       if (value === null) { window.localStorage.removeItem(key); } else { window.localStorage.setItem(key, value); }
     } catch (err) { /* nothing to remember it in */ }
+  }
+
+  var notifications = lib.notifications.setup(
+    el.notify, el.notifyLabel, { get: stored, set: store }, ROOM);
+
+  // "Today" becomes "Yesterday" at midnight, with the page left open.
+  function relabelAtMidnight() {
+    var now = new Date();
+    var midnight = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 0, 0, 1);
+    window.setTimeout(function () { list.relabelDays(el.messages); relabelAtMidnight(); }, midnight - now);
   }
 
   function setState(state) {
@@ -264,7 +271,7 @@
       // Already shown (a rejoin's history had it: only its ack was lost)?
       // Then the pending entry just goes.
       var next = entry.item ? entry.item.nextElementSibling : undefined;
-      if (entry.item) { removeItem(entry.item); }
+      if (entry.item) { list.removeItem(entry.item); }
       showMessage({ id: frame.id, sender: myEmail, content: entry.content, ts: frame.ts }, next);
     }, entry.holdsComposer);
     // Clear only if the user has not started another message meanwhile.
@@ -297,7 +304,7 @@
       // Refused for good (too long, empty...): not sent again.
       outbox.delete(frame.ref);
       if (entry.item) {
-        fail(entry.item, frame.reason);
+        list.fail(entry.item, frame.reason);
         return;
       }
     }
@@ -399,7 +406,7 @@
     name.className = 'name';
     var address = document.createElement('span');
     address.className = 'email';
-    writeAddress(address, email);
+    list.writeAddress(address, email);
     name.appendChild(address);
     if (email === myEmail) {
       item.classList.add('me');
@@ -410,13 +417,6 @@
     }
     item.append(avatars.avatar(email, 'small'), name);
     return item;
-  }
-
-  // An address as text, which may break after its "@" when it is too long
-  // for its line.
-  function writeAddress(parent, email) {
-    var at = email.lastIndexOf('@') + 1;
-    parent.append(email.slice(0, at), document.createElement('wbr'), email.slice(at));
   }
 
   function addPerson(email) {
@@ -494,22 +494,18 @@
     if (markNextUnread) {
       markNextUnread = false;
       removeUnreadLine();
-      var line = document.createElement('li');
-      line.className = 'unread-line';
-      var label = document.createElement('span');
-      label.textContent = 'New messages';
-      line.appendChild(label);
+      var line = list.unreadLine();
       el.messages.insertBefore(line, item);
-      tidyAround(line);
+      list.tidyAround(line);
     }
     unread += 1;
     showUnread();
-    notify(message);
+    notifications.notify(message);
   }
 
   function removeUnreadLine() {
     var line = el.messages.querySelector('li.unread-line');
-    if (line) { removeItem(line); }
+    if (line) { list.removeItem(line); }
   }
 
   function showUnread() {
@@ -532,66 +528,6 @@
       showJump();
     }
   });
-
-  var notifications = {
-    supported: typeof window.Notification === 'function',
-    // Asked for by the user, with a click; remembered in this browser.
-    wanted: stored(STORED_NOTIFY) === 'on'
-  };
-
-  function notificationsOn() {
-    return notifications.supported && notifications.wanted && window.Notification.permission === 'granted';
-  }
-
-  function showNotifyButton() {
-    if (!notifications.supported) { el.notify.hidden = true; return; }
-    var permission = window.Notification.permission;
-    var on = notificationsOn();
-    el.notify.setAttribute('aria-pressed', on ? 'true' : 'false');
-    el.notify.disabled = permission === 'denied';
-    el.notifyLabel.textContent = on ? 'Notifications on'
-      : permission === 'denied' ? 'Notifications blocked' : 'Notify me';
-    el.notify.title = permission === 'denied'
-      ? 'Notifications are blocked for this site in the browser\u2019s settings'
-      : on ? 'Stop desktop notifications' : 'Get a desktop notification for new messages while this tab is hidden';
-  }
-
-  function askForNotifications() {
-    var answered = false;
-    function answer(permission) {
-      if (answered) { return; }
-      answered = true;
-      notifications.wanted = permission === 'granted';
-      store(STORED_NOTIFY, notifications.wanted ? 'on' : null);
-      showNotifyButton();
-    }
-    // Older Safari takes a callback; everyone else returns a promise.
-    var asked = window.Notification.requestPermission(answer);
-    if (asked && typeof asked.then === 'function') { asked.then(answer); }
-  }
-
-  el.notify.addEventListener('click', function () {
-    if (window.Notification.permission === 'granted') {
-      notifications.wanted = !notifications.wanted;
-      store(STORED_NOTIFY, notifications.wanted ? 'on' : null);
-      showNotifyButton();
-    } else if (window.Notification.permission === 'default') {
-      askForNotifications();
-    }
-  });
-
-  function notify(message) {
-    if (!notificationsOn()) { return; }
-    var body = message.content.length > NOTIFICATION_CHARS
-      ? message.content.slice(0, NOTIFICATION_CHARS - 1) + '…' : message.content;
-    try {
-      var note = new window.Notification(message.sender + ' in ' + ROOM, { body: body, tag: 'chatzilla-' + ROOM });
-      note.onclick = function () { window.focus(); note.close(); };
-    } catch (err) {
-      // Some mobile browsers only notify from a service worker: no
-      // notification then, the title still counts.
-    }
-  }
 
   // -- the list ---------------------------------------------------------------
 
@@ -640,137 +576,6 @@
     return el.messages.querySelector('li.pending');
   }
 
-  function isMessage(node) {
-    return node !== null && node.classList.contains('message');
-  }
-
-  // The message above `node` in the list, and what lies between them.
-  function messageBefore(node) {
-    var between = [];
-    var prev = node.previousElementSibling;
-    while (prev !== null && !isMessage(prev)) {
-      between.push(prev);
-      prev = prev.previousElementSibling;
-    }
-    return { message: prev, between: between };
-  }
-
-  function messageAfter(node) {
-    var next = node.nextElementSibling;
-    while (next !== null && !isMessage(next)) { next = next.nextElementSibling; }
-    return next;
-  }
-
-  function daySeparator(ts) {
-    var item = document.createElement('li');
-    item.className = 'day';
-    var label = document.createElement('span');
-    label.textContent = text.dayLabel(ts);
-    item.appendChild(label);
-    return item;
-  }
-
-  // Puts a day line above `item` when its day differs from the message
-  // above's (or it is the first), takes away one that is no longer needed,
-  // and marks `item` "continued" when it follows a message of the same
-  // sender, shortly before, with nothing in between.
-  function tidy(item) {
-    var above = messageBefore(item);
-    var prev = above.message;
-    var ts = Number(item.dataset.ts);
-    var newDay = prev === null || prev.dataset.day !== item.dataset.day;
-    var lines = above.between.filter(function (node) { return node.classList.contains('day'); });
-    if (newDay) {
-      if (lines.length === 0) {
-        // Right under the message above (over any notices since), or at
-        // the top, under the beginning of the conversation.
-        var at = prev !== null ? prev.nextElementSibling : el.messages.firstElementChild;
-        if (at !== item && at.classList.contains('marker')) { at = at.nextElementSibling; }
-        el.messages.insertBefore(daySeparator(ts), at);
-      } else {
-        lines[0].dataset.ts = String(ts);
-        lines[0].firstChild.textContent = text.dayLabel(ts);
-        lines.slice(1).forEach(function (line) { line.remove(); });
-      }
-    } else {
-      lines.forEach(function (line) { line.remove(); });
-    }
-    var continued = !newDay && above.between.length === 0 &&
-      prev.dataset.sender === item.dataset.sender &&
-      ts - Number(prev.dataset.ts) < GROUP_GAP_S &&
-      !prev.classList.contains('failed');
-    item.classList.toggle('continued', continued);
-  }
-
-  // After `node` was added: tidies it (if a message) and the message below.
-  function tidyAround(node) {
-    if (isMessage(node)) { tidy(node); }
-    var next = messageAfter(node);
-    if (next !== null) { tidy(next); }
-  }
-
-  // Takes `node` out of the list and tidies what closes up behind it.
-  function removeItem(node) {
-    var next = messageAfter(node);
-    node.remove();
-    if (next !== null) {
-      tidy(next);
-      return;
-    }
-    var lines = el.messages.querySelectorAll('li.day');
-    var last = lines[lines.length - 1];
-    if (last && messageAfter(last) === null) { last.remove(); }  // a day line over nothing
-  }
-
-  function relabelDays() {
-    el.messages.querySelectorAll('li.day').forEach(function (line) {
-      var next = messageAfter(line);
-      if (next !== null) { line.firstChild.textContent = text.dayLabel(Number(next.dataset.ts)); }
-    });
-  }
-
-  // "Today" becomes "Yesterday" at midnight, with the page left open.
-  function relabelAtMidnight() {
-    var now = new Date();
-    var midnight = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 0, 0, 1);
-    window.setTimeout(function () { relabelDays(); relabelAtMidnight(); }, midnight - now);
-  }
-
-  function messageParts(item, email, mine) {
-    item.dataset.sender = email;
-    var body = document.createElement('div');
-    body.className = 'body';
-    var meta = document.createElement('p');
-    meta.className = 'meta';
-    var sender = document.createElement('b');
-    sender.className = 'sender';
-    if (mine) { sender.textContent = 'Me'; } else { writeAddress(sender, email); }
-    meta.appendChild(sender);
-    var content = document.createElement('p');
-    content.className = 'content';
-    body.append(meta, content);
-    item.append(avatars.avatar(email, 'large'), body);
-    return { meta: meta, content: content };
-  }
-
-  function messageItem(message) {
-    var mine = message.sender === myEmail;
-    var item = document.createElement('li');
-    item.className = mine ? 'message mine' : 'message';
-    item.dataset.id = String(message.id);
-    item.dataset.ts = String(message.ts);
-    item.dataset.day = text.dayKey(message.ts);
-    var parts = messageParts(item, message.sender, mine);
-    var time = document.createElement('time');
-    time.className = 'time';
-    time.dateTime = new Date(message.ts * 1000).toISOString();
-    time.textContent = text.clock(message.ts);
-    time.title = text.longTime(message.ts);
-    parts.meta.appendChild(time);
-    text.appendLinkified(parts.content, message.content);
-    return item;
-  }
-
   // Shows a message unless it is on screen already; returns its item, or
   // null. A new one goes at the live end (or before `before`); an older one
   // (an ack of a message sent long ago) goes before the first shown message
@@ -782,46 +587,22 @@
       var later = Array.prototype.find.call(
         el.messages.querySelectorAll('li.message[data-id]'),
         function (node) { return Number(node.dataset.id) > message.id; });
-      if (later) { place = dayLineAbove(later); }
+      if (later) { place = list.dayLineAbove(later); }
     }
     shown.add(message.id);
     lastId = Math.max(lastId, message.id);
-    var item = messageItem(message);
+    var item = list.confirmed(message, message.sender === myEmail);
     el.messages.insertBefore(item, place || null);
-    tidyAround(item);
+    list.tidyAround(item);
     return item;
   }
 
-  // `item`, or the day line right above it: where something earlier goes.
-  function dayLineAbove(item) {
-    var prev = item.previousElementSibling;
-    return prev !== null && prev.classList.contains('day') ? prev : item;
-  }
-
+  // Shows one of ours as pending, at the end of the list.
   function pendingItem(content) {
-    var email = myEmail || wantedEmail || '';
-    var now = Date.now() / 1000;
-    var item = document.createElement('li');
-    item.className = 'message mine pending';
-    item.dataset.ts = String(now);
-    item.dataset.day = text.dayKey(now);
-    var parts = messageParts(item, email, true);
-    var state = document.createElement('span');
-    state.className = 'state';
-    state.textContent = 'sending…';
-    parts.meta.appendChild(state);
-    text.appendLinkified(parts.content, content);
+    var item = list.pending(myEmail || wantedEmail || '', content);
     el.messages.appendChild(item);
-    tidyAround(item);
+    list.tidyAround(item);
     return item;
-  }
-
-  function fail(item, reason) {
-    item.classList.remove('pending');
-    item.classList.add('failed');
-    item.querySelector('.state').textContent = 'not sent: ' + reason;
-    var next = messageAfter(item);
-    if (next !== null) { tidy(next); }
   }
 
   // The connection dropped: whatever still waits for its `sent` shows as
@@ -839,20 +620,15 @@
   }
 
   function showNotice(message) {
-    var item = document.createElement('li');
-    item.className = 'notice';
-    item.textContent = message;
+    var item = list.notice(message);
     el.messages.insertBefore(item, liveEnd());
-    tidyAround(item);
+    list.tidyAround(item);
   }
 
   // Nothing older to load: says so at the top of the list.
   function reachedBeginning() {
     older.complete = true;
-    var item = document.createElement('li');
-    item.className = 'marker beginning';
-    item.textContent = 'Beginning of the conversation';
-    el.messages.prepend(item);
+    el.messages.prepend(list.marker('Beginning of the conversation'));
   }
 
   // Forgets every confirmed message, notice and marker on screen (not the
@@ -861,7 +637,7 @@
     el.messages.querySelectorAll('li:not(.pending):not(.failed)').forEach(function (node) {
       node.remove();
     });
-    el.messages.querySelectorAll('li.message').forEach(tidy);
+    el.messages.querySelectorAll('li.message').forEach(list.tidy);
     shown.clear();
     older.complete = false;
   }
@@ -889,24 +665,24 @@
   function onHistory(frame) {
     if (older.loading === null) { return; }  // an answer for a dropped connection
     older.loading = null;
-    var list = el.messages;
-    var height = list.scrollHeight;
-    var top = list.scrollTop;
-    var first = list.querySelector('li.message[data-id]');
+    var messages = el.messages;
+    var height = messages.scrollHeight;
+    var top = messages.scrollTop;
+    var first = messages.querySelector('li.message[data-id]');
     // Older than everything shown: at the top.
-    var place = list.firstElementChild;
+    var place = messages.firstElementChild;
     var added = [];
     frame.messages.forEach(function (message) {
       if (shown.has(message.id)) { return; }
       shown.add(message.id);
-      var item = messageItem(message);
-      list.insertBefore(item, place);
+      var item = list.confirmed(message, message.sender === myEmail);
+      messages.insertBefore(item, place);
       added.push(item);
     });
-    added.forEach(tidy);
-    if (first) { tidy(first); }
+    added.forEach(list.tidy);
+    if (first) { list.tidy(first); }
     // Keep what the user was looking at where it was.
-    list.scrollTop = top + (list.scrollHeight - height);
+    messages.scrollTop = top + (messages.scrollHeight - height);
     if (!frame.more) { reachedBeginning(); }
     fillView();
   }
@@ -923,7 +699,7 @@
     el.chat.hidden = false;
     el.leave.hidden = false;
     el.notify.hidden = !notifications.supported;
-    showNotifyButton();
+    notifications.show();
   }
 
   function showJoinForm() {
@@ -1073,7 +849,6 @@
     el.chat.hidden = false;
   }
   setCount(0);
-  showNotifyButton();
   relabelAtMidnight();
   setState('connecting');
   connect();
