@@ -26,7 +26,7 @@ from sockjs.tornado.session import CLOSED, BaseSession, Session
 from . import protocol
 from .hub import Hub
 from .limits import RateLimiter
-from .protocol import Join, ProtocolError, Say
+from .protocol import Join, ProtocolError, Say, Typing
 from .settings import Settings
 from .outbox import Outbox, raw_frames, sockjs_packet, unsent_bytes, write
 from .transports import RawWebSocketTransport, WebSocketTransport, guard_urls
@@ -275,6 +275,8 @@ class ChatConnection(SockJSConnection):
             if wait:
                 raise protocol.rate_limited(wait, f"joins from {self._address}", command.ref)
             await self._hub.join(self, command.email, command.room, command.since)
+        elif isinstance(command, Typing):
+            self._hub.typing(self)
         else:
             await self._hub.scrollback(self, command.before, command.limit)
 

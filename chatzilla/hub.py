@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable
 from typing import Protocol
 
 from . import protocol
@@ -25,6 +26,11 @@ log = logging.getLogger("chatzilla.hub")
 #: Most messages a ``join`` with ``since`` catches up on; past it the client
 #: gets the newest ones and ``"truncated": true``.
 MAX_CATCH_UP = 1000
+
+#: A connection's ``typing`` frames are relayed at most once per this many
+#: seconds; the ones in between are dropped without a word. Pages send one
+#: every 2 seconds while someone types and show it for a few seconds.
+TYPING_INTERVAL = 2.0
 
 
 class Client(Hashable, Protocol):
@@ -59,16 +65,22 @@ class Hub:
     ``history_limit`` messages go in ``joined.history``; ``max_content`` is
     the longest message accepted; at most ``max_rooms`` rooms have people in
     them at once; ``messages`` limits how fast each e-mail address sends,
-    across all its connections (no limit when None).
+    across all its connections (no limit when None). ``clock`` (monotonic
+    seconds) times the throttle of ``typing`` frames, one per connection per
+    ``typing_interval`` seconds.
     """
 
     def __init__(self, backend: Backend, *, history_limit: int, max_content: int,
-                 max_rooms: int | None = None, messages: RateLimiter | None = None) -> None:
+                 max_rooms: int | None = None, messages: RateLimiter | None = None,
+                 typing_interval: float = TYPING_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._backend = backend
         self._history_limit = history_limit
         self._max_content = max_content
         self._max_rooms = max_rooms
         self._messages = messages
+        # A bucket of one token per connection, refilled over the interval.
+        self._typing = RateLimiter(1 / typing_interval, 1, clock)
         self._clients: set[Client] = set()
         self._members: dict[Client, _Member] = {}
         self._rosters: dict[str, Roster] = {}
@@ -87,6 +99,7 @@ class Hub:
         self._leave(client)
 
     def _leave(self, client: Client) -> None:
+        self._typing.forget(client)
         member = self._members.pop(client, None)
         if member is None:
             return
@@ -216,6 +229,26 @@ class Hub:
             # stored and delivered only once. (A new message's `sent` goes
             # out with its delivery, in _deliver.)
             self._send(client, protocol.encode(message.ack()))
+
+    def typing(self, client: Client) -> None:
+        """Tell the others in the room that ``client``'s person is typing.
+
+        Relays ``{"type": "typing", "email": ...}`` to every connection in
+        the room but the typist's own (their other tabs know already). At
+        most one frame per connection per ``typing_interval`` is relayed;
+        the rest are dropped, silently: they are not errors. Nothing is
+        stored. Raises :class:`ProtocolError` ``not_joined``.
+        """
+        member = self._members.get(client)
+        if member is None:
+            raise ProtocolError("not_joined", "join before saying you are typing")
+        if self._typing.take(client):
+            return
+        roster = self._rosters[member.room]
+        text = protocol.encode({"type": "typing", "email": member.email})
+        for other in roster.connections():
+            if roster.email_of(other) != member.email:
+                self._send(other, text)
 
     # -- fan-out -----------------------------------------------------------
 

@@ -87,7 +87,14 @@ class Scrollback:
     ref: str | None = None
 
 
-Command = Join | Say | Scrollback
+@dataclasses.dataclass(frozen=True)
+class Typing:
+    """A ``typing`` frame: the sender is typing a message (no reply)."""
+
+    ref: str | None = None
+
+
+Command = Join | Say | Scrollback | Typing
 
 
 def normalize_email(raw: str) -> str:
@@ -201,6 +208,8 @@ def parse_frame(text: str) -> Command:
         limit = _integer(frame, "limit", 1, ref)
         return Scrollback(before=_integer(frame, "before", 1, ref),
                           limit=MAX_PAGE if limit is None else min(limit, MAX_PAGE), ref=ref)
+    if kind == "typing":
+        return Typing(ref=ref)
     raise ProtocolError("bad_frame", f"unknown frame type {kind[:40]!r}", ref)
 
 

@@ -25,6 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from chatzilla.app import http_server_options, make_app
+from chatzilla.protocol import ProtocolError, Typing, parse_frame, utf8_size
 
 from .conftest import make_settings
 from .sockjs_client import RawWebSocketClient, WebSocketClient, XhrPollingClient, XhrStreamingClient
@@ -112,7 +113,7 @@ frame_like = st.fixed_dictionaries(
 )
 
 #: Frames of the right shape with plausible values, to get past the parser
-#: into joins, messages and scrollback.
+#: into joins, messages, scrollback and typing.
 well_formed = st.one_of(
     st.fixed_dictionaries({"type": st.just("join"), "email": st.emails() | strings},
                           optional={"room": st.from_regex(r"[a-z0-9_-]{1,64}", fullmatch=True) | strings,
@@ -122,6 +123,7 @@ well_formed = st.one_of(
     st.fixed_dictionaries({"type": st.just("history")},
                           optional={"before": st.integers(-2, 10**6) | json_values,
                                     "limit": st.integers(-2, 500) | json_values}),
+    st.fixed_dictionaries({"type": st.just("typing")}, optional={"ref": st.text(max_size=70)}),
 )
 
 
@@ -155,16 +157,27 @@ throws = st.one_of(
 )
 
 
-def frames_in(packet: str) -> int:
-    """How many frames the server finds in a SockJS packet: an array's
-    items; anything else is one (bad) frame; an empty message is ignored."""
+def frames_in(packet: str) -> list:
+    """The frames the server finds in a SockJS packet: an array's items;
+    anything else is one (bad) frame; an empty message is ignored."""
     if not packet:
-        return 0
+        return []
     try:
         value = json.loads(packet)
     except ValueError:
-        return 1
-    return len(value) if isinstance(value, list) else 1
+        return [None]
+    return value if isinstance(value, list) else [value]
+
+
+def is_typing(frame: object, max_frame: int) -> bool:
+    """A well-formed ``typing`` frame: from a joined connection it gets no
+    reply (it is relayed, or dropped by the throttle)."""
+    if not isinstance(frame, str) or utf8_size(frame) > max_frame:
+        return False
+    try:
+        return isinstance(parse_frame(frame), Typing)
+    except ProtocolError:
+        return False
 
 
 # -- the test ------------------------------------------------------------------------
@@ -176,6 +189,8 @@ class Scene:
     raw: RawWebSocketClient
     alice: WebSocketClient
     bob: XhrPollingClient
+    #: The server's largest frame, in bytes.
+    max_frame: int
     count: itertools.count = dataclasses.field(default_factory=itertools.count)
     #: How often each reply (its error code, or its type) came back.
     tally: collections.Counter = dataclasses.field(default_factory=collections.Counter)
@@ -184,7 +199,7 @@ class Scene:
         return self.sockjs, self.raw, self.alice, self.bob
 
 
-async def _set_the_scene(base_url: str) -> Scene:
+async def _set_the_scene(base_url: str, max_frame: int) -> Scene:
     # The joined fuzzed connections sit in rooms of their own, so whatever
     # they say reaches only themselves; alice and bob chat in a room that no
     # fuzzed join names.
@@ -198,7 +213,7 @@ async def _set_the_scene(base_url: str) -> Scene:
         await client.expect("joined")
         joined.append(client)
     await joined[2].expect("presence")  # alice hears bob arrive
-    return Scene(base_url, *joined)
+    return Scene(base_url, *joined, max_frame=max_frame)
 
 
 def _check_reply(reply: dict, replies: set[str]) -> None:
@@ -215,29 +230,35 @@ async def _throw(scene: Scene, batch: list[tuple[str, object]]) -> None:
     fresh = None
     if any(where == "fresh" for where, _ in batch):
         fresh = await XhrStreamingClient(scene.base_url).connect()
-    sent = {scene.sockjs: 0, scene.raw: 0, fresh: 0}
+    sent: dict = {scene.sockjs: [], scene.raw: [], fresh: []}
     for where, payload in batch:
         if where == "binary":
             await scene.raw.send_binary(payload)
-            sent[scene.raw] += 1
+            sent[scene.raw].append(None)
         elif where == "packet":
             await scene.sockjs.send_packet(payload)
-            sent[scene.sockjs] += frames_in(payload)
+            sent[scene.sockjs].extend(frames_in(payload))
         else:
             client = {"sockjs": scene.sockjs, "raw": scene.raw, "fresh": fresh}[where]
             await client.send(payload)
-            sent[client] += 1
-    # Exactly one reply per frame: the sentinel's error comes right after them.
-    for client, count in sent.items():
+            sent[client].append(payload)
+    # Exactly one reply per frame (none for a typing frame once joined),
+    # in order: the sentinel's error comes right after them.
+    for client, frames in sent.items():
         if client is None:
             continue
         await client.send({"type": "sentinel", "ref": f"s{n}"})
         replies = REPLY_TYPES | ({"joined"} if client is fresh else set())
-        for _ in range(count):
+        joined = client is not fresh
+        for frame in frames:
+            if joined and is_typing(frame, scene.max_frame):
+                scene.tally["typing"] += 1
+                continue
             reply = await client.recv()
             while client is fresh and reply["type"] == "presence":
                 reply = await client.recv()  # an earlier fresh one leaving a room it joined
             _check_reply(reply, replies)
+            joined = joined or reply["type"] == "joined"
             scene.tally[reply.get("code", reply["type"])] += 1
         sentinel = await client.expect("error")
         assert sentinel["code"] == "bad_frame" and sentinel["ref"] == f"s{n}", sentinel
@@ -268,7 +289,7 @@ def test_arbitrary_frames_get_an_error_and_harm_nobody(tmp_path, errors):
         base_url = f"http://127.0.0.1:{server.port}"
         loop = asyncio.new_event_loop()
         try:
-            scene = loop.run_until_complete(_set_the_scene(base_url))
+            scene = loop.run_until_complete(_set_the_scene(base_url, settings.max_frame))
 
             @hypothesis_settings(max_examples=300, deadline=None, database=None,
                                  suppress_health_check=[HealthCheck.too_slow,
@@ -281,7 +302,7 @@ def test_arbitrary_frames_get_an_error_and_harm_nobody(tmp_path, errors):
             throw()
             # The fuzzing got past the parser, into every kind of command.
             assert {"bad_frame", "too_large", "already_joined", "not_joined", "sent",
-                    "history"} <= set(scene.tally), scene.tally
+                    "history", "typing"} <= set(scene.tally), scene.tally
             for client in scene.clients():
                 loop.run_until_complete(client.close())
         finally:

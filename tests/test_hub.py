@@ -66,10 +66,12 @@ class Chat:
                  backend: MemoryBackend | None = None, max_rooms: int | None = None,
                  messages: RateLimiter | None = None) -> None:
         self.ticks = itertools.count()
+        #: The hub's monotonic clock (the typing throttle's); tests move it.
+        self.now = 0.0
         self.backend = backend or MemoryBackend(
             keep=history_limit if keep is None else keep, clock=self.clock)
         self.hub = Hub(self.backend, history_limit=history_limit, max_content=max_content,
-                       max_rooms=max_rooms, messages=messages)
+                       max_rooms=max_rooms, messages=messages, clock=lambda: self.now)
 
     def clock(self) -> float:
         return T0 + next(self.ticks) * 0.125
@@ -628,3 +630,84 @@ def test_rooms_per_process_are_limited():
     assert third.take()[0]["type"] == "joined"
     chat.hub.close(in_lobby)  # a room is given back when its last person leaves
     asyncio.run(chat.hub.join(chat.connect("d"), "d@example.com", "ops"))
+
+
+# -- typing --------------------------------------------------------------------
+
+
+def typing(email: str) -> dict:
+    return {"type": "typing", "email": email}
+
+
+def test_typing_goes_to_the_others_in_the_room_only(chat):
+    alice1 = chat.joined("alice1", "alice@example.com")
+    alice2 = chat.joined("alice2", "alice@example.com")  # her other tab
+    bob = chat.joined("bob", "bob@example.com")
+    carol = chat.joined("carol", "carol@example.com")
+    elsewhere = chat.connect("dave")
+    asyncio.run(chat.hub.join(elsewhere, "dave@example.com", "dev"))
+    lurker = chat.connect("lurker")
+    for client in (alice1, alice2, bob, carol, elsewhere, lurker):
+        client.take()
+
+    chat.hub.typing(alice1)
+    assert bob.take() == carol.take() == [typing("alice@example.com")]
+    # Not to herself, not even in her other tab; not to another room, nor
+    # to a connection that has not joined.
+    assert alice1.take() == alice2.take() == elsewhere.take() == lurker.take() == []
+
+
+def test_typing_is_relayed_at_most_once_per_interval_per_connection(chat):
+    alice1 = chat.joined("alice1", "alice@example.com")
+    alice2 = chat.joined("alice2", "alice@example.com")
+    bob = chat.joined("bob", "bob@example.com")
+    alice1.take()
+    alice2.take()
+
+    chat.hub.typing(alice1)
+    chat.now = 1.9
+    chat.hub.typing(alice1)  # dropped, and no error either
+    assert bob.take() == [typing("alice@example.com")]
+    assert alice1.take() == []
+    chat.hub.typing(alice2)  # each connection has its own budget
+    assert bob.take() == [typing("alice@example.com")]
+    chat.now = 2.0
+    chat.hub.typing(alice1)
+    chat.hub.typing(bob)
+    assert bob.take() == [typing("alice@example.com")]
+    assert alice1.take() == alice2.take() == [typing("bob@example.com")]
+
+
+def test_typing_interval_is_a_parameter():
+    now = [0.0]
+    hub = Hub(MemoryBackend(keep=10), history_limit=10, max_content=100,
+              typing_interval=0.5, clock=lambda: now[0])
+    alice, bob = Recorder("alice"), Recorder("bob")
+    for client, email in ((alice, "alice@example.com"), (bob, "bob@example.com")):
+        hub.open(client)
+        asyncio.run(hub.join(client, email))
+    bob.take()
+    hub.typing(alice)
+    hub.typing(alice)
+    now[0] = 0.5
+    hub.typing(alice)
+    assert bob.take() == [typing("alice@example.com")] * 2
+
+
+def test_typing_before_join_is_not_joined(chat):
+    lurker = chat.connect("lurker")
+    bob = chat.joined("bob", "bob@example.com")
+    with pytest.raises(ProtocolError) as info:
+        chat.hub.typing(lurker)
+    assert (info.value.code, info.value.ref) == ("not_joined", None)
+    assert bob.take() == [] and lurker.take() == []
+
+
+def test_a_closed_connection_leaves_no_typing_budget_behind(chat):
+    bob = chat.joined("bob", "bob@example.com")
+    for i in range(100):
+        alice = chat.joined(f"alice{i}", f"alice{i}@example.com")
+        chat.hub.typing(alice)
+        chat.hub.close(alice)
+    assert len(chat.hub._typing) == 0
+    assert [f["type"] for f in bob.take()].count("typing") == 100

@@ -15,6 +15,7 @@ from chatzilla.protocol import (
     Join,
     ProtocolError,
     Say,
+    Typing,
     clean_content,
     encode,
     error_frame,
@@ -55,6 +56,11 @@ def test_ref_of_exactly_max_length_is_accepted():
     ref = "r" * MAX_REF
     assert MAX_REF == 64
     assert parse_frame(frame(type="message", content="hi", ref=ref)) == Say("hi", ref)
+
+
+def test_typing_frame():
+    assert parse_frame(frame(type="typing")) == Typing()
+    assert parse_frame(frame(type="typing", ref="t-1", email="ignored@example.com")) == Typing(ref="t-1")
 
 
 def test_unknown_fields_are_ignored():

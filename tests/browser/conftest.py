@@ -9,8 +9,16 @@
   fixture clashes with pytest-tornado's).
 * ``people``: ``people("alice@example.com")`` opens a fresh browser context
   (its own cookies and storage: one person) on the page and joins;
-  ``path="r/dev"`` opens a room's page instead of the lobby.
+  ``path="r/dev"`` opens a room's page instead of the lobby,
+  ``viewport=PHONE`` a narrow one, ``color_scheme="dark"`` the dark theme.
+  Every person is offline for Gravatar (as the test machines are): avatars
+  show initials, unless ``avatars={email: png_bytes}`` serves pictures for
+  some addresses (the others get Gravatar's 404). A CSP violation in any of
+  the person's frames fails the test, as a console error.
 * ``artifacts``: the directory for screenshots ($CHATZILLA_ARTIFACTS).
+* ``axe_violations(page)``: the serious and critical findings of an axe-core
+  scan of the page (node_modules/axe-core, injected by ``evaluate``, which
+  the page's CSP does not apply to).
 
 These tests run in their own pytest process (``make test-browser``): the
 sync API keeps an event loop running that pytest-tornado cannot share.
@@ -18,6 +26,8 @@ sync API keeps an event loop running that pytest-tornado cannot share.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import selectors
@@ -54,6 +64,41 @@ SHUTDOWN_TIMEOUT = 6.0
 _BANNER = re.compile(r"^Chatzilla is serving (http://\S+?/) ")
 
 expect.set_options(timeout=5_000)
+
+#: A phone: the narrowest width the page is made for.
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+
+GRAVATAR = "https://www.gravatar.com/avatar/"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+# Every frame reports its CSP violations to the console, as errors.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', function (e) {
+  console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + e.blockedURI);
+});
+"""
+
+#: Headless Chromium keeps every page visible, so tests hide the tab
+#: themselves: ``window.__setHidden(true)`` makes ``document.hidden`` true and
+#: fires ``visibilitychange``, as switching to another tab does.
+VISIBILITY = """
+(function () {
+  var hidden = false;
+  Object.defineProperty(document, 'hidden', { configurable: true, get: function () { return hidden; } });
+  Object.defineProperty(document, 'visibilityState', {
+    configurable: true, get: function () { return hidden ? 'hidden' : 'visible'; } });
+  window.__setHidden = function (value) {
+    hidden = value;
+    document.dispatchEvent(new Event('visibilitychange'));
+  };
+})();
+"""
+
+
+def gravatar_hash(email: str) -> str:
+    """Gravatar's key for an address: SHA-256 of it trimmed and lower-cased."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 # -- the server ---------------------------------------------------------------
@@ -105,7 +150,8 @@ class ChatServer:
         return match.group(1)
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
@@ -187,12 +233,22 @@ class Person:
     """One person: a browser context with one page on the chat."""
 
     def __init__(self, browser: Browser, url: str, *, transport: str | None = None,
-                 viewport: dict | None = None, path: str = "") -> None:
+                 viewport: dict | None = None, path: str = "", color_scheme: str = "light",
+                 avatars: dict[str, bytes] | None = None) -> None:
         self.context = browser.new_context(
-            timezone_id=TIMEZONE, viewport=viewport or {"width": 900, "height": 640})
+            timezone_id=TIMEZONE, viewport=viewport or {"width": 900, "height": 640},
+            color_scheme=color_scheme)
+        self.context.add_init_script(REPORT_CSP_VIOLATIONS)
+        self.context.add_init_script(VISIBILITY)
+        self._pictures = {gravatar_hash(email): png for email, png in (avatars or {}).items()}
+        #: The Gravatar URLs the person's browser asked for.
+        self.gravatar_requests: list[str] = []
+        self.context.route(GRAVATAR + "**", self._gravatar)
         self.page: Page = self.context.new_page()
         self.page_errors: list[str] = []
         self.console_errors: list[str] = []
+        #: Console errors about avatars that did not load (expected: offline).
+        self.avatar_errors: list[str] = []
         self.dialogs: list[str] = []
         self.requests: list[str] = []
         self.websockets: list[str] = []
@@ -206,8 +262,23 @@ class Person:
         query = f"?transports={transport}" if transport else ""
         self.page.goto(url + path + query)
 
+    def _gravatar(self, route) -> None:
+        self.gravatar_requests.append(route.request.url)
+        if not self._pictures:
+            route.abort("internetdisconnected")  # offline, like the test machines
+            return
+        key = route.request.url[len(GRAVATAR):].split("?")[0]
+        if key in self._pictures:
+            route.fulfill(status=200, content_type="image/png", body=self._pictures[key])
+        else:
+            route.fulfill(status=404, content_type="text/plain", body="Not Found")  # d=404
+
     def _on_console(self, message) -> None:
-        if message.type == "error":
+        if message.type != "error":
+            return
+        if message.location.get("url", "").startswith(GRAVATAR):
+            self.avatar_errors.append(message.text)
+        else:
             self.console_errors.append(message.text)
 
     def _on_dialog(self, dialog) -> None:
@@ -273,10 +344,12 @@ class Person:
         return self
 
     def say(self, content: str) -> None:
-        """Type ``content`` and press Enter; returns once it shows as "Me"."""
+        """Type ``content`` and press Enter; returns once it shows as "Me",
+        confirmed by the server (with its id: not pending)."""
         self.composer.fill(content)
         self.composer.press("Enter")
         expect(self.message(content)).to_have_count(1)
+        expect(self.message(content)).to_have_attribute("data-id", re.compile(r"^[0-9]+$"))
         expect(self.composer).to_have_value("")
 
     def sees(self, sender: str, content: str, *, mine: bool = False) -> None:
@@ -288,6 +361,23 @@ class Person:
             expect(item).to_have_class(re.compile(r"\bmine\b"))
         else:
             expect(item).not_to_have_class(re.compile(r"\bmine\b"))
+
+    @property
+    def people_list(self):
+        """The e-mails in the "Who's online" panel."""
+        return self.page.locator("#people li .email")
+
+    @property
+    def typing(self):
+        return self.page.locator("#typing")
+
+    def hide(self) -> None:
+        """Switch to another tab: the page is hidden."""
+        self.page.evaluate("window.__setHidden(true)")
+
+    def show(self) -> None:
+        """Come back to the tab."""
+        self.page.evaluate("window.__setHidden(false)")
 
     def transport(self):
         return self.page.evaluate("window.chatzilla.transport()")
@@ -339,3 +429,27 @@ def artifacts() -> Path:
     path = Path(os.environ.get("CHATZILLA_ARTIFACTS") or ROOT / "artifacts")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    return AXE.read_text()
+
+
+@pytest.fixture
+def axe_violations(axe_source):
+    """``axe_violations(page)``: axe-core's serious and critical findings,
+    each as "rule-id (impact): the nodes' selectors"."""
+
+    def scan(page: Page) -> list[str]:
+        if not page.evaluate("typeof window.axe === 'object'"):
+            page.evaluate(axe_source)
+        result = page.evaluate("""async () => {
+          const r = await axe.run(document, {resultTypes: ['violations']});
+          return r.violations.map(v => ({id: v.id, impact: v.impact,
+                                         nodes: v.nodes.map(n => n.target.join(' '))}));
+        }""")
+        return [f"{v['id']} ({v['impact']}): {json.dumps(v['nodes'])}"
+                for v in result if v["impact"] in ("serious", "critical")]
+
+    return scan

@@ -10,7 +10,8 @@ frames both ways and can
   every new websocket is refused until ``restore()``;
 * drop frames from the server (``drop``: a predicate on each decoded
   application frame), e.g. the ``sent`` acknowledgement the page waits for;
-* record what the page sent (``sent``: decoded application frames, in order).
+* record what the page sent (``sent``: decoded application frames, in order;
+  ``sent_at``: when each went through, in ``time.monotonic()`` seconds).
 
 Chromium's offline emulation (``context.set_offline``) does not close an open
 websocket, so it cannot stand in for this.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 
 from playwright.sync_api import Page
@@ -34,6 +36,7 @@ class Relay:
         self.page = page
         self.online = True
         self.sent: list[dict] = []
+        self.sent_at: list[float] = []
         self.dropped: list[dict] = []
         self.drop: Callable[[dict], bool] | None = None
         self.connections = 0  # websockets relayed so far
@@ -58,7 +61,9 @@ class Relay:
         def from_page(packet) -> None:
             # sockjs-client sends a JSON array of frames, each JSON text.
             if isinstance(packet, str) and packet.startswith("["):
-                self.sent.extend(json.loads(frame) for frame in json.loads(packet))
+                frames = [json.loads(frame) for frame in json.loads(packet)]
+                self.sent.extend(frames)
+                self.sent_at.extend([time.monotonic()] * len(frames))
             server_side.send(packet)
 
         server_side.on_message(from_server)
@@ -93,3 +98,7 @@ class Relay:
     def frames(self, kind: str) -> list[dict]:
         """What the page sent of type ``kind``, in order."""
         return [frame for frame in self.sent if frame.get("type") == kind]
+
+    def times(self, kind: str) -> list[float]:
+        """When the page sent each frame of type ``kind``."""
+        return [at for frame, at in zip(self.sent, self.sent_at) if frame.get("type") == kind]

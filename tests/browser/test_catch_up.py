@@ -79,7 +79,7 @@ class Outage:
             self.person.context.set_offline(False)
         else:
             self.relay.restore()
-        expect(self.person.status).to_have_text("", timeout=RECONNECT_TIMEOUT)
+        expect(self.person.status).to_have_text("Connected", timeout=RECONNECT_TIMEOUT)
 
 
 def stored(tmp_path, content: str) -> int:

@@ -65,7 +65,9 @@ def test_go_to_room_form(people, server):
     expect(page).to_have_url(server.url + "r/dev-team_2")
     expect(page.locator("#room-name")).to_have_text("dev-team_2")
     expect(page.locator("#room-error")).to_be_hidden()
-    alice.join("alice@example.com")
+    # The page remembers who she is: in the new room she is in at once.
+    expect(page.locator("#join-form")).to_be_hidden()
+    expect(alice.people_list).to_have_text(["alice@example.com"])
     alice.say("hello dev")
 
     # "lobby" goes back to /, where the dev message is not.
@@ -73,7 +75,7 @@ def test_go_to_room_form(people, server):
     page.locator("#room-input").press("Enter")
     expect(page).to_have_url(server.url)
     expect(page.locator("#room-name")).to_have_text("lobby")
-    alice.join("alice@example.com")
+    expect(alice.people_list).to_have_text(["alice@example.com"])
     alice.say("hello lobby")
     expect(alice.messages.locator(".content")).to_have_text(["hello lobby"])
 

@@ -1,0 +1,181 @@
+"""Accessibility: axe-core finds nothing serious or critical (desktop, phone
+with the panel open, dark, before and after joining); every control is
+labelled and reachable by keyboard; the message list is a polite live
+region."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import PHONE
+from .pictures import portrait
+from .relay import Relay
+
+pytestmark = pytest.mark.browser
+
+
+MAX_CONTENT = 200
+
+
+@pytest.fixture
+def server(start_server, monkeypatch):
+    monkeypatch.setenv("CHATZILLA_MAX_CONTENT", str(MAX_CONTENT))
+    return start_server()
+
+
+def chat_with_everything(people, **kw):
+    """Alice's page with most of what a page can show: messages of two
+    people in groups, links, notices, a failed message, the typing line and
+    the jump button. Returns alice, bob and alice's relay."""
+    people.allow_network_errors = True  # the relay cuts alice off
+    pictures = {"bob@example.com": portrait()}
+    alice = people(transport="websocket", avatars=pictures, **kw)
+    relay = Relay(alice.page)
+    alice.page.reload()
+    alice.join("alice@example.com")
+    bob = people("bob@example.com", avatars=pictures)
+    alice.say("hello")
+    relay.cut()
+    expect(alice.status).to_have_text("Reconnecting…")
+    alice.composer.fill("far too long " * 20)
+    alice.composer.press("Enter")
+    relay.restore()
+    expect(alice.failed).to_have_count(1, timeout=15_000)
+    for i in range(25):
+        bob.say(f"message {i}, with https://example.com/{i}" if i % 4 == 0 else f"message {i}")
+    alice.page.locator("#messages").hover()
+    alice.page.mouse.wheel(0, -400)
+    bob.say("one below")
+    expect(alice.page.locator("#jump")).to_be_visible()
+    bob.composer.press_sequentially("typing")
+    expect(alice.typing).to_have_text("bob@example.com is typing…")
+    return alice, bob, relay
+
+
+def offline_with_pending(alice, relay) -> None:
+    """Cuts alice off, and she writes on: "Reconnecting…", a pending message."""
+    relay.cut()
+    expect(alice.status).to_have_text("Reconnecting…")
+    alice.composer.fill("waiting to be sent")
+    alice.composer.press("Enter")
+    expect(alice.pending).to_have_count(1)
+
+
+def test_axe_finds_nothing_serious_before_joining(people, axe_violations):
+    for options in ({}, {"viewport": PHONE}, {"color_scheme": "dark"}):
+        person = people(**options)
+        expect(person.page.locator("#join-form")).to_be_visible()
+        assert axe_violations(person.page) == [], options
+        # And with the refusal shown by the field.
+        person.page.locator("#email").fill("nobody@localhost")
+        person.page.locator("#email").press("Enter")
+        expect(person.page.locator("#join-error")).to_be_visible()
+        assert axe_violations(person.page) == [], options
+
+
+@pytest.mark.parametrize("options", [{}, {"color_scheme": "dark"}], ids=["light", "dark"])
+def test_axe_finds_nothing_serious_in_a_conversation(people, axe_violations, options):
+    alice, _, relay = chat_with_everything(people, **options)
+    assert axe_violations(alice.page) == []
+    offline_with_pending(alice, relay)
+    assert axe_violations(alice.page) == []
+
+
+def test_axe_finds_nothing_serious_on_a_phone(people, axe_violations):
+    alice, _, relay = chat_with_everything(people, viewport=PHONE)
+    assert axe_violations(alice.page) == []
+    offline_with_pending(alice, relay)
+    assert axe_violations(alice.page) == []
+    alice.page.locator("#people-toggle").click()
+    expect(alice.page.locator("#sidebar")).to_be_visible()
+    assert axe_violations(alice.page) == []
+
+
+def test_the_message_list_is_a_polite_live_region(people):
+    alice = people("alice@example.com")
+    messages = alice.page.locator("#messages")
+    expect(messages).to_have_attribute("aria-live", "polite")
+    expect(messages).to_have_accessible_name("Messages")
+    expect(alice.status).to_have_attribute("role", "status")
+
+
+def test_every_control_has_a_name(people):
+    alice, _, _ = chat_with_everything(people)
+    page = alice.page
+    for role, name in (("button", "Notify me"), ("button", "Leave"), ("button", re.compile("^Jump to latest")),
+                       ("button", "Send"), ("button", "Go"), ("textbox", "Message"),
+                       ("textbox", "Go to room"), ("link", "https://example.com/0")):
+        expect(page.get_by_role(role, name=name).first).to_be_visible()
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('button, input, textarea, a[href]')]
+      .filter(el => el.offsetParent !== null)
+      .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                    && !el.textContent.trim())
+      .map(el => el.outerHTML)""")
+    assert unnamed == []
+
+
+def tab_through(page, stops: int = 40) -> list[str]:
+    """Presses Tab from the top of the page; what got focus, in order."""
+    # A click in the header's corner: Tab goes on from there.
+    page.mouse.click(1, 1)
+    seen = []
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("""() => {
+          const el = document.activeElement;
+          return el.id || (el.tagName === 'A' ? 'link:' + el.textContent : el.tagName);
+        }"""))
+    return seen
+
+
+def test_every_control_is_reachable_by_keyboard(people):
+    alice, _, _ = chat_with_everything(people)
+    seen = tab_through(alice.page)
+    # In the order they are on screen: the header, the conversation (with
+    # its links), the composer, then the panel.
+    order = ["notify", "leave", "messages", "link:https://example.com/0", "message", "room-input"]
+    assert [stop for stop in seen if stop in order][:len(order)] == order, seen
+    assert seen[seen.index("message") + 1] == "BUTTON"  # Send
+    assert seen[seen.index("room-input") + 1] == "BUTTON"  # Go
+    # Tabbing to the links scrolled the newest into view; scrolled up again,
+    # the jump button is the stop before the composer.
+    alice.page.locator("#messages").focus()
+    alice.page.keyboard.press("Home")
+    expect(alice.page.locator("#jump")).to_be_visible()
+    alice.composer.focus()
+    alice.page.keyboard.press("Shift+Tab")
+    expect(alice.page.locator("#jump")).to_be_focused()
+    # Writing a message without the mouse.
+    alice.composer.focus()
+    alice.page.keyboard.type("typed with the keyboard only")
+    alice.page.keyboard.press("Enter")
+    alice.sees("alice@example.com", "typed with the keyboard only", mine=True)
+
+
+def test_the_panel_by_keyboard_on_a_phone(people):
+    alice = people("alice@example.com", viewport=PHONE)
+    seen = tab_through(alice.page, 8)
+    assert "people-toggle" in seen and "room-input" not in seen  # folded: not in the way
+    alice.page.locator("#people-toggle").focus()
+    alice.page.keyboard.press("Enter")
+    expect(alice.page.locator("#sidebar")).to_be_visible()
+    alice.page.keyboard.press("Tab")
+    expect(alice.page.locator("#room-input")).to_be_focused()
+    alice.page.keyboard.press("Escape")
+    expect(alice.page.locator("#sidebar")).to_be_hidden()
+    expect(alice.page.locator("#people-toggle")).to_be_focused()
+
+
+def test_joining_by_keyboard(people):
+    alice = people()
+    # The address field is early in the tab order, the join button after it.
+    seen = tab_through(alice.page, 6)
+    assert seen[seen.index("email") + 1] == "BUTTON"
+    alice.page.locator("#email").focus()
+    alice.page.keyboard.type("alice@example.com")
+    alice.page.keyboard.press("Enter")
+    expect(alice.page.locator("#chat")).to_be_visible()
+    expect(alice.composer).to_be_focused()

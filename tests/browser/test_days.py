@@ -1,0 +1,80 @@
+"""A line for each day in the conversation, in the reader's time zone."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import sqlite3
+import time
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from .test_chat import ZONE
+from .test_messages import classes
+
+pytestmark = pytest.mark.browser
+
+
+def days_ago(n: float) -> float:
+    return time.time() - n * 86400
+
+
+@pytest.fixture
+def server(start_server):
+    """A lobby with history over three days (Asia/Kolkata, the browsers'
+    zone): written to the database between two runs of the server."""
+    first = start_server()
+    db_path = first.log_path.parent / "chatzilla.db"
+    # Served a request: its loop runs, so its SIGTERM handler is in place
+    # (it prints its banner a moment before installing it).
+    with urllib.request.urlopen(first.url + "healthz") as response:
+        assert response.status == 200
+    first.stop()
+    rows = [
+        (1, "alice@example.com", "three days ago", days_ago(3)),
+        (2, "alice@example.com", "a minute later", days_ago(3) + 60),
+        (3, "alice@example.com", "ten minutes later", days_ago(3) + 660),
+        (4, "bob@example.com", "yesterday", days_ago(1)),
+        (5, "bob@example.com", "and today", time.time() - 5),
+    ]
+    db = sqlite3.connect(db_path)
+    with db:
+        db.executemany("INSERT INTO messages (room, id, sender, content, ts) VALUES ('lobby', ?, ?, ?, ?)",
+                       rows)
+        db.execute("INSERT INTO rooms (room, last_id) VALUES ('lobby', 5)")
+    db.close()
+    server = start_server()
+    server.seeded = {content: ts for _, _, content, ts in rows}
+    return server
+
+
+def label(ts: float) -> str:
+    day = datetime.datetime.fromtimestamp(ts, ZONE)
+    return f"{day:%A}, {day.day} {day:%B %Y}"
+
+
+def test_a_line_for_each_day(people, server):
+    carol = people("carol@example.com")
+    expect(carol.messages).to_have_count(5)
+    expect(carol.marker).to_have_count(1)
+    first_ts = server.seeded["three days ago"]
+    # Within a day, ten minutes apart is a new group.
+    assert classes(carol) == [
+        "marker beginning",
+        "day:" + label(first_ts), "message", "message+", "message",
+        "day:Yesterday", "message",
+        "day:Today", "message",
+    ]
+    # Each time is the reader's, to the minute; the tooltip has the date.
+    first = carol.message("three days ago").locator("time")
+    expect(first).to_have_text(datetime.datetime.fromtimestamp(first_ts, ZONE).strftime("%H:%M"))
+    expect(first).to_have_attribute("title", re.compile("^" + re.escape(label(first_ts))))
+
+    # A live message today joins today's line; none is added.
+    carol.say("live, today")
+    assert classes(carol)[-3:] == ["day:Today", "message", "message"]
+    assert classes(carol).count("day:Today") == 1
+
+

@@ -1,0 +1,36 @@
+"""Faster than the server's flood control (5 messages a second, bursts of
+10): what it refuses as too fast waits as pending and goes out after the
+wait it names, in the order it was typed; nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .test_catch_up import stored
+
+pytestmark = pytest.mark.browser
+
+
+def test_messages_sent_too_fast_wait_and_go_out_in_order(people, tmp_path):
+    alice = people("alice@example.com")
+    bob = people("bob@example.com")
+    texts = [f"quick {i:02d}" for i in range(25)]
+    for text in texts:  # without waiting for any acknowledgement
+        alice.composer.fill(text)
+        alice.composer.press("Enter")
+    # Some had to wait: shown as pending meanwhile, never as failed.
+    expect(alice.page.locator("#messages li.message.pending").first).to_be_visible()
+    for person in (alice, bob):
+        expect(person.messages.locator(".content")).to_have_text(texts, timeout=10_000)
+    expect(alice.pending).to_have_count(0, timeout=10_000)
+    expect(alice.failed).to_have_count(0)
+    expect(alice.page.locator("#composer-error")).to_be_hidden()
+    expect(alice.composer).to_have_value("")
+    assert alice.ids() == bob.ids() == list(range(1, 26))
+    for text in (texts[0], texts[-1]):
+        alice.sees("alice@example.com", text, mine=True)
+        expect(alice.message(text)).to_have_attribute("data-id", re.compile(r"^\d+$"))
+        assert stored(tmp_path, text) == 1
