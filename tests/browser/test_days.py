@@ -17,8 +17,17 @@ from .test_messages import classes
 pytestmark = pytest.mark.browser
 
 
-def days_ago(n: float) -> float:
-    return time.time() - n * 86400
+def noon(days_ago: int) -> float:
+    """Noon in the browsers' zone, so that a group ten minutes long never
+    straddles midnight whenever the suite runs."""
+    day = datetime.datetime.now(ZONE).date() - datetime.timedelta(days=days_ago)
+    return datetime.datetime.combine(day, datetime.time(12), ZONE).timestamp()
+
+
+def a_moment_ago() -> float:
+    """Five seconds ago, but never before today's midnight in the zone."""
+    midnight = datetime.datetime.combine(datetime.datetime.now(ZONE).date(), datetime.time(0), ZONE)
+    return max(time.time() - 5, midnight.timestamp())
 
 
 @pytest.fixture
@@ -33,11 +42,11 @@ def server(start_server):
         assert response.status == 200
     first.stop()
     rows = [
-        (1, "alice@example.com", "three days ago", days_ago(3)),
-        (2, "alice@example.com", "a minute later", days_ago(3) + 60),
-        (3, "alice@example.com", "ten minutes later", days_ago(3) + 660),
-        (4, "bob@example.com", "yesterday", days_ago(1)),
-        (5, "bob@example.com", "and today", time.time() - 5),
+        (1, "alice@example.com", "three days ago", noon(3)),
+        (2, "alice@example.com", "a minute later", noon(3) + 60),
+        (3, "alice@example.com", "ten minutes later", noon(3) + 660),
+        (4, "bob@example.com", "yesterday", noon(1)),
+        (5, "bob@example.com", "and today", a_moment_ago()),
     ]
     db = sqlite3.connect(db_path)
     with db:
