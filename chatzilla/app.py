@@ -16,6 +16,7 @@ from .backend import Backend, MemoryBackend
 from .connection import PACKET_FACTOR, ChatRouter
 from .hub import Hub
 from .limits import RateLimiter
+from .proxies import TrustedProxies
 from .settings import Settings
 from .sqlite_backend import SQLiteBackend
 from .web import HealthHandler, NotFoundHandler, PageHandler, StaticHandler
@@ -33,11 +34,25 @@ SOCKJS_PREFIX = "/chat"
 class ChatApplication(tornado.web.Application):
     """A Tornado application that owns its hub, backend and SockJS router."""
 
-    def __init__(self, handlers, *, hub: Hub, backend: Backend, router: ChatRouter, **kw) -> None:
+    def __init__(self, handlers, *, hub: Hub, backend: Backend, router: ChatRouter,
+                 proxies: TrustedProxies, **kw) -> None:
         super().__init__(handlers, **kw)
         self.hub = hub
         self.backend = backend
         self.router = router
+        self.proxies = proxies
+
+    def find_handler(self, request, **kwargs):
+        """Route ``request`` once its ``remote_ip`` and ``protocol`` are the
+        client's: read from a trusted proxy's X-Forwarded-* headers, else
+        our own connection's (see :mod:`chatzilla.proxies`). Every handler,
+        the SockJS ones and their per-address limits included, sees these."""
+        peer = request.remote_ip
+        request.remote_ip = self.proxies.client_address(
+            peer, request.headers.get("X-Forwarded-For"))
+        request.protocol = self.proxies.scheme(
+            peer, request.headers.get("X-Forwarded-Proto"), request.protocol)
+        return super().find_handler(request, **kwargs)
 
     async def shutdown(self) -> None:
         """Stop the router's timers and release the backend."""
@@ -77,9 +92,9 @@ def hard_limit(settings: Settings) -> int:
 def http_server_options(settings: Settings) -> dict:
     """Keyword arguments for the :class:`tornado.httpserver.HTTPServer`."""
     return {
-        # Behind a dyno's proxy: the client's address and scheme come from
-        # its X-Forwarded-* headers.
-        "xheaders": True,
+        # Off: Tornado would believe X-Forwarded-For and X-Real-IP from any
+        # peer. ChatApplication.find_handler reads them from trusted proxies only.
+        "xheaders": False,
         "max_body_size": hard_limit(settings),
     }
 
@@ -128,6 +143,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     ]
     return ChatApplication(
         handlers, hub=hub, backend=backend, router=router,
+        proxies=TrustedProxies(settings.trusted_proxies),
         static_path=str(STATIC), static_handler_class=StaticHandler, compress_response=True,
         default_handler_class=NotFoundHandler,
         # Never a traceback in a response, whatever else is switched on.

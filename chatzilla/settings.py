@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .proxies import DEFAULT_TRUSTED, parse_networks
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names it."""
@@ -130,6 +132,9 @@ SPECS: tuple[Spec, ...] = (
          "bytes waiting to go to a client, or to be handled from one, before its session is closed"),
     Spec("allowed_origins", (), _origins, ("CHATZILLA_ALLOWED_ORIGINS",),
          "comma-separated host[:port] list allowed besides the page's own origin"),
+    Spec("trusted_proxies", DEFAULT_TRUSTED, parse_networks, ("CHATZILLA_TRUSTED_PROXIES",),
+         "comma-separated addresses or networks whose X-Forwarded-For names the client "
+         "(* trusts every peer; empty, none)"),
     Spec("heartbeat_delay", 25.0, _seconds, ("CHATZILLA_HEARTBEAT_DELAY",),
          "seconds between SockJS heartbeats"),
     Spec("disconnect_delay", 5.0, _seconds, ("CHATZILLA_DISCONNECT_DELAY",),
@@ -161,6 +166,7 @@ class Settings:
     max_rooms: int = _BY_NAME["max_rooms"].default
     max_queued: int = _BY_NAME["max_queued"].default
     allowed_origins: tuple[str, ...] = _BY_NAME["allowed_origins"].default
+    trusted_proxies: tuple[str, ...] = _BY_NAME["trusted_proxies"].default
     heartbeat_delay: float = _BY_NAME["heartbeat_delay"].default
     disconnect_delay: float = _BY_NAME["disconnect_delay"].default
     shutdown_grace: float = _BY_NAME["shutdown_grace"].default

@@ -7,7 +7,8 @@ Each client exposes the same coroutine API: ``connect()``, ``send(frame)``
 ``say(content, ref)`` and ``close()``. A SockJS close frame arrives as
 ``{"type": "_close", "code", "reason"}`` so tests can assert on it.
 Every kind takes ``origin=`` (sent as the ``Origin`` header of each request,
-as a browser page on that origin would) and records ``status``, the HTTP
+as a browser page on that origin would) and ``headers=`` (more headers for
+each request, such as a proxy's ``X-Forwarded-For``), and records ``status``, the HTTP
 status of its first request. The SockJS clients also have ``send_packet(text)``, one SockJS packet sent
 verbatim (to send what sockjs-client never would); the websocket ones
 ``send_raw``/``send_binary`` and ``wait_closed()``; the polling one
@@ -178,13 +179,16 @@ class _WebSocketBase(BaseClient):
 class WebSocketClient(_WebSocketBase):
     """SockJS's websocket transport: /chat/<server>/<session>/websocket."""
 
-    def __init__(self, base_url: str, origin: str | None = None) -> None:
+    def __init__(self, base_url: str, origin: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__()
         self.url = _session_path(base_url.replace("http", "ws", 1)) + "/websocket"
         self.origin = origin
+        self.extra_headers = headers or {}
 
     async def connect(self) -> "WebSocketClient":
         headers = {"Origin": self.origin} if self.origin else {}
+        headers.update(self.extra_headers)
         self.ws = await websocket_connect(HTTPRequest(self.url, headers=headers))
         self._reader = asyncio.ensure_future(self._read())
         await asyncio.wait_for(self.opened.wait(), TIMEOUT)
@@ -209,13 +213,16 @@ class WebSocketClient(_WebSocketBase):
 class RawWebSocketClient(_WebSocketBase):
     """The raw endpoint /chat/websocket: one frame per websocket message."""
 
-    def __init__(self, base_url: str, origin: str | None = None) -> None:
+    def __init__(self, base_url: str, origin: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__()
         self.url = base_url.replace("http", "ws", 1) + "/chat/websocket"
         self.origin = origin
+        self.extra_headers = headers or {}
 
     async def connect(self) -> "RawWebSocketClient":
         headers = {"Origin": self.origin} if self.origin else {}
+        headers.update(self.extra_headers)
         self.ws = await websocket_connect(HTTPRequest(self.url, headers=headers))
         self._reader = asyncio.ensure_future(self._read())
         return self
@@ -276,10 +283,12 @@ class _HttpClient(BaseClient):
 
     path = ""
 
-    def __init__(self, base_url: str, origin: str | None = None) -> None:
+    def __init__(self, base_url: str, origin: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__()
         self.base = _session_path(base_url)
         self.headers = {"Origin": origin} if origin else {}
+        self.headers.update(headers or {})
         self.status: int | None = None
         self.http = AsyncHTTPClient()
         self._request: _LongRequest | None = None

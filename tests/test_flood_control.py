@@ -189,6 +189,57 @@ async def test_connections_per_address(connect, health, settings, kind):
     await fourth.join(BOB)
 
 
+async def refused_for_its_address(client, kind: str) -> None:
+    if kind == "raw-websocket":
+        await client.wait_closed()
+        assert (client.ws_close_code, client.ws_close_reason) == (
+            4029, "Too many connections from your address")
+    else:
+        assert await client.recv() == {"type": "_close", "code": 4029,
+                                       "reason": "Too many connections from your address"}
+
+
+def forwarded(address: str, **more: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address, **more}
+
+
+@pytest.mark.parametrize("settings", [make_settings(max_connections_per_address=2)], ids=["2"])
+@pytest.mark.parametrize("kind", ["websocket", "raw-websocket", "xhr-polling", "xhr-streaming"])
+@pytest.mark.gen_test
+async def test_behind_a_trusted_proxy_each_client_address_counts(connect, health, settings, kind,
+                                                                 caplog):
+    """The test client is on loopback, which the default trusts as a proxy."""
+    client = "203.0.113.1"
+    first = await connect(headers=forwarded(client))
+    await first.join(ALICE)
+    await connect("xhr-polling", headers=forwarded(client))
+    with caplog.at_level(logging.INFO, logger="chatzilla"):
+        # Its own guess at the left of the header and an X-Real-IP change nothing.
+        for headers in (forwarded(client), forwarded(f"198.51.100.7, {client}"),
+                        forwarded(client, **{"X-Real-IP": "198.51.100.8"})):
+            await refused_for_its_address(await connect(kind, headers=headers), kind)
+    assert "refused a connection from 203.0.113.1" in caplog.text
+    assert "198.51.100" not in caplog.text
+    # Another client behind the proxy, and the proxy's own address, still connect.
+    other = await connect(kind, headers=forwarded("203.0.113.2, 10.0.0.5"))
+    await other.join(BOB)
+    local = await connect(kind)
+    await local.join("carol@example.com")
+    assert (await health())["connections"] == 4
+
+
+@pytest.mark.parametrize("settings", [make_settings(max_connections_per_address=2, trusted_proxies=())],
+                         ids=["no proxy trusted"])
+@pytest.mark.parametrize("kind", ["websocket", "xhr-streaming"])
+@pytest.mark.gen_test
+async def test_a_client_that_is_no_proxy_cannot_name_another_address(connect, health, settings,
+                                                                     kind):
+    await connect(headers=forwarded("203.0.113.1"))
+    await connect("xhr-polling", headers=forwarded("203.0.113.2", **{"X-Real-IP": "203.0.113.3"}))
+    await refused_for_its_address(await connect(kind, headers=forwarded("203.0.113.4")), kind)
+    assert (await health())["connections"] == 2
+
+
 @pytest.mark.parametrize("settings", [make_settings(max_rooms=2)], ids=["max_rooms=2"])
 @pytest.mark.gen_test
 async def test_rooms_per_process(connect, settings):
