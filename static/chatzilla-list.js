@@ -166,13 +166,32 @@
     return parts.item;
   }
 
-  // Refused for good: says why; the group below it starts anew.
-  function fail(item, reason) {
+  // Refused for good: says why, and offers to edit it (its text back in the
+  // composer) or remove it; `actions` holds the two callbacks. The group
+  // below it starts anew.
+  function fail(item, reason, actions) {
     item.classList.remove('pending');
     item.classList.add('failed');
-    item.querySelector('.state').textContent = 'not sent: ' + reason;
+    var state = item.querySelector('.state');
+    state.textContent = 'not sent: ' + reason;
+    var buttons = document.createElement('span');
+    buttons.className = 'actions';
+    buttons.append(actionButton('Edit', 'Edit the message that was not sent', actions.edit),
+                   ' ', actionButton('Remove', 'Remove the message that was not sent',
+                                     actions.remove));
+    state.after(' ', buttons);
     var next = messageAfter(item);
     if (next !== null) { tidy(next); }
+  }
+
+  function actionButton(label, description, onClick) {
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'action';
+    button.textContent = label;
+    button.setAttribute('aria-label', description);
+    button.addEventListener('click', onClick);
+    return button;
   }
 
   function notice(message) {

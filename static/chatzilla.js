@@ -307,7 +307,7 @@
       // Refused for good (too long, empty...): not sent again.
       outbox.delete(frame.ref);
       if (entry.item) {
-        list.fail(entry.item, frame.reason);
+        failed(entry.item, entry.content, frame.reason);
         return;
       }
     }
@@ -319,6 +319,24 @@
       return;
     }
     showError(el.composerError, frame.reason);
+  }
+
+  // A message shown in the list and refused for good: "Edit" puts its text
+  // back in the composer (after what is there already) and takes it out of
+  // the list; "Remove" only takes it out. Either way the composer has focus.
+  function failed(item, content, reason) {
+    list.fail(item, reason, {
+      edit: function () {
+        var draft = el.text.value.trim();
+        setComposer(draft ? draft + ' ' + content : content);
+        list.removeItem(item);
+        el.text.focus();
+      },
+      remove: function () {
+        list.removeItem(item);
+        el.text.focus();
+      },
+    });
   }
 
   // -- sending ----------------------------------------------------------------

@@ -188,6 +188,46 @@ def test_every_message_carries_a_fresh_ref(people):
     assert again.relay.frames("message")[0]["ref"] not in refs
 
 
+def test_a_failed_message_can_be_edited_and_sent_or_removed(people, tmp_path):
+    """Edit puts the refused text back in the composer (after any draft) and
+    takes it out of the list; Remove only takes it out."""
+    people.allow_network_errors = True
+    outage = Outage(people, "alice@example.com", "cut")
+    alice = outage.person
+    bob = people("bob@example.com")
+    too_long = ("Everything about the release in one message, " * 2).strip()
+    also_too_long = ("And here is everything else on my mind today, " * 2).strip()
+    assert min(len(too_long), len(also_too_long)) > MAX_CONTENT
+    outage.begin()
+    for text in (too_long, also_too_long):
+        alice.composer.fill(text)
+        alice.composer.press("Enter")
+    expect(alice.pending).to_have_count(2)
+    outage.end()
+    expect(alice.failed).to_have_count(2)
+
+    first = alice.failed.first
+    edit = first.get_by_role("button", name="Edit the message that was not sent")
+    expect(edit).to_have_text("Edit")
+    alice.composer.fill("Short version:")
+    edit.click()
+    expect(alice.failed).to_have_count(1)
+    expect(alice.composer).to_have_value("Short version: " + too_long)
+    expect(alice.composer).to_be_focused()
+
+    alice.failed.get_by_role("button", name="Remove the message that was not sent").click()
+    expect(alice.failed).to_have_count(0)
+    expect(alice.messages).to_have_count(0)
+    expect(alice.composer).to_be_focused()
+
+    alice.composer.fill("Short version: ship it.")
+    alice.composer.press("Enter")
+    expect(bob.messages.locator(".content")).to_have_text(["Short version: ship it."])
+    expect(alice.messages.locator(".content")).to_have_text(["Short version: ship it."])
+    expect(alice.messages.locator(".sender")).to_have_text(["Me"])
+    assert stored(tmp_path, too_long) == 0 and stored(tmp_path, also_too_long) == 0
+
+
 def test_pending_and_failed_messages_in_a_room(people, tmp_path, artifacts):
     people.allow_network_errors = True
     outage = Outage(people, "alice@example.com", "cut", path="r/launch")
