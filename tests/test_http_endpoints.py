@@ -124,3 +124,18 @@ async def test_htmlfile_is_switched_off_on_purpose(fetch):
     transports serve the browsers that would have used it."""
     response = await fetch(f"{_session_path('')}/htmlfile?c=_jp.a1b2c3")
     assert response.code == 404
+
+
+@pytest.mark.parametrize("path", ["{session}/websocket", "/websocket"], ids=["sockjs", "raw"])
+@pytest.mark.gen_test
+async def test_the_websocket_endpoints_refuse_plain_http(fetch, path):
+    """Not a WebSocket handshake: a plain GET, a Connection header without
+    Upgrade (a proxy that drops it), or another method."""
+    url = "/chat" + path.format(session=_session_path("")[len("/chat"):])
+    plain = await fetch(url)
+    assert (plain.code, plain.body) == (400, b'Can "Upgrade" only to "WebSocket".')
+    no_upgrade = await fetch(url, headers={"Upgrade": "websocket", "Connection": "keep-alive"})
+    assert (no_upgrade.code, no_upgrade.body) == (400, b'"Connection" must be "Upgrade".')
+    post = await fetch(url, method="POST", body="x")
+    assert post.code == 405
+    assert post.headers["Allow"] == "GET"
