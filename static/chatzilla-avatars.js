@@ -109,8 +109,6 @@
 
   lib.avatars = Object.freeze({
     avatar: avatar,
-    initials: initials,
-    colourIndex: colourIndex,
-    gravatarUrl: gravatarUrl
+    colourIndex: colourIndex
   });
 }(window.ChatzillaLib = window.ChatzillaLib || {}));

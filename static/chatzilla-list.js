@@ -175,13 +175,12 @@
     var state = item.querySelector('.state');
     state.textContent = 'not sent: ' + reason;
     var buttons = document.createElement('span');
-    buttons.className = 'actions';
+    buttons.className = 'fixes';
     buttons.append(actionButton('Edit', 'Edit the message that was not sent', actions.edit),
                    ' ', actionButton('Remove', 'Remove the message that was not sent',
                                      actions.remove));
     state.after(' ', buttons);
-    var next = messageAfter(item);
-    if (next !== null) { tidy(next); }
+    tidyAround(item);
   }
 
   function actionButton(label, description, onClick) {
@@ -194,19 +193,17 @@
     return button;
   }
 
-  function notice(message) {
+  // A line of text in the list that is not a message.
+  function textItem(className, message) {
     var item = document.createElement('li');
-    item.className = 'notice';
+    item.className = className;
     item.textContent = message;
     return item;
   }
 
-  function marker(message) {
-    var item = document.createElement('li');
-    item.className = 'marker beginning';
-    item.textContent = message;
-    return item;
-  }
+  function notice(message) { return textItem('notice', message); }
+
+  function marker(message) { return textItem('marker beginning', message); }
 
   lib.list = Object.freeze({
     writeAddress: writeAddress,

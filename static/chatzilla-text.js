@@ -9,6 +9,14 @@
   // Taken off the end: sentence punctuation after a link is not part of it.
   var TRAILING = /[.,;:!?*_~]+$/;
   var CLOSERS = { ')': '(', ']': '[', '}': '{' };
+  // Built once: a formatter is costly to set up, and every message shows a date.
+  var DATE = new Intl.DateTimeFormat('en-GB', {
+    weekday: 'long', day: 'numeric', month: 'long', year: 'numeric'
+  });
+  var DATE_TIME = new Intl.DateTimeFormat('en-GB', {
+    weekday: 'long', day: 'numeric', month: 'long', year: 'numeric',
+    hour: '2-digit', minute: '2-digit'
+  });
 
   function count(text, ch) { return text.split(ch).length - 1; }
 
@@ -71,23 +79,18 @@
   }
 
   // "Today", "Yesterday", or the weekday and date ("Monday, 24 November 2025").
-  function dayLabel(ts, nowMs) {
-    var now = new Date(nowMs === undefined ? Date.now() : nowMs);
+  function dayLabel(ts) {
+    var now = new Date();
     var key = dayKey(ts);
     if (key === dayKey(now.getTime() / 1000)) { return 'Today'; }
     var yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1, 12);
     if (key === dayKey(yesterday.getTime() / 1000)) { return 'Yesterday'; }
-    return new Date(ts * 1000).toLocaleDateString('en-GB', {
-      weekday: 'long', day: 'numeric', month: 'long', year: 'numeric'
-    });
+    return DATE.format(new Date(ts * 1000));
   }
 
   // The full date and time, for a message time's tooltip.
   function longTime(ts) {
-    return new Date(ts * 1000).toLocaleString('en-GB', {
-      weekday: 'long', day: 'numeric', month: 'long', year: 'numeric',
-      hour: '2-digit', minute: '2-digit'
-    });
+    return DATE_TIME.format(new Date(ts * 1000));
   }
 
   lib.text = Object.freeze({

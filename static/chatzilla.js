@@ -237,10 +237,7 @@
       if (frame.history.length === 0) { reachedBeginning(); }
       if (!el.sidebar.contains(document.activeElement)) { el.text.focus(); }
     }
-    outbox.forEach(function (entry, ref) {
-      entry.throttled = false;
-      send({ type: 'message', content: entry.content, ref: ref });
-    });
+    sendOutbox(false);
     fillView();
   }
 
@@ -274,8 +271,7 @@
       if (entry.item) { list.removeItem(entry.item); }
       showMessage({ id: frame.id, sender: myEmail, content: entry.content, ts: frame.ts }, next);
     }, entry.holdsComposer);
-    // Clear only if the user has not started another message meanwhile.
-    if (entry.holdsComposer && el.text.value.trim() === entry.content) { setComposer(''); }
+    releaseComposer(entry);
     showError(el.composerError, '');
   }
 
@@ -341,6 +337,24 @@
 
   // -- sending ----------------------------------------------------------------
 
+  // Sends what waits in the outbox, in the order it was typed, each with
+  // its own ref (a resend the server has already stored is not stored
+  // again): everything after a (re)join, else only what the rate limit held.
+  function sendOutbox(onlyThrottled) {
+    outbox.forEach(function (entry, ref) {
+      if (onlyThrottled && !entry.throttled) { return; }
+      entry.throttled = false;
+      send({ type: 'message', content: entry.content, ref: ref });
+    });
+  }
+
+  // The entry no longer waits in the composer; its text leaves the composer
+  // unless the user has typed something else there meanwhile.
+  function releaseComposer(entry) {
+    if (entry.holdsComposer && el.text.value.trim() === entry.content) { setComposer(''); }
+    entry.holdsComposer = false;
+  }
+
   function stopResending() {
     if (resendTimer !== null) { window.clearTimeout(resendTimer); }
     resendTimer = null;
@@ -353,19 +367,14 @@
     entry.throttled = true;
     if (!entry.item) {
       atEnd(function () { entry.item = pendingItem(entry.content); }, true);
-      if (entry.holdsComposer && el.text.value.trim() === entry.content) { setComposer(''); }
-      entry.holdsComposer = false;
+      releaseComposer(entry);
     }
     var wait = Math.max(0.05, Number(seconds) || 1) * 1000;
     stopResending();
     resendTimer = window.setTimeout(function () {
       resendTimer = null;
       if (!joined) { return; }  // the rejoin sends them all
-      outbox.forEach(function (waiting, ref) {
-        if (!waiting.throttled) { return; }
-        waiting.throttled = false;
-        send({ type: 'message', content: waiting.content, ref: ref });
-      });
+      sendOutbox(true);
     }, wait);
   }
 
@@ -457,8 +466,7 @@
   function setPeople(emails) {
     present.clear();
     el.people.replaceChildren();
-    if (myEmail && emails.indexOf(myEmail) !== -1) { addPerson(myEmail); }
-    emails.forEach(addPerson);
+    emails.forEach(addPerson);  // you go first whatever your place here
     setCount(emails.length);
   }
 
@@ -634,8 +642,7 @@
       outbox.forEach(function (entry) {
         if (entry.item) { return; }
         entry.item = pendingItem(entry.content);
-        if (entry.holdsComposer && el.text.value.trim() === entry.content) { setComposer(''); }
-        entry.holdsComposer = false;
+        releaseComposer(entry);
       });
     });
   }
