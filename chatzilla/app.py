@@ -15,7 +15,7 @@ import tornado.web
 from .backend import Backend, MemoryBackend
 from .connection import PACKET_FACTOR, ChatRouter
 from .hub import Hub
-from .limits import RateLimiter
+from .limits import flood_limiter
 from .proxies import TrustedProxies
 from .settings import Settings
 from .sqlite_backend import SQLiteBackend
@@ -125,9 +125,12 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         backend = make_backend(settings)
     hub = Hub(backend, history_limit=settings.history_limit, max_content=settings.max_content,
               max_rooms=settings.max_rooms,
-              messages=RateLimiter(settings.rate_limit, max(1.0, 2 * settings.rate_limit)))
+              messages=flood_limiter(settings.rate_limit))
     router = ChatRouter(hub, SOCKJS_PREFIX, sockjs_settings(settings), settings, io_loop=io_loop)
     templates = jinja2.Environment(
+        # Read once: a check of the file on every page load would be disk I/O
+        # on the event loop.
+        auto_reload=False,
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -32,6 +33,21 @@ Deliver = Callable[[str, Message, object], None]
 #: the key given to :meth:`Backend.enter` or :meth:`Backend.leave`, or None
 #: when it happened in another process.
 Announce = Callable[[str, PresenceChange, object], None]
+
+log = logging.getLogger("chatzilla.backend")
+
+
+def deliver_stored(deliver: Deliver | None, room: str, message: Message, origin: object) -> None:
+    """Hand a stored message to ``deliver``. A delivery that raises is logged,
+    not propagated: the message is stored all the same, and its sender and
+    the messages after it (the rest of a batch, of a stream) must still go out."""
+    if deliver is None:
+        return
+    try:
+        deliver(room, message, origin)
+    except Exception:
+        log.exception("could not deliver message %d of room %s", message.id, room)
+
 
 #: How long a message's ``ref`` identifies it for retries, in seconds: a
 #: client that lost an acknowledgement retries well within this.
@@ -89,11 +105,17 @@ class Backend(Protocol):
 
 class LocalPresence:
     """Presence counted in this process, for the embedded backends, where
-    this process is the whole chat. Announces synchronously."""
+    this process is the whole chat. Announces synchronously. Keeps the two
+    callbacks :meth:`start` is given, for the subclass's messages too."""
 
     def __init__(self) -> None:
         self._rosters: dict[str, Roster] = {}
+        self._deliver: Deliver | None = None
         self._announce: Announce | None = None
+
+    def start(self, deliver: Deliver, announce: Announce) -> None:
+        self._deliver = deliver
+        self._announce = announce
 
     @property
     def healthy(self) -> bool:
@@ -132,11 +154,6 @@ class MemoryBackend(LocalPresence):
         self._last_id: dict[str, int] = {}
         # (room, sender, ref) -> message, oldest first, pruned by age.
         self._refs: collections.OrderedDict[tuple[str, str, str], Message] = collections.OrderedDict()
-        self._deliver: Deliver | None = None
-
-    def start(self, deliver: Deliver, announce: Announce) -> None:
-        self._deliver = deliver
-        self._announce = announce
 
     async def append(self, room: str, sender: str, content: str,
                      ref: str | None, origin: object) -> tuple[Message, bool]:

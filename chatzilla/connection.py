@@ -25,7 +25,7 @@ from sockjs.tornado.session import CLOSED, BaseSession, Session
 
 from . import protocol
 from .hub import Hub
-from .limits import RateLimiter
+from .limits import RateLimiter, flood_limiter
 from .protocol import Join, ProtocolError, Say, Typing
 from .settings import Settings
 from .outbox import Outbox, raw_frames, sockjs_packet, unsent_bytes, write
@@ -103,7 +103,7 @@ class ChatRouter(SockJSRouter):
         self.max_queued = settings.max_queued
         self.max_per_address = settings.max_connections_per_address
         #: Frames of any type, per connection.
-        self.frames = RateLimiter(settings.rate_limit, max(1.0, 2 * settings.rate_limit))
+        self.frames = flood_limiter(settings.rate_limit)
         #: Joins per client address: as many at once as it may have
         #: connections, then ``rate_limit`` a second.
         self.joins = RateLimiter(settings.rate_limit, settings.max_connections_per_address)

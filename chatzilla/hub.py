@@ -100,14 +100,21 @@ class Hub:
 
     def _leave(self, client: Client) -> None:
         self._typing.forget(client)
+        member = self._drop_member(client)
+        if member is not None:
+            self._backend.leave(member.room, member.email, client)
+
+    def _drop_member(self, client: Client) -> _Member | None:
+        """Forget ``client`` in this hub (its room's roster too), not in the
+        backend; returns what it was, or None if it had not joined."""
         member = self._members.pop(client, None)
         if member is None:
-            return
+            return None
         roster = self._rosters[member.room]
         roster.remove(client)
         if not roster:
             del self._rosters[member.room]
-        self._backend.leave(member.room, member.email, client)
+        return member
 
     def close_all(self, code: int, reason: str) -> None:
         """Close every connection with a close frame (server shutting down).
@@ -152,11 +159,8 @@ class Hub:
         try:
             participants, member.presence_seen = await self._backend.enter(room, email, client)
         except StorageError:
-            self._members.pop(client, None)
-            roster = self._rosters[room]
-            roster.remove(client)
-            if not roster:
-                del self._rosters[room]
+            # Not in the backend: it must not hear of a leave.
+            self._drop_member(client)
             raise ProtocolError("unavailable", "the chat cannot record who is here now; join again") from None
         try:
             if since is None:
@@ -295,7 +299,7 @@ class Hub:
     # -- figures -----------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
-        """Open connections, participants (per room) and rooms, for ``/healthz``."""
+        """Open connections and participants (counted once per room), for ``/healthz``."""
         return {
             "connections": len(self._clients),
             "participants": sum(len(r) for r in self._rosters.values()),

@@ -86,3 +86,9 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def flood_limiter(rate: float) -> RateLimiter:
+    """The ``rate_limit`` setting's limiter: ``rate`` a second, in bursts of
+    twice as many (at least one); ``rate`` 0 means no limit."""
+    return RateLimiter(rate, max(1.0, 2 * rate))

@@ -75,7 +75,8 @@ def write(stream: IOStream, data: bytes) -> None:
 class Outbox:
     """The connections with frames waiting, flushed once per loop turn.
 
-    ``schedule`` is the event loop's ``add_callback``. A connection calls
+    ``schedule(callback)`` runs a callback soon on the loop (the router passes
+    asyncio's ``call_soon``). A connection calls
     :meth:`wake` when its first frame of a turn arrives; :meth:`flush` then
     calls each such connection's ``flush(cache)``, where ``cache`` maps the
     frames of a packet to its bytes, shared by every connection this turn.

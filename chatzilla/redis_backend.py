@@ -39,7 +39,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .backend import DEDUP_WINDOW, Announce, Deliver, StorageError
+from .backend import DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
 from .chat import Message, PresenceChange
 
 log = logging.getLogger("chatzilla.redis")
@@ -258,10 +258,14 @@ class RedisBackend:
         return Message(int(entry_id.split("-")[1]), fields["s"], fields["c"], float(fields["t"]),
                        fields["r"] or None)
 
+    async def _newest_id(self, client: aioredis.Redis, room: str) -> str:
+        """The id of the last entry of ``room``'s stream ("0-0" if none)."""
+        newest = await client.xrevrange(self._key("stream", room), "+", "-", count=1)
+        return newest[0][0] if newest else "0-0"
+
     async def _follow(self, room: str) -> None:
         """Start reading ``room``'s stream after its current last entry."""
-        last = await self._redis.xrevrange(self._key("stream", room), "+", "-", count=1)
-        self._last_read.setdefault(room, last[0][0] if last else "0-0")
+        self._last_read.setdefault(room, await self._newest_id(self._redis, room))
         await self._wake_reader()
 
     async def _wake_reader(self) -> None:
@@ -303,21 +307,19 @@ class RedisBackend:
                 for entry_id, fields in entries:
                     self._last_read[room] = entry_id
                     origin = self._origins.pop(fields["o"], None)
-                    if self._deliver is None:
-                        continue
                     try:
-                        self._deliver(room, self._message(entry_id, fields), origin)
-                    except Exception:
-                        # One bad delivery must not stop the reader: the
-                        # rest of the room's messages still go out.
-                        log.exception("could not deliver message %s of room %s", entry_id, room)
+                        message = self._message(entry_id, fields)
+                    except (KeyError, ValueError, IndexError):
+                        # Not written by us: skipped, the reader goes on.
+                        log.error("skipped malformed entry %s of room %s", entry_id, room)
+                        continue
+                    deliver_stored(self._deliver, room, message, origin)
 
     async def _check_resets(self) -> None:
         """After (re)connecting: a stream behind where we read was reset (a Redis
         restart without persistence); read it again from its start."""
         for room, last in list(self._last_read.items()):
-            newest = await self._reader.xrevrange(self._key("stream", room), "+", "-", count=1)
-            newest_id = newest[0][0] if newest else "0-0"
+            newest_id = await self._newest_id(self._reader, room)
             if int(newest_id.split("-")[1]) < int(last.split("-")[1]):
                 log.warning("room %s's stream was reset; reading it from the start", room)
                 self._last_read[room] = "0-0"
@@ -327,16 +329,27 @@ class RedisBackend:
     def _presence_keys(self, room: str) -> tuple[str, str, str]:
         return self._key("count", room), self._key("order", room), self._key("pver", room)
 
-    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
+    @staticmethod
+    def _field(room: str, email: str) -> str:
+        """This process's members hash field for one person in one room."""
+        return f"{room}\t{email}"
+
+    async def _enter_redis(self, room: str, email: str, n: int) -> tuple[int, int, list[str]]:
+        """Count ``n`` more connections of ``email`` in ``room``, for this
+        process: (1 if that made them present, the presence version, the
+        participants)."""
         count, order, version = self._presence_keys(room)
+        return await self._enter_script(
+            keys=[count, order, self._key("arrivals"), self._key("node", self.node, "members"),
+                  self._key("nodes"), version],
+            args=[email, self._field(room, email), self.node, n])
+
+    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
         async with self._presence_lock:
             try:
                 if room not in self._last_read:
                     await self._follow(room)
-                first, now, participants = await self._enter_script(
-                    keys=[count, order, self._key("arrivals"), self._key("node", self.node, "members"),
-                          self._key("nodes"), version],
-                    args=[email, f"{room}\t{email}", self.node, 1])
+                first, now, participants = await self._enter_redis(room, email, 1)
             except (RedisError, OSError) as exc:
                 self._failed("join", exc)
                 if not self._local.get(room):
@@ -368,7 +381,7 @@ class RedisBackend:
             async with self._presence_lock:
                 last, remaining, now = await self._leave_script(
                     keys=[count, order, self._key("node", self.node, "members"), version],
-                    args=[email, f"{room}\t{email}"])
+                    args=[email, self._field(room, email)])
         except (RedisError, OSError) as exc:
             self._failed("leave", exc)
             self._retry_leaves.append((room, email))
@@ -379,9 +392,13 @@ class RedisBackend:
     def _publish_and_announce(self, room: str, change: PresenceChange, origin: object) -> None:
         if self._announce is not None:
             self._announce(room, change, origin)
-        event = json.dumps({"node": self.node, "room": room, "event": change.event,
-                            "email": change.email, "count": change.count, "version": change.version})
-        self._spawn(self._publish(event))
+        self._spawn(self._publish(self._event(self.node, room, change)))
+
+    @staticmethod
+    def _event(node: str, room: str, change: PresenceChange) -> str:
+        """The pub/sub message telling the other processes of ``change``."""
+        return json.dumps({"node": node, "room": room, "event": change.event,
+                           "email": change.email, "count": change.count, "version": change.version})
 
     async def _publish(self, event: str) -> None:
         with contextlib.suppress(RedisError, OSError):
@@ -418,8 +435,9 @@ class RedisBackend:
                 if alive_before is None:
                     async with self._presence_lock:
                         await self._register_local()
-                for room, email in self._retry_leaves[:]:
-                    self._retry_leaves.remove((room, email))
+                # Taken as a whole: a leave that fails again goes on the new list.
+                retry, self._retry_leaves = self._retry_leaves, []
+                for room, email in retry:
                     await self._leave_now(room, email, None)
                 await self._reap_dead()
                 self._healthy = True
@@ -435,14 +453,11 @@ class RedisBackend:
         members = self._key("node", self.node, "members")
         known = await self._redis.hgetall(members)
         for room, emails in self._local.items():
-            count, order, version = self._presence_keys(room)
             for email, n in emails.items():
-                missing = n - int(known.get(f"{room}\t{email}", 0))
+                missing = n - int(known.get(self._field(room, email), 0))
                 if missing <= 0:
                     continue
-                first, now, participants = await self._enter_script(
-                    keys=[count, order, self._key("arrivals"), members, self._key("nodes"), version],
-                    args=[email, f"{room}\t{email}", self.node, missing])
+                first, now, participants = await self._enter_redis(room, email, missing)
                 if first:
                     self._publish_and_announce(
                         room, PresenceChange("join", email, len(participants), now), None)
@@ -465,8 +480,8 @@ class RedisBackend:
         for i in range(0, len(left), 4):
             change = PresenceChange("leave", left[i + 1], int(left[i + 2]), int(left[i + 3]))
             if node == self.node:
-                await self._publish(json.dumps({"node": node, "room": left[i], "event": "leave",
-                                                "email": change.email, "count": change.count,
-                                                "version": change.version}))
+                # Our own people, as this process closes: only the others
+                # are told (the hub here is shutting down).
+                await self._publish(self._event(node, left[i], change))
             else:
                 self._publish_and_announce(left[i], change, None)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from .backend import DEDUP_WINDOW, Announce, Deliver, LocalPresence, StorageError
+from .backend import DEDUP_WINDOW, LocalPresence, StorageError, deliver_stored
 from .chat import Message
 
 log = logging.getLogger("chatzilla.sqlite")
@@ -113,7 +113,6 @@ class SQLiteBackend(LocalPresence):
         super().__init__()
         self._path = path
         self._clock = clock
-        self._deliver: Deliver | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-reader")
         self._wcon: sqlite3.Connection | None = None
@@ -199,10 +198,6 @@ class SQLiteBackend(LocalPresence):
 
     # -- the Backend interface --------------------------------------------
 
-    def start(self, deliver: Deliver, announce: Announce) -> None:
-        self._deliver = deliver
-        self._announce = announce
-
     async def append(self, room: str, sender: str, content: str,
                      ref: str | None, origin: object) -> tuple[Message, bool]:
         if self._closed:
@@ -228,14 +223,8 @@ class SQLiteBackend(LocalPresence):
                             pending.future.set_exception(StorageError("the message could not be stored"))
                     continue
                 for pending, (message, duplicate) in zip(batch, results):
-                    if not duplicate and self._deliver is not None:
-                        try:
-                            self._deliver(pending.room, message, pending.origin)
-                        except Exception:
-                            # Stored all the same: its sender and the rest of
-                            # the batch must still get their answers.
-                            log.exception("could not deliver message %d of room %s",
-                                          message.id, pending.room)
+                    if not duplicate:
+                        deliver_stored(self._deliver, pending.room, message, pending.origin)
                     if not pending.future.done():
                         pending.future.set_result((message, duplicate))
         finally:
