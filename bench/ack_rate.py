@@ -18,26 +18,18 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from tornado.websocket import websocket_connect
 
-ROOT = Path(__file__).resolve().parent.parent
+from chatzilla_process import start_chatzilla
+
 
 
 def start_server(*args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0",
-         "--log-level", "WARNING", "--rate-limit", "0", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    line = proc.stdout.readline()
-    if "serving" not in line:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, line.split()[3].rstrip("/").replace("http", "ws", 1)
+    proc, url = start_chatzilla("--log-level", "WARNING", "--rate-limit", "0", *args)
+    return proc, url.replace("http", "ws", 1)
 
 
 async def sender(url: str, n: int, window: int, stop_at: float, counts: list[int], room: str) -> None:

@@ -134,7 +134,7 @@ def read_rss_kib(pid: int) -> int:
 
 class Conn:
     __slots__ = ("sock", "fd", "idx", "email", "room", "state", "buf", "frag", "out", "last",
-                 "synced", "t_start", "t_connect", "t_open", "t_joined", "participants",
+                 "synced", "t_start", "t_connect", "t_joined", "participants",
                  "in_flight", "seq", "sent", "acked")
 
     def __init__(self, idx: int, email: str, room: str | None, n_senders: int) -> None:
@@ -147,7 +147,7 @@ class Conn:
         self.out = b""
         self.last = [0] * (n_senders + 1)  # last sequence seen per sender (+ the probe)
         self.synced = -1
-        self.t_start = self.t_connect = self.t_open = self.t_joined = 0.0
+        self.t_start = self.t_connect = self.t_joined = 0.0
         self.participants = 0
         self.in_flight = self.seq = self.sent = self.acked = 0
 
@@ -464,7 +464,6 @@ class Worker:
                 return
             self.count_marks(c, MARK.findall(p), now)
         elif kind == b"o":
-            c.t_open = now
             c.state = JOINING
             frame = {"type": "join", "email": c.email}
             if c.room is not None:
@@ -722,7 +721,6 @@ class LoadGen:
         # worker i talks to server i modulo their number, the sender worker
         # to the first.
         self.targets = [parse_url(u) for u in url.split(",")]
-        self.host, self.port = self.targets[0]
         self.n_workers = workers
         self.n_senders = senders
         self.prefix = prefix

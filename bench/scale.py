@@ -16,29 +16,21 @@ import datetime
 import os
 import platform
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import redis
 
 import loadgen
+from chatzilla_process import start_chatzilla
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def start(redis_url: str, prefix: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING",
-         "--redis-url", redis_url, "--redis-prefix", prefix,
-         # The generator's clients all come from 127.0.0.1 and send flat out.
-         "--rate-limit", "0", "--max-connections-per-address", "100000"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    line = proc.stdout.readline()
-    if "serving" not in line:
-        proc.kill()
-        raise SystemExit(f"scale: a server did not start: {line!r}")
-    return proc, line.split()[3]
+    return start_chatzilla(
+        "--log-level", "WARNING", "--redis-url", redis_url, "--redis-prefix", prefix,
+        # The generator's clients all come from 127.0.0.1 and send flat out.
+        "--rate-limit", "0", "--max-connections-per-address", "100000")
 
 
 def measure(processes: int, args) -> dict:

@@ -25,9 +25,7 @@ import argparse
 import asyncio
 import collections
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,35 +35,25 @@ from pathlib import Path
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import websocket_connect
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # loopback only
+from chatzilla_process import start_chatzilla
+from loadgen import read_rss_kib
 
 
 class Server:
     def __init__(self, db: str, clients: int, log: str) -> None:
         self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatzilla", "--host", HOST, "--port", "0", "--db", db,
-             "--log-level", "WARNING", "--disconnect-delay", "5",
-             # Every client comes from 127.0.0.1: one address for all of them.
-             "--max-connections-per-address", str(4 * clients), "--rate-limit", "50"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        line = self.proc.stdout.readline()
-        if "serving" not in line:
-            self.proc.kill()
-            raise SystemExit(f"server did not start: {line!r}")
-        self.url = line.split()[3].rstrip("/")
+        self.proc, self.url = start_chatzilla(
+            "--db", db, "--log-level", "WARNING", "--disconnect-delay", "5",
+            # Every client comes from 127.0.0.1: one address for all of them.
+            "--max-connections-per-address", str(4 * clients), "--rate-limit", "50",
+            stderr=open(log, "w"))
 
     def health(self) -> dict:
         with urllib.request.urlopen(self.url + "/healthz", timeout=10) as response:
             return json.loads(response.read())
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
+        return read_rss_kib(self.proc.pid) / 1024
 
     def errors(self) -> list[str]:
         """The lines the server logged at ERROR (or that start a traceback)."""

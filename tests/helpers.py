@@ -1,4 +1,5 @@
-"""Chat-level helpers shared by the protocol tests.
+"""Chat-level helpers shared by the protocol tests, and small test tools
+(a settable clock, a free port).
 
 The tests avoid waiting for "nothing": frames on one connection arrive in the
 order the server sent them, so "b's next frame is the message a sent
@@ -7,7 +8,25 @@ afterwards" proves b got nothing in between.
 
 from __future__ import annotations
 
+import socket
 import time
+
+class Clock:
+    """A clock a test sets by hand (``clock.now += 1``); call it for the time."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on just now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
 
 MESSAGE_KEYS = {"type", "id", "sender", "content", "ts"}
 PRESENCE_KEYS = {"type", "event", "email", "count"}

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,18 +19,22 @@ class ServerProcess:
         self.args = ["--host", "127.0.0.1", "--port", str(port), *args]
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen | None = None
+        self._stderr = None
         self.url = ""
         self.port = port
 
     def start(self) -> "ServerProcess":
+        # Its log goes to a file: a pipe nobody reads until the end fills up
+        # (an access line per request) and then blocks the server.
+        self._stderr = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chatzilla", *self.args], cwd=ROOT, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=self._stderr, text=True)
         line = self.proc.stdout.readline()
         if "serving" not in line:
             self.proc.kill()
-            _, err = self.proc.communicate(timeout=5)
-            raise RuntimeError(f"server did not start: {line!r} {err!r}")
+            self.proc.communicate(timeout=5)
+            raise RuntimeError(f"server did not start: {line!r} {self._log()!r}")
         self.url = line.split()[3].rstrip("/")
         self.port = int(self.url.rsplit(":", 1)[1])
         return self
@@ -40,9 +45,18 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
+            self.proc.communicate()
             raise AssertionError(f"server did not exit within {timeout}s after signal {sig}")
-        return self.proc.returncode, err
+        return self.proc.returncode, self._log()
+
+    def _log(self) -> str:
+        """Everything the server wrote to stderr; the file is closed after."""
+        if self._stderr is None or self._stderr.closed:
+            return ""
+        self._stderr.seek(0)
+        text = self._stderr.read()
+        self._stderr.close()
+        return text

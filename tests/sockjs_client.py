@@ -3,7 +3,7 @@
 Each client exposes the same coroutine API: ``connect()``, ``send(frame)``
 (a dict is JSON-encoded, a str is sent as one application frame verbatim),
 ``recv()`` (the next application frame, decoded), ``expect(type)``,
-``expect_many(type, n)``, ``nothing()``, ``pending()``, ``join(email)``,
+``expect_many(type, n)``, ``nothing()``, ``join(email)``,
 ``say(content, ref)`` and ``close()``. A SockJS close frame arrives as
 ``{"type": "_close", "code", "reason"}`` so tests can assert on it.
 Every kind takes ``origin=`` (sent as the ``Origin`` header of each request,
@@ -120,13 +120,6 @@ class BaseClient:
             return
         raise AssertionError(f"unexpected frame {frame!r}")
 
-    def pending(self) -> list[dict]:
-        """Frames received and not yet read (does not wait)."""
-        frames = []
-        while not self.frames.empty():
-            frames.append(self.frames.get_nowait())
-        return frames
-
     async def join(self, email: str) -> dict:
         await self.send({"type": "join", "email": email})
         return await self.expect("joined")
@@ -140,9 +133,16 @@ class BaseClient:
         return await self.expect("sent")
 
 
+def _request_headers(origin: str | None, extra: dict[str, str] | None) -> dict[str, str]:
+    """The headers of each request: ``Origin`` (when given), then ``extra``."""
+    return {**({"Origin": origin} if origin else {}), **(extra or {})}
+
+
 class _WebSocketBase(BaseClient):
-    def __init__(self) -> None:
+    def __init__(self, url: str, origin: str | None, headers: dict[str, str] | None) -> None:
         super().__init__()
+        self.url = url
+        self.headers = _request_headers(origin, headers)
         self.ws = None
         self._reader: asyncio.Future | None = None
         #: The WebSocket close code and reason, once the server has closed it.
@@ -161,6 +161,10 @@ class _WebSocketBase(BaseClient):
 
     def _on_packet(self, packet) -> None:
         raise NotImplementedError
+
+    async def _open(self) -> None:
+        self.ws = await websocket_connect(HTTPRequest(self.url, headers=self.headers))
+        self._reader = asyncio.ensure_future(self._read())
 
     async def wait_closed(self, timeout: float = TIMEOUT) -> None:
         """Wait until the server has ended the websocket."""
@@ -181,16 +185,11 @@ class WebSocketClient(_WebSocketBase):
 
     def __init__(self, base_url: str, origin: str | None = None,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__()
-        self.url = _session_path(base_url.replace("http", "ws", 1)) + "/websocket"
-        self.origin = origin
-        self.extra_headers = headers or {}
+        super().__init__(_session_path(base_url.replace("http", "ws", 1)) + "/websocket",
+                         origin, headers)
 
     async def connect(self) -> "WebSocketClient":
-        headers = {"Origin": self.origin} if self.origin else {}
-        headers.update(self.extra_headers)
-        self.ws = await websocket_connect(HTTPRequest(self.url, headers=headers))
-        self._reader = asyncio.ensure_future(self._read())
+        await self._open()
         await asyncio.wait_for(self.opened.wait(), TIMEOUT)
         return self
 
@@ -215,16 +214,10 @@ class RawWebSocketClient(_WebSocketBase):
 
     def __init__(self, base_url: str, origin: str | None = None,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__()
-        self.url = base_url.replace("http", "ws", 1) + "/chat/websocket"
-        self.origin = origin
-        self.extra_headers = headers or {}
+        super().__init__(base_url.replace("http", "ws", 1) + "/chat/websocket", origin, headers)
 
     async def connect(self) -> "RawWebSocketClient":
-        headers = {"Origin": self.origin} if self.origin else {}
-        headers.update(self.extra_headers)
-        self.ws = await websocket_connect(HTTPRequest(self.url, headers=headers))
-        self._reader = asyncio.ensure_future(self._read())
+        await self._open()
         return self
 
     def _on_packet(self, packet) -> None:
@@ -287,8 +280,7 @@ class _HttpClient(BaseClient):
                  headers: dict[str, str] | None = None) -> None:
         super().__init__()
         self.base = _session_path(base_url)
-        self.headers = {"Origin": origin} if origin else {}
-        self.headers.update(headers or {})
+        self.headers = _request_headers(origin, headers)
         self.status: int | None = None
         self.http = AsyncHTTPClient()
         self._request: _LongRequest | None = None

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import free_port
 from .sockjs_client import WebSocketClient, XhrPollingClient, XhrStreamingClient
 from .test_redis import prefix, redis_url  # noqa: F401 (fixtures)
 
@@ -29,9 +29,7 @@ def cluster(redis_url, prefix):  # noqa: F811
         if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
             pytest.fail(reason)
         pytest.skip(reason)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "deploy/cluster.py", "--port", str(port), "--redis-url", redis_url,
          "--redis-prefix", prefix],

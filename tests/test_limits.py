@@ -6,13 +6,7 @@ import pytest
 
 from chatzilla.limits import RateLimiter, TokenBucket
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from .helpers import Clock
 
 
 def test_a_bucket_starts_full_and_allows_a_burst():

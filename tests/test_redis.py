@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,6 +23,7 @@ import uuid
 import pytest
 import redis
 
+from .helpers import free_port
 from .server_process import ServerProcess
 from .sockjs_client import WebSocketClient, XhrPollingClient
 
@@ -198,17 +198,11 @@ def test_people_of_a_killed_process_leave(redis_url, prefix, servers):
 
 # -- Redis restarted mid-run ----------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PrivateRedis:
     """A redis-server of this test's own, on a free port, keeping nothing on disk."""
 
     def __init__(self, tmp_path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = tmp_path
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None

@@ -10,13 +10,7 @@ import pytest
 from chatzilla.backend import DEDUP_WINDOW, StorageError
 from chatzilla.sqlite_backend import SCHEMA_VERSION, SQLiteBackend, connect, migrate
 
-
-class Clock:
-    def __init__(self, now: float = 1_764_240_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from .helpers import Clock
 
 
 @pytest.fixture
@@ -112,7 +106,7 @@ def test_a_failing_delivery_loses_no_acknowledgement(db, caplog):
 
 def test_retried_ref_is_acknowledged_once(db):
     async def scenario():
-        clock, delivered = Clock(), []
+        clock, delivered = Clock(1_764_240_000.0), []
         backend = await _open(db, clock=clock, delivered=delivered)
         first, dup1 = await backend.append("lobby", "a@example.com", "hello", "r-1", "tab1")
         clock.now += 5

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from .conftest import GRAVATAR, gravatar_hash
 from .pictures import portrait
-from .test_chat import wait_until
+from .helpers import wait_until
 
 pytestmark = pytest.mark.browser
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
 
 import pytest
 from playwright.sync_api import expect
 
+from .helpers import wait_until
 from .relay import Relay
 
 pytestmark = pytest.mark.browser
@@ -42,14 +42,6 @@ def server(start_server, monkeypatch):
     monkeypatch.setenv("CHATZILLA_HISTORY_LIMIT", str(HISTORY_LIMIT))
     monkeypatch.setenv("CHATZILLA_MAX_CONTENT", str(MAX_CONTENT))
     return start_server()
-
-
-def wait_until(page, condition, timeout: float = 5.0) -> None:
-    """Let Playwright dispatch events until ``condition()`` holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        page.wait_for_timeout(20)
 
 
 class Outage:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
+
+from .helpers import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -23,14 +24,6 @@ def check_time(person, content: str) -> None:
     now = datetime.datetime.now(datetime.timezone.utc)
     assert abs((now - stamp).total_seconds()) < 60, (stamp, now)
     assert time_el.text_content() == stamp.astimezone(ZONE).strftime("%H:%M")
-
-
-def wait_until(page, condition, timeout: float = 5.0) -> None:
-    """Let Playwright dispatch events until ``condition()`` holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        page.wait_for_timeout(20)
 
 
 def test_two_people_chat_both_ways(people):

@@ -1,0 +1,29 @@
+"""Start ``python -m chatzilla`` on a free loopback port, for the bench scripts.
+
+(bench/run.py has its own ``Server``: it starts the floor and Node servers
+too, with a start-up timeout, and scrubs the environment.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_chatzilla(*flags: str, stderr: IO | None = None) -> tuple[subprocess.Popen, str]:
+    """The process, and its URL (``http://127.0.0.1:PORT``, no trailing
+    slash) once it says it is serving; exits the script if it does not."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0", *flags],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = proc.stdout.readline()
+    if "serving" not in line:
+        proc.kill()
+        raise SystemExit(f"a Chatzilla server did not start: {line!r}")
+    return proc, line.split()[3].rstrip("/")
