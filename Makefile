@@ -10,14 +10,21 @@ NODE_STAMP := node_modules/.package-lock.json
 ARTIFACTS ?= artifacts
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-server test-browser setup chromium nginx cluster clean
+.PHONY: run test lint test-server test-browser setup chromium nginx cluster clean
 
 run: setup
 	$(BIN)/python -m chatzilla
 
 test: setup chromium nginx
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-server
 	$(MAKE) --no-print-directory test-browser
+
+# Lint and format check (ruff, configured in pyproject.toml) over all our Python.
+LINTED := chatzilla tests bench deploy
+lint: setup
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 # Server, domain and protocol tests over real loopback sockets.
 test-server: setup

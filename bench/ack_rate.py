@@ -21,10 +21,8 @@ import subprocess
 import tempfile
 import time
 
-from tornado.websocket import websocket_connect
-
 from chatzilla_process import start_chatzilla
-
+from tornado.websocket import websocket_connect
 
 
 def start_server(*args: str) -> tuple[subprocess.Popen, str]:
@@ -70,8 +68,9 @@ async def measure(url: str, clients: int, window: int, seconds: float, shared: b
     counts = [0] * clients
     start = time.monotonic()
     stop_at = start + seconds
-    await asyncio.gather(*(sender(url, n, window, stop_at, counts, "bench" if shared else f"bench{n}")
-                           for n in range(clients)))
+    await asyncio.gather(
+        *(sender(url, n, window, stop_at, counts, "bench" if shared else f"bench{n}") for n in range(clients))
+    )
     return sum(counts) / seconds
 
 
@@ -82,25 +81,32 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
 
-    print(f"# acknowledged messages per second, {args.clients} clients x {args.window} in flight, "
-          f"{args.seconds:.0f} s per cell, {platform.node()} ({os.cpu_count()} cores), "
-          f"{time.strftime('%Y-%m-%d')}")
+    print(
+        f"# acknowledged messages per second, {args.clients} clients x {args.window} in flight, "
+        f"{args.seconds:.0f} s per cell, {platform.node()} ({os.cpu_count()} cores), "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
     print(f"{'scenario':<38}{'in-memory':>12}{'SQLite':>12}{'ratio':>8}")
     with tempfile.TemporaryDirectory() as tmp:
-        for shared, label in ((False, "one room per client (no fan-out)"),
-                              (True, f"one shared room ({args.clients - 1} receivers)")):
+        for shared, label in (
+            (False, "one room per client (no fan-out)"),
+            (True, f"one shared room ({args.clients - 1} receivers)"),
+        ):
             results = {}
-            for kind, extra in (("memory", ["--storage", "memory"]),
-                                ("sqlite", ["--storage", "sqlite", "--db", f"{tmp}/bench-{shared}.db"])):
+            for kind, extra in (
+                ("memory", ["--storage", "memory"]),
+                ("sqlite", ["--storage", "sqlite", "--db", f"{tmp}/bench-{shared}.db"]),
+            ):
                 proc, url = start_server(*extra)
                 try:
-                    results[kind] = asyncio.run(
-                        measure(url, args.clients, args.window, args.seconds, shared))
+                    results[kind] = asyncio.run(measure(url, args.clients, args.window, args.seconds, shared))
                 finally:
                     proc.terminate()
                     proc.wait(10)
-            print(f"{label:<38}{results['memory']:>12.0f}{results['sqlite']:>12.0f}"
-                  f"{results['sqlite'] / results['memory']:>8.2f}")
+            print(
+                f"{label:<38}{results['memory']:>12.0f}{results['sqlite']:>12.0f}"
+                f"{results['sqlite'] / results['memory']:>8.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,12 @@ def start_chatzilla(*flags: str, stderr: IO | None = None) -> tuple[subprocess.P
     slash) once it says it is serving; exits the script if it does not."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0", *flags],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     line = proc.stdout.readline()
     if "serving" not in line:
         proc.kill()

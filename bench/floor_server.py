@@ -93,8 +93,9 @@ class FloorConnection(SockJSConnection):
         room.per_email[email] = room.per_email.get(email, 0) + 1
         self.reply({"type": "joined", "email": email, "participants": list(room.per_email), "history": []})
         if room.per_email[email] == 1:
-            self.tell_others(room, {"type": "presence", "event": "join", "email": email,
-                                    "count": len(room.per_email)})
+            self.tell_others(
+                room, {"type": "presence", "event": "join", "email": email, "count": len(room.per_email)}
+            )
 
     def say(self, content, ref) -> None:
         if self.email is None:
@@ -104,8 +105,16 @@ class FloorConnection(SockJSConnection):
         room = self.rooms[self.room]
         room.last_id += 1
         ts = time.time()
-        self.tell_others(room, {"type": "message", "id": room.last_id, "sender": self.email,
-                                "content": content.strip(), "ts": ts})
+        self.tell_others(
+            room,
+            {
+                "type": "message",
+                "id": room.last_id,
+                "sender": self.email,
+                "content": content.strip(),
+                "ts": ts,
+            },
+        )
         ack = {"type": "sent", "id": room.last_id, "ts": ts}
         if ref is not None:
             ack["ref"] = ref
@@ -127,8 +136,10 @@ class FloorConnection(SockJSConnection):
             room.per_email[self.email] = left
         else:
             del room.per_email[self.email]
-            self.tell_others(room, {"type": "presence", "event": "leave", "email": self.email,
-                                    "count": len(room.per_email)})
+            self.tell_others(
+                room,
+                {"type": "presence", "event": "leave", "email": self.email, "count": len(room.per_email)},
+            )
         if not room.members:
             del self.rooms[self.room]
         self.room = None

@@ -133,9 +133,27 @@ def read_rss_kib(pid: int) -> int:
 
 
 class Conn:
-    __slots__ = ("sock", "fd", "idx", "email", "room", "state", "buf", "frag", "out", "last",
-                 "synced", "t_start", "t_connect", "t_joined", "participants",
-                 "in_flight", "seq", "sent", "acked")
+    __slots__ = (
+        "acked",
+        "buf",
+        "email",
+        "fd",
+        "frag",
+        "idx",
+        "in_flight",
+        "last",
+        "out",
+        "participants",
+        "room",
+        "sent",
+        "seq",
+        "sock",
+        "state",
+        "synced",
+        "t_connect",
+        "t_joined",
+        "t_start",
+    )
 
     def __init__(self, idx: int, email: str, room: str | None, n_senders: int) -> None:
         self.idx, self.email, self.room = idx, email, room
@@ -195,12 +213,21 @@ class Worker:
 
     def stats(self) -> dict:
         return {
-            "count": self.count, "gaps": self.gaps, "dups": self.dups, "stale": self.stale,
-            "hist": {i: v for i, v in enumerate(self.hist) if v}, "slow": self.slow,
-            "lat_max": self.lat_max, "first_rx": self.first_rx, "last_rx": self.last_rx,
-            "cpu": time.process_time() - self.cpu0, "wall": time.time() - self.wall0,
-            "errors": dict(self.errors), "closed_by_server": self.closed_by_server,
-            "joined": sum(c.state == JOINED for c in self.all), "frames": self.frames,
+            "count": self.count,
+            "gaps": self.gaps,
+            "dups": self.dups,
+            "stale": self.stale,
+            "hist": {i: v for i, v in enumerate(self.hist) if v},
+            "slow": self.slow,
+            "lat_max": self.lat_max,
+            "first_rx": self.first_rx,
+            "last_rx": self.last_rx,
+            "cpu": time.process_time() - self.cpu0,
+            "wall": time.time() - self.wall0,
+            "errors": dict(self.errors),
+            "closed_by_server": self.closed_by_server,
+            "joined": sum(c.state == JOINED for c in self.all),
+            "frames": self.frames,
             "frames_per_read": (self.frames - self.frames0) / self.reads if self.reads else None,
             "naps": self.naps,
         }
@@ -306,11 +333,13 @@ class Worker:
             server_id = f"{random.randrange(1000):03d}"
             session = "".join(random.choices(SESSION_CHARS, k=8))
             key = base64.b64encode(random.randbytes(16)).decode()
-            request = (f"GET /chat/{server_id}/{session}/websocket HTTP/1.1\r\n"
-                       f"Host: {self.host}:{self.port}\r\n"
-                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                       f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                       f"Origin: http://{self.host}:{self.port}\r\n\r\n")
+            request = (
+                f"GET /chat/{server_id}/{session}/websocket HTTP/1.1\r\n"
+                f"Host: {self.host}:{self.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Origin: http://{self.host}:{self.port}\r\n\r\n"
+            )
             self.ep.modify(c.fd, EPOLLIN)
             self.write(c, request.encode())
             return
@@ -366,7 +395,7 @@ class Worker:
             if len(c.buf) > 16384:
                 self.lost(c, now, "oversized handshake")
             return
-        head, rest = c.buf[:end], c.buf[end + 4:]
+        head, rest = c.buf[:end], c.buf[end + 4 :]
         c.buf = b""
         if not head.startswith(b"HTTP/1.1 101"):
             self.lost(c, now, "refused: " + head.split(b"\r\n", 1)[0].decode(errors="replace"))
@@ -391,12 +420,12 @@ class Worker:
             elif length == 126:
                 if n - pos < 4:
                     break
-                length = int.from_bytes(data[pos + 2:pos + 4], "big")
+                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
                 start = pos + 4
             else:
                 if n - pos < 10:
                     break
-                length = int.from_bytes(data[pos + 2:pos + 10], "big")
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
                 start = pos + 10
             end = start + length
             if end > n:
@@ -538,9 +567,17 @@ class Worker:
         """Open and join ``specs`` [(idx, email, room)], ``batch`` at a time (None: all at once)."""
         new = [Conn(idx, email, room, self.n_senders) for idx, email, room in specs]
         self.all.extend(new)
-        self.connect_job = {"pending": collections.deque(new), "conns": new, "batch": batch,
-                            "start_at": start_at, "deadline": start_at + timeout,
-                            "joined": 0, "failed": 0, "started": False, "cpu0": time.process_time()}
+        self.connect_job = {
+            "pending": collections.deque(new),
+            "conns": new,
+            "batch": batch,
+            "start_at": start_at,
+            "deadline": start_at + timeout,
+            "joined": 0,
+            "failed": 0,
+            "started": False,
+            "cpu0": time.process_time(),
+        }
         self.failures.clear()
 
     def progress_connect(self, now: float) -> None:
@@ -562,12 +599,17 @@ class Worker:
                 self.lost(c, now, "timeout")
         t0 = job["start_at"]
         joined = [c for c in job["conns"] if c.state == JOINED]
-        self.reply("connected", joined=len(joined), failed=len(job["conns"]) - len(joined),
-                   failures=dict(self.failures),
-                   join_times=[c.t_joined - t0 for c in joined],
-                   connect_times=[c.t_connect - c.t_start for c in joined],
-                   max_participants=max((c.participants for c in joined), default=0),
-                   cpu=time.process_time() - job["cpu0"], wall=time.time() - t0)
+        self.reply(
+            "connected",
+            joined=len(joined),
+            failed=len(job["conns"]) - len(joined),
+            failures=dict(self.failures),
+            join_times=[c.t_joined - t0 for c in joined],
+            connect_times=[c.t_connect - c.t_start for c in joined],
+            max_participants=max((c.participants for c in joined), default=0),
+            cpu=time.process_time() - job["cpu0"],
+            wall=time.time() - t0,
+        )
 
     def cmd_close_all(self) -> None:
         now = time.time()
@@ -589,9 +631,13 @@ class Worker:
         self.reply("stats", **self.stats())
 
     def cmd_progress(self, token: int) -> None:
-        self.reply("progress", count=self.count, frames=self.frames,
-                   synced=sum(c.synced == token for c in self.all if c.state == JOINED),
-                   joined=sum(c.state == JOINED for c in self.all))
+        self.reply(
+            "progress",
+            count=self.count,
+            frames=self.frames,
+            synced=sum(c.synced == token for c in self.all if c.state == JOINED),
+            joined=sum(c.state == JOINED for c in self.all),
+        )
 
     def cmd_quit(self) -> None:
         self.quit = True
@@ -601,24 +647,48 @@ class Worker:
     def cmd_sync(self, token: int) -> None:
         """Sender 0 sends a sync message; receivers note its token when it arrives."""
         c = next(c for c in self.all if c.state == JOINED)
-        self.write(c, sockjs_frame({"type": "message", "content": f"bz0.{SYNC}.{token}.0",
-                                    "ref": f"sync-{token}"}))
+        self.write(
+            c, sockjs_frame({"type": "message", "content": f"bz0.{SYNC}.{token}.0", "ref": f"sync-{token}"})
+        )
         self.reply("synced")
 
-    def cmd_run(self, run: int, mode: str, value: float, duration: float, probe_interval: float,
-                start_at: float, ack_timeout: float) -> None:
+    def cmd_run(
+        self,
+        run: int,
+        mode: str,
+        value: float,
+        duration: float,
+        probe_interval: float,
+        start_at: float,
+        ack_timeout: float,
+    ) -> None:
         senders = [c for c in self.all if c.state == JOINED and c.idx < self.n_senders]
         probe = next((c for c in self.all if c.state == JOINED and c.idx == self.n_senders), None)
         for c in self.all:
             c.in_flight = c.seq = c.sent = c.acked = 0
         self.errors.clear()
         self.run_job = {
-            "run": run, "mode": mode, "value": value, "senders": senders, "probe": probe,
-            "t0": start_at, "t_end": start_at + duration, "k": 0, "next": start_at,
-            "probe_interval": probe_interval, "next_probe": start_at + probe_interval / 2,
-            "deadline": start_at + duration + ack_timeout, "pending": {},
-            "ack_lat": [], "probe_lat": [], "first_tx": 0.0, "last_tx": 0.0,
-            "cpu0": time.process_time(), "wall0": time.time(), "unacked": 0, "max_lag": 0.0,
+            "run": run,
+            "mode": mode,
+            "value": value,
+            "senders": senders,
+            "probe": probe,
+            "t0": start_at,
+            "t_end": start_at + duration,
+            "k": 0,
+            "next": start_at,
+            "probe_interval": probe_interval,
+            "next_probe": start_at + probe_interval / 2,
+            "deadline": start_at + duration + ack_timeout,
+            "pending": {},
+            "ack_lat": [],
+            "probe_lat": [],
+            "first_tx": 0.0,
+            "last_tx": 0.0,
+            "cpu0": time.process_time(),
+            "wall0": time.time(),
+            "unacked": 0,
+            "max_lag": 0.0,
         }
 
     def send_one(self, c: Conn, now: float) -> None:
@@ -632,8 +702,12 @@ class Worker:
         if not job["first_tx"]:
             job["first_tx"] = t
         job["last_tx"] = t
-        self.write(c, sockjs_frame({"type": "message", "content": f"bz{job['run']}.{c.idx}.{c.seq}.{int(t * 1e6)}",
-                                    "ref": ref}))
+        self.write(
+            c,
+            sockjs_frame(
+                {"type": "message", "content": f"bz{job['run']}.{c.idx}.{c.seq}.{int(t * 1e6)}", "ref": ref}
+            ),
+        )
 
     def on_ack(self, c: Conn, ref, now: float, error_code) -> None:
         job = self.run_job
@@ -691,12 +765,21 @@ class Worker:
             return
         self.run_job = None
         everyone = senders + ([job["probe"]] if job["probe"] is not None else [])
-        self.reply("ran", sent=sum(c.sent for c in everyone), acked=sum(c.acked for c in everyone),
-                   probe_sent=job["probe"].sent if job["probe"] else 0,
-                   unacked=in_flight, errors=dict(self.errors), ack_lat=job["ack_lat"],
-                   probe_lat=job["probe_lat"], first_tx=job["first_tx"], last_tx=job["last_tx"],
-                   max_lag=job["max_lag"],
-                   cpu=time.process_time() - job["cpu0"], wall=time.time() - job["wall0"])
+        self.reply(
+            "ran",
+            sent=sum(c.sent for c in everyone),
+            acked=sum(c.acked for c in everyone),
+            probe_sent=job["probe"].sent if job["probe"] else 0,
+            unacked=in_flight,
+            errors=dict(self.errors),
+            ack_lat=job["ack_lat"],
+            probe_lat=job["probe_lat"],
+            first_tx=job["first_tx"],
+            last_tx=job["last_tx"],
+            max_lag=job["max_lag"],
+            cpu=time.process_time() - job["cpu0"],
+            wall=time.time() - job["wall0"],
+        )
 
 
 def worker_main(pipe, host: str, port: int, role: str, n_senders: int) -> None:
@@ -728,14 +811,18 @@ class LoadGen:
         self.pipes: list = []
         self.next_idx = 0
 
-    def __enter__(self) -> "LoadGen":
+    def __enter__(self) -> LoadGen:
         ctx = multiprocessing.get_context("spawn")
         roles = ["receiver"] * self.n_workers + ["sender"]
         for i, role in enumerate(roles):
             parent, child = ctx.Pipe()
             host, port = self.targets[i % len(self.targets)] if role == "receiver" else self.targets[0]
-            proc = ctx.Process(target=worker_main, args=(child, host, port, role, self.n_senders),
-                               daemon=True, name=f"loadgen-{role}")
+            proc = ctx.Process(
+                target=worker_main,
+                args=(child, host, port, role, self.n_senders),
+                daemon=True,
+                name=f"loadgen-{role}",
+            )
             proc.start()
             child.close()
             self.procs.append(proc)
@@ -756,7 +843,7 @@ class LoadGen:
 
     @property
     def receivers(self) -> list:
-        return self.pipes[:self.n_workers]
+        return self.pipes[: self.n_workers]
 
     @property
     def sender(self):
@@ -780,8 +867,16 @@ class LoadGen:
         except EOFError:
             raise ScenarioError(f"generator worker {proc.name} died") from None
 
-    def connect(self, n: int, *, room_size: int | None = None, room_prefix: str = "room",
-                batch: int | None = 100, storm: bool = False, timeout: float = 60.0) -> dict:
+    def connect(
+        self,
+        n: int,
+        *,
+        room_size: int | None = None,
+        room_prefix: str = "room",
+        batch: int | None = 100,
+        storm: bool = False,
+        timeout: float = 60.0,
+    ) -> dict:
         """Join ``n`` receivers, spread over the receiver workers; returns merged figures."""
         shares: list[list] = [[] for _ in self.receivers]
         for i in range(n):
@@ -790,16 +885,29 @@ class LoadGen:
             room = None if room_size is None else f"{room_prefix}{i // room_size}"
             shares[i % len(shares)].append((idx, f"{self.prefix}{idx}@load.test", room))
         start_at = time.time() + (0.3 if storm else 0.0)
-        for pipe, share in zip(self.receivers, shares):
-            pipe.send(("connect", {"specs": share, "batch": None if storm else batch,
-                                   "start_at": start_at, "timeout": timeout}))
+        for pipe, share in zip(self.receivers, shares, strict=False):
+            pipe.send(
+                (
+                    "connect",
+                    {
+                        "specs": share,
+                        "batch": None if storm else batch,
+                        "start_at": start_at,
+                        "timeout": timeout,
+                    },
+                )
+            )
         answers = [self.answer(pipe, timeout + 10) for pipe in self.receivers]
-        merged = {"joined": sum(a["joined"] for a in answers), "failed": sum(a["failed"] for a in answers),
-                  "failures": sum((collections.Counter(a["failures"]) for a in answers), collections.Counter()),
-                  "join_times": sorted(t for a in answers for t in a["join_times"]),
-                  "connect_times": sorted(t for a in answers for t in a["connect_times"]),
-                  "max_participants": max(a["max_participants"] for a in answers),
-                  "cpu": [a["cpu"] for a in answers], "wall": max(a["wall"] for a in answers)}
+        merged = {
+            "joined": sum(a["joined"] for a in answers),
+            "failed": sum(a["failed"] for a in answers),
+            "failures": sum((collections.Counter(a["failures"]) for a in answers), collections.Counter()),
+            "join_times": sorted(t for a in answers for t in a["join_times"]),
+            "connect_times": sorted(t for a in answers for t in a["connect_times"]),
+            "max_participants": max(a["max_participants"] for a in answers),
+            "cpu": [a["cpu"] for a in answers],
+            "wall": max(a["wall"] for a in answers),
+        }
         merged["failures"] = dict(merged["failures"])
         return merged
 
@@ -807,8 +915,9 @@ class LoadGen:
         specs = [(i, f"sender{i}@load.test", None) for i in range(self.n_senders)]
         if probe:
             specs.append((self.n_senders, "probe@load.test", None))
-        self.sender.send(("connect", {"specs": specs, "batch": None, "start_at": time.time(),
-                                      "timeout": timeout}))
+        self.sender.send(
+            ("connect", {"specs": specs, "batch": None, "start_at": time.time(), "timeout": timeout})
+        )
         answer = self.answer(self.sender, timeout + 10)
         if answer["failed"]:
             raise ScenarioError(f"senders could not join: {answer['failures']}")
@@ -826,8 +935,9 @@ class LoadGen:
             if p["synced"] >= p["joined"]:
                 return
             if time.time() > deadline:
-                raise ScenarioError(f"sync: only {p['synced']} of {p['joined']} receivers caught up "
-                                    f"within {timeout:.0f} s")
+                raise ScenarioError(
+                    f"sync: only {p['synced']} of {p['joined']} receivers caught up within {timeout:.0f} s"
+                )
             time.sleep(0.05)
 
     def quiesce(self, quiet: float = 1.0, timeout: float = 60.0) -> float:
@@ -922,9 +1032,19 @@ def _server_cpu(pid: int | None) -> float | None:
         return None
 
 
-def fanout(url: str, receivers: int, runs: list[tuple[str, float]], *, duration: float = 5.0,
-           senders: int = 5, probe_interval: float = 0.1, workers: int = 2, server_pid: int | None = None,
-           drain_timeout: float = 60.0, log=print) -> dict:
+def fanout(
+    url: str,
+    receivers: int,
+    runs: list[tuple[str, float]],
+    *,
+    duration: float = 5.0,
+    senders: int = 5,
+    probe_interval: float = 0.1,
+    workers: int = 2,
+    server_pid: int | None = None,
+    drain_timeout: float = 60.0,
+    log=print,
+) -> dict:
     """Fan-out: ``receivers`` joined clients, ``senders`` senders, one run per (mode, value).
 
     mode ``"rate"``: value is the offered total rate in messages per second,
@@ -937,7 +1057,9 @@ def fanout(url: str, receivers: int, runs: list[tuple[str, float]], *, duration:
         t = time.time()
         joined = gen.connect(receivers, batch=100, timeout=max(60.0, receivers / 8))
         if joined["joined"] != receivers:
-            raise ScenarioError(f"only {joined['joined']} of {receivers} receivers joined: {joined['failures']}")
+            raise ScenarioError(
+                f"only {joined['joined']} of {receivers} receivers joined: {joined['failures']}"
+            )
         gen.connect_senders(probe=True)
         gen.sync(token=1)
         log(f"    {receivers} receivers + {senders} senders + probe joined in {time.time() - t:.1f} s")
@@ -947,9 +1069,20 @@ def fanout(url: str, receivers: int, runs: list[tuple[str, float]], *, duration:
             cpu0 = _server_cpu(server_pid)
             machine = MachineCpu()
             start_at = time.time() + 0.1
-            gen.sender.send(("run", {"run": number, "mode": mode, "value": value, "duration": duration,
-                                     "probe_interval": probe_interval if mode == "flat" else 0.0,
-                                     "start_at": start_at, "ack_timeout": drain_timeout}))
+            gen.sender.send(
+                (
+                    "run",
+                    {
+                        "run": number,
+                        "mode": mode,
+                        "value": value,
+                        "duration": duration,
+                        "probe_interval": probe_interval if mode == "flat" else 0.0,
+                        "start_at": start_at,
+                        "ack_timeout": drain_timeout,
+                    },
+                )
+            )
             ran = gen.answer(gen.sender, duration + drain_timeout + 30)
             expected = ran["acked"] * receivers
             deadline = time.time() + drain_timeout
@@ -975,23 +1108,37 @@ def fanout(url: str, receivers: int, runs: list[tuple[str, float]], *, duration:
             gen_cpu["sender"] = ran["cpu"] / max(ran["wall"], 1e-9)
             server_cpu = (cpu1 - cpu0) / wall if cpu0 is not None and cpu1 is not None else None
             result = {
-                "mode": mode, "value": value, "duration": duration,
+                "mode": mode,
+                "value": value,
+                "duration": duration,
                 "offered_msgs_per_s": value if mode == "rate" else None,
-                "sent": ran["sent"], "acked": ran["acked"], "unacked": ran["unacked"],
+                "sent": ran["sent"],
+                "acked": ran["acked"],
+                "unacked": ran["unacked"],
                 "sender_lag_max": ran["max_lag"],  # how late the open-loop sender ever was
                 "msgs_per_s": ran["acked"] / duration,
-                "expected": expected, "received": count, "lost": max(0, expected - count),
-                "gaps": sum(s["gaps"] for s in stats), "dups": sum(s["dups"] for s in stats),
+                "expected": expected,
+                "received": count,
+                "lost": max(0, expected - count),
+                "gaps": sum(s["gaps"] for s in stats),
+                "dups": sum(s["dups"] for s in stats),
                 "stale": sum(s["stale"] for s in stats),
                 "deliveries_per_s": count / span if span > 0 else 0.0,
-                "latency": {q: percentile_hist(buckets, slow, count, v) for q, v in (("p50", 0.5), ("p99", 0.99))}
+                "latency": {
+                    q: percentile_hist(buckets, slow, count, v) for q, v in (("p50", 0.5), ("p99", 0.99))
+                }
                 | {"max": max((s["lat_max"] for s in stats), default=None) if count else None},
-                "ack": percentiles(ran["ack_lat"]), "probe": percentiles(ran["probe_lat"]),
+                "ack": percentiles(ran["ack_lat"]),
+                "probe": percentiles(ran["probe_lat"]),
                 "errors": ran["errors"] | {k: v for s in stats for k, v in s["errors"].items()},
                 "closed_by_server": sum(s["closed_by_server"] for s in stats),
-                "gen_cpu": gen_cpu, "server_cpu": server_cpu, "machine_cpu": machine_cores,
+                "gen_cpu": gen_cpu,
+                "server_cpu": server_cpu,
+                "machine_cpu": machine_cores,
                 # CPU the whole generator spent per delivery (receiving is most of it).
-                "gen_us_per_delivery": 1e6 * (sum(s["cpu"] for s in stats) + ran["cpu"]) / count if count else None,
+                "gen_us_per_delivery": 1e6 * (sum(s["cpu"] for s in stats) + ran["cpu"]) / count
+                if count
+                else None,
                 "frames_per_read": sum(s["frames_per_read"] or 0 for s in stats) / len(stats),
                 "naps": sum(s["naps"] for s in stats),
                 "verdict": cpu_verdict(gen_cpu, server_cpu, machine_cores),
@@ -1005,11 +1152,14 @@ def describe_run(r: dict) -> str:
     what = f"offered {r['value']:g} msg/s" if r["mode"] == "rate" else f"flat out (window {r['value']:g})"
     lat = r["latency"]
     ms = lambda v: "-" if v is None else f"{v * 1000:.1f}"  # noqa: E731
-    text = (f"{what}: {r['deliveries_per_s']:,.0f} deliveries/s, latency p50 {ms(lat['p50'])} "
-            f"p99 {ms(lat['p99'])} max {ms(lat['max'])} ms, {r['received']}/{r['expected']} delivered "
-            f"(lost {r['lost']})")
+    text = (
+        f"{what}: {r['deliveries_per_s']:,.0f} deliveries/s, latency p50 {ms(lat['p50'])} "
+        f"p99 {ms(lat['p99'])} max {ms(lat['max'])} ms, {r['received']}/{r['expected']} delivered "
+        f"(lost {r['lost']})"
+    )
     if r["probe"]["n"]:
-        text += f", probe ack p50 {ms(r['probe']['p50'])} p99 {ms(r['probe']['p99'])} max {ms(r['probe']['max'])} ms"
+        probe = r["probe"]
+        text += f", probe ack p50 {ms(probe['p50'])} p99 {ms(probe['p99'])} max {ms(probe['max'])} ms"
     cpu = " ".join(f"{k} {v:.0%}" for k, v in r["gen_cpu"].items())
     server = "?" if r["server_cpu"] is None else f"{r['server_cpu']:.0%}"
     text += f"; CPU gen [{cpu}] server {server} machine {r['machine_cpu']:.0%}: {r['verdict']}"
@@ -1018,8 +1168,15 @@ def describe_run(r: dict) -> str:
     return text
 
 
-def join_storm(url: str, n: int = 1000, *, workers: int = 2, server_pid: int | None = None,
-               timeout: float = 60.0, log=print) -> dict:
+def join_storm(
+    url: str,
+    n: int = 1000,
+    *,
+    workers: int = 2,
+    server_pid: int | None = None,
+    timeout: float = 60.0,
+    log=print,
+) -> dict:
     """``n`` clients connect and join at the same instant; time until all have ``joined``."""
     with LoadGen(url, workers=workers, prefix="storm") as gen:
         cpu0 = _server_cpu(server_pid)
@@ -1029,10 +1186,14 @@ def join_storm(url: str, n: int = 1000, *, workers: int = 2, server_pid: int | N
         machine_cores = machine.cores_busy()
     times, connects = result["join_times"], result["connect_times"]
     out = {
-        "n": n, "joined": result["joined"], "failed": result["failed"], "failures": result["failures"],
+        "n": n,
+        "joined": result["joined"],
+        "failed": result["failed"],
+        "failures": result["failures"],
         "all_joined_s": times[-1] if len(times) == n else None,
         "last_joined_s": times[-1] if times else None,
-        "join": percentiles(times), "connect": percentiles(connects),
+        "join": percentiles(times),
+        "connect": percentiles(connects),
         "slow_connects": sum(t > 0.9 for t in connects),  # a SYN was dropped and retried
         "gen_cpu": {f"receiver{i + 1}": c / max(result["wall"], 1e-9) for i, c in enumerate(result["cpu"])},
         "server_cpu": (cpu1 - cpu0) / result["wall"] if cpu0 is not None and cpu1 is not None else None,
@@ -1040,14 +1201,24 @@ def join_storm(url: str, n: int = 1000, *, workers: int = 2, server_pid: int | N
     }
     out["verdict"] = cpu_verdict(out["gen_cpu"], out["server_cpu"], machine_cores)
     all_s = "-" if out["all_joined_s"] is None else f"{out['all_joined_s']:.2f} s"
-    log(f"    join storm {n}: {out['joined']} joined, all joined in {all_s}, "
+    log(
+        f"    join storm {n}: {out['joined']} joined, all joined in {all_s}, "
         f"p50 {out['join']['p50'] or 0:.2f} s; {out['slow_connects']} TCP connects took > 0.9 s; "
-        f"failures {out['failures'] or 'none'}; {out['verdict']}")
+        f"failures {out['failures'] or 'none'}; {out['verdict']}"
+    )
     return out
 
 
-def idle_memory(url: str, n: int, server_pid: int, *, room_size: int | None = 100, workers: int = 2,
-                timeout: float = 120.0, log=print) -> dict:
+def idle_memory(
+    url: str,
+    n: int,
+    server_pid: int,
+    *,
+    room_size: int | None = 100,
+    workers: int = 2,
+    timeout: float = 120.0,
+    log=print,
+) -> dict:
     """Server RSS growth per idle joined connection (rooms of ``room_size``, if the server has rooms)."""
     with LoadGen(url, workers=workers, prefix="idle") as gen:
         # Warm up the server's lazy paths; also tells whether it keeps rooms apart.
@@ -1057,22 +1228,34 @@ def idle_memory(url: str, n: int, server_pid: int, *, room_size: int | None = 10
         time.sleep(1.0)
         before = read_rss_kib(server_pid)
         if not rooms and room_size is not None and n > 1000:
-            log(f"    idle memory {n}: skipped, the server ignores `room`, and {n} joins in one room "
-                f"means {n * (n - 1) // 2:,} presence frames")
+            log(
+                f"    idle memory {n}: skipped, the server ignores `room`, and {n} joins in one room "
+                f"means {n * (n - 1) // 2:,} presence frames"
+            )
             return {"n": n, "skipped": "server has no rooms", "rooms": False}
         t = time.time()
-        joined = gen.connect(n, room_size=room_size if rooms else None, room_prefix="idle",
-                             batch=200, timeout=timeout)
+        joined = gen.connect(
+            n, room_size=room_size if rooms else None, room_prefix="idle", batch=200, timeout=timeout
+        )
         if joined["joined"] != n:
             raise ScenarioError(f"only {joined['joined']} of {n} idle clients joined: {joined['failures']}")
         gen.quiesce(quiet=1.0, timeout=60.0)
         time.sleep(1.0)
         after = read_rss_kib(server_pid)
         took = time.time() - t
-    out = {"n": n, "rooms": rooms, "room_size": room_size if rooms else n, "rss_before_kib": before,
-           "rss_after_kib": after, "kib_per_conn": (after - before) / n}
-    log(f"    idle memory {n} ({'rooms of %d' % room_size if rooms else 'one room'}): RSS {before / 1024:.1f} "
-        f"-> {after / 1024:.1f} MiB, {out['kib_per_conn']:.1f} KiB per connection ({took:.1f} s)")
+    out = {
+        "n": n,
+        "rooms": rooms,
+        "room_size": room_size if rooms else n,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "kib_per_conn": (after - before) / n,
+    }
+    spread = f"rooms of {room_size}" if rooms else "one room"
+    log(
+        f"    idle memory {n} ({spread}): RSS {before / 1024:.1f} "
+        f"-> {after / 1024:.1f} MiB, {out['kib_per_conn']:.1f} KiB per connection ({took:.1f} s)"
+    )
     return out
 
 
@@ -1085,27 +1268,47 @@ def main() -> None:
     parser.add_argument("scenario", choices=["fanout", "storm", "memory"])
     parser.add_argument("--receivers", type=int, default=100)
     parser.add_argument("--senders", type=int, default=5)
-    parser.add_argument("--rate", type=float, action="append", default=[],
-                        help="offered messages/s over all senders (repeatable)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        default=[],
+        help="offered messages/s over all senders (repeatable)",
+    )
     parser.add_argument("--flat", action="store_true", help="also run as fast as acks allow")
     parser.add_argument("--window", type=int, default=4, help="messages in flight per sender when --flat")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=2, help="receiver processes")
-    parser.add_argument("--pid", type=int, help="server pid, for its CPU and RSS (memory needs it, and a "
-                        "freshly started server: memory freed by earlier clients is reused)")
+    parser.add_argument(
+        "--pid",
+        type=int,
+        help="server pid, for its CPU and RSS (memory needs it, and a "
+        "freshly started server: memory freed by earlier clients is reused)",
+    )
     parser.add_argument("--room-size", type=int, default=100)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     if args.scenario == "fanout":
-        runs = [("rate", r) for r in args.rate] + ([("flat", args.window)] if args.flat or not args.rate else [])
-        result = fanout(args.url, args.receivers, runs, duration=args.duration, senders=args.senders,
-                        workers=args.workers, server_pid=args.pid)
+        runs = [("rate", r) for r in args.rate] + (
+            [("flat", args.window)] if args.flat or not args.rate else []
+        )
+        result = fanout(
+            args.url,
+            args.receivers,
+            runs,
+            duration=args.duration,
+            senders=args.senders,
+            workers=args.workers,
+            server_pid=args.pid,
+        )
     elif args.scenario == "storm":
         result = join_storm(args.url, args.receivers, workers=args.workers, server_pid=args.pid)
     else:
         if not args.pid:
             parser.error("memory needs --pid of the server")
-        result = idle_memory(args.url, args.receivers, args.pid, room_size=args.room_size, workers=args.workers)
+        result = idle_memory(
+            args.url, args.receivers, args.pid, room_size=args.room_size, workers=args.workers
+        )
     if args.json:
         json.dump(result, sys.stdout, indent=2, default=str)
         print()

@@ -80,17 +80,37 @@ class Server:
             # Every generated client comes from 127.0.0.1 and the senders
             # send flat out: the per-address and flood limits are lifted so
             # the figures are the server's, not its limits'.
-            cmd = [PYTHON, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING",
-                   "--rate-limit", "0", "--max-connections-per-address", "100000"]
+            cmd = [
+                PYTHON,
+                "-m",
+                "chatzilla",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--log-level",
+                "WARNING",
+                "--rate-limit",
+                "0",
+                "--max-connections-per-address",
+                "100000",
+            ]
             if chatzilla_db:
                 cmd += ["--storage", "sqlite", "--db", str(tmp / f"bench-{tag}.db")]
         elif name == "floor":
             cmd = [PYTHON, str(BENCH / "floor_server.py"), "--host", "127.0.0.1", "--port", "0"]
         else:
             cmd = ["node", str(BENCH / "node" / "server.js"), "0"]
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True, preexec_fn=_die_with_parent)
+        self.log = open(self.log_path, "w")  # noqa: SIM115 (open as long as the server runs)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            preexec_fn=_die_with_parent,
+        )
         self.pid = self.proc.pid
         line = self._first_line(timeout=30.0)
         match = READY.search(line)
@@ -170,11 +190,13 @@ def plan(quick: bool, window: int, duration: float | None) -> list[dict]:
     fanouts = [(100, [("rate", 100), ("rate", 500), ("flat", window)])]
     if not quick:
         fanouts.append((1000, [("rate", 10), ("rate", 50), ("flat", window)]))
-    steps = [{"key": f"fanout{n}", "kind": "fanout", "n": n, "runs": runs, "duration": duration}
-             for n, runs in fanouts]
+    steps = [
+        {"key": f"fanout{n}", "kind": "fanout", "n": n, "runs": runs, "duration": duration}
+        for n, runs in fanouts
+    ]
     storm = 100 if quick else 1000
     steps.append({"key": f"storm{storm}", "kind": "storm", "n": storm})
-    for n in ([100] if quick else [1000, 5000]):
+    for n in [100] if quick else [1000, 5000]:
         steps.append({"key": f"memory{n}", "kind": "memory", "n": n})
     return steps
 
@@ -182,9 +204,15 @@ def plan(quick: bool, window: int, duration: float | None) -> list[dict]:
 def run_step(step: dict, server: Server, args) -> dict:
     kind = step["kind"]
     if kind == "fanout":
-        return loadgen.fanout(server.url, step["n"], step["runs"], duration=step["duration"],
-                              workers=args.workers, server_pid=server.pid,
-                              drain_timeout=20.0 if args.quick else 60.0)
+        return loadgen.fanout(
+            server.url,
+            step["n"],
+            step["runs"],
+            duration=step["duration"],
+            workers=args.workers,
+            server_pid=server.pid,
+            drain_timeout=20.0 if args.quick else 60.0,
+        )
     if kind == "storm":
         return loadgen.join_storm(server.url, step["n"], workers=args.workers, server_pid=server.pid)
     return loadgen.idle_memory(server.url, step["n"], server.pid, room_size=100, workers=args.workers)
@@ -232,13 +260,21 @@ def rows(step: dict, results: dict) -> list[tuple[str, str, str, dict]]:
     per = {s: results.get(s, {}).get(key) for s in SERVERS}
     if step["kind"] == "fanout":
         for i, (mode, value) in enumerate(step["runs"]):
-            runs = {s: (p["runs"][i] if isinstance(p, dict) and len(p.get("runs", [])) > i else p)
-                    for s, p in per.items()}
+            runs = {
+                s: (p["runs"][i] if isinstance(p, dict) and len(p.get("runs", [])) > i else p)
+                for s, p in per.items()
+            }
             title = f"fan-out to {step['n']} receivers, " + (
-                f"offered {value:g} msg/s ({value * step['n']:,.0f} deliveries/s)" if mode == "rate"
-                else f"as fast as acks allow (window {value:g} per sender)")
-            def pick(fn):
-                return {s: (fn(r) if isinstance(r, dict) and "mode" in r else _err(r)) for s, r in runs.items()}
+                f"offered {value:g} msg/s ({value * step['n']:,.0f} deliveries/s)"
+                if mode == "rate"
+                else f"as fast as acks allow (window {value:g} per sender)"
+            )
+
+            def pick(fn, runs=runs):
+                return {
+                    s: (fn(r) if isinstance(r, dict) and "mode" in r else _err(r)) for s, r in runs.items()
+                }
+
             out.append((title, "deliveries/s", "/s", pick(lambda r: r["deliveries_per_s"])))
             for q in ("p50", "p99", "max"):
                 out.append((title, f"latency {q} (ms)", "ms", pick(lambda r, q=q: r["latency"][q])))
@@ -248,16 +284,51 @@ def rows(step: dict, results: dict) -> list[tuple[str, str, str, dict]]:
                 out.append((title, "probe ack max (ms)", "ms", pick(lambda r: r["probe"]["max"])))
     elif step["kind"] == "storm":
         title = f"join storm of {step['n']}"
-        out.append((title, "all joined (s)", "s",
-                    {s: (r["all_joined_s"] if r["all_joined_s"] is not None else f"{r['joined']}/{r['n']} joined")
-                     if isinstance(r, dict) and "n" in r else _err(r) for s, r in per.items()}))
-        out.append((title, "TCP connects > 0.9 s", "n",
-                    {s: r["slow_connects"] if isinstance(r, dict) and "n" in r else _err(r) for s, r in per.items()}))
+        out.append(
+            (
+                title,
+                "all joined (s)",
+                "s",
+                {
+                    s: (
+                        r["all_joined_s"]
+                        if r["all_joined_s"] is not None
+                        else f"{r['joined']}/{r['n']} joined"
+                    )
+                    if isinstance(r, dict) and "n" in r
+                    else _err(r)
+                    for s, r in per.items()
+                },
+            )
+        )
+        out.append(
+            (
+                title,
+                "TCP connects > 0.9 s",
+                "n",
+                {
+                    s: r["slow_connects"] if isinstance(r, dict) and "n" in r else _err(r)
+                    for s, r in per.items()
+                },
+            )
+        )
     else:
         title = f"idle memory, {step['n']} connections"
-        out.append((title, "KiB per connection", "KiB",
-                     {s: (r.get("kib_per_conn", r.get("skipped")) if isinstance(r, dict) and "n" in r else _err(r))
-                      for s, r in per.items()}))
+        out.append(
+            (
+                title,
+                "KiB per connection",
+                "KiB",
+                {
+                    s: (
+                        r.get("kib_per_conn", r.get("skipped"))
+                        if isinstance(r, dict) and "n" in r
+                        else _err(r)
+                    )
+                    for s, r in per.items()
+                },
+            )
+        )
     return out
 
 
@@ -266,8 +337,10 @@ def _err(r) -> str:
 
 
 def table(steps: list[dict], results: dict) -> str:
-    lines = ["| scenario | metric | Chatzilla | floor | Node | ours/Node | ours/floor |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| scenario | metric | Chatzilla | floor | Node | ours/Node | ours/floor |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     last_title = None
     for step in steps:
         for title, metric, unit, values in rows(step, results):
@@ -275,16 +348,20 @@ def table(steps: list[dict], results: dict) -> str:
             last_title = title
             ours = values["chatzilla"]
             no_ratio = unit == "n"
-            lines.append(f"| {shown} | {metric} | {fmt(ours, unit)} | {fmt(values['floor'], unit)} | "
-                         f"{fmt(values['node'], unit)} | {'-' if no_ratio else ratio(ours, values['node'])} | "
-                         f"{'-' if no_ratio else ratio(ours, values['floor'])} |")
+            lines.append(
+                f"| {shown} | {metric} | {fmt(ours, unit)} | {fmt(values['floor'], unit)} | "
+                f"{fmt(values['node'], unit)} | {'-' if no_ratio else ratio(ours, values['node'])} | "
+                f"{'-' if no_ratio else ratio(ours, values['floor'])} |"
+            )
     return "\n".join(lines)
 
 
 def cpu_table(steps: list[dict], results: dict) -> str:
-    lines = ["| scenario | server | generator CPU (per process, % of a core) | generator µs/delivery "
-             "| frames/read | server CPU | machine | verdict |",
-             "|---|---|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "| scenario | server | generator CPU (per process, % of a core) | generator µs/delivery "
+        "| frames/read | server CPU | machine | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
     for step in steps:
         if step["kind"] == "memory":
             continue
@@ -292,22 +369,29 @@ def cpu_table(steps: list[dict], results: dict) -> str:
             r = results.get(s, {}).get(step["key"])
             if not isinstance(r, dict) or "error" in r:
                 continue
-            entries = ([(f"{step['n']} receivers, {run_label(x)}", x) for x in r["runs"]]
-                       if step["kind"] == "fanout" else [(f"join storm of {step['n']}", r)])
+            entries = (
+                [(f"{step['n']} receivers, {run_label(x)}", x) for x in r["runs"]]
+                if step["kind"] == "fanout"
+                else [(f"join storm of {step['n']}", r)]
+            )
             for title, x in entries:
                 gen = ", ".join(f"{k} {v:.0%}" for k, v in x["gen_cpu"].items())
                 server = "-" if x["server_cpu"] is None else f"{x['server_cpu']:.0%}"
                 per = x.get("gen_us_per_delivery")
                 fpr = x.get("frames_per_read")
-                lines.append(f"| {title} | {LABELS[s]} | {gen} | {'-' if per is None else f'{per:.1f}'} | "
-                             f"{'-' if not fpr else f'{fpr:.2f}'} | {server} | {x.get('machine_cpu', 0):.0%} | "
-                             f"{x['verdict']} |")
+                lines.append(
+                    f"| {title} | {LABELS[s]} | {gen} | {'-' if per is None else f'{per:.1f}'} | "
+                    f"{'-' if not fpr else f'{fpr:.2f}'} | {server} | {x.get('machine_cpu', 0):.0%} | "
+                    f"{x['verdict']} |"
+                )
     return "\n".join(lines)
 
 
 def memory_table(steps: list[dict], results: dict) -> str:
-    lines = ["| connections | server | rooms | RSS before (MiB) | RSS after (MiB) | KiB per connection |",
-             "|---:|---|---|---:|---:|---:|"]
+    lines = [
+        "| connections | server | rooms | RSS before (MiB) | RSS after (MiB) | KiB per connection |",
+        "|---:|---|---|---:|---:|---:|",
+    ]
     for step in steps:
         if step["kind"] != "memory":
             continue
@@ -315,25 +399,34 @@ def memory_table(steps: list[dict], results: dict) -> str:
             r = results.get(s, {}).get(step["key"])
             if isinstance(r, dict) and "kib_per_conn" in r:
                 rooms = f"of {r['room_size']}" if r["rooms"] else "one (no `room` support)"
-                lines.append(f"| {r['n']} | {LABELS[s]} | {rooms} | {r['rss_before_kib'] / 1024:.1f} | "
-                             f"{r['rss_after_kib'] / 1024:.1f} | {r['kib_per_conn']:.1f} |")
+                lines.append(
+                    f"| {r['n']} | {LABELS[s]} | {rooms} | {r['rss_before_kib'] / 1024:.1f} | "
+                    f"{r['rss_after_kib'] / 1024:.1f} | {r['kib_per_conn']:.1f} |"
+                )
     return "\n".join(lines)
 
 
 def generator_cost(steps: list[dict], results: dict) -> str | None:
     """One line on what the generator costs per delivery, from the fastest fan-out run."""
-    runs = [r for s in SERVERS for step in steps if step["kind"] == "fanout"
-            for r in (results.get(s, {}).get(step["key"]) or {}).get("runs", [])
-            if r.get("gen_us_per_delivery")]
+    runs = [
+        r
+        for s in SERVERS
+        for step in steps
+        if step["kind"] == "fanout"
+        for r in (results.get(s, {}).get(step["key"]) or {}).get("runs", [])
+        if r.get("gen_us_per_delivery")
+    ]
     if not runs:
         return None
     fastest = max(runs, key=lambda r: r["deliveries_per_s"])
     per = fastest["gen_us_per_delivery"]
-    return (f"- The generator spends about {per:.1f} µs of CPU per delivery (in its fastest run, "
-            f"{fastest['deliveries_per_s']:,.0f} deliveries/s), most of it in the kernel's socket reads; "
-            f"so {100_000 * per / 1e6:.2f} cores for 100,000 deliveries/s. On a 2-core machine a server "
-            "that needs a whole core of its own meets the generator's share there: a run marked MACHINE "
-            "SATURATED measured the server with less than a full core.")
+    return (
+        f"- The generator spends about {per:.1f} µs of CPU per delivery (in its fastest run, "
+        f"{fastest['deliveries_per_s']:,.0f} deliveries/s), most of it in the kernel's socket reads; "
+        f"so {100_000 * per / 1e6:.2f} cores for 100,000 deliveries/s. On a 2-core machine a server "
+        "that needs a whole core of its own meets the generator's share there: a run marked MACHINE "
+        "SATURATED measured the server with less than a full core."
+    )
 
 
 def targets(results: dict, steps: list[dict]) -> list[str]:
@@ -352,43 +445,64 @@ def targets(results: dict, steps: list[dict]) -> list[str]:
         nflat = next((r for r in node.get("runs", []) if r["mode"] == "flat"), None)
         fflat = next((r for r in floor.get("runs", []) if r["mode"] == "flat"), None)
         if flat and nflat and fflat:
-            ok = flat["deliveries_per_s"] >= nflat["deliveries_per_s"] and \
-                flat["deliveries_per_s"] >= 4 * fflat["deliveries_per_s"]
-            out.append(f"- fan-out to 1000 as fast as possible >= Node and >= 4x floor: {mark(ok)} "
-                       f"({flat['deliveries_per_s']:,.0f}/s vs Node {nflat['deliveries_per_s']:,.0f}/s, "
-                       f"floor {fflat['deliveries_per_s']:,.0f}/s)")
+            ok = (
+                flat["deliveries_per_s"] >= nflat["deliveries_per_s"]
+                and flat["deliveries_per_s"] >= 4 * fflat["deliveries_per_s"]
+            )
+            out.append(
+                f"- fan-out to 1000 as fast as possible >= Node and >= 4x floor: {mark(ok)} "
+                f"({flat['deliveries_per_s']:,.0f}/s vs Node {nflat['deliveries_per_s']:,.0f}/s, "
+                f"floor {fflat['deliveries_per_s']:,.0f}/s)"
+            )
         r50 = next((r for r in f1000["runs"] if r["mode"] == "rate" and r["value"] == 50), None)
         if r50:
             ok = r50["latency"]["p99"] is not None and r50["latency"]["p99"] < 0.1 and r50["lost"] == 0
-            out.append(f"- offered 50 msg/s to 1000 receivers: p99 < 100 ms, nothing lost: {mark(ok)} "
-                       f"(p99 {ms(r50['latency']['p99'])} ms, lost {r50['lost']})")
+            out.append(
+                f"- offered 50 msg/s to 1000 receivers: p99 < 100 ms, nothing lost: {mark(ok)} "
+                f"(p99 {ms(r50['latency']['p99'])} ms, lost {r50['lost']})"
+            )
         if flat:
             p = flat["probe"]
             ok = p["max"] is not None and p["max"] < 0.1
-            out.append(f"- a message arriving while saturated is acknowledged within 100 ms: {mark(ok)} "
-                       f"(probe ack p50 {ms(p['p50'])}, p99 {ms(p['p99'])}, max {ms(p['max'])} ms)")
+            out.append(
+                f"- a message arriving while saturated is acknowledged within 100 ms: {mark(ok)} "
+                f"(probe ack p50 {ms(p['p50'])}, p99 {ms(p['p99'])}, max {ms(p['max'])} ms)"
+            )
     storm = ours.get("storm1000")
     if isinstance(storm, dict) and "n" in storm:
         t = storm["all_joined_s"]
-        out.append(f"- join storm of 1000 all joined < 3 s: {mark(t is not None and t < 3)} "
-                   f"({'-' if t is None else f'{t:.2f} s'})")
+        out.append(
+            f"- join storm of 1000 all joined < 3 s: {mark(t is not None and t < 3)} "
+            f"({'-' if t is None else f'{t:.2f} s'})"
+        )
     mem = ours.get("memory1000")
     if isinstance(mem, dict) and "kib_per_conn" in mem:
-        out.append(f"- idle memory < 20 KiB per connection at 1000: {mark(mem['kib_per_conn'] < 20)} "
-                   f"({mem['kib_per_conn']:.1f} KiB)")
+        out.append(
+            f"- idle memory < 20 KiB per connection at 1000: {mark(mem['kib_per_conn'] < 20)} "
+            f"({mem['kib_per_conn']:.1f} KiB)"
+        )
     return out
 
 
 def caution(steps: list[dict], results: dict) -> list[str]:
     """A warning for the top of the page when the machine or the generator limited runs."""
-    runs = [x for step in steps if step["kind"] != "memory" for s in SERVERS
-            for r in [results.get(s, {}).get(step["key"])] if isinstance(r, dict) and "error" not in r
-            for x in r.get("runs", [r])]
+    runs = [
+        x
+        for step in steps
+        if step["kind"] != "memory"
+        for s in SERVERS
+        for r in [results.get(s, {}).get(step["key"])]
+        if isinstance(r, dict) and "error" not in r
+        for x in r.get("runs", [r])
+    ]
     limited = [x for x in runs if x["verdict"].startswith(("MACHINE", "GENERATOR"))]
     if not limited:
         return []
-    return [f"> **Caution:** in {len(limited)} of {len(runs)} runs the machine (or the generator) was "
-            "saturated, often by other processes: those figures understate the servers. See the notes.", ""]
+    return [
+        f"> **Caution:** in {len(limited)} of {len(runs)} runs the machine (or the generator) was "
+        "saturated, often by other processes: those figures understate the servers. See the notes.",
+        "",
+    ]
 
 
 def notes(steps: list[dict], results: dict, chatzilla_db: bool) -> list[str]:
@@ -414,11 +528,15 @@ def notes(steps: list[dict], results: dict, chatzilla_db: bool) -> list[str]:
                 if x.get("failures"):
                     out.append(f"- {where}: failed connections {x['failures']}")
                 if x.get("dups") or x.get("stale") or x.get("gaps"):
-                    out.append(f"- {where}: {x.get('gaps', 0)} sequence gaps, {x.get('dups', 0)} duplicate or "
-                               f"reordered and {x.get('stale', 0)} stray deliveries")
+                    out.append(
+                        f"- {where}: {x.get('gaps', 0)} sequence gaps, {x.get('dups', 0)} duplicate or "
+                        f"reordered and {x.get('stale', 0)} stray deliveries"
+                    )
                 if (x.get("sender_lag_max") or 0) > 0.05:
-                    out.append(f"- {where}: the sender fell up to {x['sender_lag_max'] * 1000:.0f} ms behind "
-                               "its schedule (it caught up by sending the late messages at once)")
+                    out.append(
+                        f"- {where}: the sender fell up to {x['sender_lag_max'] * 1000:.0f} ms behind "
+                        "its schedule (it caught up by sending the late messages at once)"
+                    )
                 if x.get("unacked"):
                     out.append(f"- {where}: {x['unacked']} messages never acknowledged")
                 if x.get("closed_by_server"):
@@ -426,33 +544,50 @@ def notes(steps: list[dict], results: dict, chatzilla_db: bool) -> list[str]:
                 if x.get("slow_connects"):
                     slow.append(f"{LABELS[s]} {x['slow_connects']} of {x['n']}")
             if r.get("background_cores", 0) >= 0.25:
-                out.append(f"- {LABELS[s]}, {step['key']}: started while other processes used "
-                           f"{r['background_cores']:.0%} of a core")
+                out.append(
+                    f"- {LABELS[s]}, {step['key']}: started while other processes used "
+                    f"{r['background_cores']:.0%} of a core"
+                )
             if step["kind"] == "memory" and r.get("skipped"):
                 out.append(f"- {LABELS[s]}, {step['key']}: skipped ({r['skipped']})")
             elif step["kind"] == "memory" and not r.get("rooms", True):
-                out.append(f"- {LABELS[s]}, {step['key']}: the server ignores `room`, so all "
-                           f"{r['n']} connections joined one room")
+                out.append(
+                    f"- {LABELS[s]}, {step['key']}: the server ignores `room`, so all "
+                    f"{r['n']} connections joined one room"
+                )
     if saturated:
-        out.insert(0, "- **The generator saturated** (a generator process used >= 90% of a core), so these "
-                      "figures are the generator's limit, not the server's:\n  - " + "\n  - ".join(saturated))
+        out.insert(
+            0,
+            "- **The generator saturated** (a generator process used >= 90% of a core), so these "
+            "figures are the generator's limit, not the server's:\n  - " + "\n  - ".join(saturated),
+        )
     else:
-        out.insert(0, "- The generator never saturated: every generator process stayed below 90% of a core "
-                      "in every run.")
+        out.insert(
+            0,
+            "- The generator never saturated: every generator process stayed below 90% of a core "
+            "in every run.",
+        )
     if machine:
-        out.insert(1, "- The machine was saturated (>= 90% of all cores busy; the generator and the server "
-                      "compete for 2 cores, and so does anything else running): figures are lower bounds:\n  - "
-                      + "\n  - ".join(machine))
+        out.insert(
+            1,
+            "- The machine was saturated (>= 90% of all cores busy; the generator and the server "
+            "compete for 2 cores, and so does anything else running): figures are lower bounds:\n  - "
+            + "\n  - ".join(machine),
+        )
     if slow:
-        out.append("- Join storm, TCP connects that took over 0.9 s: " + ", ".join(slow) + ". The server's "
-                   "listen queue was full, so the kernel dropped their SYN and the client retried 1 s later "
-                   "(then 3 s, 7 s): Tornado's default backlog is 128, Node's 511.")
+        out.append(
+            "- Join storm, TCP connects that took over 0.9 s: " + ", ".join(slow) + ". The server's "
+            "listen queue was full, so the kernel dropped their SYN and the client retried 1 s later "
+            "(then 3 s, 7 s): Tornado's default backlog is 128, Node's 511."
+        )
     cost = generator_cost(steps, results)
     if cost:
         out.insert(1, cost)
     if chatzilla_db is False:
-        out.append("- This Chatzilla build has no `--storage`/`--db` flags: it ran with in-memory history, "
-                   "not the durable SQLite history the targets ask for.")
+        out.append(
+            "- This Chatzilla build has no `--storage`/`--db` flags: it ran with in-memory history, "
+            "not the durable SQLite history the targets ask for."
+        )
     return out
 
 
@@ -462,6 +597,7 @@ def machine_lines() -> list[str]:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
         except OSError:
             return "?"
+
     mem = "?"
     with open("/proc/meminfo") as f:
         for line in f:
@@ -473,12 +609,20 @@ def machine_lines() -> list[str]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    pyver = version([PYTHON, "-c", "import sys, tornado, importlib.metadata as m; "
-                     "print(sys.version.split()[0], '/ Tornado', tornado.version, "
-                     "'/ sockjs-tornado', m.version('sockjs-tornado'))"])
+    pyver = version(
+        [
+            PYTHON,
+            "-c",
+            "import sys, tornado, importlib.metadata as m; "
+            "print(sys.version.split()[0], '/ Tornado', tornado.version, "
+            "'/ sockjs-tornado', m.version('sockjs-tornado'))",
+        ]
+    )
     sockjs_node = "?"
     try:
-        sockjs_node = json.loads((BENCH / "node" / "node_modules" / "sockjs" / "package.json").read_text())["version"]
+        sockjs_node = json.loads((BENCH / "node" / "node_modules" / "sockjs" / "package.json").read_text())[
+            "version"
+        ]
     except (OSError, ValueError, KeyError):
         pass
     return [
@@ -501,9 +645,11 @@ def document(steps, results, args, started: float, chatzilla_db: bool, tbl: str)
         *caution(steps, results),
         *machine_lines(),
         "",
-        "Servers, each started fresh for every scenario, one process each: **Chatzilla** "
-        f"(`python -m chatzilla`, {storage}); the **floor**, bench/floor_server.py, the straightforward "
-        "sockjs-tornado broadcast (one `send` per recipient, no storage); and **Node**, bench/node/server.js, "
+        "Servers, each started fresh for every scenario, one process each: "
+        f"**Chatzilla** (`python -m chatzilla`, {storage}); "
+        "the **floor**, bench/floor_server.py, the straightforward "
+        "sockjs-tornado broadcast (one `send` per recipient, no storage); "
+        "and **Node**, bench/node/server.js, "
         "the npm `sockjs` reference server. All three speak the same subset of the protocol "
         "(shared/PROTOCOL.md, version 1) over SockJS's WebSocket transport, which bench/loadgen.py speaks "
         "as sockjs-client does.",
@@ -558,20 +704,34 @@ def document(steps, results, args, started: float, chatzilla_db: bool, tbl: str)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="100 clients, 2 s runs, no 1000/5000 scenarios; prints only unless --out")
-    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of "
-                        + ",".join(SERVERS))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="100 clients, 2 s runs, no 1000/5000 scenarios; prints only unless --out",
+    )
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help="comma-separated subset of " + ",".join(SERVERS)
+    )
     parser.add_argument("--only", help="comma-separated scenario keys (e.g. fanout1000,storm1000)")
     parser.add_argument("--workers", type=int, default=2, help="receiver processes of the generator")
-    parser.add_argument("--window", type=int, default=4,
-                        help="messages in flight per sender when sending as fast as acks allow (default 4)")
-    parser.add_argument("--duration", type=float, help="seconds of sending per fan-out run (default 5, quick 2)")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=4,
+        help="messages in flight per sender when sending as fast as acks allow (default 4)",
+    )
+    parser.add_argument(
+        "--duration", type=float, help="seconds of sending per fan-out run (default 5, quick 2)"
+    )
     parser.add_argument("--out", help="markdown file to write (default docs/performance.md for the full run)")
     parser.add_argument("--json", help="also write the raw results as JSON here")
-    parser.add_argument("--settle", type=float, default=15.0,
-                        help="before each run, wait up to this many seconds for other processes to leave the "
-                             "CPU alone (at most 120 s in all; 0 to never wait)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=15.0,
+        help="before each run, wait up to this many seconds for other processes to leave the "
+        "CPU alone (at most 120 s in all; 0 to never wait)",
+    )
     args = parser.parse_args()
     servers = [s for s in args.servers.split(",") if s]
     if unknown := set(servers) - set(SERVERS):
@@ -593,8 +753,11 @@ def main() -> int:
     results: dict = {s: {} for s in SERVERS}
     settled = 0.0
     history = {True: "; Chatzilla history: SQLite", False: "; Chatzilla history: in memory", None: ""}
-    print(f"# bench: {len(steps)} scenarios x {len(servers)} servers{' (quick)' if args.quick else ''}"
-          f"{history[chatzilla_db]}", flush=True)
+    print(
+        f"# bench: {len(steps)} scenarios x {len(servers)} servers{' (quick)' if args.quick else ''}"
+        f"{history[chatzilla_db]}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="chatzilla-bench-") as tmp:
         for step in steps:
             for name in servers:
@@ -604,14 +767,19 @@ def main() -> int:
                 background, waited = wait_for_quiet(budget)
                 settled += waited
                 if waited >= 1:
-                    print(f"    waited {waited:.0f} s for a quieter machine; others use {background:.0%} of a core",
-                          flush=True)
+                    print(
+                        f"    waited {waited:.0f} s for a quieter machine; "
+                        f"others use {background:.0%} of a core",
+                        flush=True,
+                    )
                 try:
                     server = Server(name, Path(tmp), step["key"], chatzilla_db)
                     results[name][step["key"]] = run_step(step, server, args)
                     results[name][step["key"]]["background_cores"] = background
                 except Exception as exc:  # one failed scenario must not lose the others' figures
-                    text = str(exc) if isinstance(exc, loadgen.ScenarioError) else f"{type(exc).__name__}: {exc}"
+                    text = (
+                        str(exc) if isinstance(exc, loadgen.ScenarioError) else f"{type(exc).__name__}: {exc}"
+                    )
                     print(f"    ERROR: {text}", flush=True)
                     results[name][step["key"]] = {"error": text}
                 finally:
@@ -619,7 +787,10 @@ def main() -> int:
                         server.stop()
                         if server.proc.returncode not in (0, -signal.SIGTERM):
                             tail = Path(server.log_path).read_text()[-2000:]
-                            print(f"    {name} exited with {server.proc.returncode}; log tail:\n{tail}", flush=True)
+                            print(
+                                f"    {name} exited with {server.proc.returncode}; log tail:\n{tail}",
+                                flush=True,
+                            )
                 time.sleep(0.5)
     tbl = table(steps, results)
     print()

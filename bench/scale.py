@@ -19,18 +19,25 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import redis
-
 import loadgen
+import redis
 from chatzilla_process import start_chatzilla
-
 
 
 def start(redis_url: str, prefix: str) -> tuple[subprocess.Popen, str]:
     return start_chatzilla(
-        "--log-level", "WARNING", "--redis-url", redis_url, "--redis-prefix", prefix,
+        "--log-level",
+        "WARNING",
+        "--redis-url",
+        redis_url,
+        "--redis-prefix",
+        prefix,
         # The generator's clients all come from 127.0.0.1 and send flat out.
-        "--rate-limit", "0", "--max-connections-per-address", "100000")
+        "--rate-limit",
+        "0",
+        "--max-connections-per-address",
+        "100000",
+    )
 
 
 def measure(processes: int, args) -> dict:
@@ -38,9 +45,14 @@ def measure(processes: int, args) -> dict:
     servers = [start(args.redis_url, prefix) for _ in range(processes)]
     try:
         urls = ",".join(url for _, url in servers)
-        return loadgen.fanout(urls, args.receivers, [("rate", args.rate), ("flat", args.window)],
-                              duration=args.duration, workers=2,
-                              server_pid=servers[0][0].pid if processes == 1 else None)
+        return loadgen.fanout(
+            urls,
+            args.receivers,
+            [("rate", args.rate), ("flat", args.window)],
+            duration=args.duration,
+            workers=2,
+            server_pid=servers[0][0].pid if processes == 1 else None,
+        )
     finally:
         for proc, _ in servers:
             proc.terminate()
@@ -65,8 +77,8 @@ def main() -> None:
 
     results = {n: measure(n, args) for n in (1, 2)}
     lines = [
-        f"# Scaling out through Redis\n",
-        f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `bench/scale.py` on "
+        "# Scaling out through Redis\n",
+        f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC by `bench/scale.py` on "
         f"`{platform.node()}` ({os.cpu_count()} cores), Python {platform.python_version()}, Redis at "
         f"{args.redis_url}. {args.receivers} receivers split evenly across the processes, 5 senders on the "
         "first; the load generator runs on the same machine.\n",
@@ -75,17 +87,21 @@ def main() -> None:
     ]
     for i, label in enumerate((f"offered {args.rate:.0f} msg/s", f"flat out (window {args.window})")):
         one, two = results[1]["runs"][i], results[2]["runs"][i]
-        rows = (("deliveries/s", lambda r: r["deliveries_per_s"]),
-                ("latency p50 (ms)", lambda r: 1000 * r["latency"]["p50"]),
-                ("latency p99 (ms)", lambda r: 1000 * r["latency"]["p99"]),
-                ("lost deliveries", lambda r: r["lost"]))
+        rows = (
+            ("deliveries/s", lambda r: r["deliveries_per_s"]),
+            ("latency p50 (ms)", lambda r: 1000 * r["latency"]["p50"]),
+            ("latency p99 (ms)", lambda r: 1000 * r["latency"]["p99"]),
+            ("lost deliveries", lambda r: r["lost"]),
+        )
         for n, (name, get) in enumerate(rows):
             a, b = get(one), get(two)
             ratio = f"{b / a:.2f}" if a else "-"
             lines.append(f"| {label if n == 0 else ''} | {name} | {a:,.1f} | {b:,.1f} | {ratio} |")
-    lines.append("\nOn 2 cores the generator itself needs most of a core at these rates, so two server "
-                 "processes compete with it and each other: the ratio shows what a second process adds here, "
-                 "not on a machine with a core per process.")
+    lines.append(
+        "\nOn 2 cores the generator itself needs most of a core at these rates, so two server "
+        "processes compete with it and each other: the ratio shows what a second process adds here, "
+        "not on a machine with a core per process."
+    )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -32,21 +32,29 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from tornado.websocket import websocket_connect
-
 from chatzilla_process import start_chatzilla
 from loadgen import read_rss_kib
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.websocket import websocket_connect
 
 
 class Server:
     def __init__(self, db: str, clients: int, log: str) -> None:
         self.log = log
         self.proc, self.url = start_chatzilla(
-            "--db", db, "--log-level", "WARNING", "--disconnect-delay", "5",
+            "--db",
+            db,
+            "--log-level",
+            "WARNING",
+            "--disconnect-delay",
+            "5",
             # Every client comes from 127.0.0.1: one address for all of them.
-            "--max-connections-per-address", str(4 * clients), "--rate-limit", "50",
-            stderr=open(log, "w"))
+            "--max-connections-per-address",
+            str(4 * clients),
+            "--rate-limit",
+            "50",
+            stderr=open(log, "w"),  # noqa: SIM115 (the child keeps its own copy)
+        )
 
     def health(self) -> dict:
         with urllib.request.urlopen(self.url + "/healthz", timeout=10) as response:
@@ -77,6 +85,7 @@ class Tally:
 
 
 # -- clients ---------------------------------------------------------------------
+
 
 class SockJSWebSocket:
     def __init__(self, url: str, n: int) -> None:
@@ -132,14 +141,14 @@ class XhrPolling:
         assert response.body.startswith(b"o")
 
     async def send(self, frame: dict) -> None:
-        await self.http.fetch(self.base + "/xhr_send", method="POST",
-                              body=json.dumps([json.dumps(frame)]))
+        await self.http.fetch(self.base + "/xhr_send", method="POST", body=json.dumps([json.dumps(frame)]))
 
     async def frames(self):
         while not self.stopped:
             try:
-                response = await self.http.fetch(self.base + "/xhr", method="POST", body=b"",
-                                                 request_timeout=60)
+                response = await self.http.fetch(
+                    self.base + "/xhr", method="POST", body=b"", request_timeout=60
+                )
             except HTTPClientError:
                 return
             body = response.body.decode()
@@ -171,8 +180,13 @@ async def one_visit(url: str, n: int, rooms: int, tally: Tally) -> None:
         while time.monotonic() < leave_at - 1:
             await asyncio.sleep(random.uniform(0.5, 2.5))
             i += 1
-            await client.send({"type": "message", "content": f"soak {n}.{i} " + "x" * random.randint(0, 300),
-                               "ref": f"{n}.{i}"})
+            await client.send(
+                {
+                    "type": "message",
+                    "content": f"soak {n}.{i} " + "x" * random.randint(0, 300),
+                    "ref": f"{n}.{i}",
+                }
+            )
             tally.add("sent")
 
     async def listen():
@@ -222,11 +236,12 @@ async def sample(server: Server, every: float, samples: list, stop: asyncio.Even
     started = time.monotonic()
     while not stop.is_set():
         health = await asyncio.to_thread(server.health)
-        samples.append((time.monotonic() - started, health["connections"], health["participants"],
-                        server.rss_mib()))
+        samples.append(
+            (time.monotonic() - started, health["connections"], health["participants"], server.rss_mib())
+        )
         try:
             await asyncio.wait_for(stop.wait(), every)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -252,8 +267,10 @@ async def main_async(args) -> int:
             if args.warmup > 0:
                 await churn(server.url, args.clients, args.rooms, args.warmup, warm)
                 health, waited = await wait_for_nobody(server)
-                print(f"warm-up {args.warmup:.0f} s: {warm['connections']} connections; "
-                      f"then {health} after {waited:.1f} s")
+                print(
+                    f"warm-up {args.warmup:.0f} s: {warm['connections']} connections; "
+                    f"then {health} after {waited:.1f} s"
+                )
             await asyncio.sleep(2)
             start_health, start_rss = await asyncio.to_thread(server.health), server.rss_mib()
             print(f"start: {start_health}, VmRSS {start_rss:.1f} MiB")
@@ -278,15 +295,20 @@ async def main_async(args) -> int:
             for key, value in sorted(tally.counts.items()):
                 print(f"  {key}: {value}")
             print(f"busiest: {busiest[1]} connections; peak VmRSS {peak[3]:.1f} MiB")
-            print(f"after:  {end_health} ({waited:.1f} s after the last client), "
-                  f"VmRSS {end_rss:.1f} MiB")
+            print(f"after:  {end_health} ({waited:.1f} s after the last client), VmRSS {end_rss:.1f} MiB")
             errors = server.errors()
             print(f"server log: {len(errors)} lines at ERROR", *errors[:5], sep="\n  ")
             change = (end_rss - start_rss) / start_rss * 100
-            ok = (end_health["connections"] == 0 and end_health["participants"] == 0
-                  and abs(change) <= 10 and not errors)
-            print(f"memory: {start_rss:.1f} MiB before, {end_rss:.1f} MiB after ({change:+.1f} %); "
-                  f"launch {launch_rss:.1f} MiB -> {'OK' if ok else 'FAILED'}")
+            ok = (
+                end_health["connections"] == 0
+                and end_health["participants"] == 0
+                and abs(change) <= 10
+                and not errors
+            )
+            print(
+                f"memory: {start_rss:.1f} MiB before, {end_rss:.1f} MiB after ({change:+.1f} %); "
+                f"launch {launch_rss:.1f} MiB -> {'OK' if ok else 'FAILED'}"
+            )
             return 0 if ok else 1
         finally:
             print(f"server exit status {server.stop()}")

@@ -35,16 +35,19 @@ class StartupError(Exception):
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then close every session and return."""
     if not SOCKJS_BUNDLE.is_file():
-        raise StartupError(f"the sockjs-client bundle is missing ({SOCKJS_BUNDLE}); "
-                           "run `npm ci` (or `make run`, which does it)")
+        raise StartupError(
+            f"the sockjs-client bundle is missing ({SOCKJS_BUNDLE}); "
+            "run `npm ci` (or `make run`, which does it)"
+        )
     try:
         # Tornado's default backlog of 128 makes the kernel drop connection
         # attempts when a crowd arrives at once (a restart, a join storm);
         # each dropped one waits a second or more for its retry.
         sockets = tornado.netutil.bind_sockets(settings.port, settings.host, backlog=LISTEN_BACKLOG)
     except OSError as exc:
-        raise StartupError(f"cannot listen on {settings.host}:{settings.port}: "
-                           f"{exc.strerror or exc}") from None
+        raise StartupError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
     except (UnicodeError, ValueError) as exc:
         raise StartupError(f"setting host ({settings.host!r}) is not an address: {exc}") from None
     try:
@@ -72,7 +75,7 @@ async def serve(settings: Settings) -> None:
     try:
         # Let the close frames reach the clients before the sockets go.
         await asyncio.wait_for(server.close_all_connections(), settings.shutdown_grace)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("connections still open after %.1fs; exiting anyway", settings.shutdown_grace)
     await app.shutdown()
 
@@ -83,8 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"chatzilla: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve(settings))
     except StartupError as exc:

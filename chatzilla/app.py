@@ -34,8 +34,9 @@ SOCKJS_PREFIX = "/chat"
 class ChatApplication(tornado.web.Application):
     """A Tornado application that owns its hub, backend and SockJS router."""
 
-    def __init__(self, handlers, *, hub: Hub, backend: Backend, router: ChatRouter,
-                 proxies: TrustedProxies, **kw) -> None:
+    def __init__(
+        self, handlers, *, hub: Hub, backend: Backend, router: ChatRouter, proxies: TrustedProxies, **kw
+    ) -> None:
         super().__init__(handlers, **kw)
         self.hub = hub
         self.backend = backend
@@ -48,10 +49,10 @@ class ChatApplication(tornado.web.Application):
         our own connection's (see :mod:`chatzilla.proxies`). Every handler,
         the SockJS ones and their per-address limits included, sees these."""
         peer = request.remote_ip
-        request.remote_ip = self.proxies.client_address(
-            peer, request.headers.get("X-Forwarded-For"))
+        request.remote_ip = self.proxies.client_address(peer, request.headers.get("X-Forwarded-For"))
         request.protocol = self.proxies.scheme(
-            peer, request.headers.get("X-Forwarded-Proto"), request.protocol)
+            peer, request.headers.get("X-Forwarded-Proto"), request.protocol
+        )
         return super().find_handler(request, **kwargs)
 
     async def shutdown(self) -> None:
@@ -105,6 +106,7 @@ def make_backend(settings: Settings) -> Backend:
     if settings.redis_url:
         # Imported here: the embedded default needs no Redis client.
         from .redis_backend import RedisBackend
+
         return RedisBackend(settings.redis_url, settings.redis_prefix)
     if settings.storage == "memory":
         # Enough to catch up a client that was briefly away.
@@ -123,9 +125,13 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     """
     if backend is None:
         backend = make_backend(settings)
-    hub = Hub(backend, history_limit=settings.history_limit, max_content=settings.max_content,
-              max_rooms=settings.max_rooms,
-              messages=flood_limiter(settings.rate_limit))
+    hub = Hub(
+        backend,
+        history_limit=settings.history_limit,
+        max_content=settings.max_content,
+        max_rooms=settings.max_rooms,
+        messages=flood_limiter(settings.rate_limit),
+    )
     router = ChatRouter(hub, SOCKJS_PREFIX, sockjs_settings(settings), settings, io_loop=io_loop)
     templates = jinja2.Environment(
         # Read once: a check of the file on every page load would be disk I/O
@@ -140,14 +146,20 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         # Any one path segment; PageHandler answers 404 for a bad room name.
         (r"/r/([^/]+)", PageHandler, {"templates": templates}),
         (r"/healthz", HealthHandler, {"hub": hub, "backend": backend}),
-        tornado.web.url(r"/vendor/sockjs/(.*)", StaticHandler,
-                        {"path": str(SOCKJS_DIST)}, name="sockjs-bundle"),
+        tornado.web.url(
+            r"/vendor/sockjs/(.*)", StaticHandler, {"path": str(SOCKJS_DIST)}, name="sockjs-bundle"
+        ),
         *router.urls,
     ]
     return ChatApplication(
-        handlers, hub=hub, backend=backend, router=router,
+        handlers,
+        hub=hub,
+        backend=backend,
+        router=router,
         proxies=TrustedProxies(settings.trusted_proxies),
-        static_path=str(STATIC), static_handler_class=StaticHandler, compress_response=True,
+        static_path=str(STATIC),
+        static_handler_class=StaticHandler,
+        compress_response=True,
         default_handler_class=NotFoundHandler,
         # Never a traceback in a response, whatever else is switched on.
         serve_traceback=False,

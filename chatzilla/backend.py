@@ -83,8 +83,9 @@ class Backend(Protocol):
         """Stop counting connection ``key``; announces a "leave" when it was
         the e-mail's last. Never raises; may complete after returning."""
 
-    async def append(self, room: str, sender: str, content: str,
-                     ref: str | None, origin: object) -> tuple[Message, bool]:
+    async def append(
+        self, room: str, sender: str, content: str, ref: str | None, origin: object
+    ) -> tuple[Message, bool]:
         """Store a message; return it (with id and ``ts``) and ``duplicate``.
 
         ``duplicate`` is True when ``sender`` already sent ``ref`` to ``room``
@@ -94,8 +95,7 @@ class Backend(Protocol):
         ``deliver``. Raises :class:`StorageError` when it cannot store.
         """
 
-    async def page(self, room: str, after: int | None, before: int | None,
-                   limit: int) -> list[Message]:
+    async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
         """Up to ``limit`` of the newest messages with ``after < id < before``
         (either bound may be None), oldest first."""
 
@@ -155,8 +155,9 @@ class MemoryBackend(LocalPresence):
         # (room, sender, ref) -> message, oldest first, pruned by age.
         self._refs: collections.OrderedDict[tuple[str, str, str], Message] = collections.OrderedDict()
 
-    async def append(self, room: str, sender: str, content: str,
-                     ref: str | None, origin: object) -> tuple[Message, bool]:
+    async def append(
+        self, room: str, sender: str, content: str, ref: str | None, origin: object
+    ) -> tuple[Message, bool]:
         now = self._clock()
         if ref is not None:
             self._forget_refs_before(now - DEDUP_WINDOW)
@@ -183,13 +184,12 @@ class MemoryBackend(LocalPresence):
                 return
             del self._refs[key]
 
-    async def page(self, room: str, after: int | None, before: int | None,
-                   limit: int) -> list[Message]:
+    async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
         log = list(self._logs.get(room, ()))
         ids = [m.id for m in log]
         lo = 0 if after is None else bisect.bisect_right(ids, after)
         hi = len(log) if before is None else bisect.bisect_left(ids, before)
-        return log[max(lo, hi - limit):hi] if limit > 0 else []
+        return log[max(lo, hi - limit) : hi] if limit > 0 else []
 
     async def close(self) -> None:
         self._deliver = None

@@ -24,8 +24,13 @@ class Message:
 
     def frame(self) -> dict[str, Any]:
         """The ``message`` frame every other participant receives (no ``ref``)."""
-        return {"type": "message", "id": self.id, "sender": self.sender,
-                "content": self.content, "ts": self.ts}
+        return {
+            "type": "message",
+            "id": self.id,
+            "sender": self.sender,
+            "content": self.content,
+            "ts": self.ts,
+        }
 
     def ack(self) -> dict[str, Any]:
         """The ``sent`` acknowledgement for the sending connection."""

@@ -20,15 +20,15 @@ import collections
 import logging
 
 from sockjs.tornado import SockJSConnection, SockJSRouter
-from tornado.iostream import StreamClosedError
 from sockjs.tornado.session import CLOSED, BaseSession, Session
+from tornado.iostream import StreamClosedError
 
 from . import protocol
 from .hub import Hub
 from .limits import RateLimiter, flood_limiter
+from .outbox import Outbox, raw_frames, sockjs_packet, unsent_bytes, write
 from .protocol import Join, ProtocolError, Say, Typing
 from .settings import Settings
-from .outbox import Outbox, raw_frames, sockjs_packet, unsent_bytes, write
 from .transports import RawWebSocketTransport, WebSocketTransport, guard_urls
 
 log = logging.getLogger("chatzilla.connection")
@@ -94,8 +94,7 @@ class ChatRouter(SockJSRouter):
     """A SockJS router that carries the hub its connections talk to, and
     the limits and counts its connections share."""
 
-    def __init__(self, hub: Hub, prefix: str, user_settings: dict, settings: Settings,
-                 io_loop=None) -> None:
+    def __init__(self, hub: Hub, prefix: str, user_settings: dict, settings: Settings, io_loop=None) -> None:
         self.hub = hub
         self.allowed_origins = settings.allowed_origins
         self.max_frame = settings.max_frame
@@ -109,8 +108,7 @@ class ChatRouter(SockJSRouter):
         self.joins = RateLimiter(settings.rate_limit, settings.max_connections_per_address)
         #: Open connections per client address.
         self.addresses: collections.Counter[str] = collections.Counter()
-        super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop,
-                         session_kls=ChatSession)
+        super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop, session_kls=ChatSession)
         self._transport_urls = guard_urls(self._transport_urls)
         # call_soon, not add_callback: the latter is the thread-safe kind,
         # which costs a wake-up write per call.
@@ -143,8 +141,7 @@ class ChatConnection(SockJSConnection):
     def on_open(self, info) -> None:
         router = self._router
         if router.addresses[info.ip] >= router.max_per_address:
-            log.info("refused a connection from %s: %d open already", info.ip,
-                     router.addresses[info.ip])
+            log.info("refused a connection from %s: %d open already", info.ip, router.addresses[info.ip])
             self.close(*TOO_MANY_CONNECTIONS)
             return
         self._address = info.ip
@@ -156,8 +153,11 @@ class ChatConnection(SockJSConnection):
             return
         size = FRAME_OVERHEAD + (len(message) if isinstance(message, (str, bytes)) else 0)
         if self._inbox_bytes + size > self._router.max_queued:
-            log.info("closing a connection from %s: more than %d bytes of frames waiting",
-                     self._address, self._router.max_queued)
+            log.info(
+                "closing a connection from %s: more than %d bytes of frames waiting",
+                self._address,
+                self._router.max_queued,
+            )
             self._close_soon(TOO_MUCH_AT_ONCE)
             return
         self._inbox_bytes += size
@@ -232,8 +232,7 @@ class ChatConnection(SockJSConnection):
             return False
         # A client that does not read must not make the server hold on to
         # everything said meanwhile. It reconnects and catches up.
-        log.info("closing a connection from %s that does not read: %d bytes waiting",
-                 self._address, waiting)
+        log.info("closing a connection from %s that does not read: %d bytes waiting", self._address, waiting)
         if hasattr(self.session, "send_queue"):
             self.session.send_queue = ""
         self._close_soon(TOO_SLOW)
@@ -288,8 +287,10 @@ class ChatConnection(SockJSConnection):
             raise ProtocolError("bad_frame", "a frame must be a JSON object sent as text")
         size = protocol.utf8_size(message)
         if size > self._router.max_frame:
-            raise ProtocolError("too_large", f"a frame has at most {self._router.max_frame} "
-                                f"bytes, this one has {size}; it was dropped")
+            raise ProtocolError(
+                "too_large",
+                f"a frame has at most {self._router.max_frame} bytes, this one has {size}; it was dropped",
+            )
         wait = self._router.frames.take(self)
         try:
             command = protocol.parse_frame(message)
@@ -315,6 +316,14 @@ class ChatConnection(SockJSConnection):
             # A bug of ours must not end the connection or leak details to
             # the client; it is logged for us to fix.
             log.exception("unhandled error while handling a frame")
-            self.send_text(protocol.encode(protocol.error_frame(ProtocolError(
-                "internal", "the server failed on this frame; it may or may not have been "
-                "carried out", ref))))
+            self.send_text(
+                protocol.encode(
+                    protocol.error_frame(
+                        ProtocolError(
+                            "internal",
+                            "the server failed on this frame; it may or may not have been carried out",
+                            ref,
+                        )
+                    )
+                )
+            )

@@ -70,10 +70,17 @@ class Hub:
     ``typing_interval`` seconds.
     """
 
-    def __init__(self, backend: Backend, *, history_limit: int, max_content: int,
-                 max_rooms: int | None = None, messages: RateLimiter | None = None,
-                 typing_interval: float = TYPING_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        history_limit: int,
+        max_content: int,
+        max_rooms: int | None = None,
+        messages: RateLimiter | None = None,
+        typing_interval: float = TYPING_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._backend = backend
         self._history_limit = history_limit
         self._max_content = max_content
@@ -132,8 +139,9 @@ class Hub:
 
     # -- commands ----------------------------------------------------------
 
-    async def join(self, client: Client, raw_email: str, raw_room: str | None = None,
-                   since: int | None = None) -> None:
+    async def join(
+        self, client: Client, raw_email: str, raw_room: str | None = None, since: int | None = None
+    ) -> None:
         """Enter a room; sends ``joined`` to ``client``, presence to the others.
 
         ``raw_room`` None is the lobby, and ``joined`` then has no ``room``
@@ -148,10 +156,16 @@ class Hub:
             raise ProtocolError("already_joined", "this connection has already joined")
         email = protocol.normalize_email(raw_email)
         room = protocol.DEFAULT_ROOM if raw_room is None else protocol.check_room(raw_room)
-        if (self._max_rooms is not None and room not in self._rosters
-                and len(self._rosters) >= self._max_rooms):
-            raise ProtocolError("too_many_rooms", f"this server has {len(self._rosters)} rooms "
-                                "in use, its most; join a room that has people in it")
+        if (
+            self._max_rooms is not None
+            and room not in self._rosters
+            and len(self._rosters) >= self._max_rooms
+        ):
+            raise ProtocolError(
+                "too_many_rooms",
+                f"this server has {len(self._rosters)} rooms "
+                "in use, its most; join a room that has people in it",
+            )
         member = self._members[client] = _Member(email, room)
         self._rosters.setdefault(room, Roster()).add(client, email)
         # Registered before reading history: a message stored meanwhile is
@@ -198,8 +212,11 @@ class Hub:
             messages = await self._backend.page(member.room, None, before, limit + 1)
         except StorageError:
             raise ProtocolError("unavailable", "history cannot be read now; try again") from None
-        frame = {"type": "history", "messages": [m.frame() for m in messages[-limit:]],
-                 "more": len(messages) > limit}
+        frame = {
+            "type": "history",
+            "messages": [m.frame() for m in messages[-limit:]],
+            "more": len(messages) > limit,
+        }
         if before is not None:
             frame["before"] = before
         self._send(client, protocol.encode(frame))
@@ -224,10 +241,11 @@ class Hub:
             error.ref = ref
             raise
         try:
-            message, duplicate = await self._backend.append(
-                member.room, member.email, content, ref, client)
+            message, duplicate = await self._backend.append(member.room, member.email, content, ref, client)
         except StorageError:
-            raise ProtocolError("unavailable", "the message could not be stored; send it again", ref) from None
+            raise ProtocolError(
+                "unavailable", "the message could not be stored; send it again", ref
+            ) from None
         if duplicate:
             # A retried ref: acknowledged again with its first id; it was
             # stored and delivered only once. (A new message's `sent` goes

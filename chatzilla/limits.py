@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 class TokenBucket:
     """``rate`` tokens a second, at most ``burst``; starts full."""
 
-    __slots__ = ("rate", "burst", "_tokens", "_stamp")
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
 
     def __init__(self, rate: float, burst: float, now: float) -> None:
         if rate <= 0 or burst < 1:
@@ -53,8 +53,7 @@ class RateLimiter:
     passes its own).
     """
 
-    def __init__(self, rate: float, burst: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock

@@ -40,8 +40,7 @@ class ProtocolError(Exception):
     ``retry_after`` (seconds) goes with ``rate_limited``.
     """
 
-    def __init__(self, code: str, reason: str, ref: str | None = None,
-                 retry_after: float | None = None):
+    def __init__(self, code: str, reason: str, ref: str | None = None, retry_after: float | None = None):
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
@@ -53,8 +52,9 @@ def rate_limited(wait: float, what: str, ref: str | None = None) -> ProtocolErro
     """``rate_limited``: ``what`` came too fast; try again in ``wait`` seconds."""
     # Whole milliseconds, rounded up: retrying after exactly that succeeds.
     wait = math.ceil(wait * 1000) / 1000
-    return ProtocolError("rate_limited", f"too many {what}: wait {wait:g} s and try again",
-                         ref, retry_after=wait)
+    return ProtocolError(
+        "rate_limited", f"too many {what}: wait {wait:g} s and try again", ref, retry_after=wait
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,8 +131,7 @@ def normalize_email(raw: str) -> str:
 def check_room(raw: str) -> str:
     """Return the room name, or raise ``invalid_room``: 1 to 64 of a-z 0-9 - _."""
     if not _ROOM.fullmatch(raw):
-        raise ProtocolError("invalid_room",
-                            "a room name is 1 to 64 characters of a-z, 0-9, - and _")
+        raise ProtocolError("invalid_room", "a room name is 1 to 64 characters of a-z, 0-9, - and _")
     return raw
 
 
@@ -142,7 +141,9 @@ def clean_content(raw: str, limit: int) -> str:
     if not content:
         raise ProtocolError("empty", "the message is empty")
     if len(content) > limit:
-        raise ProtocolError("too_long", f"a message has at most {limit} characters, this one has {len(content)}")
+        raise ProtocolError(
+            "too_long", f"a message has at most {limit} characters, this one has {len(content)}"
+        )
     return content
 
 
@@ -199,15 +200,21 @@ def parse_frame(text: str) -> Command:
     if not isinstance(kind, str):
         raise ProtocolError("bad_frame", "a frame needs a string field 'type'", ref)
     if kind == "join":
-        return Join(email=_field(frame, "email", True, ref),
-                    room=_field(frame, "room", False, ref),
-                    since=_integer(frame, "since", 0, ref), ref=ref)
+        return Join(
+            email=_field(frame, "email", True, ref),
+            room=_field(frame, "room", False, ref),
+            since=_integer(frame, "since", 0, ref),
+            ref=ref,
+        )
     if kind == "message":
         return Say(content=_field(frame, "content", True, ref), ref=ref)
     if kind == "history":
         limit = _integer(frame, "limit", 1, ref)
-        return Scrollback(before=_integer(frame, "before", 1, ref),
-                          limit=MAX_PAGE if limit is None else min(limit, MAX_PAGE), ref=ref)
+        return Scrollback(
+            before=_integer(frame, "before", 1, ref),
+            limit=MAX_PAGE if limit is None else min(limit, MAX_PAGE),
+            ref=ref,
+        )
     if kind == "typing":
         return Typing(ref=ref)
     raise ProtocolError("bad_frame", f"unknown frame type {kind[:40]!r}", ref)

@@ -24,8 +24,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Loopback and the private ranges: a proxy on the same machine, or a
 #: platform's router on its internal network (as on Heroku-style dynos).
-DEFAULT_TRUSTED = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
-                   "192.168.0.0/16", "fc00::/7")
+DEFAULT_TRUSTED = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 #: The setting's word for "every peer is a proxy" (for a platform whose
 #: routers have public addresses and which strips what clients send).
@@ -57,7 +56,8 @@ class TrustedProxies:
         networks = tuple(networks)
         self.any = ANY in networks
         self.networks: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(n, strict=False) for n in networks if n != ANY)
+            ipaddress.ip_network(n, strict=False) for n in networks if n != ANY
+        )
 
     def trusts(self, address: str) -> bool:
         """Is ``address`` (as text) one of the trusted proxies?"""

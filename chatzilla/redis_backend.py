@@ -129,20 +129,27 @@ class RedisBackend:
     server). ``node`` names this process (unique by default).
     """
 
-    def __init__(self, url: str, prefix: str, *, node: str | None = None,
-                 clock: Callable[[], float] = time.time,
-                 heartbeat: float = HEARTBEAT, node_ttl: float = NODE_TTL) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        node: str | None = None,
+        clock: Callable[[], float] = time.time,
+        heartbeat: float = HEARTBEAT,
+        node_ttl: float = NODE_TTL,
+    ) -> None:
         self._prefix = prefix
         self.node = node or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._clock = clock
         self._heartbeat = heartbeat
         self._node_ttl = node_ttl
-        common = {"decode_responses": True, "socket_connect_timeout": 1.0,
-                  "health_check_interval": 0}
+        common = {"decode_responses": True, "socket_connect_timeout": 1.0, "health_check_interval": 0}
         self._redis = aioredis.Redis.from_url(url, socket_timeout=2.0, **common)
         # XREAD BLOCK holds its connection, so the reader has its own.
-        self._reader = aioredis.Redis.from_url(url, socket_timeout=None,
-                                               single_connection_client=True, **common)
+        self._reader = aioredis.Redis.from_url(
+            url, socket_timeout=None, single_connection_client=True, **common
+        )
         self._append_script = self._redis.register_script(_APPEND)
         self._enter_script = self._redis.register_script(_ENTER)
         self._leave_script = self._redis.register_script(_LEAVE)
@@ -217,8 +224,9 @@ class RedisBackend:
 
     # -- messages --------------------------------------------------------------
 
-    async def append(self, room: str, sender: str, content: str,
-                     ref: str | None, origin: object) -> tuple[Message, bool]:
+    async def append(
+        self, room: str, sender: str, content: str, ref: str | None, origin: object
+    ) -> tuple[Message, bool]:
         token = f"{self.node}#{next(self._tokens)}"
         self._origins[token] = origin
         ts = self._clock()
@@ -226,7 +234,8 @@ class RedisBackend:
         try:
             duplicate, stamp = await self._append_script(
                 keys=[self._key("seq", room), self._key("stream", room), refkey],
-                args=[sender, content, repr(ts), ref or "", token, STREAM_MAXLEN, int(DEDUP_WINDOW)])
+                args=[sender, content, repr(ts), ref or "", token, STREAM_MAXLEN, int(DEDUP_WINDOW)],
+            )
         except (RedisError, OSError) as exc:
             self._origins.pop(token, None)
             self._failed("append", exc)
@@ -239,8 +248,7 @@ class RedisBackend:
         # Delivered (and acknowledged to `origin`) by the stream reader.
         return Message(int(message_id), sender, content, ts, ref), False
 
-    async def page(self, room: str, after: int | None, before: int | None,
-                   limit: int) -> list[Message]:
+    async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
         if limit <= 0:
             return []
         high = f"(0-{before}" if before is not None else "+"
@@ -255,8 +263,9 @@ class RedisBackend:
 
     @staticmethod
     def _message(entry_id: str, fields: dict[str, str]) -> Message:
-        return Message(int(entry_id.split("-")[1]), fields["s"], fields["c"], float(fields["t"]),
-                       fields["r"] or None)
+        return Message(
+            int(entry_id.split("-")[1]), fields["s"], fields["c"], float(fields["t"]), fields["r"] or None
+        )
 
     async def _newest_id(self, client: aioredis.Redis, room: str) -> str:
         """The id of the last entry of ``room``'s stream ("0-0" if none)."""
@@ -340,9 +349,16 @@ class RedisBackend:
         participants)."""
         count, order, version = self._presence_keys(room)
         return await self._enter_script(
-            keys=[count, order, self._key("arrivals"), self._key("node", self.node, "members"),
-                  self._key("nodes"), version],
-            args=[email, self._field(room, email), self.node, n])
+            keys=[
+                count,
+                order,
+                self._key("arrivals"),
+                self._key("node", self.node, "members"),
+                self._key("nodes"),
+                version,
+            ],
+            args=[email, self._field(room, email), self.node, n],
+        )
 
     async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
         async with self._presence_lock:
@@ -381,7 +397,8 @@ class RedisBackend:
             async with self._presence_lock:
                 last, remaining, now = await self._leave_script(
                     keys=[count, order, self._key("node", self.node, "members"), version],
-                    args=[email, self._field(room, email)])
+                    args=[email, self._field(room, email)],
+                )
         except (RedisError, OSError) as exc:
             self._failed("leave", exc)
             self._retry_leaves.append((room, email))
@@ -397,8 +414,16 @@ class RedisBackend:
     @staticmethod
     def _event(node: str, room: str, change: PresenceChange) -> str:
         """The pub/sub message telling the other processes of ``change``."""
-        return json.dumps({"node": node, "room": room, "event": change.event,
-                           "email": change.email, "count": change.count, "version": change.version})
+        return json.dumps(
+            {
+                "node": node,
+                "room": room,
+                "event": change.event,
+                "email": change.email,
+                "count": change.count,
+                "version": change.version,
+            }
+        )
 
     async def _publish(self, event: str) -> None:
         with contextlib.suppress(RedisError, OSError):
@@ -414,8 +439,11 @@ class RedisBackend:
                     event = json.loads(item["data"])
                     if event["node"] == self.node or self._announce is None:
                         continue
-                    self._announce(event["room"], PresenceChange(event["event"], event["email"],
-                                                                 event["count"], event["version"]), None)
+                    self._announce(
+                        event["room"],
+                        PresenceChange(event["event"], event["email"], event["count"], event["version"]),
+                        None,
+                    )
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -430,8 +458,8 @@ class RedisBackend:
         while True:
             try:
                 alive_before = await self._redis.set(
-                    self._key("node", self.node, "alive"), "1",
-                    px=int(self._node_ttl * 1000), get=True)
+                    self._key("node", self.node, "alive"), "1", px=int(self._node_ttl * 1000), get=True
+                )
                 if alive_before is None:
                     async with self._presence_lock:
                         await self._register_local()
@@ -460,7 +488,8 @@ class RedisBackend:
                 first, now, participants = await self._enter_redis(room, email, missing)
                 if first:
                     self._publish_and_announce(
-                        room, PresenceChange("join", email, len(participants), now), None)
+                        room, PresenceChange("join", email, len(participants), now), None
+                    )
         if self._local:
             await self._check_resets()
             await self._wake_reader()
@@ -474,7 +503,8 @@ class RedisBackend:
         """Remove ``node``'s people (unless it is alive) and announce who left."""
         left = await self._reap_script(
             keys=[self._key("node", node, "members"), self._key("nodes"), self._key("node", node, "alive")],
-            args=[node, self._prefix])
+            args=[node, self._prefix],
+        )
         if left:
             log.info("process %s stopped; %d of its people left", node, len(left) // 4)
         for i in range(0, len(left), 4):

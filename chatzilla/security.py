@@ -58,18 +58,20 @@ def content_security_policy(host: str | None, framed_by: Iterable[str] = ()) -> 
     connect = "'self'"
     if host and _HOST.fullmatch(host):
         connect += f" ws://{host} wss://{host}"
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        f"img-src 'self' data: {' '.join(IMAGE_HOSTS)}",
-        f"connect-src {connect}",
-        "frame-src 'self'",
-        " ".join(["frame-ancestors 'self'", *(h for h in framed_by if _HOST.fullmatch(h))]),
-        "form-action 'self'",
-        "base-uri 'none'",
-        "object-src 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src 'self' data: {' '.join(IMAGE_HOSTS)}",
+            f"connect-src {connect}",
+            "frame-src 'self'",
+            " ".join(["frame-ancestors 'self'", *(h for h in framed_by if _HOST.fullmatch(h))]),
+            "form-action 'self'",
+            "base-uri 'none'",
+            "object-src 'none'",
+        ]
+    )
 
 
 class SecureHeaders:
@@ -82,8 +84,7 @@ class SecureHeaders:
     def set_default_headers(self) -> None:
         super().set_default_headers()
         self.clear_header("Server")  # no version for anyone to look up
-        self.set_header("Content-Security-Policy",
-                        content_security_policy(self.request.headers.get("Host")))
+        self.set_header("Content-Security-Policy", content_security_policy(self.request.headers.get("Host")))
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("X-Frame-Options", "SAMEORIGIN")  # frame-ancestors for old browsers

@@ -102,47 +102,105 @@ class Spec:
 # The table. Environment variables are tried left to right; the first one set
 # wins. Order here is the order of `--help`.
 SPECS: tuple[Spec, ...] = (
-    Spec("host", "0.0.0.0", str, ("CHATZILLA_HOST",),
-         "address to listen on"),
-    Spec("port", 8000, _port, ("CHATZILLA_PORT", "PORT"),
-         "TCP port for the page, static files and /chat"),
-    Spec("storage", "sqlite", _storage, ("CHATZILLA_STORAGE",),
-         "where messages are kept: sqlite (durable) or memory (lost on restart)"),
-    Spec("db", "chatzilla.db", _path, ("CHATZILLA_DB",),
-         "SQLite database file, created if missing"),
-    Spec("redis_url", "", _redis_url, ("REDIS_URL", "CHATZILLA_REDIS_URL"),
-         "share rooms with other processes through this Redis (redis://...); empty: embedded"),
-    Spec("redis_prefix", "chatzilla", _key_prefix, ("CHATZILLA_REDIS_PREFIX",),
-         "prefix of every Redis key, to share one Redis between deployments"),
-    Spec("history_limit", 50, _positive_int, ("CHATZILLA_HISTORY_LIMIT",),
-         "messages sent in `joined.history`"),
-    Spec("max_content", 2000, _positive_int, ("CHATZILLA_MAX_CONTENT",),
-         "longest message accepted, in characters"),
-    Spec("rate_limit", 5.0, _rate, ("CHATZILLA_RATE_LIMIT",),
-         "frames a second per connection and messages a second per e-mail, in bursts "
-         "of twice as many; 0 turns flood control off"),
-    Spec("max_frame", 65536, _positive_int, ("CHATZILLA_MAX_FRAME",),
-         "largest frame accepted, in bytes; a packet over 16 times this closes the session"),
-    Spec("max_connections_per_address", 50, _positive_int,
-         ("CHATZILLA_MAX_CONNECTIONS_PER_ADDRESS",),
-         "chat connections open at once from one client address"),
-    Spec("max_rooms", 1000, _positive_int, ("CHATZILLA_MAX_ROOMS",),
-         "rooms with someone in them, per process"),
-    Spec("max_queued", 1048576, _positive_int, ("CHATZILLA_MAX_QUEUED",),
-         "bytes waiting to go to a client, or to be handled from one, before its session is closed"),
-    Spec("allowed_origins", (), _origins, ("CHATZILLA_ALLOWED_ORIGINS",),
-         "comma-separated host[:port] list allowed besides the page's own origin"),
-    Spec("trusted_proxies", DEFAULT_TRUSTED, parse_networks, ("CHATZILLA_TRUSTED_PROXIES",),
-         "comma-separated addresses or networks whose X-Forwarded-For names the client "
-         "(* trusts every peer; empty, none)"),
-    Spec("heartbeat_delay", 25.0, _seconds, ("CHATZILLA_HEARTBEAT_DELAY",),
-         "seconds between SockJS heartbeats"),
-    Spec("disconnect_delay", 5.0, _seconds, ("CHATZILLA_DISCONNECT_DELAY",),
-         "seconds before an abandoned polling session expires"),
-    Spec("shutdown_grace", 3.0, _seconds, ("CHATZILLA_SHUTDOWN_GRACE",),
-         "seconds SIGTERM waits for close frames to flush before exiting"),
-    Spec("log_level", "INFO", _log_level, ("CHATZILLA_LOG_LEVEL",),
-         "DEBUG, INFO, WARNING or ERROR"),
+    Spec("host", "0.0.0.0", str, ("CHATZILLA_HOST",), "address to listen on"),
+    Spec("port", 8000, _port, ("CHATZILLA_PORT", "PORT"), "TCP port for the page, static files and /chat"),
+    Spec(
+        "storage",
+        "sqlite",
+        _storage,
+        ("CHATZILLA_STORAGE",),
+        "where messages are kept: sqlite (durable) or memory (lost on restart)",
+    ),
+    Spec("db", "chatzilla.db", _path, ("CHATZILLA_DB",), "SQLite database file, created if missing"),
+    Spec(
+        "redis_url",
+        "",
+        _redis_url,
+        ("REDIS_URL", "CHATZILLA_REDIS_URL"),
+        "share rooms with other processes through this Redis (redis://...); empty: embedded",
+    ),
+    Spec(
+        "redis_prefix",
+        "chatzilla",
+        _key_prefix,
+        ("CHATZILLA_REDIS_PREFIX",),
+        "prefix of every Redis key, to share one Redis between deployments",
+    ),
+    Spec(
+        "history_limit", 50, _positive_int, ("CHATZILLA_HISTORY_LIMIT",), "messages sent in `joined.history`"
+    ),
+    Spec(
+        "max_content",
+        2000,
+        _positive_int,
+        ("CHATZILLA_MAX_CONTENT",),
+        "longest message accepted, in characters",
+    ),
+    Spec(
+        "rate_limit",
+        5.0,
+        _rate,
+        ("CHATZILLA_RATE_LIMIT",),
+        "frames a second per connection and messages a second per e-mail, in bursts "
+        "of twice as many; 0 turns flood control off",
+    ),
+    Spec(
+        "max_frame",
+        65536,
+        _positive_int,
+        ("CHATZILLA_MAX_FRAME",),
+        "largest frame accepted, in bytes; a packet over 16 times this closes the session",
+    ),
+    Spec(
+        "max_connections_per_address",
+        50,
+        _positive_int,
+        ("CHATZILLA_MAX_CONNECTIONS_PER_ADDRESS",),
+        "chat connections open at once from one client address",
+    ),
+    Spec(
+        "max_rooms", 1000, _positive_int, ("CHATZILLA_MAX_ROOMS",), "rooms with someone in them, per process"
+    ),
+    Spec(
+        "max_queued",
+        1048576,
+        _positive_int,
+        ("CHATZILLA_MAX_QUEUED",),
+        "bytes waiting to go to a client, or to be handled from one, before its session is closed",
+    ),
+    Spec(
+        "allowed_origins",
+        (),
+        _origins,
+        ("CHATZILLA_ALLOWED_ORIGINS",),
+        "comma-separated host[:port] list allowed besides the page's own origin",
+    ),
+    Spec(
+        "trusted_proxies",
+        DEFAULT_TRUSTED,
+        parse_networks,
+        ("CHATZILLA_TRUSTED_PROXIES",),
+        "comma-separated addresses or networks whose X-Forwarded-For names the client "
+        "(* trusts every peer; empty, none)",
+    ),
+    Spec(
+        "heartbeat_delay", 25.0, _seconds, ("CHATZILLA_HEARTBEAT_DELAY",), "seconds between SockJS heartbeats"
+    ),
+    Spec(
+        "disconnect_delay",
+        5.0,
+        _seconds,
+        ("CHATZILLA_DISCONNECT_DELAY",),
+        "seconds before an abandoned polling session expires",
+    ),
+    Spec(
+        "shutdown_grace",
+        3.0,
+        _seconds,
+        ("CHATZILLA_SHUTDOWN_GRACE",),
+        "seconds SIGTERM waits for close frames to flush before exiting",
+    ),
+    Spec("log_level", "INFO", _log_level, ("CHATZILLA_LOG_LEVEL",), "DEBUG, INFO, WARNING or ERROR"),
 )
 
 _BY_NAME = {spec.name: spec for spec in SPECS}
@@ -189,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(default, tuple):
             default = ",".join(default) or "(none)"
         parser.add_argument(
-            _flag(spec.name), dest=spec.name, metavar="VALUE", default=None,
+            _flag(spec.name),
+            dest=spec.name,
+            metavar="VALUE",
+            default=None,
             help=f"{spec.help} (env {' or '.join(spec.env)}; default {default})",
         )
     return parser

@@ -70,8 +70,10 @@ def migrate(con: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
     """
     found = con.execute("PRAGMA user_version").fetchone()[0]
     if found > SCHEMA_VERSION:
-        raise StorageError(f"the database has schema version {found}, newer than this "
-                           f"Chatzilla's {SCHEMA_VERSION}: upgrade Chatzilla")
+        raise StorageError(
+            f"the database has schema version {found}, newer than this "
+            f"Chatzilla's {SCHEMA_VERSION}: upgrade Chatzilla"
+        )
     for version in range(found, upto):
         # Statement by statement, not executescript(), which would commit
         # half a migration on its own.
@@ -159,21 +161,25 @@ class SQLiteBackend(LocalPresence):
                     row = con.execute(
                         "SELECT id, content, ts FROM messages WHERE room = ? AND sender = ? "
                         "AND ref = ? AND ts >= ? ORDER BY id DESC LIMIT 1",
-                        (room, sender, ref, now - DEDUP_WINDOW)).fetchone()
+                        (room, sender, ref, now - DEDUP_WINDOW),
+                    ).fetchone()
                     if row is not None:
                         results.append((Message(row[0], sender, row[1], row[2], ref), True))
                         continue
                 message_id = last_ids.get(room) or self._last_id(room)
                 message_id += 1
                 last_ids[room] = message_id
-                con.execute("INSERT INTO messages (room, id, sender, content, ts, ref) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            (room, message_id, sender, content, now, ref))
+                con.execute(
+                    "INSERT INTO messages (room, id, sender, content, ts, ref) VALUES (?, ?, ?, ?, ?, ?)",
+                    (room, message_id, sender, content, now, ref),
+                )
                 results.append((Message(message_id, sender, content, now, ref), False))
             for room, last_id in last_ids.items():
-                con.execute("INSERT INTO rooms (room, last_id) VALUES (?, ?) "
-                            "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
-                            (room, last_id))
+                con.execute(
+                    "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
+                    "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
+                    (room, last_id),
+                )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -193,13 +199,15 @@ class SQLiteBackend(LocalPresence):
         rows = self._rcon.execute(
             "SELECT id, sender, content, ts, ref FROM messages WHERE room = ? AND id > ? "
             "AND id < ? ORDER BY id DESC LIMIT ?",
-            (room, after or 0, before or 2**63 - 1, limit)).fetchall()
+            (room, after or 0, before or 2**63 - 1, limit),
+        ).fetchall()
         return [Message(*row) for row in reversed(rows)]
 
     # -- the Backend interface --------------------------------------------
 
-    async def append(self, room: str, sender: str, content: str,
-                     ref: str | None, origin: object) -> tuple[Message, bool]:
+    async def append(
+        self, room: str, sender: str, content: str, ref: str | None, origin: object
+    ) -> tuple[Message, bool]:
         if self._closed:
             raise StorageError("the database is closed")
         future = asyncio.get_running_loop().create_future()
@@ -222,7 +230,7 @@ class SQLiteBackend(LocalPresence):
                         if not pending.future.done():
                             pending.future.set_exception(StorageError("the message could not be stored"))
                     continue
-                for pending, (message, duplicate) in zip(batch, results):
+                for pending, (message, duplicate) in zip(batch, results, strict=False):
                     if not duplicate:
                         deliver_stored(self._deliver, pending.room, message, pending.origin)
                     if not pending.future.done():
@@ -230,8 +238,7 @@ class SQLiteBackend(LocalPresence):
         finally:
             self._flushing = None
 
-    async def page(self, room: str, after: int | None, before: int | None,
-                   limit: int) -> list[Message]:
+    async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
         if limit <= 0:
             return []
         loop = asyncio.get_running_loop()

@@ -21,8 +21,8 @@ import hashlib
 
 import tornado.web
 from sockjs.tornado import proto, static, transports
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from sockjs.tornado.util import bytes_to_str
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .security import SecureHeaders, content_security_policy, origin_allowed
 
@@ -56,8 +56,7 @@ class Guard(SecureHeaders):
         super().initialize(server)
 
     def _origin_ok(self, origin: str | None) -> bool:
-        return origin_allowed(origin, self.request.headers.get("Host"),
-                              self.server.allowed_origins)
+        return origin_allowed(origin, self.request.headers.get("Host"), self.server.allowed_origins)
 
     def prepare(self):
         if not self._origin_ok(self.request.headers.get("Origin")):
@@ -194,11 +193,14 @@ class IFrameHandler(Guard, static.IFrameHandler):
         # the pages of the allowed origins, whose requests it then makes.
         allowed = self.server.allowed_origins
         if allowed:
-            self.set_header("Content-Security-Policy", content_security_policy(
-                self.request.headers.get("Host"), framed_by=allowed))
+            self.set_header(
+                "Content-Security-Policy",
+                content_security_policy(self.request.headers.get("Host"), framed_by=allowed),
+            )
             self.clear_header("X-Frame-Options")  # it cannot name other origins
-        page = IFRAME_PAGE.format(sockjs=self.server.settings["sockjs_url"],
-                                  bootstrap=self.static_url("sockjs-iframe.js")).encode()
+        page = IFRAME_PAGE.format(
+            sockjs=self.server.settings["sockjs_url"], bootstrap=self.static_url("sockjs-iframe.js")
+        ).encode()
         etag = hashlib.sha256(page).hexdigest()[:32]
         if etag in self.request.headers.get("If-None-Match", ""):
             self.set_status(304)

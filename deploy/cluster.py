@@ -30,9 +30,24 @@ TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 
 def start_chatzilla(redis_url: str, prefix: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0",
-         "--redis-url", redis_url, "--redis-prefix", prefix],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-m",
+            "chatzilla",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--redis-url",
+            redis_url,
+            "--redis-prefix",
+            prefix,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     line = proc.stdout.readline()
     if "serving" not in line:
         proc.kill()
@@ -45,7 +60,8 @@ def nginx_config(folder: Path, port: int, urls: list[str]) -> Path:
         (folder / sub).mkdir()
     upstreams = "\n".join(f"        server {url.split('//')[1]};" for url in urls)
     text = string.Template(TEMPLATE.read_text()).safe_substitute(
-        prefix=folder, port=port, user=getpass.getuser(), upstreams=upstreams)
+        prefix=folder, port=port, user=getpass.getuser(), upstreams=upstreams
+    )
     path = folder / "nginx.conf"
     path.write_text(text)
     return path

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import time
 
+
 class Clock:
     """A clock a test sets by hand (``clock.now += 1``); call it for the time."""
 
@@ -33,8 +34,9 @@ PRESENCE_KEYS = {"type", "event", "email", "count"}
 JOINED_KEYS = {"type", "email", "participants", "history"}
 
 
-async def joined_pair(open_client, a_email="alice@example.com", b_email="bob@example.com",
-                      a_kind=None, b_kind=None):
+async def joined_pair(
+    open_client, a_email="alice@example.com", b_email="bob@example.com", a_kind=None, b_kind=None
+):
     """Two joined clients; ``a`` has read ``b``'s presence join."""
     a = await open_client(a_kind)
     await a.join(a_email)

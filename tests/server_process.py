@@ -23,13 +23,18 @@ class ServerProcess:
         self.url = ""
         self.port = port
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         # Its log goes to a file: a pipe nobody reads until the end fills up
         # (an access line per request) and then blocks the server.
-        self._stderr = tempfile.TemporaryFile("w+")
+        self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (read and closed in _log)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatzilla", *self.args], cwd=ROOT, env=self.env,
-            stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+            [sys.executable, "-m", "chatzilla", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
         line = self.proc.stdout.readline()
         if "serving" not in line:
             self.proc.kill()
@@ -49,7 +54,7 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.communicate()
-            raise AssertionError(f"server did not exit within {timeout}s after signal {sig}")
+            raise AssertionError(f"server did not exit within {timeout}s after signal {sig}") from None
         return self.proc.returncode, self._log()
 
     def _log(self) -> str:

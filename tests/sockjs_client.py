@@ -116,7 +116,7 @@ class BaseClient:
         """Assert that no frame arrives within ``wait`` seconds."""
         try:
             frame = await asyncio.wait_for(self.frames.get(), wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         raise AssertionError(f"unexpected frame {frame!r}")
 
@@ -183,12 +183,12 @@ class _WebSocketBase(BaseClient):
 class WebSocketClient(_WebSocketBase):
     """SockJS's websocket transport: /chat/<server>/<session>/websocket."""
 
-    def __init__(self, base_url: str, origin: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(_session_path(base_url.replace("http", "ws", 1)) + "/websocket",
-                         origin, headers)
+    def __init__(
+        self, base_url: str, origin: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(_session_path(base_url.replace("http", "ws", 1)) + "/websocket", origin, headers)
 
-    async def connect(self) -> "WebSocketClient":
+    async def connect(self) -> WebSocketClient:
         await self._open()
         await asyncio.wait_for(self.opened.wait(), TIMEOUT)
         return self
@@ -212,11 +212,12 @@ class WebSocketClient(_WebSocketBase):
 class RawWebSocketClient(_WebSocketBase):
     """The raw endpoint /chat/websocket: one frame per websocket message."""
 
-    def __init__(self, base_url: str, origin: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, base_url: str, origin: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(base_url.replace("http", "ws", 1) + "/chat/websocket", origin, headers)
 
-    async def connect(self) -> "RawWebSocketClient":
+    async def connect(self) -> RawWebSocketClient:
         await self._open()
         return self
 
@@ -246,13 +247,15 @@ class _LongRequest:
         self.code: int | None = None
         self.head: dict[str, str] = {}
 
-    async def open(self) -> "_LongRequest":
+    async def open(self) -> _LongRequest:
         self.stream = IOStream(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         await self.stream.connect((self.url.hostname, self.url.port))
         target = self.url.path + (f"?{self.url.query}" if self.url.query else "")
         extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
-        await self.stream.write(f"{self.method} {target} HTTP/1.0\r\nHost: {self.url.netloc}\r\n"
-                                f"{extra}Content-Length: 0\r\n\r\n".encode())
+        await self.stream.write(
+            f"{self.method} {target} HTTP/1.0\r\nHost: {self.url.netloc}\r\n"
+            f"{extra}Content-Length: 0\r\n\r\n".encode()
+        )
         head = (await self.stream.read_until(b"\r\n\r\n")).decode("latin-1")
         status, *lines = head.strip().split("\r\n")
         self.code = int(status.split(" ", 2)[1])
@@ -276,8 +279,9 @@ class _HttpClient(BaseClient):
 
     path = ""
 
-    def __init__(self, base_url: str, origin: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, base_url: str, origin: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__()
         self.base = _session_path(base_url)
         self.headers = _request_headers(origin, headers)
@@ -292,8 +296,7 @@ class _HttpClient(BaseClient):
         the first request with an HTTP error."""
         self._receiver = asyncio.ensure_future(self._receive())
         opened = asyncio.ensure_future(self.opened.wait())
-        await asyncio.wait([opened, self._receiver], timeout=TIMEOUT,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([opened, self._receiver], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
         if not self.opened.is_set():
             opened.cancel()
             if self.status not in (None, 200):
@@ -336,8 +339,9 @@ class _HttpClient(BaseClient):
 
     async def send_body(self, body: str | bytes, expect: int | None = None):
         """POST ``body`` to /xhr_send as it is; return the response."""
-        response = await self.http.fetch(self.base + "/xhr_send", method="POST", body=body,
-                                          headers=self.headers, raise_error=False)
+        response = await self.http.fetch(
+            self.base + "/xhr_send", method="POST", body=body, headers=self.headers, raise_error=False
+        )
         if expect is not None:
             assert response.code == expect, (response.code, response.body)
         return response
@@ -388,5 +392,15 @@ TRANSPORTS = {
 #: Every client kind ``clients(kind=...)`` can open.
 KINDS = {**TRANSPORTS, "raw-websocket": RawWebSocketClient}
 
-__all__ = ["TIMEOUT", "TRANSPORTS", "KINDS", "Refused", "BaseClient", "WebSocketClient",
-           "RawWebSocketClient", "XhrPollingClient", "XhrStreamingClient", "WebSocketClosedError"]
+__all__ = [
+    "KINDS",
+    "TIMEOUT",
+    "TRANSPORTS",
+    "BaseClient",
+    "RawWebSocketClient",
+    "Refused",
+    "WebSocketClient",
+    "WebSocketClosedError",
+    "XhrPollingClient",
+    "XhrStreamingClient",
+]

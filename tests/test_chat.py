@@ -26,6 +26,7 @@ def roster() -> Roster:
 
 # -- Roster ------------------------------------------------------------------
 
+
 def test_empty_roster(roster):
     assert len(roster) == 0
     assert roster.participants() == []
@@ -143,21 +144,35 @@ def test_participants_is_a_copy(roster):
 
 # -- PresenceChange ------------------------------------------------------------
 
+
 def test_presence_frame_shape():
     assert PresenceChange("join", "bob@example.com", 2).frame() == {
-        "type": "presence", "event": "join", "email": "bob@example.com", "count": 2}
+        "type": "presence",
+        "event": "join",
+        "email": "bob@example.com",
+        "count": 2,
+    }
     assert PresenceChange("leave", "bob@example.com", 0).frame() == {
-        "type": "presence", "event": "leave", "email": "bob@example.com", "count": 0}
+        "type": "presence",
+        "event": "leave",
+        "email": "bob@example.com",
+        "count": 0,
+    }
 
 
 # -- Message -------------------------------------------------------------------
+
 
 def test_message_frame_shape_exactly():
     message = Message(1, "bob@example.com", "hello this is bob", 1764240000.125, ref="b-1")
     # Everyone else's frame never carries the sender's ref.
     assert message.frame() == {
-        "type": "message", "id": 1, "sender": "bob@example.com",
-        "content": "hello this is bob", "ts": 1764240000.125}
+        "type": "message",
+        "id": 1,
+        "sender": "bob@example.com",
+        "content": "hello this is bob",
+        "ts": 1764240000.125,
+    }
 
 
 def test_ack_shape_with_ref():

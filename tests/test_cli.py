@@ -21,23 +21,44 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 10.0
 URL_LINE = re.compile(r"^Chatzilla is serving http://127\.0\.0\.1:(\d+)/")
 
-SETTINGS_FLAGS = ["--host", "--port", "--history-limit", "--max-content", "--rate-limit",
-                  "--max-frame", "--max-connections-per-address", "--max-rooms", "--max-queued",
-                  "--allowed-origins",
-                  "--heartbeat-delay", "--disconnect-delay", "--shutdown-grace", "--log-level"]
+SETTINGS_FLAGS = [
+    "--host",
+    "--port",
+    "--history-limit",
+    "--max-content",
+    "--rate-limit",
+    "--max-frame",
+    "--max-connections-per-address",
+    "--max-rooms",
+    "--max-queued",
+    "--allowed-origins",
+    "--heartbeat-delay",
+    "--disconnect-delay",
+    "--shutdown-grace",
+    "--log-level",
+]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without any Chatzilla setting in it."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("CHATZILLA_") and k not in ("PORT", "PYTHONWARNINGS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CHATZILLA_") and k not in ("PORT", "PYTHONWARNINGS")
+    }
     env.update(extra)
     return env
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chatzilla", *args], cwd=ROOT, env=clean_env(**env),
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    return subprocess.run(
+        [sys.executable, "-m", "chatzilla", *args],
+        cwd=ROOT,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
 
 
 def assert_one_clean_line(stderr: str) -> str:
@@ -49,6 +70,7 @@ def assert_one_clean_line(stderr: str) -> str:
 
 # -- start-up: help and refusals ---------------------------------------------------
 
+
 def test_help_exits_zero_and_lists_every_setting():
     result = run_cli("--help")
     assert result.returncode == 0, result.stderr
@@ -58,13 +80,17 @@ def test_help_exits_zero_and_lists_every_setting():
     assert "PORT" in result.stdout and "CHATZILLA_PORT" in result.stdout
 
 
-@pytest.mark.parametrize("args, env, names", [
-    (["--port", "abc"], {}, ["port", "--port", "abc"]),
-    ([], {"PORT": "notanumber"}, ["port", "PORT", "notanumber"]),
-    ([], {"CHATZILLA_PORT": "70000"}, ["port", "CHATZILLA_PORT", "70000"]),
-    (["--history-limit", "0"], {}, ["history_limit", "--history-limit"]),
-    ([], {"CHATZILLA_LOG_LEVEL": "loud"}, ["log_level", "CHATZILLA_LOG_LEVEL", "loud"]),
-], ids=["flag-port", "env-PORT", "env-CHATZILLA_PORT-range", "flag-history-limit", "env-log-level"])
+@pytest.mark.parametrize(
+    "args, env, names",
+    [
+        (["--port", "abc"], {}, ["port", "--port", "abc"]),
+        ([], {"PORT": "notanumber"}, ["port", "PORT", "notanumber"]),
+        ([], {"CHATZILLA_PORT": "70000"}, ["port", "CHATZILLA_PORT", "70000"]),
+        (["--history-limit", "0"], {}, ["history_limit", "--history-limit"]),
+        ([], {"CHATZILLA_LOG_LEVEL": "loud"}, ["log_level", "CHATZILLA_LOG_LEVEL", "loud"]),
+    ],
+    ids=["flag-port", "env-PORT", "env-CHATZILLA_PORT-range", "flag-history-limit", "env-log-level"],
+)
 def test_bad_setting_exits_2_with_one_line(args, env, names):
     result = run_cli(*args, **env)
     assert result.returncode == 2, (result.stdout, result.stderr)
@@ -89,6 +115,7 @@ def test_port_in_use_exits_2_with_one_clear_line():
 
 # -- serving and shutting down ----------------------------------------------------
 
+
 class Server:
     """A running ``python -m chatzilla`` with its output captured in files."""
 
@@ -98,9 +125,24 @@ class Server:
             self.proc = subprocess.Popen(
                 # Its own database: not the chatzilla.db of the working tree,
                 # which would carry messages over from one test run to the next.
-                [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0",
-                 "--db", str(tmp_path / "chatzilla.db"), *args],
-                cwd=ROOT, env=clean_env(), stdout=out, stderr=err, text=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "chatzilla",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--db",
+                    str(tmp_path / "chatzilla.db"),
+                    *args,
+                ],
+                cwd=ROOT,
+                env=clean_env(),
+                stdout=out,
+                stderr=err,
+                text=True,
+            )
         self.port = self._wait_for_url()
         self.base = f"http://127.0.0.1:{self.port}"
 
@@ -148,7 +190,7 @@ class SockJSWebSocket:
         self.ws = ws
 
     @classmethod
-    async def connect(cls, port: int) -> "SockJSWebSocket":
+    async def connect(cls, port: int) -> SockJSWebSocket:
         ws = await websocket_connect(f"ws://127.0.0.1:{port}/chat/000/abcdefgh/websocket")
         return cls(ws)
 

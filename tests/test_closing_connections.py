@@ -42,8 +42,12 @@ async def test_a_websocket_caught_closing_during_fan_out(app, connect, caplog, k
         await say_and_check(bob, [carol], "a message while alice is closing", ref="b1")
         # The failed write ends alice's session: she leaves, as she meant to.
         for other in (bob, carol):
-            assert await other.expect("presence") == {"type": "presence", "event": "leave",
-                                                      "email": ALICE, "count": 2}
+            assert await other.expect("presence") == {
+                "type": "presence",
+                "event": "leave",
+                "email": ALICE,
+                "count": 2,
+            }
         newcomer = await connect()
         joined = await newcomer.join("dave@example.com")
         assert sorted(joined["participants"]) == [BOB, CAROL, "dave@example.com"]

@@ -31,9 +31,21 @@ def cluster(redis_url, prefix):  # noqa: F811
         pytest.skip(reason)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "deploy/cluster.py", "--port", str(port), "--redis-url", redis_url,
-         "--redis-prefix", prefix],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "deploy/cluster.py",
+            "--port",
+            str(port),
+            "--redis-url",
+            redis_url,
+            "--redis-prefix",
+            prefix,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     lines = [proc.stdout.readline() for _ in range(3)]
     assert "cluster is serving" in lines[0], lines
     processes = [line.split()[1].rstrip("/") for line in lines[1:]]

@@ -11,7 +11,6 @@ from tornado.websocket import WebSocketClosedError
 from .server_process import ServerProcess
 from .sockjs_client import WebSocketClient
 
-
 #: Messages go out as fast as the server takes them.
 NO_FLOOD_LIMIT = ("--rate-limit", "0")
 
@@ -71,7 +70,7 @@ def test_kill_9_loses_no_acknowledged_message(db):
                 try:
                     await client.send({"type": "message", "content": f"m{i}", "ref": f"r{i}"})
                     frame = await client.recv(timeout=2)
-                except (asyncio.TimeoutError, OSError, WebSocketClosedError):
+                except (TimeoutError, OSError, WebSocketClosedError):
                     return  # the server is gone
                 if frame["type"] != "sent":
                     return

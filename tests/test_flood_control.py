@@ -13,6 +13,7 @@ import json
 import logging
 
 import pytest
+
 from .conftest import make_settings
 from .helpers import assert_error, joined_pair, say_and_check, still_works
 
@@ -85,13 +86,14 @@ async def test_bad_frames_count_too(connect):
 @pytest.mark.parametrize("settings", [make_settings(rate_limit=0)], ids=["rate_limit=0"])
 @pytest.mark.gen_test
 async def test_rate_limit_zero_turns_flood_control_off(connect, settings):
-    a, b = await joined_pair(lambda kind: connect(kind or "websocket"))
+    a, _b = await joined_pair(lambda kind: connect(kind or "websocket"))
     sent, limited = split(await blast(a, 60))
     assert len(sent) == 60 and not limited
 
 
-@pytest.mark.parametrize("settings", [make_settings(rate_limit=0.5, max_connections_per_address=3)],
-                         ids=["3-joins-then-1-per-2s"])
+@pytest.mark.parametrize(
+    "settings", [make_settings(rate_limit=0.5, max_connections_per_address=3)], ids=["3-joins-then-1-per-2s"]
+)
 @pytest.mark.gen_test
 async def test_joins_per_address(connect, settings):
     """An address joins as often at once as it may have connections, then at
@@ -148,8 +150,7 @@ async def test_a_packet_far_too_large_closes_the_session(connect, health, settin
         response = await a.send_body(huge)
         assert response.code == 413
         assert await a.recv() == {"type": "_close", "code": 4009, "reason": "Frame too large"}
-    assert await b.expect("presence") == {"type": "presence", "event": "leave", "email": ALICE,
-                                          "count": 1}
+    assert await b.expect("presence") == {"type": "presence", "event": "leave", "email": ALICE, "count": 1}
     await health(connections=1)
 
 
@@ -167,14 +168,20 @@ async def test_past_the_hard_limit_tornado_drops_it_unread(connect, settings):
 
 # -- how many ------------------------------------------------------------------
 
+
 async def refused_for_its_address(client, kind: str) -> None:
     if kind == "raw-websocket":
         await client.wait_closed()
         assert (client.ws_close_code, client.ws_close_reason) == (
-            4029, "Too many connections from your address")
+            4029,
+            "Too many connections from your address",
+        )
     else:
-        assert await client.recv() == {"type": "_close", "code": 4029,
-                                       "reason": "Too many connections from your address"}
+        assert await client.recv() == {
+            "type": "_close",
+            "code": 4029,
+            "reason": "Too many connections from your address",
+        }
 
 
 def forwarded(address: str, **more: str) -> dict[str, str]:
@@ -199,8 +206,7 @@ async def test_connections_per_address(connect, health, settings, kind):
 @pytest.mark.parametrize("settings", [make_settings(max_connections_per_address=2)], ids=["2"])
 @pytest.mark.parametrize("kind", ["websocket", "raw-websocket", "xhr-polling", "xhr-streaming"])
 @pytest.mark.gen_test
-async def test_behind_a_trusted_proxy_each_client_address_counts(connect, health, settings, kind,
-                                                                 caplog):
+async def test_behind_a_trusted_proxy_each_client_address_counts(connect, health, settings, kind, caplog):
     """The test client is on loopback, which the default trusts as a proxy."""
     client = "203.0.113.1"
     first = await connect(headers=forwarded(client))
@@ -208,8 +214,11 @@ async def test_behind_a_trusted_proxy_each_client_address_counts(connect, health
     await connect("xhr-polling", headers=forwarded(client))
     with caplog.at_level(logging.INFO, logger="chatzilla"):
         # Its own guess at the left of the header and an X-Real-IP change nothing.
-        for headers in (forwarded(client), forwarded(f"198.51.100.7, {client}"),
-                        forwarded(client, **{"X-Real-IP": "198.51.100.8"})):
+        for headers in (
+            forwarded(client),
+            forwarded(f"198.51.100.7, {client}"),
+            forwarded(client, **{"X-Real-IP": "198.51.100.8"}),
+        ):
             await refused_for_its_address(await connect(kind, headers=headers), kind)
     assert "refused a connection from 203.0.113.1" in caplog.text
     assert "198.51.100" not in caplog.text
@@ -221,12 +230,12 @@ async def test_behind_a_trusted_proxy_each_client_address_counts(connect, health
     assert (await health())["connections"] == 4
 
 
-@pytest.mark.parametrize("settings", [make_settings(max_connections_per_address=2, trusted_proxies=())],
-                         ids=["no proxy trusted"])
+@pytest.mark.parametrize(
+    "settings", [make_settings(max_connections_per_address=2, trusted_proxies=())], ids=["no proxy trusted"]
+)
 @pytest.mark.parametrize("kind", ["websocket", "xhr-streaming"])
 @pytest.mark.gen_test
-async def test_a_client_that_is_no_proxy_cannot_name_another_address(connect, health, settings,
-                                                                     kind):
+async def test_a_client_that_is_no_proxy_cannot_name_another_address(connect, health, settings, kind):
     await connect(headers=forwarded("203.0.113.1"))
     await connect("xhr-polling", headers=forwarded("203.0.113.2", **{"X-Real-IP": "203.0.113.3"}))
     await refused_for_its_address(await connect(kind, headers=forwarded("203.0.113.4")), kind)
@@ -251,7 +260,7 @@ async def test_rooms_per_process(connect, settings):
 @pytest.mark.gen_test
 async def test_frames_piling_up_close_the_session(connect, settings):
     """More frames at once than the server will keep waiting to handle."""
-    a, b = await joined_pair(lambda kind: connect(kind or "websocket"))
+    a, _b = await joined_pair(lambda kind: connect(kind or "websocket"))
     frames = [json.dumps({"type": "message", "content": f"{i} " + "y" * 200}) for i in range(40)]
     await a.send_packet(json.dumps(frames))
     replies = []
@@ -263,12 +272,16 @@ async def test_frames_piling_up_close_the_session(connect, settings):
 
 # -- SockJS packets that are not lists of strings ------------------------------
 
-@pytest.mark.parametrize("body, frames", [
-    ('"abcdefgh"', 1),  # 1.0.7 took every character for a frame
-    ("42", 1),  # ...and logged a traceback for this
-    ('{"type": "message"}', 1),
-    ('["a", 1, null]', 3),
-])
+
+@pytest.mark.parametrize(
+    "body, frames",
+    [
+        ('"abcdefgh"', 1),  # 1.0.7 took every character for a frame
+        ("42", 1),  # ...and logged a traceback for this
+        ('{"type": "message"}', 1),
+        ('["a", 1, null]', 3),
+    ],
+)
 @pytest.mark.gen_test
 async def test_an_xhr_send_packet_that_is_not_a_list_of_strings(connect, caplog, body, frames):
     a, b = await joined_pair(lambda kind: connect(kind or "xhr-polling"))

@@ -31,8 +31,19 @@ from .conftest import make_settings
 from .sockjs_client import RawWebSocketClient, WebSocketClient, XhrPollingClient, XhrStreamingClient
 
 #: Every error code the server may answer a frame with.
-ERROR_CODES = {"bad_frame", "invalid_email", "already_joined", "not_joined", "empty", "too_long",
-               "rate_limited", "invalid_room", "unavailable", "too_large", "too_many_rooms"}
+ERROR_CODES = {
+    "bad_frame",
+    "invalid_email",
+    "already_joined",
+    "not_joined",
+    "empty",
+    "too_long",
+    "rate_limited",
+    "invalid_room",
+    "unavailable",
+    "too_large",
+    "too_many_rooms",
+}
 #: Replies to a frame from a connection that has joined (one that has not may
 #: also get ``joined``).
 REPLY_TYPES = {"error", "sent", "history"}
@@ -49,7 +60,7 @@ class ServerThread:
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="chatzilla-fuzz-server", daemon=True)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self._thread.start()
         assert self._ready.wait(10), "the server thread did not start"
         return self
@@ -96,8 +107,21 @@ strings = st.one_of(
     st.tuples(st.text(max_size=10), surrogates, st.text(max_size=10)).map("".join),
     st.integers(1990, 2010).map(lambda n: "y" * n),  # around the longest message
     st.integers(65_000, 80_000).map(lambda n: "z" * n),  # around the largest frame
-    st.sampled_from(["carol@example.com", "Dave@Example.COM", "lobby", "dev", "", " ", "\u0000",
-                     "\u202e", "a" * 65, "x@y", "@example.com"]),
+    st.sampled_from(
+        [
+            "carol@example.com",
+            "Dave@Example.COM",
+            "lobby",
+            "dev",
+            "",
+            " ",
+            "\u0000",
+            "\u202e",
+            "a" * 65,
+            "x@y",
+            "@example.com",
+        ]
+    ),
 )
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), strings),
@@ -108,21 +132,33 @@ json_values = st.recursive(
 #: belong, objects, surrogates, huge strings...).
 frame_like = st.fixed_dictionaries(
     {"type": st.sampled_from(["join", "message", "history", "typing", "", "MESSAGE"]) | json_values},
-    optional={name: st.one_of(strings, strings, json_values)
-              for name in ("email", "content", "ref", "room", "since", "before", "limit")},
+    optional={
+        name: st.one_of(strings, strings, json_values)
+        for name in ("email", "content", "ref", "room", "since", "before", "limit")
+    },
 )
 
 #: Frames of the right shape with plausible values, to get past the parser
 #: into joins, messages, scrollback and typing.
 well_formed = st.one_of(
-    st.fixed_dictionaries({"type": st.just("join"), "email": st.emails() | strings},
-                          optional={"room": st.from_regex(r"[a-z0-9_-]{1,64}", fullmatch=True) | strings,
-                                    "since": st.integers(-2, 10**6), "ref": st.text(max_size=70)}),
-    st.fixed_dictionaries({"type": st.just("message"), "content": strings},
-                          optional={"ref": st.text(max_size=70)}),
-    st.fixed_dictionaries({"type": st.just("history")},
-                          optional={"before": st.integers(-2, 10**6) | json_values,
-                                    "limit": st.integers(-2, 500) | json_values}),
+    st.fixed_dictionaries(
+        {"type": st.just("join"), "email": st.emails() | strings},
+        optional={
+            "room": st.from_regex(r"[a-z0-9_-]{1,64}", fullmatch=True) | strings,
+            "since": st.integers(-2, 10**6),
+            "ref": st.text(max_size=70),
+        },
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("message"), "content": strings}, optional={"ref": st.text(max_size=70)}
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("history")},
+        optional={
+            "before": st.integers(-2, 10**6) | json_values,
+            "limit": st.integers(-2, 500) | json_values,
+        },
+    ),
     st.fixed_dictionaries({"type": st.just("typing")}, optional={"ref": st.text(max_size=70)}),
 )
 
@@ -182,6 +218,7 @@ def is_typing(frame: object, max_frame: int) -> bool:
 
 # -- the test ------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Scene:
     base_url: str
@@ -204,10 +241,12 @@ async def _set_the_scene(base_url: str, max_frame: int) -> Scene:
     # they say reaches only themselves; alice and bob chat in a room that no
     # fuzzed join names.
     joined = []
-    for kind, email, room in ((WebSocketClient, "fuzz-a@example.com", "fuzz-a"),
-                              (RawWebSocketClient, "fuzz-b@example.com", "fuzz-b"),
-                              (WebSocketClient, "alice@example.com", "chat-ab"),
-                              (XhrPollingClient, "bob@example.com", "chat-ab")):
+    for kind, email, room in (
+        (WebSocketClient, "fuzz-a@example.com", "fuzz-a"),
+        (RawWebSocketClient, "fuzz-b@example.com", "fuzz-b"),
+        (WebSocketClient, "alice@example.com", "chat-ab"),
+        (XhrPollingClient, "bob@example.com", "chat-ab"),
+    ):
         client = await kind(base_url).connect()
         await client.send({"type": "join", "email": email, "room": room})
         await client.expect("joined")
@@ -265,13 +304,14 @@ async def _throw(scene: Scene, batch: list[tuple[str, object]]) -> None:
     if fresh is not None:
         await fresh.close()
     # Meanwhile alice and bob chat on, and hear nothing of it.
-    for sender, receiver, email in ((scene.alice, scene.bob, "alice@example.com"),
-                                    (scene.bob, scene.alice, "bob@example.com")):
+    for sender, receiver, email in (
+        (scene.alice, scene.bob, "alice@example.com"),
+        (scene.bob, scene.alice, "bob@example.com"),
+    ):
         await sender.send({"type": "message", "content": f"{email} #{n}", "ref": f"r{n}"})
         ack = await sender.expect("sent")
         message = await receiver.expect("message")
-        assert (message["id"], message["sender"], message["content"]) == (ack["id"], email,
-                                                                           f"{email} #{n}")
+        assert (message["id"], message["sender"], message["content"]) == (ack["id"], email, f"{email} #{n}")
 
 
 @pytest.fixture
@@ -294,9 +334,12 @@ def test_arbitrary_frames_get_an_error_and_harm_nobody(tmp_path, errors):
         try:
             scene = loop.run_until_complete(_set_the_scene(base_url, settings.max_frame))
 
-            @hypothesis_settings(max_examples=300, deadline=None, database=None,
-                                 suppress_health_check=[HealthCheck.too_slow,
-                                                        HealthCheck.data_too_large])
+            @hypothesis_settings(
+                max_examples=300,
+                deadline=None,
+                database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+            )
             @given(st.lists(throws, min_size=1, max_size=5))
             def throw(batch):
                 loop.run_until_complete(asyncio.wait_for(_throw(scene, batch), 20))
@@ -304,8 +347,15 @@ def test_arbitrary_frames_get_an_error_and_harm_nobody(tmp_path, errors):
 
             throw()
             # The fuzzing got past the parser, into every kind of command.
-            assert {"bad_frame", "too_large", "already_joined", "not_joined", "sent",
-                    "history", "typing"} <= set(scene.tally), scene.tally
+            assert {
+                "bad_frame",
+                "too_large",
+                "already_joined",
+                "not_joined",
+                "sent",
+                "history",
+                "typing",
+            } <= set(scene.tally), scene.tally
             for client in scene.clients():
                 loop.run_until_complete(client.close())
         finally:

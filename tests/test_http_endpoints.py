@@ -84,8 +84,7 @@ async def test_the_iframe_page_loads_our_sockjs_bundle(fetch):
     assert again.code == 304
     bundle = await fetch(sources[0])
     assert bundle.code == 200
-    assert bundle.headers["Content-Type"].split(";")[0] in ("application/javascript",
-                                                            "text/javascript")
+    assert bundle.headers["Content-Type"].split(";")[0] in ("application/javascript", "text/javascript")
     assert b"sockjs-client" in bundle.body[:200]
 
 
@@ -131,7 +130,7 @@ async def test_htmlfile_is_switched_off_on_purpose(fetch):
 async def test_the_websocket_endpoints_refuse_plain_http(fetch, path):
     """Not a WebSocket handshake: a plain GET, a Connection header without
     Upgrade (a proxy that drops it), or another method."""
-    url = "/chat" + path.format(session=_session_path("")[len("/chat"):])
+    url = "/chat" + path.format(session=_session_path("")[len("/chat") :])
     plain = await fetch(url)
     assert (plain.code, plain.body) == (400, b'Can "Upgrade" only to "WebSocket".')
     no_upgrade = await fetch(url, headers={"Upgrade": "websocket", "Connection": "keep-alive"})

@@ -62,16 +62,29 @@ class ClosingRecorder(Recorder):
 class Chat:
     """A hub on a MemoryBackend with a deterministic clock, and helpers."""
 
-    def __init__(self, history_limit: int = 50, max_content: int = 2000, keep: int | None = None,
-                 backend: MemoryBackend | None = None, max_rooms: int | None = None,
-                 messages: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        history_limit: int = 50,
+        max_content: int = 2000,
+        keep: int | None = None,
+        backend: MemoryBackend | None = None,
+        max_rooms: int | None = None,
+        messages: RateLimiter | None = None,
+    ) -> None:
         self.ticks = itertools.count()
         #: The hub's monotonic clock (the typing throttle's); tests move it.
         self.now = 0.0
         self.backend = backend or MemoryBackend(
-            keep=history_limit if keep is None else keep, clock=self.clock)
-        self.hub = Hub(self.backend, history_limit=history_limit, max_content=max_content,
-                       max_rooms=max_rooms, messages=messages, clock=lambda: self.now)
+            keep=history_limit if keep is None else keep, clock=self.clock
+        )
+        self.hub = Hub(
+            self.backend,
+            history_limit=history_limit,
+            max_content=max_content,
+            max_rooms=max_rooms,
+            messages=messages,
+            clock=lambda: self.now,
+        )
 
     def clock(self) -> float:
         return T0 + next(self.ticks) * 0.125
@@ -116,11 +129,15 @@ def chat() -> Chat:
 
 # -- join ----------------------------------------------------------------------
 
+
 def test_first_join_gets_joined_with_only_itself(chat):
     alice = chat.connect("alice")
     assert chat.join(alice, "alice@example.com") == {
-        "type": "joined", "email": "alice@example.com",
-        "participants": ["alice@example.com"], "history": []}
+        "type": "joined",
+        "email": "alice@example.com",
+        "participants": ["alice@example.com"],
+        "history": [],
+    }
 
 
 def test_joined_carries_the_normalized_email(chat):
@@ -134,8 +151,11 @@ def test_second_join_lists_both_and_tells_only_the_others(chat):
     alice = chat.joined("alice", "alice@example.com")
     bob = chat.connect("bob")
     assert chat.join(bob, "bob@example.com") == {
-        "type": "joined", "email": "bob@example.com",
-        "participants": ["alice@example.com", "bob@example.com"], "history": []}
+        "type": "joined",
+        "email": "bob@example.com",
+        "participants": ["alice@example.com", "bob@example.com"],
+        "history": [],
+    }
     assert alice.take() == [{"type": "presence", "event": "join", "email": "bob@example.com", "count": 2}]
     assert bob.take() == []  # no presence about oneself
 
@@ -158,8 +178,11 @@ def test_second_tab_of_the_same_email_is_not_a_new_participant(chat):
     alice1.take()
     alice2 = chat.connect("alice2")
     assert chat.join(alice2, "alice@EXAMPLE.com") == {
-        "type": "joined", "email": "alice@example.com",
-        "participants": ["alice@example.com", "bob@example.com"], "history": []}
+        "type": "joined",
+        "email": "alice@example.com",
+        "participants": ["alice@example.com", "bob@example.com"],
+        "history": [],
+    }
     assert alice1.take() == []
     assert bob.take() == []
     assert chat.hub.stats() == {"connections": 3, "participants": 2}
@@ -185,6 +208,7 @@ def test_invalid_email_leaves_the_connection_unjoined(chat):
 
 
 # -- leave ---------------------------------------------------------------------
+
 
 def test_leave_is_announced_when_the_last_tab_closes(chat):
     alice1 = chat.joined("alice1", "alice@example.com")
@@ -249,10 +273,14 @@ def test_participants_after_leave_and_return(chat):
     assert chat.join(carol, "carol@example.com")["participants"] == ["bob@example.com", "carol@example.com"]
     again = chat.connect("alice-again")
     assert chat.join(again, "alice@example.com")["participants"] == [
-        "bob@example.com", "carol@example.com", "alice@example.com"]
+        "bob@example.com",
+        "carol@example.com",
+        "alice@example.com",
+    ]
 
 
 # -- messages ------------------------------------------------------------------
+
 
 def test_message_fan_out(chat):
     alice1 = chat.joined("alice1", "alice@example.com")
@@ -263,12 +291,17 @@ def test_message_fan_out(chat):
 
     sent = chat.say(alice1, "  hello everyone  ", "a-1")
     assert sent == {"type": "sent", "id": 1, "ts": T0, "ref": "a-1"}
-    message = {"type": "message", "id": 1, "sender": "alice@example.com",
-               "content": "hello everyone", "ts": T0}
+    message = {
+        "type": "message",
+        "id": 1,
+        "sender": "alice@example.com",
+        "content": "hello everyone",
+        "ts": T0,
+    }
     assert bob.take() == [message]
     assert alice2.take() == [message]  # the sender's other tab does get it
-    assert alice1.take() == []          # the sending connection only gets `sent`
-    assert lurker.take() == []          # not joined, not in the chat
+    assert alice1.take() == []  # the sending connection only gets `sent`
+    assert lurker.take() == []  # not joined, not in the chat
 
 
 def test_ack_without_ref_has_no_ref(chat):
@@ -307,7 +340,7 @@ def test_ids_strictly_increase_and_ack_matches_the_message(chat):
 def test_message_text_is_relayed_as_is(chat):
     alice = chat.joined("alice", "alice@example.com")
     bob = chat.joined("bob", "bob@example.com")
-    content = '<script>alert("x")</script> & héllo ☃ \U0001F600\nsecond line'
+    content = '<script>alert("x")</script> & héllo ☃ \U0001f600\nsecond line'
     chat.say(alice, content)
     (text,) = bob.texts
     assert "☃" in text and "\\u" not in text  # unicode kept as text
@@ -326,6 +359,7 @@ def test_messages_from_elsewhere_reach_everyone(chat):
 
 
 # -- history -------------------------------------------------------------------
+
 
 def test_history_is_sent_oldest_first(chat):
     alice = chat.joined("alice", "alice@example.com")
@@ -370,6 +404,7 @@ def test_history_survives_everyone_leaving(chat):
 
 
 # -- errors --------------------------------------------------------------------
+
 
 def test_not_joined_carries_ref(chat):
     lurker = chat.connect("lurker")
@@ -416,6 +451,7 @@ def test_refused_messages_are_neither_stored_nor_relayed(chat):
 
 
 # -- close_all and stats ---------------------------------------------------------
+
 
 def test_close_all_closes_every_open_connection(chat):
     alice = chat.joined("alice", "alice@example.com")
@@ -468,6 +504,7 @@ def test_stats_counts_connections_and_distinct_participants(chat):
 
 # -- joins racing with messages (history read takes time) -------------------------
 
+
 class GatedBackend(MemoryBackend):
     """The real MemoryBackend whose next history read waits for a gate, as a
     networked backend's would; ``before`` picks whether the snapshot is taken
@@ -504,8 +541,10 @@ def gated_chat(before: bool) -> Chat:
 
 def run_scenario(coro) -> None:
     """Run a racing scenario; a hang fails the test instead of blocking the run."""
+
     async def bounded():
         await asyncio.wait_for(coro, 5)
+
     asyncio.run(bounded())
 
 
@@ -571,11 +610,14 @@ def test_connection_ending_during_join_gets_nothing():
     run_scenario(scenario())
     assert bob.texts == []
     assert [(f["event"], f["email"]) for f in alice.take()] == [
-        ("join", "bob@example.com"), ("leave", "bob@example.com")]
+        ("join", "bob@example.com"),
+        ("leave", "bob@example.com"),
+    ]
     assert chat.hub.stats() == {"connections": 1, "participants": 1}
 
 
 # -- logging ---------------------------------------------------------------------
+
 
 def test_join_and_leave_are_logged_once_and_content_never(chat, caplog):
     caplog.set_level(logging.DEBUG, logger="chatzilla")
@@ -609,11 +651,19 @@ def test_messages_are_limited_per_email_across_its_connections():
     error = chat.refused("rate_limited", chat.hub.say(tab2, "four", "r4"))
     assert error.ref == "r4"
     assert error.retry_after == pytest.approx(1.0)
-    assert error_frame(error) == {"type": "error", "code": "rate_limited", "reason": error.reason,
-                                  "ref": "r4", "retry_after": 1.0}
+    assert error_frame(error) == {
+        "type": "error",
+        "code": "rate_limited",
+        "reason": error.reason,
+        "ref": "r4",
+        "retry_after": 1.0,
+    }
     assert bob.take() == [] and tab1.take() == []  # nothing relayed...
     assert [m.content for m in asyncio.run(chat.backend.page(LOBBY, None, None, 10))] == [
-        "one", "two", "three"]  # ...or stored
+        "one",
+        "two",
+        "three",
+    ]  # ...or stored
     chat.say(bob, "bob has a bucket of his own")
     now[0] = 1.0
     chat.say(tab2, "four, a second later")
@@ -680,8 +730,9 @@ def test_typing_is_relayed_at_most_once_per_interval_per_connection(chat):
 
 def test_typing_interval_is_a_parameter():
     now = [0.0]
-    hub = Hub(MemoryBackend(keep=10), history_limit=10, max_content=100,
-              typing_interval=0.5, clock=lambda: now[0])
+    hub = Hub(
+        MemoryBackend(keep=10), history_limit=10, max_content=100, typing_interval=0.5, clock=lambda: now[0]
+    )
     alice, bob = Recorder("alice"), Recorder("bob")
     for client, email in ((alice, "alice@example.com"), (bob, "bob@example.com")):
         hub.open(client)

@@ -42,9 +42,10 @@ async def test_every_transport_talks_to_every_other(connect):
     kinds = sorted(KINDS)
     everyone = await join_all(connect, kinds, "p")
     for i, sender in enumerate(everyone):
-        others = everyone[:i] + everyone[i + 1:]
-        await say_and_check(sender, others, f"from {kinds[i]} ✓", ref=kinds[i],
-                            sender_email=f"p{i}@example.com")
+        others = everyone[:i] + everyone[i + 1 :]
+        await say_and_check(
+            sender, others, f"from {kinds[i]} ✓", ref=kinds[i], sender_email=f"p{i}@example.com"
+        )
 
 
 async def read_ids(client, total, skip_email):
@@ -77,8 +78,7 @@ async def test_ids_stay_in_order_with_concurrent_senders(clients, connect, trans
         await asyncio.sleep(0.005)  # wherever it lands, history + live must add up
         return await newcomer.join("new@example.com")
 
-    *_, joined = await asyncio.gather(*(blast(i, s) for i, s in enumerate(senders)),
-                                      join_meanwhile())
+    *_, joined = await asyncio.gather(*(blast(i, s) for i, s in enumerate(senders)), join_meanwhile())
     total = SENDERS * EACH
 
     # Every receiver sees ids 1..total in order, the same frames.
@@ -110,7 +110,7 @@ async def test_ids_stay_in_order_with_concurrent_senders(clients, connect, trans
     # nothing twice.
     history = joined["history"]
     seen = history[-1]["id"] if history else 0
-    assert history == reference[max(0, seen - 50):seen]
+    assert history == reference[max(0, seen - 50) : seen]
     if seen < total:
         assert await newcomer.expect_many("message", total - seen, timeout=10) == reference[seen:]
 

@@ -30,26 +30,30 @@ def settings():
 
 # -- the rule ------------------------------------------------------------------
 
-@pytest.mark.parametrize("origin, expected", [
-    (None, True),
-    ("http://127.0.0.1:8000", True),
-    ("https://127.0.0.1:8000", True),  # behind a TLS proxy the Host is the same
-    ("HTTP://127.0.0.1:8000", True),
-    ("https://chat.example.com:8443", True),
-    ("https://Chat.Example.COM:8443", True),
-    ("http://partner.example.org", True),
-    ("http://127.0.0.1:8001", False),  # same host, another port: another origin
-    ("http://localhost:8000", False),
-    ("https://chat.example.com", False),
-    ("https://chat.example.com:8443.evil.example", False),
-    ("https://evil.example/?chat.example.com:8443", False),
-    ("https://chat.example.com:8443@evil.example", False),
-    ("null", False),
-    ("", False),
-    ("file://", False),
-    ("chrome-extension://abcdef", False),
-    ("ws://127.0.0.1:8000", False),
-])
+
+@pytest.mark.parametrize(
+    "origin, expected",
+    [
+        (None, True),
+        ("http://127.0.0.1:8000", True),
+        ("https://127.0.0.1:8000", True),  # behind a TLS proxy the Host is the same
+        ("HTTP://127.0.0.1:8000", True),
+        ("https://chat.example.com:8443", True),
+        ("https://Chat.Example.COM:8443", True),
+        ("http://partner.example.org", True),
+        ("http://127.0.0.1:8001", False),  # same host, another port: another origin
+        ("http://localhost:8000", False),
+        ("https://chat.example.com", False),
+        ("https://chat.example.com:8443.evil.example", False),
+        ("https://evil.example/?chat.example.com:8443", False),
+        ("https://chat.example.com:8443@evil.example", False),
+        ("null", False),
+        ("", False),
+        ("file://", False),
+        ("chrome-extension://abcdef", False),
+        ("ws://127.0.0.1:8000", False),
+    ],
+)
 def test_origin_allowed(origin, expected):
     allowed = ("chat.example.com:8443", "partner.example.org")
     assert origin_allowed(origin, "127.0.0.1:8000", allowed) is expected
@@ -61,6 +65,7 @@ def test_without_a_host_only_the_allowed_list_counts():
 
 
 # -- handshakes on each transport kind -----------------------------------------
+
 
 def _origin(base_url: str, which: str) -> str | None:
     return {"own": base_url, "allowed": ALLOWED, "none": None}[which]
@@ -79,8 +84,13 @@ async def test_a_page_that_may_connect_chats(connect, base_url, kind, which):
     await say_and_check(b, [a], "and back", sender_email=BOB)
 
 
-REFUSED = ["http://evil.example", "null", "http://127.0.0.1:1", "https://chat.example.com",
-           "https://chat.example.com:8443.evil.example"]
+REFUSED = [
+    "http://evil.example",
+    "null",
+    "http://127.0.0.1:1",
+    "https://chat.example.com",
+    "https://chat.example.com:8443.evil.example",
+]
 
 
 @pytest.mark.parametrize("origin", REFUSED)
@@ -108,8 +118,9 @@ HTTP_TRANSPORTS = {
 async def test_cors_headers_only_for_origins_that_may_connect(base_url, name):
     method, query = HTTP_TRANSPORTS[name]
     for origin, status in ((ALLOWED, 200), (base_url, 200), ("http://evil.example", 403)):
-        request = _LongRequest(f"{_session_path(base_url)}/{name}{query}", method=method,
-                               headers={"Origin": origin})
+        request = _LongRequest(
+            f"{_session_path(base_url)}/{name}{query}", method=method, headers={"Origin": origin}
+        )
         try:
             await request.open()
         finally:
@@ -123,18 +134,29 @@ async def test_cors_headers_only_for_origins_that_may_connect(base_url, name):
             assert "access-control-allow-credentials" not in request.head
 
 
-@pytest.mark.parametrize("path", ["/chat/info", "/chat/000/abcdef/xhr", "/chat/000/abcdef/xhr_send",
-                                  "/chat/000/abcdef/xhr_streaming"])
+@pytest.mark.parametrize(
+    "path",
+    ["/chat/info", "/chat/000/abcdef/xhr", "/chat/000/abcdef/xhr_send", "/chat/000/abcdef/xhr_streaming"],
+)
 @pytest.mark.gen_test
 async def test_preflight(fetch, path):
-    refused = await fetch(path, method="OPTIONS", headers={
-        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    refused = await fetch(
+        path,
+        method="OPTIONS",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert refused.code == 403
     assert "Access-Control-Allow-Origin" not in refused.headers
     assert "Access-Control-Allow-Credentials" not in refused.headers
-    allowed = await fetch(path, method="OPTIONS", headers={
-        "Origin": ALLOWED, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    allowed = await fetch(
+        path,
+        method="OPTIONS",
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert allowed.code == 204
     assert allowed.headers["Access-Control-Allow-Origin"] == ALLOWED
     assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
@@ -153,8 +175,11 @@ async def test_another_page_cannot_send_into_a_session_it_knows(connect, fetch, 
     await a.expect("presence")
     frame = json.dumps([json.dumps({"type": "message", "content": "forged"})])
     body = frame if send == "xhr_send" else "d=" + frame
-    response = await fetch(a.base.removeprefix(base_url) + "/" + send, method="POST", body=body,
-                           headers={"Origin": "http://evil.example",
-                                    "Content-Type": "application/x-www-form-urlencoded"})
+    response = await fetch(
+        a.base.removeprefix(base_url) + "/" + send,
+        method="POST",
+        body=body,
+        headers={"Origin": "http://evil.example", "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.code == 403
     await say_and_check(a, [b], "the real one", sender_email=ALICE)  # b's next frame

@@ -52,13 +52,16 @@ async def _page(fetch, path: str) -> _Page:
 
 
 @pytest.mark.gen_test
-@pytest.mark.parametrize("path, room", [
-    ("/", "lobby"),
-    ("/r/dev", "dev"),
-    ("/r/dev-team_2", "dev-team_2"),
-    ("/r/" + "x" * 64, "x" * 64),
-    ("/r/lobby", "lobby"),
-])
+@pytest.mark.parametrize(
+    "path, room",
+    [
+        ("/", "lobby"),
+        ("/r/dev", "dev"),
+        ("/r/dev-team_2", "dev-team_2"),
+        ("/r/" + "x" * 64, "x" * 64),
+        ("/r/lobby", "lobby"),
+    ],
+)
 async def test_the_page_names_its_room(fetch, path, room):
     page = await _page(fetch, path)
     assert page.body["data-room"] == room
@@ -68,19 +71,22 @@ async def test_the_page_names_its_room(fetch, path, room):
 
 
 @pytest.mark.gen_test
-@pytest.mark.parametrize("path", [
-    "/r/Bad%20Name",
-    "/r/Dev",
-    "/r/" + "x" * 65,
-    "/r/caf%C3%A9",
-    "/r/%FF",          # not even UTF-8
-    "/r/a%2Fb",        # an encoded slash is still not a room name
-    "/r/dev/",
-    "/r/dev/more",
-    "/r/",
-    "/r",
-    "/room/dev",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/r/Bad%20Name",
+        "/r/Dev",
+        "/r/" + "x" * 65,
+        "/r/caf%C3%A9",
+        "/r/%FF",  # not even UTF-8
+        "/r/a%2Fb",  # an encoded slash is still not a room name
+        "/r/dev/",
+        "/r/dev/more",
+        "/r/",
+        "/r",
+        "/room/dev",
+    ],
+)
 async def test_a_path_that_is_not_a_room_is_a_plain_404(fetch, path):
     response = await fetch(path)
     assert response.code == 404, path

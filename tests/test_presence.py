@@ -36,8 +36,12 @@ async def test_join_is_announced_to_every_other_joined_connection(clients):
     # The joiners never got their own join, the lurker got nothing before
     # its joined: the next frames are these.
     joined = await lurker.join("dave@example.com")
-    assert sorted(joined["participants"]) == ["Carol@example.com", "alice@example.com",
-                                              "bob@example.com", "dave@example.com"]
+    assert sorted(joined["participants"]) == [
+        "Carol@example.com",
+        "alice@example.com",
+        "bob@example.com",
+        "dave@example.com",
+    ]
     for client in (a, b, c):
         assert await client.expect("presence") == presence("join", "dave@example.com", 4)
 
@@ -100,9 +104,10 @@ async def test_two_tabs_are_one_participant(clients, health):
     assert (await health(connections=3))["participants"] == 3
 
 
-@pytest.mark.parametrize("first, second", [("websocket", "xhr-polling"),
-                                           ("xhr-streaming", "websocket"),
-                                           ("xhr-polling", "xhr-streaming")])
+@pytest.mark.parametrize(
+    "first, second",
+    [("websocket", "xhr-polling"), ("xhr-streaming", "websocket"), ("xhr-polling", "xhr-streaming")],
+)
 @pytest.mark.gen_test
 async def test_two_tabs_on_different_transports(connect, health, first, second):
     observer = await connect("raw-websocket")
@@ -146,11 +151,11 @@ async def test_a_failed_join_announces_nothing(clients):
     assert await a.expect("presence") == presence("join", "bob@example.com", 2)
 
 
-@pytest.mark.parametrize("settings", [make_settings(disconnect_delay=0.5, heartbeat_delay=0.1)],
-                         ids=["disconnect_delay=0.5"])
+@pytest.mark.parametrize(
+    "settings", [make_settings(disconnect_delay=0.5, heartbeat_delay=0.1)], ids=["disconnect_delay=0.5"]
+)
 @pytest.mark.gen_test
-async def test_a_polling_client_that_stops_polling_leaves_when_its_session_expires(
-        connect, settings, health):
+async def test_a_polling_client_that_stops_polling_leaves_when_its_session_expires(connect, settings, health):
     a = await connect()
     await a.join("alice@example.com")
     p = await connect("xhr-polling")

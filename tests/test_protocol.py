@@ -17,21 +17,32 @@ async def test_the_example_of_the_contract(clients):
     """PROTOCOL.md's example conversation, frame for frame (but the clock)."""
     a = await clients()
     await a.send({"type": "join", "email": "alice@example.com"})
-    assert await a.recv() == {"type": "joined", "email": "alice@example.com",
-                              "participants": ["alice@example.com"], "history": []}
+    assert await a.recv() == {
+        "type": "joined",
+        "email": "alice@example.com",
+        "participants": ["alice@example.com"],
+        "history": [],
+    }
     b = await clients()
     await b.send({"type": "join", "email": "bob@example.com"})
-    assert await b.recv() == {"type": "joined", "email": "bob@example.com",
-                              "participants": ["alice@example.com", "bob@example.com"],
-                              "history": []}
-    assert await a.recv() == {"type": "presence", "event": "join", "email": "bob@example.com",
-                              "count": 2}
+    assert await b.recv() == {
+        "type": "joined",
+        "email": "bob@example.com",
+        "participants": ["alice@example.com", "bob@example.com"],
+        "history": [],
+    }
+    assert await a.recv() == {"type": "presence", "event": "join", "email": "bob@example.com", "count": 2}
     await b.send({"type": "message", "content": "hello this is bob", "ref": "b-1"})
     sent = await b.recv()
     assert isinstance(sent.get("ts"), float)
     assert sent == {"type": "sent", "ref": "b-1", "id": 1, "ts": sent["ts"]}
-    assert await a.recv() == {"type": "message", "id": 1, "sender": "bob@example.com",
-                              "content": "hello this is bob", "ts": sent["ts"]}
+    assert await a.recv() == {
+        "type": "message",
+        "id": 1,
+        "sender": "bob@example.com",
+        "content": "hello this is bob",
+        "ts": sent["ts"],
+    }
 
 
 # -- join / joined -------------------------------------------------------------
@@ -41,20 +52,35 @@ async def test_the_example_of_the_contract(clients):
 async def test_first_join_gets_joined_with_itself_and_no_history(clients):
     a = await clients()
     joined = await a.join("alice@example.com")
-    assert joined == {"type": "joined", "email": "alice@example.com",
-                      "participants": ["alice@example.com"], "history": []}
+    assert joined == {
+        "type": "joined",
+        "email": "alice@example.com",
+        "participants": ["alice@example.com"],
+        "history": [],
+    }
 
 
-@pytest.mark.parametrize("raw, normalized", [
-    ("alice@Example.COM", "alice@example.com"),
-    ("Alice.Smith+Tag@EXAMPLE.Com", "Alice.Smith+Tag@example.com"),  # local part kept as typed
-    ("  bob@example.com\t\n", "bob@example.com"),
-    ("\u00a0carol@example.com\u3000", "carol@example.com"),           # Unicode white space
-    ("Zoë@BÜCHER.Example", "Zoë@bücher.example"),
-    ("a" * 242 + "@example.com", "a" * 242 + "@example.com"),          # exactly 254 characters
-    ("   " + "a" * 242 + "@example.com   ", "a" * 242 + "@example.com"),  # 254 once trimmed
-], ids=["domain-case", "local-part-kept", "trimmed", "unicode-space-trimmed", "unicode",
-        "254-chars", "254-chars-once-trimmed"])
+@pytest.mark.parametrize(
+    "raw, normalized",
+    [
+        ("alice@Example.COM", "alice@example.com"),
+        ("Alice.Smith+Tag@EXAMPLE.Com", "Alice.Smith+Tag@example.com"),  # local part kept as typed
+        ("  bob@example.com\t\n", "bob@example.com"),
+        ("\u00a0carol@example.com\u3000", "carol@example.com"),  # Unicode white space
+        ("Zoë@BÜCHER.Example", "Zoë@bücher.example"),
+        ("a" * 242 + "@example.com", "a" * 242 + "@example.com"),  # exactly 254 characters
+        ("   " + "a" * 242 + "@example.com   ", "a" * 242 + "@example.com"),  # 254 once trimmed
+    ],
+    ids=[
+        "domain-case",
+        "local-part-kept",
+        "trimmed",
+        "unicode-space-trimmed",
+        "unicode",
+        "254-chars",
+        "254-chars-once-trimmed",
+    ],
+)
 @pytest.mark.gen_test
 async def test_email_is_trimmed_and_its_domain_lower_cased(clients, raw, normalized):
     a = await clients()
@@ -83,17 +109,15 @@ async def test_joined_lists_every_participant_once_joiner_included(clients):
     assert sorted(joined["participants"]) == ["alice@example.com", "bob@example.com"]
     c = await clients()
     joined = await c.join("carol@example.com")
-    assert sorted(joined["participants"]) == ["alice@example.com", "bob@example.com",
-                                              "carol@example.com"]
+    assert sorted(joined["participants"]) == ["alice@example.com", "bob@example.com", "carol@example.com"]
 
 
 @pytest.mark.gen_test
 async def test_the_local_part_is_case_sensitive(clients):
-    a, b = await joined_pair(clients, "alice@example.com", "Alice@example.com")
+    _a, _b = await joined_pair(clients, "alice@example.com", "Alice@example.com")
     c = await clients()
     joined = await c.join("carol@example.com")
-    assert sorted(joined["participants"]) == ["Alice@example.com", "alice@example.com",
-                                              "carol@example.com"]
+    assert sorted(joined["participants"]) == ["Alice@example.com", "alice@example.com", "carol@example.com"]
 
 
 @pytest.mark.gen_test
@@ -105,8 +129,9 @@ async def test_unknown_fields_are_ignored(clients):
     b = await clients()
     await b.join("bob@example.com")
     await a.expect("presence")
-    await b.send({"type": "message", "content": "hi", "ref": "r1",
-                  "extra": {"nested": [1, None]}, "to": "everyone"})
+    await b.send(
+        {"type": "message", "content": "hi", "ref": "r1", "extra": {"nested": [1, None]}, "to": "everyone"}
+    )
     ack = await b.expect("sent")
     assert ack["ref"] == "r1"
     message = await a.expect("message")
@@ -152,8 +177,9 @@ async def test_the_senders_other_tab_gets_the_message(clients):
     await say_and_check(b, [a1, a2], "bye", sender_email="bob@example.com")
 
 
-@pytest.mark.parametrize("ref", ["b-1", "", "r" * 64, "ключ/🔑 #1"],
-                         ids=["plain", "empty", "64-chars", "unicode"])
+@pytest.mark.parametrize(
+    "ref", ["b-1", "", "r" * 64, "ключ/🔑 #1"], ids=["plain", "empty", "64-chars", "unicode"]
+)
 @pytest.mark.gen_test
 async def test_sent_echoes_the_ref_and_others_never_see_it(clients, ref):
     a, b = await joined_pair(clients)
@@ -179,12 +205,16 @@ async def test_ids_strictly_increase_and_ts_is_server_time(clients):
     assert ids == list(range(1, len(ids) + 1))
 
 
-@pytest.mark.parametrize("content, relayed", [
-    ("  hello  ", "hello"),
-    ("\n\thello\r\n", "hello"),
-    ("\u3000hello\u00a0", "hello"),
-    ("  two  spaces\nand a\tnew line  ", "two  spaces\nand a\tnew line"),
-], ids=["spaces", "newlines-tabs", "unicode-space", "inner-white-space-kept"])
+@pytest.mark.parametrize(
+    "content, relayed",
+    [
+        ("  hello  ", "hello"),
+        ("\n\thello\r\n", "hello"),
+        ("\u3000hello\u00a0", "hello"),
+        ("  two  spaces\nand a\tnew line  ", "two  spaces\nand a\tnew line"),
+    ],
+    ids=["spaces", "newlines-tabs", "unicode-space", "inner-white-space-kept"],
+)
 @pytest.mark.gen_test
 async def test_content_is_trimmed(clients, content, relayed):
     a, b = await joined_pair(clients)
@@ -227,8 +257,7 @@ async def test_history_keeps_messages_of_people_who_left(clients, health):
     b = await clients()
     joined = await b.join("bob@example.com")
     assert joined["participants"] == ["bob@example.com"]
-    assert [(m["sender"], m["content"]) for m in joined["history"]] == [
-        ("alice@example.com", "anyone here?")]
+    assert [(m["sender"], m["content"]) for m in joined["history"]] == [("alice@example.com", "anyone here?")]
 
 
 @pytest.mark.parametrize("settings", [make_settings(history_limit=3)], ids=["history_limit=3"])

@@ -120,12 +120,16 @@ async def test_bad_frame_echoes_a_valid_ref(clients, frame):
 async def test_a_refused_frame_does_not_stop_the_ones_after_it(clients):
     """One SockJS packet may carry several frames: each gets its own answer."""
     a, b = await joined_pair(clients)
-    await a.send_packet(json.dumps([
-        json.dumps({"type": "message", "content": "one", "ref": "1"}),
-        "not json",
-        json.dumps({"type": "message", "content": "   ", "ref": "2"}),
-        json.dumps({"type": "message", "content": "two", "ref": "3"}),
-    ]))
+    await a.send_packet(
+        json.dumps(
+            [
+                json.dumps({"type": "message", "content": "one", "ref": "1"}),
+                "not json",
+                json.dumps({"type": "message", "content": "   ", "ref": "2"}),
+                json.dumps({"type": "message", "content": "two", "ref": "3"}),
+            ]
+        )
+    )
     assert (await a.expect("sent"))["ref"] == "1"
     assert_error(await a.expect("error"), "bad_frame")
     assert_error(await a.expect("error"), "empty", ref="2")
@@ -134,8 +138,11 @@ async def test_a_refused_frame_does_not_stop_the_ones_after_it(clients):
     await still_works(a, b)
 
 
-@pytest.mark.parametrize("element", [5, None, True, ["x"], {"type": "message", "content": "hi"}],
-                         ids=["number", "null", "bool", "list", "object"])
+@pytest.mark.parametrize(
+    "element",
+    [5, None, True, ["x"], {"type": "message", "content": "hi"}],
+    ids=["number", "null", "bool", "list", "object"],
+)
 @pytest.mark.gen_test
 async def test_a_sockjs_message_that_is_not_text_is_a_bad_frame(clients, element):
     """SockJS messages are strings; a client that sends other JSON in the
@@ -192,8 +199,11 @@ async def test_invalid_email(clients, email):
 # -- already_joined ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("again", [ALICE, "alice@EXAMPLE.com", "carol@example.com", "not an address"],
-                         ids=["same", "same-other-case", "other", "invalid"])
+@pytest.mark.parametrize(
+    "again",
+    [ALICE, "alice@EXAMPLE.com", "carol@example.com", "not an address"],
+    ids=["same", "same-other-case", "other", "invalid"],
+)
 @pytest.mark.gen_test
 async def test_already_joined(clients, again):
     a, b = await joined_pair(clients)
@@ -230,8 +240,11 @@ async def test_not_joined(clients, ref):
 # -- empty ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("content", ["", " ", "\n\t \r\n", "\u3000\u00a0\u2003"],
-                         ids=["empty", "space", "white-space", "unicode-white-space"])
+@pytest.mark.parametrize(
+    "content",
+    ["", " ", "\n\t \r\n", "\u3000\u00a0\u2003"],
+    ids=["empty", "space", "white-space", "unicode-white-space"],
+)
 @pytest.mark.parametrize("ref", [None, "e-1"], ids=["no-ref", "ref"])
 @pytest.mark.gen_test
 async def test_empty(clients, content, ref):
@@ -247,11 +260,15 @@ async def test_empty(clients, content, ref):
 # -- too_long ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("content", [
-    "x" * 2001,
-    "🦖" * 2001,
-    "  " + "x" * 2001 + "  ",
-], ids=["2001-chars", "2001-astral-chars", "2001-chars-once-trimmed"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "x" * 2001,
+        "🦖" * 2001,
+        "  " + "x" * 2001 + "  ",
+    ],
+    ids=["2001-chars", "2001-astral-chars", "2001-chars-once-trimmed"],
+)
 @pytest.mark.parametrize("ref", [None, "t-1"], ids=["no-ref", "ref"])
 @pytest.mark.gen_test
 async def test_too_long(clients, content, ref):
@@ -264,11 +281,15 @@ async def test_too_long(clients, content, ref):
     await still_works(a, b)
 
 
-@pytest.mark.parametrize("content", [
-    "x" * 2000,
-    "🦖" * 2000,
-    "\n  " + "y" * 2000 + "  \n",
-], ids=["2000-chars", "2000-astral-chars", "2000-chars-once-trimmed"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "x" * 2000,
+        "🦖" * 2000,
+        "\n  " + "y" * 2000 + "  \n",
+    ],
+    ids=["2000-chars", "2000-astral-chars", "2000-chars-once-trimmed"],
+)
 @pytest.mark.gen_test
 async def test_2000_characters_is_not_too_long(clients, content):
     a, b = await joined_pair(clients)

@@ -39,6 +39,7 @@ def refused(code: str, call, *args) -> ProtocolError:
 
 # -- parse_frame: the good frames -------------------------------------------
 
+
 def test_join_frame_gives_join_with_raw_email():
     # Only the shape is checked here: the address is normalized by the hub.
     assert parse_frame(frame(type="join", email="  Alice@Example.COM ")) == Join(email="  Alice@Example.COM ")
@@ -72,7 +73,7 @@ def test_unknown_fields_are_ignored():
 def test_valid_surrogate_pair_is_one_character():
     # "\ud83d\ude00" in JSON is a proper pair: one astral character, accepted.
     command = parse_frame('{"type":"message","content":"smile \\ud83d\\ude00"}')
-    assert command == Say("smile \U0001F600", None)
+    assert command == Say("smile \U0001f600", None)
 
 
 def test_non_ascii_text_is_kept():
@@ -81,39 +82,43 @@ def test_non_ascii_text_is_kept():
 
 # -- parse_frame: bad_frame ---------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "",
-    "not json",
-    "{",
-    '{"type": "join", "email": "a@example.com"',  # truncated
-    "[]",
-    '["join"]',
-    '"join"',
-    "1",
-    "null",
-    "true",
-    "{}",                                    # no type
-    '{"type": 1}',
-    '{"type": null}',
-    '{"type": ["join"]}',
-    '{"type": {"join": true}}',
-    '{"type": "JOIN", "email": "a@example.com"}',  # type is case-sensitive
-    '{"type": "leave"}',                     # unknown type
-    '{"type": ""}',
-    '{"type": "join"}',                      # email missing
-    '{"type": "join", "email": null}',
-    '{"type": "join", "email": 42}',
-    '{"type": "join", "email": ["a@example.com"]}',
-    '{"type": "join", "email": {"address": "a@example.com"}}',
-    '{"type": "message"}',                   # content missing
-    '{"type": "message", "content": null}',
-    '{"type": "message", "content": 5}',
-    '{"type": "message", "content": true}',
-    '{"type": "message", "content": ["hi"]}',
-    '{"type": "message", "content": "hi", "ref": 1}',
-    '{"type": "message", "content": "hi", "ref": ["r"]}',
-    '{"type": "message", "content": "hi", "ref": false}',
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not json",
+        "{",
+        '{"type": "join", "email": "a@example.com"',  # truncated
+        "[]",
+        '["join"]',
+        '"join"',
+        "1",
+        "null",
+        "true",
+        "{}",  # no type
+        '{"type": 1}',
+        '{"type": null}',
+        '{"type": ["join"]}',
+        '{"type": {"join": true}}',
+        '{"type": "JOIN", "email": "a@example.com"}',  # type is case-sensitive
+        '{"type": "leave"}',  # unknown type
+        '{"type": ""}',
+        '{"type": "join"}',  # email missing
+        '{"type": "join", "email": null}',
+        '{"type": "join", "email": 42}',
+        '{"type": "join", "email": ["a@example.com"]}',
+        '{"type": "join", "email": {"address": "a@example.com"}}',
+        '{"type": "message"}',  # content missing
+        '{"type": "message", "content": null}',
+        '{"type": "message", "content": 5}',
+        '{"type": "message", "content": true}',
+        '{"type": "message", "content": ["hi"]}',
+        '{"type": "message", "content": "hi", "ref": 1}',
+        '{"type": "message", "content": "hi", "ref": ["r"]}',
+        '{"type": "message", "content": "hi", "ref": false}',
+    ],
+)
 def test_bad_frames_are_refused(text):
     refused("bad_frame", parse_frame, text)
 
@@ -132,14 +137,17 @@ def test_non_string_ref_is_not_echoed():
     assert refused("bad_frame", parse_frame, '{"type":"message","content":"hi","ref":7}').ref is None
 
 
-@pytest.mark.parametrize("text", [
-    '{"type": "nope", "ref": "r-1"}',
-    '{"type": 3, "ref": "r-1"}',
-    '{"ref": "r-1"}',
-    '{"type": "message", "content": 5, "ref": "r-1"}',
-    '{"type": "message", "ref": "r-1"}',
-    '{"type": "join", "email": 5, "ref": "r-1"}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type": "nope", "ref": "r-1"}',
+        '{"type": 3, "ref": "r-1"}',
+        '{"ref": "r-1"}',
+        '{"type": "message", "content": 5, "ref": "r-1"}',
+        '{"type": "message", "ref": "r-1"}',
+        '{"type": "join", "email": 5, "ref": "r-1"}',
+    ],
+)
 def test_bad_frame_with_valid_ref_echoes_it(text):
     assert refused("bad_frame", parse_frame, text).ref == "r-1"
 
@@ -151,14 +159,18 @@ def test_bad_frame_reason_for_unknown_type_is_bounded():
 
 # -- lone surrogates ----------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    r'{"type": "join", "email": "\ud800@example.com"}',
-    r'{"type": "join", "email": "a@example.com\udfff"}',
-    r'{"type": "message", "content": "hi \ud83d"}',
-    r'{"type": "message", "content": "\ude00 hi"}',
-    r'{"type": "message", "content": "hi", "ref": "\ud800"}',
-    r'{"type": "\ud800"}',
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'{"type": "join", "email": "\ud800@example.com"}',
+        r'{"type": "join", "email": "a@example.com\udfff"}',
+        r'{"type": "message", "content": "hi \ud83d"}',
+        r'{"type": "message", "content": "\ude00 hi"}',
+        r'{"type": "message", "content": "hi", "ref": "\ud800"}',
+        r'{"type": "\ud800"}',
+    ],
+)
 def test_lone_surrogates_are_bad_frame(text):
     error = refused("bad_frame", parse_frame, text)
     # Whatever goes back to the client must itself be sendable as UTF-8.
@@ -177,18 +189,22 @@ def test_lone_surrogate_in_content_keeps_valid_ref():
 
 # -- normalize_email -----------------------------------------------------------
 
-@pytest.mark.parametrize("raw, expected", [
-    ("alice@example.com", "alice@example.com"),
-    ("  alice@example.com  ", "alice@example.com"),
-    ("\t\nalice@example.com\r\n", "alice@example.com"),
-    ("alice@Example.COM", "alice@example.com"),
-    # The domain is lower-cased; the local part is kept as typed.
-    ("Alice.Smith@EXAMPLE.co.UK", "Alice.Smith@example.co.uk"),
-    ("ALICE@EXAMPLE.COM", "ALICE@example.com"),
-    ("a@b.c", "a@b.c"),
-    ("first.last+tag@sub.example.org", "first.last+tag@sub.example.org"),
-    ("josé@BÜCHER.de", "josé@bücher.de"),
-])
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("alice@example.com", "alice@example.com"),
+        ("  alice@example.com  ", "alice@example.com"),
+        ("\t\nalice@example.com\r\n", "alice@example.com"),
+        ("alice@Example.COM", "alice@example.com"),
+        # The domain is lower-cased; the local part is kept as typed.
+        ("Alice.Smith@EXAMPLE.co.UK", "Alice.Smith@example.co.uk"),
+        ("ALICE@EXAMPLE.COM", "ALICE@example.com"),
+        ("a@b.c", "a@b.c"),
+        ("first.last+tag@sub.example.org", "first.last+tag@sub.example.org"),
+        ("josé@BÜCHER.de", "josé@bücher.de"),
+    ],
+)
 def test_valid_addresses_are_normalized(raw, expected):
     assert normalize_email(raw) == expected
 
@@ -228,34 +244,55 @@ def test_length_is_counted_after_trimming():
     assert normalize_email("   " + address + "   ") == address
 
 
-@pytest.mark.parametrize("raw", [
-    "",
-    "   ",
-    "\t\n",
-    "alice",                    # no @
-    "alice.example.com",
-    "alice@@example.com",       # two @
-    "a@b@example.com",
-    "alice@example.com@",
-    "@example.com",             # empty local part
-    " @example.com",
-    "alice@",                   # empty domain
-    "alice@example",            # domain without a dot
-    "alice@localhost",
-    "alice@.com",               # the dot may not start the domain ...
-    "alice@example.",           # ... nor end it
-    "alice@.",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "\t\n",
+        "alice",  # no @
+        "alice.example.com",
+        "alice@@example.com",  # two @
+        "a@b@example.com",
+        "alice@example.com@",
+        "@example.com",  # empty local part
+        " @example.com",
+        "alice@",  # empty domain
+        "alice@example",  # domain without a dot
+        "alice@localhost",
+        "alice@.com",  # the dot may not start the domain ...
+        "alice@example.",  # ... nor end it
+        "alice@.",
+    ],
+)
 def test_malformed_addresses_are_refused(raw):
     refused("invalid_email", normalize_email, raw)
 
 
-@pytest.mark.parametrize("bad", [
-    " ", "\t", "\n", "\r", "\x0b", "\x0c",          # ASCII white space inside
-    "\u00a0", "\u2003", "\u3000", "\u2028", "\u1680",  # Unicode white space
-    "\x00", "\x01", "\x07", "\x1b", "\x7f",        # C0 controls and DEL
-    "\x80", "\x85", "\x9f",                         # C1 controls
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\x0b",
+        "\x0c",  # ASCII white space inside
+        "\u00a0",
+        "\u2003",
+        "\u3000",
+        "\u2028",
+        "\u1680",  # Unicode white space
+        "\x00",
+        "\x01",
+        "\x07",
+        "\x1b",
+        "\x7f",  # C0 controls and DEL
+        "\x80",
+        "\x85",
+        "\x9f",  # C1 controls
+    ],
+)
 @pytest.mark.parametrize("where", ["local", "domain"])
 def test_whitespace_and_control_characters_inside_are_refused(bad, where):
     raw = f"ali{bad}ce@example.com" if where == "local" else f"alice@exa{bad}mple.com"
@@ -269,6 +306,7 @@ def test_trailing_control_characters_are_not_trimmed_away(bad):
 
 
 # -- clean_content -------------------------------------------------------------
+
 
 def test_content_is_trimmed():
     assert clean_content("  hello world \n", 2000) == "hello world"
@@ -304,14 +342,22 @@ def test_limit_counts_characters_not_bytes():
 
 # -- error_frame and encode ----------------------------------------------------
 
+
 def test_error_frame_without_ref_has_no_ref_key():
     assert error_frame(ProtocolError("empty", "the message is empty")) == {
-        "type": "error", "code": "empty", "reason": "the message is empty"}
+        "type": "error",
+        "code": "empty",
+        "reason": "the message is empty",
+    }
 
 
 def test_error_frame_echoes_ref_when_present():
     assert error_frame(ProtocolError("too_long", "too long", "b-7")) == {
-        "type": "error", "code": "too_long", "reason": "too long", "ref": "b-7"}
+        "type": "error",
+        "code": "too_long",
+        "reason": "too long",
+        "ref": "b-7",
+    }
 
 
 def test_error_frame_echoes_an_empty_ref():
@@ -328,10 +374,10 @@ def test_encode_is_compact_json():
 
 
 def test_encode_keeps_unicode_as_text():
-    text = encode({"type": "message", "content": "héllo ☃ 你好 \U0001F600"})
-    assert "héllo ☃ 你好 \U0001F600" in text
+    text = encode({"type": "message", "content": "héllo ☃ 你好 \U0001f600"})
+    assert "héllo ☃ 你好 \U0001f600" in text
     assert "\\u" not in text
-    assert json.loads(text)["content"] == "héllo ☃ 你好 \U0001F600"
+    assert json.loads(text)["content"] == "héllo ☃ 你好 \U0001f600"
     text.encode("utf-8")
 
 
@@ -344,4 +390,8 @@ def test_encode_escapes_what_json_must_escape():
 def test_encoded_error_frame_round_trips():
     error = ProtocolError("bad_frame", "a frame must be a JSON object", "r")
     assert json.loads(encode(error_frame(error))) == {
-        "type": "error", "code": "bad_frame", "reason": "a frame must be a JSON object", "ref": "r"}
+        "type": "error",
+        "code": "bad_frame",
+        "reason": "a frame must be a JSON object",
+        "ref": "r",
+    }

@@ -11,23 +11,26 @@ NOBODY = TrustedProxies(())
 EVERYONE = TrustedProxies(("*",))
 
 
-@pytest.mark.parametrize("address, trusted", [
-    ("127.0.0.1", True),
-    ("127.8.9.10", True),
-    ("::1", True),
-    ("10.42.0.7", True),
-    ("172.16.0.1", True),
-    ("172.31.255.255", True),
-    ("172.32.0.1", False),
-    ("192.168.1.20", True),
-    ("fd12:3456::1", True),
-    ("::ffff:10.0.0.1", True),  # IPv4 mapped into IPv6 is the IPv4 address
-    ("::ffff:203.0.113.9", False),
-    ("203.0.113.9", False),
-    ("2001:db8::1", False),
-    ("", False),
-    ("unix", False),
-])
+@pytest.mark.parametrize(
+    "address, trusted",
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("10.42.0.7", True),
+        ("172.16.0.1", True),
+        ("172.31.255.255", True),
+        ("172.32.0.1", False),
+        ("192.168.1.20", True),
+        ("fd12:3456::1", True),
+        ("::ffff:10.0.0.1", True),  # IPv4 mapped into IPv6 is the IPv4 address
+        ("::ffff:203.0.113.9", False),
+        ("203.0.113.9", False),
+        ("2001:db8::1", False),
+        ("", False),
+        ("unix", False),
+    ],
+)
 def test_the_default_trusts_loopback_and_private_networks(address, trusted):
     assert DEFAULT.trusts(address) is trusted
 
@@ -53,8 +56,7 @@ def test_what_the_client_wrote_itself_is_ignored():
 
 
 def test_trusted_hops_are_skipped_from_the_right():
-    assert DEFAULT.client_address("127.0.0.1", "1.1.1.1, 198.51.100.1, 10.0.0.5, 10.0.0.6") \
-        == "198.51.100.1"
+    assert DEFAULT.client_address("127.0.0.1", "1.1.1.1, 198.51.100.1, 10.0.0.5, 10.0.0.6") == "198.51.100.1"
 
 
 def test_a_chain_of_trusted_addresses_only_ends_at_its_left():
@@ -84,23 +86,29 @@ def test_the_scheme_comes_from_a_trusted_proxy_only():
     assert DEFAULT.scheme("10.1.2.3", None, "https") == "https"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("", ()),
-    (" , ", ()),
-    ("*", ("*",)),
-    ("127.0.0.1", ("127.0.0.1/32",)),
-    ("10.0.0.0/8,fc00::/7", ("10.0.0.0/8", "fc00::/7")),
-    ("10.9.9.9/8", ("10.0.0.0/8",)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", ()),
+        (" , ", ()),
+        ("*", ("*",)),
+        ("127.0.0.1", ("127.0.0.1/32",)),
+        ("10.0.0.0/8,fc00::/7", ("10.0.0.0/8", "fc00::/7")),
+        ("10.9.9.9/8", ("10.0.0.0/8",)),
+    ],
+)
 def test_parse_networks(text, expected):
     assert parse_networks(text) == expected
 
 
-@pytest.mark.parametrize("text, says", [
-    ("router.example.com", "'router.example.com' is not an address"),
-    ("10.0.0.0/8, 10.0.0.0/40", "'10.0.0.0/40'"),
-    ("*, 10.0.0.0/8", "alone"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("router.example.com", "'router.example.com' is not an address"),
+        ("10.0.0.0/8, 10.0.0.0/40", "'10.0.0.0/40'"),
+        ("*, 10.0.0.0/8", "alone"),
+    ],
+)
 def test_parse_networks_names_the_bad_entry(text, says):
     with pytest.raises(ValueError, match=says):
         parse_networks(text)

@@ -28,17 +28,24 @@ async def test_a_raw_websocket_client_chats_with_sockjs_clients(clients, health)
     assert joined["email"] == "Alice@example.com"
     assert sorted(joined["participants"]) == ["Alice@example.com", BOB]
     assert [m["content"] for m in joined["history"]] == ["before the raw client came"]
-    assert await sockjs.expect("presence") == {"type": "presence", "event": "join",
-                                               "email": "Alice@example.com", "count": 2}
-    await say_and_check(raw, [sockjs], "hello from raw 🦖", ref="raw-1",
-                        sender_email="Alice@example.com")
+    assert await sockjs.expect("presence") == {
+        "type": "presence",
+        "event": "join",
+        "email": "Alice@example.com",
+        "count": 2,
+    }
+    await say_and_check(raw, [sockjs], "hello from raw 🦖", ref="raw-1", sender_email="Alice@example.com")
     await say_and_check(sockjs, [raw], "hello raw", sender_email=BOB)
     await say_and_check(raw, [sockjs], "no ref")
     await raw.send({"type": "message", "content": "  "})
     assert_error(await raw.expect("error"), "empty")
     await raw.close()
-    assert await sockjs.expect("presence") == {"type": "presence", "event": "leave",
-                                               "email": "Alice@example.com", "count": 1}
+    assert await sockjs.expect("presence") == {
+        "type": "presence",
+        "event": "leave",
+        "email": "Alice@example.com",
+        "count": 1,
+    }
     assert (await health(connections=1))["participants"] == 1
 
 
@@ -86,10 +93,14 @@ async def test_raw_bad_frame_keeps_the_connection_open(connect, text):
     await still_works(raw, observer, email=ALICE)
 
 
-@pytest.mark.parametrize("data", [
-    b"\xff\xfe\x00garbage",
-    json.dumps({"type": "join", "email": ALICE}).encode(),
-], ids=["not-utf8", "json-as-binary"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xff\xfe\x00garbage",
+        json.dumps({"type": "join", "email": ALICE}).encode(),
+    ],
+    ids=["not-utf8", "json-as-binary"],
+)
 @pytest.mark.gen_test
 async def test_a_binary_websocket_message_is_a_bad_frame(connect, data):
     """Frames are WebSocket *text* messages; a binary one is refused."""
@@ -151,12 +162,14 @@ async def test_sockjs_garbage_over_websocket_harms_nobody_else(connect, clients,
     assert (await health())["status"] == "ok"
 
 
-@pytest.mark.parametrize("body", ["not json", "", '{"type": "join"', b"\xff\xfe"],
-                         ids=["not-json", "empty", "truncated", "not-utf8"])
+@pytest.mark.parametrize(
+    "body",
+    ["not json", "", '{"type": "join"', b"\xff\xfe"],
+    ids=["not-json", "empty", "truncated", "not-utf8"],
+)
 @pytest.mark.parametrize("kind", ["xhr-polling", "xhr-streaming"])
 @pytest.mark.gen_test
-async def test_sockjs_garbage_over_xhr_send_is_refused_and_the_session_lives_on(
-        connect, kind, body):
+async def test_sockjs_garbage_over_xhr_send_is_refused_and_the_session_lives_on(connect, kind, body):
     a = await connect(kind)
     await a.join(ALICE)
     b = await connect()
@@ -166,4 +179,3 @@ async def test_sockjs_garbage_over_xhr_send_is_refused_and_the_session_lives_on(
     assert response.code == 500  # sockjs-tornado's answer to a broken packet
     await still_works(a, b, email=ALICE)
     await still_works(b, a, email=BOB)
-

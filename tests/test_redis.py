@@ -10,7 +10,6 @@ with CHATZILLA_REQUIRE_REDIS=1 (as .ci/run sets) they fail instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -64,8 +63,12 @@ def servers(request):
     started: list[ServerProcess] = []
 
     def start(url: str, prefix: str, n: int = 2) -> list[ServerProcess]:
-        batch = [ServerProcess("--redis-url", url, "--redis-prefix", prefix,
-                               "--disconnect-delay", "1", "--rate-limit", "0").start() for _ in range(n)]
+        batch = [
+            ServerProcess(
+                "--redis-url", url, "--redis-prefix", prefix, "--disconnect-delay", "1", "--rate-limit", "0"
+            ).start()
+            for _ in range(n)
+        ]
         started.extend(batch)
         return batch
 
@@ -198,6 +201,7 @@ def test_people_of_a_killed_process_leave(redis_url, prefix, servers):
 
 # -- Redis restarted mid-run ----------------------------------------------------
 
+
 class PrivateRedis:
     """A redis-server of this test's own, on a free port, keeping nothing on disk."""
 
@@ -207,11 +211,24 @@ class PrivateRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "PrivateRedis":
+    def start(self) -> PrivateRedis:
         self.proc = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for(lambda: _answers(self.url), what="the private redis-server")
         return self
 
@@ -258,8 +275,12 @@ def test_chat_recovers_after_redis_restarts(private_redis, servers):
             assert page.status == 200  # pages still load
 
         private_redis.start()
-        await asyncio.to_thread(wait_for, lambda: health(one)["status"] == "ok"
-                                and health(two)["status"] == "ok", 15, "both processes healthy")
+        await asyncio.to_thread(
+            wait_for,
+            lambda: health(one)["status"] == "ok" and health(two)["status"] == "ok",
+            15,
+            "both processes healthy",
+        )
         # Same connections, no reconnect needed: the chat works again, and
         # both people are present again in the restarted Redis.
         for attempt in range(50):
@@ -269,7 +290,11 @@ def test_chat_recovers_after_redis_restarts(private_redis, servers):
                 frame = await alice.recv(timeout=10)
             if frame["type"] == "sent":
                 break
-            assert (frame["type"], frame["code"], frame["ref"]) == ("error", "unavailable", f"after-{attempt}")
+            assert (frame["type"], frame["code"], frame["ref"]) == (
+                "error",
+                "unavailable",
+                f"after-{attempt}",
+            )
             await asyncio.sleep(0.2)
         else:
             raise AssertionError("sends never recovered")

@@ -160,12 +160,15 @@ async def test_scrollback_limit_is_capped_at_100(clients):
 
 
 @pytest.mark.gen_test
-@pytest.mark.parametrize("frame", [
-    {"type": "history", "limit": 0},
-    {"type": "history", "before": "10"},
-    {"type": "history", "before": 0},
-    {"type": "history", "limit": 2.5},
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "history", "limit": 0},
+        {"type": "history", "before": "10"},
+        {"type": "history", "before": 0},
+        {"type": "history", "limit": 2.5},
+    ],
+)
 async def test_bad_scrollback_requests(clients, frame):
     client = await clients()
     await client.join("a@example.com")

@@ -60,8 +60,7 @@ async def test_headers_on_every_kind_of_response(fetch, http_port, name):
     assert policy["style-src"] == ["'self'"]
     assert policy["frame-ancestors"] == ["'self'"]
     assert policy["frame-src"] == ["'self'"]  # the SockJS iframe transports
-    assert policy["connect-src"] == ["'self'", f"ws://127.0.0.1:{http_port}",
-                                     f"wss://127.0.0.1:{http_port}"]
+    assert policy["connect-src"] == ["'self'", f"ws://127.0.0.1:{http_port}", f"wss://127.0.0.1:{http_port}"]
     assert policy["img-src"] == ["'self'", "data:", "https://www.gravatar.com"]
     assert policy["object-src"] == ["'none'"]
     assert not any("unsafe" in value for values in policy.values() for value in values)
@@ -75,8 +74,16 @@ def test_a_host_header_cannot_write_into_the_policy():
     assert directives(content_security_policy("[::1]:8000"))["connect-src"][1] == "ws://[::1]:8000"
 
 
-@pytest.mark.parametrize("path", ["/no/such/page", "/chat/nothing/here/at/all", "/.env",
-                                  "/static/../chatzilla/settings.py", "/vendor/sockjs/../../package.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/no/such/page",
+        "/chat/nothing/here/at/all",
+        "/.env",
+        "/static/../chatzilla/settings.py",
+        "/vendor/sockjs/../../package.json",
+    ],
+)
 @pytest.mark.gen_test
 async def test_a_plain_404(fetch, path):
     response = await fetch(path)
@@ -109,7 +116,8 @@ async def test_a_crash_in_a_handler_shows_no_detail(app, fetch, monkeypatch, cap
 
 @pytest.mark.gen_test
 async def test_a_crash_while_handling_a_frame_is_an_error_frame_without_detail(
-        app, connect, monkeypatch, caplog):
+    app, connect, monkeypatch, caplog
+):
     a, b = await joined_pair(lambda kind: connect(kind or "websocket"))
 
     async def broken(*args):
@@ -150,18 +158,22 @@ async def test_the_logs_hold_no_message_content_at_info(connect, caplog):
         await p.close()
     assert caplog.records, "nothing was logged at all"
     for record in caplog.records:
-        text = record.getMessage() + (logging.Formatter().formatException(record.exc_info)
-                                      if record.exc_info else "")
+        text = record.getMessage() + (
+            logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+        )
         assert secret not in text, record
 
 
-@pytest.mark.parametrize("settings", [make_settings(allowed_origins=("chat.example.com:8443",))],
-                         ids=["allowed"])
+@pytest.mark.parametrize(
+    "settings", [make_settings(allowed_origins=("chat.example.com:8443",))], ids=["allowed"]
+)
 @pytest.mark.gen_test
 async def test_the_sockjs_iframe_may_be_framed_by_allowed_origins_only(fetch, settings):
     iframe = await fetch("/chat/iframe.html")
     assert directives(iframe.headers["Content-Security-Policy"])["frame-ancestors"] == [
-        "'self'", "chat.example.com:8443"]
+        "'self'",
+        "chat.example.com:8443",
+    ]
     assert "X-Frame-Options" not in iframe.headers
     page = await fetch("/")
     assert directives(page.headers["Content-Security-Policy"])["frame-ancestors"] == ["'self'"]

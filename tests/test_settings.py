@@ -23,8 +23,14 @@ DEFAULTS = {
     "max_rooms": 1000,
     "max_queued": 1048576,
     "allowed_origins": (),
-    "trusted_proxies": ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
-                        "192.168.0.0/16", "fc00::/7"),
+    "trusted_proxies": (
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+    ),
     "heartbeat_delay": 25.0,
     "disconnect_delay": 5.0,
     "shutdown_grace": 3.0,
@@ -37,6 +43,7 @@ def flag(name: str) -> str:
 
 
 # -- defaults ------------------------------------------------------------------
+
 
 def test_the_table_covers_every_setting():
     assert [spec.name for spec in SPECS] == [f.name for f in dataclasses.fields(Settings)]
@@ -65,37 +72,45 @@ def test_load_does_not_read_the_process_environment(monkeypatch):
 
 # -- environment and flags -------------------------------------------------------
 
-@pytest.mark.parametrize("name, raw, expected", [
-    ("host", "127.0.0.1", "127.0.0.1"),
-    ("port", "9001", 9001),
-    ("port", "0", 0),
-    ("port", "65535", 65535),
-    ("history_limit", "1", 1),
-    ("history_limit", "500", 500),
-    ("max_content", "140", 140),
-    ("rate_limit", "0", 0.0),
-    ("rate_limit", "2.5", 2.5),
-    ("rate_limit", "100", 100.0),
-    ("max_frame", "4096", 4096),
-    ("max_connections_per_address", "1", 1),
-    ("max_rooms", "20", 20),
-    ("max_queued", "65536", 65536),
-    ("allowed_origins", "chat.example.com", ("chat.example.com",)),
-    ("allowed_origins", " a.example.com , b.example.com:8080,, ", ("a.example.com", "b.example.com:8080")),
-    ("allowed_origins", "", ()),
-    ("trusted_proxies", "", ()),
-    ("trusted_proxies", "*", ("*",)),
-    ("trusted_proxies", "10.1.2.3", ("10.1.2.3/32",)),
-    ("trusted_proxies", " 10.0.0.0/8 , 2001:db8::/32,,", ("10.0.0.0/8", "2001:db8::/32")),
-    ("trusted_proxies", "192.168.1.7/24", ("192.168.1.0/24",)),
-    ("heartbeat_delay", "0.5", 0.5),
-    ("heartbeat_delay", "10", 10.0),
-    ("disconnect_delay", "30", 30.0),
-    ("shutdown_grace", "0.25", 0.25),
-    ("log_level", "DEBUG", "DEBUG"),
-    ("log_level", "warning", "WARNING"),
-    ("log_level", " error ", "ERROR"),
-])
+
+@pytest.mark.parametrize(
+    "name, raw, expected",
+    [
+        ("host", "127.0.0.1", "127.0.0.1"),
+        ("port", "9001", 9001),
+        ("port", "0", 0),
+        ("port", "65535", 65535),
+        ("history_limit", "1", 1),
+        ("history_limit", "500", 500),
+        ("max_content", "140", 140),
+        ("rate_limit", "0", 0.0),
+        ("rate_limit", "2.5", 2.5),
+        ("rate_limit", "100", 100.0),
+        ("max_frame", "4096", 4096),
+        ("max_connections_per_address", "1", 1),
+        ("max_rooms", "20", 20),
+        ("max_queued", "65536", 65536),
+        ("allowed_origins", "chat.example.com", ("chat.example.com",)),
+        (
+            "allowed_origins",
+            " a.example.com , b.example.com:8080,, ",
+            ("a.example.com", "b.example.com:8080"),
+        ),
+        ("allowed_origins", "", ()),
+        ("trusted_proxies", "", ()),
+        ("trusted_proxies", "*", ("*",)),
+        ("trusted_proxies", "10.1.2.3", ("10.1.2.3/32",)),
+        ("trusted_proxies", " 10.0.0.0/8 , 2001:db8::/32,,", ("10.0.0.0/8", "2001:db8::/32")),
+        ("trusted_proxies", "192.168.1.7/24", ("192.168.1.0/24",)),
+        ("heartbeat_delay", "0.5", 0.5),
+        ("heartbeat_delay", "10", 10.0),
+        ("disconnect_delay", "30", 30.0),
+        ("shutdown_grace", "0.25", 0.25),
+        ("log_level", "DEBUG", "DEBUG"),
+        ("log_level", "warning", "WARNING"),
+        ("log_level", " error ", "ERROR"),
+    ],
+)
 def test_each_setting_from_env_and_from_flag(name, raw, expected):
     spec = next(s for s in SPECS if s.name == name)
     for var in spec.env:
@@ -137,8 +152,12 @@ def test_chatzilla_port_beats_port():
 
 
 def test_flag_beats_environment():
-    env = {"PORT": "5000", "CHATZILLA_PORT": "6000", "CHATZILLA_HISTORY_LIMIT": "9",
-           "CHATZILLA_LOG_LEVEL": "ERROR"}
+    env = {
+        "PORT": "5000",
+        "CHATZILLA_PORT": "6000",
+        "CHATZILLA_HISTORY_LIMIT": "9",
+        "CHATZILLA_LOG_LEVEL": "ERROR",
+    }
     settings = load(["--port", "7000", "--history-limit", "3"], env)
     assert settings.port == 7000
     assert settings.history_limit == 3
@@ -257,6 +276,7 @@ def test_settings_error_is_a_value_error():
 
 # -- --help ------------------------------------------------------------------------
 
+
 @pytest.fixture
 def help_text(monkeypatch) -> str:
     monkeypatch.setenv("COLUMNS", "200")  # argparse wraps to the terminal width
@@ -274,8 +294,17 @@ def test_help_lists_every_setting_with_its_default_and_env(help_text, spec):
 
 
 def test_help_shows_the_actual_defaults(help_text):
-    for expected in ["default 0.0.0.0", "default 8000", "default 50", "default 2000", "default (none)",
-                     "default 25.0", "default 5.0", "default 3.0", "default INFO"]:
+    for expected in [
+        "default 0.0.0.0",
+        "default 8000",
+        "default 50",
+        "default 2000",
+        "default (none)",
+        "default 25.0",
+        "default 5.0",
+        "default 3.0",
+        "default INFO",
+    ]:
         assert expected in help_text
 
 

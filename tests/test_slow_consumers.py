@@ -36,16 +36,21 @@ class StalledWebSocket:
         loop = asyncio.get_running_loop()
         await loop.sock_connect(self.sock, ("127.0.0.1", self.port))
         key = base64.b64encode(os.urandom(16)).decode()
-        await loop.sock_sendall(self.sock, (
-            f"GET /chat/000/stalled/websocket HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        await loop.sock_sendall(
+            self.sock,
+            (
+                f"GET /chat/000/stalled/websocket HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode(),
+        )
         received = b""
         while b"\r\n\r\n" not in received or not received.endswith(b"o"):
             received += await loop.sock_recv(self.sock, 4096)
         assert received.startswith(b"HTTP/1.1 101"), received
-        await loop.sock_sendall(self.sock, self._frame(json.dumps([json.dumps(
-            {"type": "join", "email": email})])))
+        await loop.sock_sendall(
+            self.sock, self._frame(json.dumps([json.dumps({"type": "join", "email": email})]))
+        )
 
     @staticmethod
     def _frame(text: str) -> bytes:
@@ -58,11 +63,13 @@ class StalledWebSocket:
         self.sock.close()
 
 
-@pytest.mark.parametrize("settings", [make_settings(
-    rate_limit=0, max_content=BIG + 10, max_queued=256 * 1024, storage="memory")], ids=["256k"])
+@pytest.mark.parametrize(
+    "settings",
+    [make_settings(rate_limit=0, max_content=BIG + 10, max_queued=256 * 1024, storage="memory")],
+    ids=["256k"],
+)
 @pytest.mark.gen_test(timeout=30)
-async def test_a_client_that_stops_reading_is_closed_and_slows_nobody(
-        connect, health, http_port, settings):
+async def test_a_client_that_stops_reading_is_closed_and_slows_nobody(connect, health, http_port, settings):
     observer = await connect()
     await observer.join("observer@example.com")
     sender = await connect("xhr-streaming")
@@ -94,8 +101,7 @@ async def test_a_client_that_stops_reading_is_closed_and_slows_nobody(
             slowest = max(slowest, time.monotonic() - started)
             sent += 1
             assert sent < 2000, "the stalled client was never closed"
-        assert left == {"type": "presence", "event": "leave", "email": "stalled@example.com",
-                        "count": 2}
+        assert left == {"type": "presence", "event": "leave", "email": "stalled@example.com", "count": 2}
         assert slowest < 0.5, f"a message took {slowest:.3f}s to get through"
         await health(connections=2, participants=2)
         # 256 kB over the cap plus what the kernel took: far from all of it.
@@ -104,9 +110,19 @@ async def test_a_client_that_stops_reading_is_closed_and_slows_nobody(
         stalled.close()
 
 
-@pytest.mark.parametrize("settings", [make_settings(
-    rate_limit=0, max_content=BIG + 10, max_queued=64 * 1024, disconnect_delay=30.0,
-    heartbeat_delay=0.1)], ids=["64k"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        make_settings(
+            rate_limit=0,
+            max_content=BIG + 10,
+            max_queued=64 * 1024,
+            disconnect_delay=30.0,
+            heartbeat_delay=0.1,
+        )
+    ],
+    ids=["64k"],
+)
 @pytest.mark.gen_test(timeout=30)
 async def test_a_polling_client_that_stops_polling_is_closed_past_the_cap(connect, health, settings):
     """Its session would otherwise keep everything said for disconnect_delay."""
@@ -122,6 +138,5 @@ async def test_a_polling_client_that_stops_polling_is_closed_past_the_cap(connec
         await observer.send({"type": "message", "content": f"{i} " + "p" * BIG})
         while (frame := await observer.recv())["type"] != "sent":
             frames.append(frame)
-    assert frames == [{"type": "presence", "event": "leave", "email": "polly@example.com",
-                       "count": 1}]
+    assert frames == [{"type": "presence", "event": "leave", "email": "polly@example.com", "count": 1}]
     await health(connections=1)

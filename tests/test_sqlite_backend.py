@@ -24,16 +24,22 @@ def run(coro):
 
 async def _open(path, clock=None, delivered=None):
     backend = SQLiteBackend(path, clock=clock) if clock else SQLiteBackend(path)
-    backend.start(lambda room, message, origin: (delivered if delivered is not None else []).append(
-        (room, message.id, origin)), lambda room, change, origin: None)
+    backend.start(
+        lambda room, message, origin: (delivered if delivered is not None else []).append(
+            (room, message.id, origin)
+        ),
+        lambda room, change, origin: None,
+    )
     return backend
 
 
 def test_ids_per_room_and_never_reused_after_restart(db):
     async def scenario():
         backend = await _open(db)
-        ids = [(await backend.append(room, "a@example.com", "hi", None, None))[0].id
-               for room in ("lobby", "lobby", "dev", "lobby")]
+        ids = [
+            (await backend.append(room, "a@example.com", "hi", None, None))[0].id
+            for room in ("lobby", "lobby", "dev", "lobby")
+        ]
         await backend.close()
         assert ids == [1, 2, 1, 3]
         # Deleting messages must not free their ids.
@@ -67,8 +73,9 @@ def test_concurrent_appends_share_transactions(db):
     async def scenario():
         delivered = []
         backend = await _open(db, delivered=delivered)
-        results = await asyncio.gather(*(
-            backend.append("lobby", "a@example.com", f"m{n}", f"r{n}", n) for n in range(200)))
+        results = await asyncio.gather(
+            *(backend.append("lobby", "a@example.com", f"m{n}", f"r{n}", n) for n in range(200))
+        )
         commits = backend.commits
         await backend.close()
         return results, delivered, commits
@@ -83,6 +90,7 @@ def test_concurrent_appends_share_transactions(db):
 def test_a_failing_delivery_loses_no_acknowledgement(db, caplog):
     """A bug in the fan-out of one message must not leave the appends of its
     batch waiting forever (their connections would hang)."""
+
     async def scenario():
         backend = SQLiteBackend(db)
         delivered = []
@@ -93,8 +101,12 @@ def test_a_failing_delivery_loses_no_acknowledgement(db, caplog):
             delivered.append(message.id)
 
         backend.start(deliver, lambda room, change, origin: None)
-        results = await asyncio.wait_for(asyncio.gather(*(
-            backend.append("lobby", "a@example.com", f"m{n}", None, None) for n in range(6))), 5)
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(backend.append("lobby", "a@example.com", f"m{n}", None, None) for n in range(6))
+            ),
+            5,
+        )
         await backend.close()
         return [m.id for m, _ in results], delivered
 
@@ -144,16 +156,22 @@ def test_page_bounds(db):
         return {k: [m.id for m in v] for k, v in pages.items()}
 
     assert run(scenario()) == {
-        "newest3": [8, 9, 10], "after7": [8, 9, 10], "before4": [1, 2, 3],
-        "between": [4, 5], "none": [], "other_room": [],
+        "newest3": [8, 9, 10],
+        "after7": [8, 9, 10],
+        "before4": [1, 2, 3],
+        "between": [4, 5],
+        "none": [],
+        "other_room": [],
     }
 
 
 def test_older_file_is_upgraded_in_place(db):
     con = connect(db)
     assert migrate(con, upto=1) == 0
-    con.executemany("INSERT INTO messages (room, id, sender, content, ts, ref) VALUES (?, ?, ?, ?, ?, ?)",
-                    [("lobby", n, "a@example.com", f"old {n}", 1.0 + n, None) for n in (1, 2, 3)])
+    con.executemany(
+        "INSERT INTO messages (room, id, sender, content, ts, ref) VALUES (?, ?, ?, ?, ?, ?)",
+        [("lobby", n, "a@example.com", f"old {n}", 1.0 + n, None) for n in (1, 2, 3)],
+    )
     con.close()
 
     async def scenario():

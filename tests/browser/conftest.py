@@ -109,10 +109,20 @@ class ChatServer:
 
     def __init__(self, port: int, log_path: Path, db_path: Path, *args: str) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "wb")  # noqa: SIM115 (open as long as the server runs)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", str(port),
-             "--db", str(db_path), *args],
+            [
+                sys.executable,
+                "-m",
+                "chatzilla",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--db",
+                str(db_path),
+                *args,
+            ],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -137,13 +147,15 @@ class ChatServer:
             while not line.endswith(b"\n"):
                 left = deadline - time.monotonic()
                 if left <= 0 or not selector.select(left):
-                    raise AssertionError(f"the server printed no banner in {STARTUP_TIMEOUT}s; "
-                                         f"log:\n{self.log()}")
+                    raise AssertionError(
+                        f"the server printed no banner in {STARTUP_TIMEOUT}s; log:\n{self.log()}"
+                    )
                 chunk = os.read(self.process.stdout.fileno(), 1)
                 if not chunk:
                     self.process.wait(STARTUP_TIMEOUT)
-                    raise AssertionError(f"the server exited with {self.process.returncode} "
-                                         f"before serving; log:\n{self.log()}")
+                    raise AssertionError(
+                        f"the server exited with {self.process.returncode} before serving; log:\n{self.log()}"
+                    )
                 line += chunk
         match = _BANNER.match(line.decode())
         assert match, f"unexpected first line from the server: {line!r}"
@@ -166,8 +178,9 @@ class ChatServer:
             self.process.kill()
             self.process.wait()
             self._close_files()
-            raise AssertionError(f"the server did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM; "
-                                 f"log:\n{self.log()}") from None
+            raise AssertionError(
+                f"the server did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM; log:\n{self.log()}"
+            ) from None
         self._close_files()
         assert code == 0, f"the server exited with {code} after SIGTERM; log:\n{self.log()}"
 
@@ -194,8 +207,9 @@ def start_server(tmp_path):
     servers: list[ChatServer] = []
 
     def start(port: int = 0, *args: str) -> ChatServer:
-        server = ChatServer(port, tmp_path / f"server-{len(servers) + 1}.log", tmp_path / "chatzilla.db",
-                            *args)
+        server = ChatServer(
+            port, tmp_path / f"server-{len(servers) + 1}.log", tmp_path / "chatzilla.db", *args
+        )
         servers.append(server)
         return server
 
@@ -223,8 +237,7 @@ def server(start_server) -> ChatServer:
 @pytest.fixture(scope="session")
 def browser():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -232,12 +245,22 @@ def browser():
 class Person:
     """One person: a browser context with one page on the chat."""
 
-    def __init__(self, browser: Browser, url: str, *, transport: str | None = None,
-                 viewport: dict | None = None, path: str = "", color_scheme: str = "light",
-                 avatars: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        browser: Browser,
+        url: str,
+        *,
+        transport: str | None = None,
+        viewport: dict | None = None,
+        path: str = "",
+        color_scheme: str = "light",
+        avatars: dict[str, bytes] | None = None,
+    ) -> None:
         self.context = browser.new_context(
-            timezone_id=TIMEZONE, viewport=viewport or {"width": 900, "height": 640},
-            color_scheme=color_scheme)
+            timezone_id=TIMEZONE,
+            viewport=viewport or {"width": 900, "height": 640},
+            color_scheme=color_scheme,
+        )
         self.context.add_init_script(REPORT_CSP_VIOLATIONS)
         self.context.add_init_script(VISIBILITY)
         self._pictures = {gravatar_hash(email): png for email, png in (avatars or {}).items()}
@@ -267,7 +290,7 @@ class Person:
         if not self._pictures:
             route.abort("internetdisconnected")  # offline, like the test machines
             return
-        key = route.request.url[len(GRAVATAR):].split("?")[0]
+        key = route.request.url[len(GRAVATAR) :].split("?")[0]
         if key in self._pictures:
             route.fulfill(status=200, content_type="image/png", body=self._pictures[key])
         else:
@@ -313,8 +336,12 @@ class Person:
 
     def ids(self) -> list[int]:
         """The ids of the confirmed messages on screen, top to bottom."""
-        return [int(i) for i in self.messages.evaluate_all(
-            "items => items.filter(i => i.dataset.id).map(i => i.dataset.id)")]
+        return [
+            int(i)
+            for i in self.messages.evaluate_all(
+                "items => items.filter(i => i.dataset.id).map(i => i.dataset.id)"
+            )
+        ]
 
     @property
     def composer(self):
@@ -331,11 +358,12 @@ class Person:
     def message(self, content: str):
         """The one message whose text is exactly ``content``."""
         return self.messages.filter(
-            has=self.page.locator(".content", has_text=re.compile("^" + re.escape(content) + "$")))
+            has=self.page.locator(".content", has_text=re.compile("^" + re.escape(content) + "$"))
+        )
 
     # -- actions -----------------------------------------------------------
 
-    def join(self, email: str) -> "Person":
+    def join(self, email: str) -> Person:
         self.page.locator("#email").fill(email)
         self.page.locator("#join-form button[type=submit]").click()
         expect(self.page.locator("#chat")).to_be_visible()
@@ -397,8 +425,9 @@ def people(browser, server):
     """
     opened: list[Person] = []
 
-    def open_person(email: str | None = None, *, transport: str | None = None,
-                    on: ChatServer | None = None, **kw) -> Person:
+    def open_person(
+        email: str | None = None, *, transport: str | None = None, on: ChatServer | None = None, **kw
+    ) -> Person:
         person = Person(browser, (on or server).url, transport=transport, **kw)
         opened.append(person)
         if email is not None:
@@ -412,13 +441,16 @@ def people(browser, server):
     for person in opened:
         console = person.console_errors
         if open_person.allow_network_errors:
-            console = [text for text in console
-                       if not text.startswith("Failed to load resource: net::ERR_")]
-        thrown = [text for text in person.page_errors
-                  if not any(re.fullmatch(known, text) for known in open_person.known_page_errors)]
+            console = [text for text in console if not text.startswith("Failed to load resource: net::ERR_")]
+        thrown = [
+            text
+            for text in person.page_errors
+            if not any(re.fullmatch(known, text) for known in open_person.known_page_errors)
+        ]
         if thrown or console or person.dialogs:
-            problems.append(f"{person.email}: page errors {thrown}, "
-                            f"console errors {console}, dialogs {person.dialogs}")
+            problems.append(
+                f"{person.email}: page errors {thrown}, console errors {console}, dialogs {person.dialogs}"
+            )
         person.close()
     assert not problems, "\n".join(problems)
 
@@ -449,7 +481,10 @@ def axe_violations(axe_source):
           return r.violations.map(v => ({id: v.id, impact: v.impact,
                                          nodes: v.nodes.map(n => n.target.join(' '))}));
         }""")
-        return [f"{v['id']} ({v['impact']}): {json.dumps(v['nodes'])}"
-                for v in result if v["impact"] in ("serious", "critical")]
+        return [
+            f"{v['id']} ({v['impact']}): {json.dumps(v['nodes'])}"
+            for v in result
+            if v["impact"] in ("serious", "critical")
+        ]
 
     return scan

@@ -40,7 +40,7 @@ class Relay:
         self.dropped: list[dict] = []
         self.drop: Callable[[dict], bool] | None = None
         self.connections = 0  # websockets relayed so far
-        self.refused = 0      # websockets refused while cut
+        self.refused = 0  # websockets refused while cut
         self._open: list[tuple] = []
         page.route_web_socket(SOCKJS_WEBSOCKET, self._route)
 
@@ -101,4 +101,4 @@ class Relay:
 
     def times(self, kind: str) -> list[float]:
         """When the page sent each frame of type ``kind``."""
-        return [at for frame, at in zip(self.sent, self.sent_at) if frame.get("type") == kind]
+        return [at for frame, at in zip(self.sent, self.sent_at, strict=False) if frame.get("type") == kind]

@@ -105,9 +105,16 @@ def test_the_message_list_is_a_polite_live_region(people):
 def test_every_control_has_a_name(people):
     alice, _, _ = chat_with_everything(people)
     page = alice.page
-    for role, name in (("button", "Notify me"), ("button", "Leave"), ("button", re.compile("^Jump to latest")),
-                       ("button", "Send"), ("button", "Go"), ("textbox", "Message"),
-                       ("textbox", "Go to room"), ("link", "https://example.com/0")):
+    for role, name in (
+        ("button", "Notify me"),
+        ("button", "Leave"),
+        ("button", re.compile("^Jump to latest")),
+        ("button", "Send"),
+        ("button", "Go"),
+        ("textbox", "Message"),
+        ("textbox", "Go to room"),
+        ("link", "https://example.com/0"),
+    ):
         expect(page.get_by_role(role, name=name).first).to_be_visible()
     unnamed = page.evaluate("""() => [...document.querySelectorAll('button, input, textarea, a[href]')]
       .filter(el => el.offsetParent !== null)
@@ -124,10 +131,12 @@ def tab_through(page, stops: int = 40) -> list[str]:
     seen = []
     for _ in range(stops):
         page.keyboard.press("Tab")
-        seen.append(page.evaluate("""() => {
+        seen.append(
+            page.evaluate("""() => {
           const el = document.activeElement;
           return el.id || (el.tagName === 'A' ? 'link:' + el.textContent : el.tagName);
-        }"""))
+        }""")
+        )
     return seen
 
 
@@ -137,7 +146,7 @@ def test_every_control_is_reachable_by_keyboard(people):
     # In the order they are on screen: the header, the conversation (with
     # its links), the composer, then the panel.
     order = ["notify", "leave", "messages", "link:https://example.com/0", "message", "room-input"]
-    assert [stop for stop in seen if stop in order][:len(order)] == order, seen
+    assert [stop for stop in seen if stop in order][: len(order)] == order, seen
     assert seen[seen.index("message") + 1] == "BUTTON"  # Send
     assert seen[seen.index("room-input") + 1] == "BUTTON"  # Go
     # Tabbing to the links scrolled the newest into view; scrolled up again,

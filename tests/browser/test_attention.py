@@ -128,7 +128,9 @@ def test_notifications_only_after_opting_in_with_a_click(people):
     alice.hide()
     bob.say("while you are away")
     expect(alice.page).to_have_title("(1) lobby · Chatzilla")
-    assert notifications(alice)["shown"] == [{"title": "bob@example.com in lobby", "body": "while you are away"}]
+    assert notifications(alice)["shown"] == [
+        {"title": "bob@example.com in lobby", "body": "while you are away"}
+    ]
 
     # Remembered on the next visit; and a click turns them off.
     alice.show()

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import GRAVATAR, gravatar_hash
-from .pictures import portrait
 from .helpers import wait_until
+from .pictures import portrait
 
 pytestmark = pytest.mark.browser
 
@@ -34,12 +34,20 @@ def test_offline_every_avatar_is_initials_on_a_colour(people):
     # The same colour for the same address on every page, and white
     # initials that stand out from it.
     colour = avatar_of(alice, "alice@example.com").evaluate("el => getComputedStyle(el).backgroundColor")
-    assert colour == avatar_of(bob, "alice@example.com").evaluate("el => getComputedStyle(el).backgroundColor")
+    assert colour == avatar_of(bob, "alice@example.com").evaluate(
+        "el => getComputedStyle(el).backgroundColor"
+    )
     assert colour == alice.message("hello").locator(".avatar").evaluate(
-        "el => getComputedStyle(el).backgroundColor")
-    assert avatar_of(alice, "alice@example.com").evaluate("el => getComputedStyle(el).color") == "rgb(255, 255, 255)"
-    colours = {alice.page.evaluate("e => ChatzillaLib.avatars.colourIndex(e)", f"person{i}@example.com")
-               for i in range(40)}
+        "el => getComputedStyle(el).backgroundColor"
+    )
+    assert (
+        avatar_of(alice, "alice@example.com").evaluate("el => getComputedStyle(el).color")
+        == "rgb(255, 255, 255)"
+    )
+    colours = {
+        alice.page.evaluate("e => ChatzillaLib.avatars.colourIndex(e)", f"person{i}@example.com")
+        for i in range(40)
+    }
     assert len(colours) >= 8  # spread over the palette
     # Each address's picture was asked for once, however many avatars show it.
     alice.say("again")

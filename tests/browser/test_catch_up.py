@@ -102,8 +102,9 @@ def test_back_online_the_page_shows_every_missed_message_once(people, tmp_path, 
     assert pending.get_attribute("data-id") is None
     # Greyed: the text is the muted colour, not the normal one.
     colour = pending.locator(".content").evaluate("el => getComputedStyle(el).color")
-    normal = alice.message("before the outage").locator(".content").evaluate(
-        "el => getComputedStyle(el).color")
+    normal = (
+        alice.message("before the outage").locator(".content").evaluate("el => getComputedStyle(el).color")
+    )
     assert colour != normal
 
     missed = [f"missed {i:02d}" for i in range(1, 21)]
@@ -157,8 +158,7 @@ def test_a_lost_ack_is_retried_with_the_same_ref_and_kept_once(people, tmp_path)
     bob.say("after the retry")
     alice.sees("bob@example.com", "after the retry")
     for person in (alice, bob):
-        expect(person.messages.locator(".content")).to_have_text(
-            ["my ack gets lost", "after the retry"])
+        expect(person.messages.locator(".content")).to_have_text(["my ack gets lost", "after the retry"])
     # Sent twice with one ref; the server kept it once.
     sends = relay.frames("message")
     assert [frame["content"] for frame in sends] == ["my ack gets lost"] * 2
@@ -240,8 +240,9 @@ def test_pending_and_failed_messages_in_a_room(people, tmp_path, artifacts):
     expect(failed).to_have_count(1)
     expect(alice.pending).to_have_count(0)
     expect(failed.locator(".sender")).to_have_text("Me")
-    expect(failed.locator(".state")).to_have_text(re.compile(
-        rf"^not sent: a message has at most {MAX_CONTENT} characters"))
+    expect(failed.locator(".state")).to_have_text(
+        re.compile(rf"^not sent: a message has at most {MAX_CONTENT} characters")
+    )
     expect(failed.locator(".content")).to_have_text(too_long.strip())
 
     bob.say("Are you still there?")
@@ -258,12 +259,17 @@ def test_pending_and_failed_messages_in_a_room(people, tmp_path, artifacts):
     outage.end()
     expect(alice.pending).to_have_count(0)
     expect(alice.failed).to_have_count(1)
-    delivered = ["Release notes are in the doc, have a look.", "Reading them now.",
-                 "Are you still there?", "Yes, my train went into a tunnel.",
-                 "Sending this from the tunnel."]
+    delivered = [
+        "Release notes are in the doc, have a look.",
+        "Reading them now.",
+        "Are you still there?",
+        "Yes, my train went into a tunnel.",
+        "Sending this from the tunnel.",
+    ]
     expect(bob.messages.locator(".content")).to_have_text(delivered)
     # The failed one stays where it was typed, the others are confirmed.
     expect(alice.messages.locator(".content")).to_have_text(
-        delivered[:2] + [too_long.strip()] + delivered[2:])
+        [*delivered[:2], too_long.strip(), *delivered[2:]]
+    )
     assert stored(tmp_path, too_long.strip()) == 0
     alice.page.screenshot(path=str(artifacts / "room-after-reconnect.png"))

@@ -21,7 +21,7 @@ def check_time(person, content: str) -> None:
     time_el = person.message(content).locator("time.time")
     expect(time_el).to_have_text(re.compile(r"^\d\d:\d\d$"))
     stamp = datetime.datetime.fromisoformat(time_el.get_attribute("datetime").replace("Z", "+00:00"))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     assert abs((now - stamp).total_seconds()) < 60, (stamp, now)
     assert time_el.text_content() == stamp.astimezone(ZONE).strftime("%H:%M")
 
@@ -43,8 +43,7 @@ def test_two_people_chat_both_ways(people):
     assert sender.evaluate("el => el.tagName") == "B"
     assert int(sender.evaluate("el => getComputedStyle(el).fontWeight")) >= 700
     for person in (alice, bob):
-        expect(person.messages.locator(".content")).to_have_text(
-            ["hello bob, this is alice", "hi alice!"])
+        expect(person.messages.locator(".content")).to_have_text(["hello bob, this is alice", "hi alice!"])
     check_time(bob, "hello bob, this is alice")
     check_time(alice, "hi alice!")
     check_time(alice, "hello bob, this is alice")
@@ -69,8 +68,7 @@ def test_enter_sends_and_shift_enter_inserts_newline(people):
         content = person.messages.locator(".content")
         assert content.text_content() == "first line\nsecond line"
         # Shown on two lines, not joined into one.
-        assert content.evaluate(
-            "el => el.offsetHeight > 1.5 * parseFloat(getComputedStyle(el).lineHeight)")
+        assert content.evaluate("el => el.offsetHeight > 1.5 * parseFloat(getComputedStyle(el).lineHeight)")
     expect(alice.messages.locator(".sender")).to_have_text("Me")
     expect(bob.messages.locator(".sender")).to_have_text("alice@example.com")
 
@@ -79,8 +77,7 @@ def test_enter_sends_and_shift_enter_inserts_newline(people):
     composer.press("Enter")
     bob.say("sentinel")
     for person in (alice, bob):
-        expect(person.messages.locator(".content")).to_have_text(
-            ["first line\nsecond line", "sentinel"])
+        expect(person.messages.locator(".content")).to_have_text(["first line\nsecond line", "sentinel"])
     expect(alice.page.locator("#composer-error")).to_be_hidden()
 
 
@@ -160,7 +157,7 @@ def test_html_in_messages_is_shown_as_text(people):
     for person, mine in ((alice, True), (bob, False)):
         for text in nasty:
             person.sees("alice@example.com", text, mine=mine)
-        expect(person.messages.locator(".content")).to_have_text(nasty + ["sentinel"])
+        expect(person.messages.locator(".content")).to_have_text([*nasty, "sentinel"])
         # No element came out of the text, no dialog, no request for "x".
         assert person.page.locator("#messages img").count() == 0
         assert person.page.locator("#messages .content *").count() == 0
@@ -199,10 +196,8 @@ def test_late_joiner_sees_history(people):
     bob.say("second, before carol")
 
     carol = people("carol@example.com")
-    expect(carol.messages.locator(".content")).to_have_text(
-        ["first, before carol", "second, before carol"])
-    expect(carol.messages.locator(".sender")).to_have_text(
-        ["alice@example.com", "bob@example.com"])
+    expect(carol.messages.locator(".content")).to_have_text(["first, before carol", "second, before carol"])
+    expect(carol.messages.locator(".sender")).to_have_text(["alice@example.com", "bob@example.com"])
     expect(carol.count).to_have_text("3")
     check_time(carol, "first, before carol")
 

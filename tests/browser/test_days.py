@@ -50,8 +50,9 @@ def server(start_server):
     ]
     db = sqlite3.connect(db_path)
     with db:
-        db.executemany("INSERT INTO messages (room, id, sender, content, ts) VALUES ('lobby', ?, ?, ?, ?)",
-                       rows)
+        db.executemany(
+            "INSERT INTO messages (room, id, sender, content, ts) VALUES ('lobby', ?, ?, ?, ?)", rows
+        )
         db.execute("INSERT INTO rooms (room, last_id) VALUES ('lobby', 5)")
     db.close()
     server = start_server()
@@ -72,9 +73,14 @@ def test_a_line_for_each_day(people, server):
     # Within a day, ten minutes apart is a new group.
     assert classes(carol) == [
         "marker beginning",
-        "day:" + label(first_ts), "message", "message+", "message",
-        "day:Yesterday", "message",
-        "day:Today", "message",
+        "day:" + label(first_ts),
+        "message",
+        "message+",
+        "message",
+        "day:Yesterday",
+        "message",
+        "day:Today",
+        "message",
     ]
     # Each time is the reader's, to the minute; the tooltip has the date.
     first = carol.message("three days ago").locator("time")
@@ -85,5 +91,3 @@ def test_a_line_for_each_day(people, server):
     carol.say("live, today")
     assert classes(carol)[-3:] == ["day:Today", "message", "message"]
     assert classes(carol).count("day:Today") == 1
-
-

@@ -22,6 +22,7 @@ def luminance(css_colour: str) -> float:
 
     def linear(c: float) -> float:
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
     return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
 
 
@@ -117,7 +118,7 @@ def test_dark_mode_follows_the_system(people):
           return [body.backgroundColor, body.color, getComputedStyle(content).color];
         }""")
 
-    light_bg, light_fg, light_text = colours(light)
+    light_bg, _light_fg, light_text = colours(light)
     dark_bg, dark_fg, dark_text = colours(dark)
     assert luminance(light_bg) > 0.8 and luminance(dark_bg) < 0.05
     assert luminance(dark_fg) > luminance(dark_bg)

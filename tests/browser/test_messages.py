@@ -54,9 +54,11 @@ def test_consecutive_messages_of_one_sender_are_grouped(people):
     assert classes(alice)[-3:] == ["notice", "message", "message+"]
 
 
-LINKS = ("see https://example.com/a?b=1&c=2, then (http://example.org/wiki/Foo_(bar)). "
-         "Not these: javascript:alert(1) ftp://example.com/x www.example.com "
-         "<a href=\"https://evil.example\">x</a> https:// and http://")
+LINKS = (
+    "see https://example.com/a?b=1&c=2, then (http://example.org/wiki/Foo_(bar)). "
+    "Not these: javascript:alert(1) ftp://example.com/x www.example.com "
+    '<a href="https://evil.example">x</a> https:// and http://'
+)
 
 
 def test_http_and_https_addresses_are_links_and_nothing_else(people):
@@ -69,11 +71,15 @@ def test_http_and_https_addresses_are_links_and_nothing_else(people):
         expect(content).to_have_text(LINKS)  # every character still there
         links = content.locator("a")
         # The "<a href=...>" is text; only the address in it is a link.
-        expect(links).to_have_text(["https://example.com/a?b=1&c=2", "http://example.org/wiki/Foo_(bar)",
-                                    "https://evil.example"])
+        expect(links).to_have_text(
+            ["https://example.com/a?b=1&c=2", "http://example.org/wiki/Foo_(bar)", "https://evil.example"]
+        )
         hrefs = links.evaluate_all("links => links.map(a => a.href)")
-        assert hrefs == ["https://example.com/a?b=1&c=2", "http://example.org/wiki/Foo_(bar)",
-                         "https://evil.example/"]
+        assert hrefs == [
+            "https://example.com/a?b=1&c=2",
+            "http://example.org/wiki/Foo_(bar)",
+            "https://evil.example/",
+        ]
         for i in range(3):
             expect(links.nth(i)).to_have_attribute("target", "_blank")
             expect(links.nth(i)).to_have_attribute("rel", "noopener noreferrer")
@@ -83,8 +89,10 @@ def test_http_and_https_addresses_are_links_and_nothing_else(people):
 
 def test_a_link_opens_in_a_new_tab(people):
     alice = people("alice@example.com")
-    alice.context.route("https://example.com/**", lambda route: route.fulfill(
-        status=200, content_type="text/html", body="<title>elsewhere</title>"))
+    alice.context.route(
+        "https://example.com/**",
+        lambda route: route.fulfill(status=200, content_type="text/html", body="<title>elsewhere</title>"),
+    )
     alice.say("look: https://example.com/page")
     with alice.context.expect_page() as opened:
         alice.message("look: https://example.com/page").locator("a").click()

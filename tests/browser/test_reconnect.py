@@ -17,8 +17,9 @@ RECONNECT_TIMEOUT = 15_000
 # One transport per way of receiving: a WebSocket, a streaming response, an
 # EventSource, XHR long polling, JSONP long polling. (The iframe transports
 # wrap eventsource and xhr-polling; test_transports covers them.)
-@pytest.mark.parametrize("transport", ["websocket", "xhr-streaming", "eventsource",
-                                       "xhr-polling", "jsonp-polling"])
+@pytest.mark.parametrize(
+    "transport", ["websocket", "xhr-streaming", "eventsource", "xhr-polling", "jsonp-polling"]
+)
 def test_page_reconnects_and_rejoins_after_a_server_restart(people, server, start_server, transport):
     people.allow_network_errors = True  # refused connections while the server is down
     alice = people("alice@example.com", transport=transport)
@@ -62,6 +63,8 @@ def test_page_reconnects_and_rejoins_after_a_server_restart(people, server, star
     alice.sees("bob@example.com", "after the restart")
     # Earlier messages stay on screen; none is repeated.
     expect(alice.messages.locator(".content")).to_have_text(
-        ["before the restart", "said while the server was down", "after the restart"])
+        ["before the restart", "said while the server was down", "after the restart"]
+    )
     expect(bob.messages.locator(".content")).to_have_text(
-        ["before the restart", "said while the server was down", "after the restart"])
+        ["before the restart", "said while the server was down", "after the restart"]
+    )

@@ -31,7 +31,8 @@ def test_messages_stay_in_their_room(people):
 
     for person in (alice, bob):
         expect(person.messages.locator(".content")).to_have_text(
-            ["in room a, from alice", "in room a, from bob"])
+            ["in room a, from alice", "in room a, from bob"]
+        )
     expect(carol.messages.locator(".content")).to_have_text(["in the lobby, from carol"])
     expect(carol.notices).to_have_count(0)
     # Ids are per room: each room's first message is 1.
@@ -39,8 +40,7 @@ def test_messages_stay_in_their_room(people):
 
     # Someone arriving later gets each room's own history.
     dave = people("dave@example.com", path="r/a")
-    expect(dave.messages.locator(".content")).to_have_text(
-        ["in room a, from alice", "in room a, from bob"])
+    expect(dave.messages.locator(".content")).to_have_text(["in room a, from alice", "in room a, from bob"])
     erin = people("erin@example.com")
     expect(erin.messages.locator(".content")).to_have_text(["in the lobby, from carol"])
 

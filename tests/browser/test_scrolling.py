@@ -11,8 +11,7 @@ pytestmark = pytest.mark.browser
 
 
 def distance_from_bottom(person) -> float:
-    return person.page.locator("#messages").evaluate(
-        "el => el.scrollHeight - el.scrollTop - el.clientHeight")
+    return person.page.locator("#messages").evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight")
 
 
 def test_follow_at_the_bottom_jump_button_otherwise(people):
