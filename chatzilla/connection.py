@@ -27,7 +27,7 @@ from . import protocol
 from .hub import Hub
 from .limits import RateLimiter, flood_limiter
 from .outbox import Outbox, raw_frames, sockjs_packet, unsent_bytes, write
-from .protocol import Join, ProtocolError, Say, Typing
+from .protocol import Join, Leave, ProtocolError, Say, Typing
 from .settings import Settings
 from .transports import RawWebSocketTransport, WebSocketTransport, guard_urls
 
@@ -276,6 +276,8 @@ class ChatConnection(SockJSConnection):
             await self._hub.join(self, command.email, command.room, command.since)
         elif isinstance(command, Typing):
             self._hub.typing(self)
+        elif isinstance(command, Leave):
+            self._hub.leave(self)
         else:
             await self._hub.scrollback(self, command.before, command.limit)
 
@@ -291,13 +293,16 @@ class ChatConnection(SockJSConnection):
                 "too_large",
                 f"a frame has at most {self._router.max_frame} bytes, this one has {size}; it was dropped",
             )
-        wait = self._router.frames.take(self)
         try:
             command = protocol.parse_frame(message)
         except ProtocolError as error:
+            wait = self._router.frames.take(self)
             if wait:
                 raise protocol.rate_limited(wait, "frames", error.ref) from None
             raise
+        # Leaving is never refused for speed: it only ever ends something,
+        # and a page must be sure it is out of the room once it says so.
+        wait = 0 if isinstance(command, Leave) else self._router.frames.take(self)
         if wait:
             raise protocol.rate_limited(wait, "frames", command.ref)
         return command

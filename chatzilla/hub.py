@@ -105,6 +105,11 @@ class Hub:
         self._clients.discard(client)
         self._leave(client)
 
+    def leave(self, client: Client) -> None:
+        """The ``leave`` frame: ``client`` leaves its room now, and may join
+        again on the same connection. Nothing happens if it had not joined."""
+        self._leave(client)
+
     def _leave(self, client: Client) -> None:
         self._typing.forget(client)
         member = self._drop_member(client)

@@ -94,7 +94,14 @@ class Typing:
     ref: str | None = None
 
 
-Command = Join | Say | Scrollback | Typing
+@dataclasses.dataclass(frozen=True)
+class Leave:
+    """A ``leave`` frame: leave the room now (no reply; the connection stays)."""
+
+    ref: str | None = None
+
+
+Command = Join | Say | Scrollback | Typing | Leave
 
 
 def normalize_email(raw: str) -> str:
@@ -217,6 +224,8 @@ def parse_frame(text: str) -> Command:
         )
     if kind == "typing":
         return Typing(ref=ref)
+    if kind == "leave":
+        return Leave(ref=ref)
     raise ProtocolError("bad_frame", f"unknown frame type {kind[:40]!r}", ref)
 
 

@@ -189,3 +189,59 @@ async def test_healthz_counts_connections_and_participants(clients, health):
     assert (await health(connections=1))["participants"] == 1
     await b.close()
     assert (await health(connections=0))["participants"] == 0
+
+
+# -- the leave frame ---------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_a_leave_frame_leaves_at_once_and_the_connection_can_join_again(clients, health):
+    a = await clients()
+    await a.join("alice@example.com")
+    b = await clients()
+    await b.join("bob@example.com")
+    await a.expect("presence")
+    await b.send({"type": "leave"})
+    assert await a.expect("presence") == presence("leave", "bob@example.com", 1)
+    assert await health(connections=2) == {"status": "ok", "connections": 2, "participants": 1}
+    # Out: nothing of the room reaches it any more.
+    await a.say("said after bob left")
+    await b.nothing()
+    # And in again, on the same connection, as someone else.
+    joined = await b.join("carol@example.com")
+    assert joined["participants"] == ["alice@example.com", "carol@example.com"]
+    assert [m["content"] for m in joined["history"]] == ["said after bob left"]
+    assert await a.expect("presence") == presence("join", "carol@example.com", 2)
+    await say_and_check(b, [a], "carol here")
+
+
+@pytest.mark.gen_test
+async def test_a_leave_before_joining_or_twice_does_nothing(clients):
+    a = await clients()
+    await a.join("alice@example.com")
+    b = await clients()
+    await b.send({"type": "leave", "ref": "l-1"})
+    await b.join("bob@example.com")
+    await b.send({"type": "leave"})
+    await b.send({"type": "leave"})
+    assert await a.expect("presence") == presence("join", "bob@example.com", 2)
+    assert await a.expect("presence") == presence("leave", "bob@example.com", 1)
+    await b.nothing()  # no reply, no error
+    await a.nothing()
+
+
+@pytest.mark.gen_test
+async def test_a_leave_is_never_refused_as_too_fast(clients):
+    a = await clients()
+    await a.join("alice@example.com")
+    b = await clients()
+    await b.join("bob@example.com")
+    await a.expect("presence")
+    for _ in range(30):  # far past the frames a connection may send at once
+        await b.send({"type": "history", "limit": 1})
+    await b.send({"type": "leave", "ref": "bye"})
+    frames = [await b.recv() for _ in range(30)]
+    refused = [f for f in frames if f["type"] == "error"]
+    assert refused and all(f["code"] == "rate_limited" and "ref" not in f for f in refused)
+    assert await a.expect("presence") == presence("leave", "bob@example.com", 1)
+    await b.nothing()

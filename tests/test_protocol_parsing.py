@@ -13,6 +13,7 @@ from chatzilla.protocol import (
     MAX_EMAIL,
     MAX_REF,
     Join,
+    Leave,
     ProtocolError,
     Say,
     Typing,
@@ -64,6 +65,11 @@ def test_typing_frame():
     assert parse_frame(frame(type="typing", ref="t-1", email="ignored@example.com")) == Typing(ref="t-1")
 
 
+def test_leave_frame():
+    assert parse_frame(frame(type="leave")) == Leave()
+    assert parse_frame(frame(type="leave", ref="l-1", room="ignored")) == Leave(ref="l-1")
+
+
 def test_unknown_fields_are_ignored():
     text = frame(type="message", content="hi", ref="r", colour="red", extra={"nested": [1, 2]})
     assert parse_frame(text) == Say("hi", "r")
@@ -102,7 +108,7 @@ def test_non_ascii_text_is_kept():
         '{"type": ["join"]}',
         '{"type": {"join": true}}',
         '{"type": "JOIN", "email": "a@example.com"}',  # type is case-sensitive
-        '{"type": "leave"}',  # unknown type
+        '{"type": "part"}',  # unknown type
         '{"type": ""}',
         '{"type": "join"}',  # email missing
         '{"type": "join", "email": null}',
