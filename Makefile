@@ -10,13 +10,14 @@ NODE_STAMP := node_modules/.package-lock.json
 ARTIFACTS ?= artifacts
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint test-server test-browser setup chromium nginx cluster clean
+.PHONY: run test lint test-js test-server test-browser setup chromium nginx cluster clean
 
 run: setup
 	$(BIN)/python -m chatzilla
 
 test: setup chromium nginx
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-js
 	$(MAKE) --no-print-directory test-server
 	$(MAKE) --no-print-directory test-browser
 
@@ -25,6 +26,11 @@ LINTED := chatzilla tests bench deploy
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+
+# The page's modules that touch no DOM (connection, conversation, outbox,
+# errors, rules...), with Node's own test runner: no browser, no framework.
+test-js:
+	node --test tests/js/
 
 # Server, domain and protocol tests over real loopback sockets.
 test-server: setup

@@ -19,7 +19,7 @@ from .limits import flood_limiter
 from .proxies import TrustedProxies
 from .settings import Settings
 from .sqlite_backend import SQLiteBackend
-from .web import HealthHandler, NotFoundHandler, PageHandler, StaticHandler
+from .web import HealthHandler, NotFoundHandler, PageHandler, StaticHandler, module_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -29,6 +29,8 @@ SOCKJS_DIST = ROOT / "node_modules" / "sockjs-client" / "dist"
 SOCKJS_BUNDLE = SOCKJS_DIST / "sockjs.min.js"
 
 SOCKJS_PREFIX = "/chat"
+#: The page's script: an ES module (under STATIC) that imports the others.
+ENTRY_MODULE = "js/main.js"
 
 
 class ChatApplication(tornado.web.Application):
@@ -141,13 +143,17 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    page = {"modules": module_urls(STATIC, ENTRY_MODULE), "max_content": settings.max_content}
     handlers = [
-        (r"/", PageHandler, {"templates": templates}),
+        (r"/", PageHandler, {"templates": templates, "page": page}),
         # Any one path segment; PageHandler answers 404 for a bad room name.
-        (r"/r/([^/]+)", PageHandler, {"templates": templates}),
+        (r"/r/([^/]+)", PageHandler, {"templates": templates, "page": page}),
         (r"/healthz", HealthHandler, {"hub": hub, "backend": backend}),
         tornado.web.url(
-            r"/vendor/sockjs/(.*)", StaticHandler, {"path": str(SOCKJS_DIST)}, name="sockjs-bundle"
+            r"/vendor/sockjs/(.*)",
+            StaticHandler,
+            {"path": str(SOCKJS_DIST)},
+            name="sockjs-bundle",
         ),
         *router.urls,
     ]

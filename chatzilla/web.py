@@ -8,6 +8,7 @@ among its bases: security headers on every response and plain error pages.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jinja2
 import tornado.web
@@ -23,11 +24,15 @@ class PageHandler(SecureHeaders, tornado.web.RequestHandler):
 
     The room's name goes into the page as ``<body data-room>``, which the
     script joins. A name the protocol would refuse (``protocol.check_room``)
-    is a plain 404: the page never offers a room it cannot join.
+    is a plain 404: the page never offers a room it cannot join. ``page``
+    holds what every page shows the same: ``modules``, the script's module
+    URLs (the first one is the entry), and ``max_content``, the longest
+    message.
     """
 
-    def initialize(self, templates: jinja2.Environment) -> None:
+    def initialize(self, templates: jinja2.Environment, page: dict) -> None:
         self._templates = templates
+        self._page = page
 
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         # Tornado answers 400 for a path that is not UTF-8; for a room that is
@@ -49,6 +54,7 @@ class PageHandler(SecureHeaders, tornado.web.RequestHandler):
             room=room,
             static_url=self.static_url,
             sockjs_bundle=self.reverse_url("sockjs-bundle", "sockjs.min.js"),
+            **self._page,
         )
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.write(page)
@@ -73,7 +79,17 @@ class HealthHandler(SecureHeaders, tornado.web.RequestHandler):
 
 
 class StaticHandler(SecureHeaders, tornado.web.StaticFileHandler):
-    """Our scripts and styles, and the sockjs-client bundle."""
+    """Our scripts and styles, and the sockjs-client bundle.
+
+    A URL with ``?v=`` (from ``static_url``) names one version of a file and
+    is cached for good; one without (the script's modules import each other
+    by plain name) is checked with the server on every use, so a page never
+    runs modules of two versions together.
+    """
+
+    def set_extra_headers(self, path: str) -> None:
+        if "v" not in self.request.arguments:
+            self.set_header("Cache-Control", "no-cache")
 
 
 class NotFoundHandler(SecureHeaders, tornado.web.RequestHandler):
@@ -81,3 +97,11 @@ class NotFoundHandler(SecureHeaders, tornado.web.RequestHandler):
 
     def prepare(self) -> None:
         raise tornado.web.HTTPError(404)
+
+
+def module_urls(static: Path, entry: str) -> list[str]:
+    """The URLs of the page's script modules under ``static``/js, ``entry``
+    (a path under static) first: the page preloads them all at once rather
+    than finding them one import at a time."""
+    found = sorted(p.relative_to(static).as_posix() for p in (static / "js").rglob("*.js"))
+    return ["/static/" + path for path in [entry, *(p for p in found if p != entry)]]

@@ -1,4 +1,5 @@
-"""The page's routes: ``/`` is the lobby, ``/r/ROOM`` a room, anything else 404."""
+"""The page's routes: ``/`` is the lobby, ``/r/ROOM`` a room, anything else
+404; the script's modules."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class _Page(HTMLParser):
         self.room_name = None
         self.title = ""
         self.inline_scripts = 0
+        self.module_scripts: list[str] = []
+        self.preloads: list[str] = []
         self._in: str | None = None
 
     def handle_starttag(self, tag, attrs):
@@ -26,6 +29,10 @@ class _Page(HTMLParser):
             self.body = attrs
         elif tag == "script" and "src" not in attrs:
             self.inline_scripts += 1
+        elif tag == "script" and attrs.get("type") == "module":
+            self.module_scripts.append(attrs["src"])
+        elif tag == "link" and attrs.get("rel") == "modulepreload":
+            self.preloads.append(attrs["href"])
         elif attrs.get("id") == "room-name":
             self._in = "room-name"
             self.room_name = ""
@@ -104,6 +111,24 @@ async def test_the_route_follows_the_protocol_rule(fetch, name):
         valid = False
     response = await fetch("/r/" + name.replace(" ", "%20").replace("é", "%C3%A9"))
     assert response.code == (200 if valid else 404), name
+
+
+@pytest.mark.gen_test
+async def test_the_script_is_modules_preloaded_together(fetch):
+    page = await _page(fetch, "/")
+    assert page.module_scripts == ["/static/js/main.js"]
+    assert page.preloads[0] == "/static/js/main.js"
+    assert "/static/js/conversation.js" in page.preloads
+    assert "/static/js/view/list.js" in page.preloads
+    for url in page.preloads:
+        response = await fetch(url)
+        assert response.code == 200, url
+        assert response.headers["Content-Type"].split(";")[0] in ("application/javascript", "text/javascript")
+        # Plain names, as the modules import each other: checked on every
+        # use, never a stale module beside a new one.
+        assert response.headers["Cache-Control"] == "no-cache", url
+    versioned = await fetch("/static/chatzilla.css?v=1")
+    assert "max-age" in versioned.headers["Cache-Control"]
 
 
 @pytest.mark.gen_test

@@ -16,7 +16,7 @@ from .helpers import assert_error, joined_pair, say_and_check
 #: One of each kind of response the server gives.
 PATHS = {
     "page": ("/", 200),
-    "script": ("/static/chatzilla.js", 200),
+    "script": ("/static/js/main.js", 200),
     "sockjs-bundle": ("/vendor/sockjs/sockjs.min.js", 200),
     "sockjs-iframe": ("/chat/iframe.html", 200),
     "sockjs-info": ("/chat/info", 200),

@@ -10,7 +10,9 @@
 * ``people``: ``people("alice@example.com")`` opens a fresh browser context
   (its own cookies and storage: one person) on the page and joins;
   ``path="r/dev"`` opens a room's page instead of the lobby,
-  ``viewport=PHONE`` a narrow one, ``color_scheme="dark"`` the dark theme.
+  ``viewport=PHONE`` a narrow one, ``color_scheme="dark"`` the dark theme,
+  ``locale="en-US"`` another language than British English (the default,
+  which writes 24-hour times and the day before the month).
   Every person is offline for Gravatar (as the test machines are): avatars
   show initials, unless ``avatars={email: png_bytes}`` serves pictures for
   some addresses (the others get Gravatar's 404). A CSP violation in any of
@@ -255,9 +257,11 @@ class Person:
         path: str = "",
         color_scheme: str = "light",
         avatars: dict[str, bytes] | None = None,
+        locale: str = "en-GB",
     ) -> None:
         self.context = browser.new_context(
             timezone_id=TIMEZONE,
+            locale=locale,
             viewport=viewport or {"width": 900, "height": 640},
             color_scheme=color_scheme,
         )
@@ -317,7 +321,8 @@ class Person:
 
     @property
     def notices(self):
-        return self.page.locator("#messages li.notice")
+        """What the notices of people coming and going say (not their times)."""
+        return self.page.locator("#messages li.notice.presence .what")
 
     @property
     def pending(self):

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import PHONE
+from .helpers import restart_with
 from .pictures import portrait
 from .relay import Relay
 
@@ -26,33 +27,41 @@ def server(start_server, monkeypatch):
     return start_server()
 
 
-def chat_with_everything(people, **kw):
-    """Alice's page with most of what a page can show: messages of two
-    people in groups, links, notices, a failed message, the typing line and
+@pytest.fixture
+def chat_with_everything(people, server, start_server, monkeypatch):
+    """``chat_with_everything(**kw)``: Alice's page with most of what a page
+    can show: messages of two people in groups, links, notices, a failed
+    message (the server came back with a lower limit), the typing line and
     the jump button. Returns alice, bob and alice's relay."""
-    people.allow_network_errors = True  # the relay cuts alice off
-    pictures = {"bob@example.com": portrait()}
-    alice = people(transport="websocket", avatars=pictures, **kw)
-    relay = Relay(alice.page)
-    alice.page.reload()
-    alice.join("alice@example.com")
-    bob = people("bob@example.com", avatars=pictures)
-    alice.say("hello")
-    relay.cut()
-    expect(alice.status).to_have_text("Reconnecting…")
-    alice.composer.fill("far too long " * 20)
-    alice.composer.press("Enter")
-    relay.restore()
-    expect(alice.failed).to_have_count(1, timeout=15_000)
-    for i in range(25):
-        bob.say(f"message {i}, with https://example.com/{i}" if i % 4 == 0 else f"message {i}")
-    alice.page.locator("#messages").hover()
-    alice.page.mouse.wheel(0, -400)
-    bob.say("one below")
-    expect(alice.page.locator("#jump")).to_be_visible()
-    bob.composer.press_sequentially("typing")
-    expect(alice.typing).to_have_text("bob@example.com is typing…")
-    return alice, bob, relay
+
+    def build(**kw):
+        people.allow_network_errors = True  # the relay cuts alice off
+        pictures = {"bob@example.com": portrait()}
+        alice = people(transport="websocket", avatars=pictures, **kw)
+        relay = Relay(alice.page)
+        alice.page.reload()
+        alice.join("alice@example.com")
+        bob = people("bob@example.com", avatars=pictures)
+        alice.say("hello")
+        relay.cut()
+        expect(alice.status).to_have_text("Reconnecting…")
+        alice.composer.fill("far too long " * 12)
+        alice.composer.press("Enter")
+        restart_with(start_server, server, monkeypatch, CHATZILLA_MAX_CONTENT=str(MAX_CONTENT // 2))
+        expect(bob.status).to_have_text("Connected", timeout=15_000)
+        relay.restore()
+        expect(alice.failed).to_have_count(1, timeout=15_000)
+        for i in range(25):
+            bob.say(f"message {i}, with https://example.com/{i}" if i % 4 == 0 else f"message {i}")
+        alice.page.locator("#messages").hover()
+        alice.page.mouse.wheel(0, -400)
+        bob.say("one below")
+        expect(alice.page.locator("#jump")).to_be_visible()
+        bob.composer.press_sequentially("typing")
+        expect(alice.typing).to_have_text("bob@example.com is typing…")
+        return alice, bob, relay
+
+    return build
 
 
 def offline_with_pending(alice, relay) -> None:
@@ -77,15 +86,15 @@ def test_axe_finds_nothing_serious_before_joining(people, axe_violations):
 
 
 @pytest.mark.parametrize("options", [{}, {"color_scheme": "dark"}], ids=["light", "dark"])
-def test_axe_finds_nothing_serious_in_a_conversation(people, axe_violations, options):
-    alice, _, relay = chat_with_everything(people, **options)
+def test_axe_finds_nothing_serious_in_a_conversation(chat_with_everything, axe_violations, options):
+    alice, _, relay = chat_with_everything(**options)
     assert axe_violations(alice.page) == []
     offline_with_pending(alice, relay)
     assert axe_violations(alice.page) == []
 
 
-def test_axe_finds_nothing_serious_on_a_phone(people, axe_violations):
-    alice, _, relay = chat_with_everything(people, viewport=PHONE)
+def test_axe_finds_nothing_serious_on_a_phone(chat_with_everything, axe_violations):
+    alice, _, relay = chat_with_everything(viewport=PHONE)
     assert axe_violations(alice.page) == []
     offline_with_pending(alice, relay)
     assert axe_violations(alice.page) == []
@@ -102,8 +111,8 @@ def test_the_message_list_is_a_polite_live_region(people):
     expect(alice.status).to_have_attribute("role", "status")
 
 
-def test_every_control_has_a_name(people):
-    alice, _, _ = chat_with_everything(people)
+def test_every_control_has_a_name(chat_with_everything):
+    alice, _, _ = chat_with_everything()
     page = alice.page
     for role, name in (
         ("button", "Notify me"),
@@ -140,8 +149,8 @@ def tab_through(page, stops: int = 40) -> list[str]:
     return seen
 
 
-def test_every_control_is_reachable_by_keyboard(people):
-    alice, _, _ = chat_with_everything(people)
+def test_every_control_is_reachable_by_keyboard(chat_with_everything):
+    alice, _, _ = chat_with_everything()
     seen = tab_through(alice.page)
     # In the order they are on screen: the header, the conversation (with
     # its links), the composer, then the panel.

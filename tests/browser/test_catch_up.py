@@ -23,7 +23,7 @@ import sqlite3
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import wait_until
+from .helpers import restart_with, wait_until
 from .relay import Relay
 
 pytestmark = pytest.mark.browser
@@ -33,6 +33,9 @@ RECONNECT_TIMEOUT = 15_000
 #: Messages in `joined.history` on this module's server. Fewer than a page
 #: misses in these tests: without `since` a rejoin would not get them all.
 HISTORY_LIMIT = 5
+#: The longest message the pages are told of; the tests that need a message
+#: refused restart the server with MAX_CONTENT while the page is offline.
+PAGE_MAX_CONTENT = 200
 MAX_CONTENT = 80
 
 
@@ -40,8 +43,14 @@ MAX_CONTENT = 80
 def server(start_server, monkeypatch):
     monkeypatch.setenv("CHATZILLA_HEARTBEAT_DELAY", "1")
     monkeypatch.setenv("CHATZILLA_HISTORY_LIMIT", str(HISTORY_LIMIT))
-    monkeypatch.setenv("CHATZILLA_MAX_CONTENT", str(MAX_CONTENT))
+    monkeypatch.setenv("CHATZILLA_MAX_CONTENT", str(PAGE_MAX_CONTENT))
     return start_server()
+
+
+def lower_the_limit(start_server, server, monkeypatch):
+    """The server comes back allowing only MAX_CONTENT characters: what a
+    page typed offline within the limit it knew is now refused for good."""
+    return restart_with(start_server, server, monkeypatch, CHATZILLA_MAX_CONTENT=str(MAX_CONTENT))
 
 
 class Outage:
@@ -143,14 +152,13 @@ def test_a_lost_ack_is_retried_with_the_same_ref_and_kept_once(people, tmp_path)
     # The server took it (Bob has it); Alice never hears so.
     bob.sees("alice@example.com", "my ack gets lost")
     wait_until(alice.page, lambda: relay.dropped)
-    expect(alice.composer).to_have_value("my ack gets lost")
-    expect(alice.messages).to_have_count(0)
+    # Out of the composer at once (Enter cannot send it twice), pending.
+    expect(alice.composer).to_have_value("")
+    expect(alice.pending).to_have_count(1)
 
     relay.drop = None
     outage.begin()
-    # Still unacknowledged: pending now, so Enter cannot send it twice.
     expect(alice.pending).to_have_count(1)
-    expect(alice.composer).to_have_value("")
     outage.end()
 
     alice.sees("alice@example.com", "my ack gets lost", mine=True)
@@ -180,7 +188,9 @@ def test_every_message_carries_a_fresh_ref(people):
     assert again.relay.frames("message")[0]["ref"] not in refs
 
 
-def test_a_failed_message_can_be_edited_and_sent_or_removed(people, tmp_path):
+def test_a_failed_message_can_be_edited_and_sent_or_removed(
+    people, server, start_server, monkeypatch, tmp_path
+):
     """Edit puts the refused text back in the composer (after any draft) and
     takes it out of the list; Remove only takes it out."""
     people.allow_network_errors = True
@@ -189,12 +199,14 @@ def test_a_failed_message_can_be_edited_and_sent_or_removed(people, tmp_path):
     bob = people("bob@example.com")
     too_long = ("Everything about the release in one message, " * 2).strip()
     also_too_long = ("And here is everything else on my mind today, " * 2).strip()
-    assert min(len(too_long), len(also_too_long)) > MAX_CONTENT
+    assert MAX_CONTENT < min(len(too_long), len(also_too_long)) <= PAGE_MAX_CONTENT
     outage.begin()
     for text in (too_long, also_too_long):
         alice.composer.fill(text)
         alice.composer.press("Enter")
     expect(alice.pending).to_have_count(2)
+    lower_the_limit(start_server, server, monkeypatch)
+    expect(bob.status).to_have_text("Connected", timeout=RECONNECT_TIMEOUT)
     outage.end()
     expect(alice.failed).to_have_count(2)
 
@@ -220,7 +232,9 @@ def test_a_failed_message_can_be_edited_and_sent_or_removed(people, tmp_path):
     assert stored(tmp_path, too_long) == 0 and stored(tmp_path, also_too_long) == 0
 
 
-def test_pending_and_failed_messages_in_a_room(people, tmp_path, artifacts):
+def test_pending_and_failed_messages_in_a_room(
+    people, server, start_server, monkeypatch, tmp_path, artifacts
+):
     people.allow_network_errors = True
     outage = Outage(people, "alice@example.com", "cut", path="r/launch")
     alice = outage.person
@@ -229,11 +243,13 @@ def test_pending_and_failed_messages_in_a_room(people, tmp_path, artifacts):
     alice.say("Reading them now.")
 
     too_long = "Here is everything I think about the release, in one long message " * 2
-    assert len(too_long.strip()) > MAX_CONTENT
+    assert MAX_CONTENT < len(too_long.strip()) <= PAGE_MAX_CONTENT
     outage.begin()
     alice.composer.fill(too_long)
     alice.composer.press("Enter")
     expect(alice.pending).to_have_count(1)
+    lower_the_limit(start_server, server, monkeypatch)
+    expect(bob.status).to_have_text("Connected", timeout=RECONNECT_TIMEOUT)
     outage.end()
     # Refused for good: marked failed with the server's reason, not retried.
     failed = alice.failed

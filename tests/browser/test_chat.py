@@ -72,16 +72,19 @@ def test_enter_sends_and_shift_enter_inserts_newline(people):
     expect(alice.messages.locator(".sender")).to_have_text("Me")
     expect(bob.messages.locator(".sender")).to_have_text("alice@example.com")
 
-    # Enter on an empty (or blank) composer sends nothing.
+    # Enter on an empty (or blank) composer sends nothing, and says so.
     composer.fill("   ")
     composer.press("Enter")
+    expect(alice.page.locator("#composer-error")).to_have_text("Nothing to send: write a message first.")
     bob.say("sentinel")
     for person in (alice, bob):
         expect(person.messages.locator(".content")).to_have_text(["first line\nsecond line", "sentinel"])
+    expect(composer).to_have_value("   ")
+    composer.fill("")
     expect(alice.page.locator("#composer-error")).to_be_hidden()
 
 
-def test_composer_clears_only_after_the_sent_ack(people):
+def test_a_sent_message_leaves_the_composer_at_once_and_is_pending_until_its_ack(people):
     alice = people()
     relay = {"hold": True, "held": [], "page_side": None}
 
@@ -108,18 +111,25 @@ def test_composer_clears_only_after_the_sent_ack(people):
 
     alice.composer.fill("waiting for the ack")
     alice.composer.press("Enter")
+    # Out of the composer at once, shown as on its way.
+    expect(alice.composer).to_have_value("")
+    pending = alice.message("waiting for the ack")
+    expect(pending).to_have_class(re.compile(r"\bpending\b"))
+    expect(pending.locator(".state")).to_have_text("sending…")
     # Bob has it, so the server stored it; Alice's ack is held back.
     bob.sees("alice@example.com", "waiting for the ack")
     wait_until(alice.page, lambda: relay["held"])
-    expect(alice.composer).to_have_value("waiting for the ack")
-    expect(alice.messages).to_have_count(0)
+    expect(pending).to_have_class(re.compile(r"\bpending\b"))
+    assert pending.get_attribute("data-id") is None
 
-    # The ack arrives: now the composer clears and the message shows as Me.
+    # The ack arrives: now it shows as Me, with its id and its time.
     relay["hold"] = False
     for frame in relay["held"]:
         relay["page_side"].send(frame)
-    expect(alice.composer).to_have_value("")
     alice.sees("alice@example.com", "waiting for the ack", mine=True)
+    expect(alice.message("waiting for the ack")).to_have_attribute("data-id", "1")
+    expect(alice.pending).to_have_count(0)
+    check_time(alice, "waiting for the ack")
 
 
 def test_presence_count_and_join_leave_notices(people):

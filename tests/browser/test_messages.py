@@ -51,7 +51,7 @@ def test_consecutive_messages_of_one_sender_are_grouped(people):
     expect(alice.notices).to_have_text(["bob@example.com joined", "carol@example.com joined"])
     alice.say("six")
     alice.say("seven")
-    assert classes(alice)[-3:] == ["notice", "message", "message+"]
+    assert classes(alice)[-3:] == ["notice presence", "message", "message+"]
 
 
 LINKS = (

@@ -1,0 +1,365 @@
+// One conversation: what the page knows of a room from the join to the
+// leave, and what it says over the connection. No DOM: everything to show
+// goes to `view` (see ConversationView for the methods it calls), and every
+// frame to `send`. The page makes a new Conversation for each join and
+// drops it on leaving, so nothing of one conversation outlives it.
+//
+// Speaks wire protocol version 1 with its extensions (rooms, `since`,
+// `history`, refs, `typing`, `leave`; docs/protocol.md). A new frame type
+// is one more entry in HANDLERS; a new error code one more row in errors.js.
+
+import { onError, retryAfter } from './errors.js';
+import { Outbox } from './outbox.js';
+import { checkMessage } from './rules.js';
+
+export const PAGE_SIZE = 50;        // messages per scrollback request
+// At most one `typing` this often: a little over the server's 2 s
+// throttle, so network jitter does not get one dropped.
+export const TYPING_EVERY_MS = 2200;
+export const TYPING_SHOWN_MS = 5000; // "… is typing" lasts this long after the last one
+
+/**
+ * `email` is the address to join as, `room` the room's name; `send(frame)`
+ * puts a frame on the connection (false when it is not open); `view`
+ * shows what happens; `timers` is {setTimeout, clearTimeout, now};
+ * `refPrefix` starts every ref (unique per page load and conversation);
+ * `maxContent` is the
+ * server's longest message, in characters.
+ */
+export class Conversation {
+  constructor({ email, room, send, view, timers, refPrefix, maxContent, log = console }) {
+    this.email = email;
+    this.room = room;
+    this.me = null;            // the address as the server keeps it, from `joined`
+    this.joined = false;
+    this.everJoined = false;   // once true, every (re)join asks for what it missed
+    this.over = false;         // left: nothing more is shown or sent
+    // Ids of the messages shown. Ids are per room, durable and never
+    // reused, so an id alone says whether a message is shown already.
+    this.shown = new Set();
+    this.lastId = 0;           // the newest id shown; a rejoin asks for what came after it
+    this.participants = [];
+    this._send = send;
+    this._view = view;
+    this._timers = timers;
+    this._maxContent = maxContent;
+    this._log = log;
+    this._refPrefix = refPrefix;
+    this._refs = 0;
+    this._joinRef = null;
+    this._joining = false;     // a join is on its way, not answered yet
+    this._joinTries = 0;
+    this._joinTimer = null;
+    this.outbox = new Outbox({ send, timers, prefix: refPrefix + 'm' });
+    // Scrollback: the request in flight ({ref, before}); whether the server
+    // said there is nothing older; whether it refused to say.
+    this.older = { loading: null, complete: false, stopped: false };
+    this._olderTimer = null;
+    this._draft = '';
+    this._lastTyping = -Infinity;
+    this._typingTimer = null;  // a `typing` due when the interval is up
+    this._typists = new Map(); // email -> the timer that forgets it
+  }
+
+  _ref(kind) {
+    this._refs += 1;
+    return this._refPrefix + kind + this._refs;
+  }
+
+  // -- the connection -------------------------------------------------------
+
+  /** The connection is open: join (again). */
+  opened() {
+    if (this.over) { return; }
+    this._cancelJoinRetry();
+    this._joinRef = this._ref('j');
+    const frame = { type: 'join', email: this.email, room: this.room, ref: this._joinRef };
+    if (this.everJoined) { frame.since = this.lastId; }
+    this._joining = this._send(frame);
+  }
+
+  /** The connection is gone; what waits goes again after the rejoin. */
+  closed() {
+    this.joined = false;
+    this._joining = false;
+    this.outbox.close();
+    this._cancelJoinRetry();
+    this.older.loading = null;  // its answer died with the connection
+    if (this._olderTimer !== null) { this._timers.clearTimeout(this._olderTimer); }
+    this._olderTimer = null;
+    this._stopTypingTimer();
+    this._clearTypists();
+  }
+
+  /** A frame from the server. */
+  receive(frame) {
+    if (this.over) { return; }
+    const handle = HANDLERS[frame.type];
+    if (handle === undefined) {
+      this._log.warn('Chatzilla: unknown frame type', frame.type);
+      return;
+    }
+    // Until `joined`, nothing but the answers to the join concerns this
+    // conversation (a previous one's frames may still be on their way).
+    if (!this.joined && frame.type !== 'joined' && frame.type !== 'error') { return; }
+    handle.call(this, frame);
+  }
+
+  // -- what the user does ---------------------------------------------------
+
+  /**
+   * Send `text` as a message: null when it is on its way (shown as
+   * pending at once), else what the server would refuse it for ('empty'
+   * or 'too_long'), and nothing is sent.
+   */
+  submit(text) {
+    if (this.over) { return 'over'; }
+    const checked = checkMessage(text, this._maxContent);
+    if (checked.problem) { return checked.problem; }
+    this._stopTypingTimer();  // what was being typed is sent now
+    this._draft = '';
+    const ref = this.outbox.add(checked.content);
+    this._view.pending(ref, checked.content);
+    return null;
+  }
+
+  /**
+   * A key was typed and the composer holds `text`: the room hears that
+   * someone is typing, at most every TYPING_EVERY_MS; keys typed sooner
+   * are told when that time is up, if there is still text.
+   */
+  typed(text) {
+    this._draft = text;
+    if (!this.joined || this.over) { return; }
+    if (!text.trim()) {
+      this._stopTypingTimer();
+      return;
+    }
+    const wait = this._lastTyping + TYPING_EVERY_MS - this._timers.now();
+    if (wait > 0) {
+      if (this._typingTimer === null) {
+        this._typingTimer = this._timers.setTimeout(() => {
+          this._typingTimer = null;
+          this.typed(this._draft);
+        }, wait);
+      }
+      return;
+    }
+    this._lastTyping = this._timers.now();
+    this._send({ type: 'typing' });
+  }
+
+  /** Asks for the messages before id `before` (the oldest shown), unless in flight or none are left. */
+  loadOlder(before) {
+    const older = this.older;
+    if (!this.joined || this.over || older.loading !== null || older.complete || older.stopped) { return; }
+    if (before === null || this._olderTimer !== null) { return; }
+    this.older.loading = { ref: this._ref('h'), before };
+    this._send({ type: 'history', before, limit: PAGE_SIZE, ref: this.older.loading.ref });
+  }
+
+  /**
+   * The user leaves: the room hears it at once, and this conversation is
+   * over. Returns false when a join is still on its way: only a new
+   * connection is then sure to be in no room.
+   */
+  leave() {
+    if (this.over) { return true; }
+    const clean = !this._joining;
+    if (this.joined) { this._send({ type: 'leave' }); }
+    this.closed();
+    this.outbox.dispose();
+    this.over = true;
+    return clean;
+  }
+
+  // -- frames from the server -----------------------------------------------
+
+  _onJoined(frame) {
+    const first = !this.everJoined;
+    this.joined = true;
+    this._joining = false;
+    this.everJoined = true;
+    this._joinTries = 0;
+    this.me = frame.email;
+    this.participants = frame.participants.slice();
+    if (frame.truncated) {
+      // More was missed than one catch-up carries: what is shown now ends
+      // where the gap begins. Start over from the newest messages;
+      // scrolling up loads the rest, in order.
+      this.shown.clear();
+      this.older.complete = false;
+    }
+    const history = frame.history.filter((message) => this._showing(message));
+    this._view.joined({
+      me: this.me,
+      participants: this.participants,
+      first,
+      truncated: Boolean(frame.truncated),
+      history: history.map((message) => this._shown(message)),
+    });
+    // No `since`: the history is the room's latest; none means a new room.
+    if (first && frame.history.length === 0) { this._reachedBeginning(); }
+    this.outbox.open();
+  }
+
+  _onPresence(frame) {
+    const at = this.participants.indexOf(frame.email);
+    if (frame.event === 'join' && at < 0) { this.participants.push(frame.email); }
+    if (frame.event === 'leave' && at >= 0) { this.participants.splice(at, 1); }
+    if (frame.event === 'leave') { this._stopTyping(frame.email); }
+    this._view.presence(frame.event, frame.email, frame.count, this.participants);
+  }
+
+  _onMessage(frame) {
+    this._stopTyping(frame.sender);
+    if (this._showing(frame)) { this._view.message(this._shown(frame)); }
+  }
+
+  _onSent(frame) {
+    const entry = this.outbox.acknowledged(frame.ref);
+    if (entry === undefined) { return; }
+    const message = { id: frame.id, sender: this.me, content: entry.content, ts: frame.ts };
+    if (this._showing(message)) {
+      this._view.confirm(frame.ref, this._shown(message));
+    } else {
+      // A rejoin's history had it already: only its ack had been lost.
+      this._view.unpend(frame.ref);
+    }
+  }
+
+  _onHistory(frame) {
+    const asked = this.older.loading;
+    // An answer to a request of a dropped connection, or to none.
+    if (asked === null || frame.before !== asked.before) { return; }
+    this.older.loading = null;
+    // Known before the view looks for more to fill itself with.
+    if (!frame.more) { this.older.complete = true; }
+    const messages = frame.messages.filter((message) => this._showing(message));
+    this._view.older(messages.map((message) => this._shown(message)));
+    if (!frame.more) { this._reachedBeginning(); }
+  }
+
+  _onTyping(frame) {
+    if (frame.email === this.me) { return; }
+    const timer = this._typists.get(frame.email);
+    if (timer !== undefined) { this._timers.clearTimeout(timer); }
+    this._typists.set(frame.email, this._timers.setTimeout(() => this._stopTyping(frame.email),
+      TYPING_SHOWN_MS));
+    this._view.typists(Array.from(this._typists.keys()));
+  }
+
+  _onError(frame) {
+    const ref = frame.ref;
+    // An answer to an earlier conversation's frame.
+    if (typeof ref === 'string' && !ref.startsWith(this._refPrefix)) { return; }
+    if (ref !== undefined && ref === this._joinRef) { return this._joinError(frame); }
+    if (ref !== undefined && this.outbox.has(ref)) { return this._messageError(frame); }
+    if (ref !== undefined && this.older.loading !== null && ref === this.older.loading.ref) {
+      return this._historyError(frame);
+    }
+    const action = onError(frame.code, 'other');
+    if (action === 'show') { this._view.problem(frame.reason); }
+  }
+
+  _joinError(frame) {
+    this._joining = false;
+    const action = onError(frame.code, 'join');
+    if (action === 'address') {
+      this.over = true;
+      this.outbox.dispose();
+      this._view.addressRefused(frame.reason);
+    } else if (action === 'retry') {
+      this._joinTries += 1;
+      this._view.joinProblem(frame.reason);
+      this._cancelJoinRetry();
+      this._joinTimer = this._timers.setTimeout(() => {
+        this._joinTimer = null;
+        this.opened();
+      }, retryAfter(frame, this._joinTries) * 1000);
+    } else if (action === 'stop') {
+      this._view.joinProblem(frame.reason);
+    } else if (action === 'reconnect') {
+      this._view.reconnect();
+    }
+  }
+
+  _messageError(frame) {
+    const action = onError(frame.code, 'message');
+    if (action === 'retry') {
+        this.outbox.later(frame.ref, retryAfter(frame, this.outbox.tries(frame.ref) + 1));
+    } else if (action === 'refuse') {
+      this.outbox.refused(frame.ref);
+      this._view.fail(frame.ref, frame.reason);
+    }
+  }
+
+  _historyError(frame) {
+    this.older.loading = null;
+    const action = onError(frame.code, 'history');
+    if (action === 'retry') {
+      // Scrolling to the top asks again, but not before this.
+      this._olderTimer = this._timers.setTimeout(() => { this._olderTimer = null; },
+        retryAfter(frame) * 1000);
+    } else if (action === 'stop') {
+      this.older.stopped = true;
+    }
+  }
+
+  // -- helpers ----------------------------------------------------------------
+
+  // Whether `message` is news (not shown yet); marks it shown.
+  _showing(message) {
+    if (this.shown.has(message.id)) { return false; }
+    this.shown.add(message.id);
+    this.lastId = Math.max(this.lastId, message.id);
+    return true;
+  }
+
+  // A message as the view shows it: with `mine`.
+  _shown(message) {
+    return { id: message.id, sender: message.sender, content: message.content, ts: message.ts,
+      mine: message.sender === this.me };
+  }
+
+  _reachedBeginning() {
+    this.older.complete = true;
+    this._view.beginning();
+  }
+
+  _cancelJoinRetry() {
+    if (this._joinTimer !== null) { this._timers.clearTimeout(this._joinTimer); }
+    this._joinTimer = null;
+  }
+
+  _stopTypingTimer() {
+    if (this._typingTimer !== null) { this._timers.clearTimeout(this._typingTimer); }
+    this._typingTimer = null;
+  }
+
+  _stopTyping(email) {
+    const timer = this._typists.get(email);
+    if (timer === undefined) { return; }
+    this._timers.clearTimeout(timer);
+    this._typists.delete(email);
+    this._view.typists(Array.from(this._typists.keys()));
+  }
+
+  _clearTypists() {
+    if (this._typists.size === 0) { return; }
+    this._typists.forEach((timer) => this._timers.clearTimeout(timer));
+    this._typists.clear();
+    this._view.typists([]);
+  }
+}
+
+// Frame type -> its handler (called with the conversation as `this`).
+const HANDLERS = {
+  joined: Conversation.prototype._onJoined,
+  presence: Conversation.prototype._onPresence,
+  message: Conversation.prototype._onMessage,
+  sent: Conversation.prototype._onSent,
+  history: Conversation.prototype._onHistory,
+  typing: Conversation.prototype._onTyping,
+  error: Conversation.prototype._onError,
+};

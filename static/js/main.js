@@ -1,0 +1,314 @@
+// Chatzilla's page: joins one room by e-mail and talks over SockJS. This
+// module only wires the parts together: the connection (connection.js),
+// one Conversation (conversation.js) with its ConversationView per join,
+// and the parts of the page that outlive a conversation (the header, the
+// join form, the composer, the side panel). sockjs-client's bundle, loaded
+// before this module, provides window.SockJS.
+
+import { Connection } from './connection.js';
+import { Conversation } from './conversation.js';
+import { LOBBY, roomPath } from './rules.js';
+import { Avatars } from './view/avatars.js';
+import { Composer } from './view/composer.js';
+import { ConversationView } from './view/conversation-view.js';
+import { MessageList } from './view/list.js';
+import { setupNotifications } from './view/notify.js';
+import { People } from './view/people.js';
+import { formats as makeFormats, untilMidnight } from './when.js';
+
+const byId = (id) => document.getElementById(id);
+const el = {
+  status: byId('status'),
+  retry: byId('retry'),
+  notify: byId('notify'),
+  notifyLabel: byId('notify-label'),
+  leave: byId('leave'),
+  toggle: byId('people-toggle'),
+  sidebar: byId('sidebar'),
+  roomForm: byId('room-form'),
+  roomInput: byId('room-input'),
+  roomError: byId('room-error'),
+  joinForm: byId('join-form'),
+  email: byId('email'),
+  joinError: byId('join-error'),
+  joinNote: byId('join-note'),
+  chat: byId('chat'),
+};
+const STATES = {
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+};
+const STORED_EMAIL = 'chatzilla.email';
+const params = new URLSearchParams(window.location.search);
+// ?transports=a,b forces SockJS transports, for tests and debugging.
+const forced = (params.get('transports') || '').split(',').filter(Boolean);
+// Derived from location, so the page works behind an HTTPS proxy.
+const CHAT_URL = window.location.protocol + '//' + window.location.host + '/chat';
+// The room this page is for and the server's longest message, rendered by the server.
+const ROOM = document.body.dataset.room || LOBBY;
+const MAX_CONTENT = Number(document.body.dataset.maxContent) || 2000;
+const TITLE = document.title;
+// Refs are unique per page load: a random prefix, then one per conversation.
+const PAGE_REF = randomPrefix();
+
+function randomPrefix() {
+  const words = new Uint32Array(2);
+  window.crypto.getRandomValues(words);
+  return words[0].toString(36) + words[1].toString(36) + '-';
+}
+
+// localStorage may be missing or refuse (private modes, policies): the
+// page then simply remembers nothing.
+const memory = {
+  get(key) {
+    try { return window.localStorage.getItem(key); } catch (err) { return null; }
+  },
+  set(key, value) {
+    try {
+      if (value === null) { window.localStorage.removeItem(key); } else { window.localStorage.setItem(key, value); }
+    } catch (err) { /* nothing to remember it in */ }
+  },
+};
+
+const timers = {
+  setTimeout: (fn, ms) => window.setTimeout(fn, ms),
+  clearTimeout: (id) => window.clearTimeout(id),
+  now: () => Date.now(),
+};
+const formats = makeFormats(undefined);  // the browser's locale
+const avatars = new Avatars();
+const notifications = setupNotifications(el.notify, el.notifyLabel, memory, ROOM);
+const people = new People({
+  panel: byId('people-panel'),
+  people: byId('people'),
+  count: byId('presence-count'),
+  toggle: el.toggle,
+  toggleCount: byId('people-toggle-count'),
+  empty: byId('people-empty'),
+  stale: byId('people-stale'),
+}, avatars);
+const list = new MessageList(byId('messages'), formats, avatars);
+
+// The conversation under way, with its view, or null before joining.
+let current = null;
+let conversations = 0;
+
+const composer = new Composer({
+  form: byId('composer'),
+  text: byId('message'),
+  counter: byId('composer-count'),
+  error: byId('composer-error'),
+}, MAX_CONTENT, formats, {
+  submit: (text) => (current ? current.conversation.submit(text) : 'over'),
+  typed: (text) => { if (current) { current.conversation.typed(text); } },
+});
+
+const connection = new Connection({
+  open: () => new window.SockJS(CHAT_URL, null, forced.length ? { transports: forced } : {}),
+  timers,
+  listener: {
+    state: showState,
+    opened: () => { if (current) { current.conversation.opened(); } },
+    frame: (frame) => { if (current) { current.conversation.receive(frame); } },
+    closed: () => {
+      if (current === null) { return; }
+      current.conversation.closed();
+      current.view.live(false);
+    },
+    badFrame: (text) => console.warn('Chatzilla: a frame that is not a JSON object', text),
+  },
+});
+
+function showState(state) {
+  el.status.dataset.state = state;
+  el.status.textContent = STATES[state];
+  el.retry.hidden = state !== 'reconnecting';
+}
+
+function showError(node, message) {
+  node.textContent = message;
+  node.hidden = !message;
+}
+
+// -- a conversation -------------------------------------------------------------
+
+// The page around a conversation, as its view sees it.
+const page = {
+  showChat(first) {
+    showError(el.joinError, '');
+    el.joinForm.hidden = true;
+    el.chat.hidden = false;
+    el.leave.hidden = false;
+    el.notify.hidden = !notifications.supported;
+    notifications.show();
+    memory.set(STORED_EMAIL, current.conversation.me);
+    if (first && !el.sidebar.contains(document.activeElement)) { composer.focus(); }
+  },
+  addressRefused(reason) {
+    end();
+    memory.set(STORED_EMAIL, null);
+    showJoinForm();
+    showError(el.joinError, 'The server did not accept this address: ' + reason);
+    el.email.focus();
+  },
+  joinProblem(reason) {
+    if (el.chat.hidden) { showError(el.joinError, reason); } else { composer.problem(reason); }
+  },
+  reconnect() { connection.restart(); },
+  wantOlder(before) {
+    if (current) { current.conversation.loadOlder(before); }
+  },
+};
+
+// Starts a conversation as `email`; it joins once the connection is open.
+function begin(email) {
+  conversations += 1;
+  const view = new ConversationView({
+    list, people, composer, notifications, page,
+    el: {
+      messages: list.ol,
+      jump: byId('jump'),
+      jumpLabel: byId('jump-label'),
+      typing: byId('typing'),
+    },
+    title: TITLE,
+    now: timers.now,
+  });
+  const conversation = new Conversation({
+    email,
+    room: ROOM,
+    send: (frame) => connection.send(frame),
+    view,
+    timers,
+    refPrefix: PAGE_REF + conversations + '.',
+    maxContent: MAX_CONTENT,
+  });
+  current = { conversation, view };
+  if (connection.state === 'connected') { conversation.opened(); }
+}
+
+// Ends the conversation under way; returns false when the connection
+// cannot be trusted to be in no room any more.
+function end() {
+  if (current === null) { return true; }
+  const clean = current.conversation.leave();
+  current.view.dispose();
+  current = null;
+  return clean;
+}
+
+function showJoinForm() {
+  el.chat.hidden = true;
+  el.joinForm.hidden = false;
+  el.leave.hidden = true;
+  el.notify.hidden = true;
+}
+
+// Leaving: the others see us go at once, the page forgets the
+// conversation and the remembered address; the connection stays for the
+// next join.
+el.leave.addEventListener('click', () => {
+  const clean = end();
+  memory.set(STORED_EMAIL, null);
+  composer.set('');
+  composer.problem('');
+  showJoinForm();
+  closeSidebar();
+  el.joinNote.hidden = false;
+  el.email.focus();
+  if (!clean) { connection.restart(); }
+});
+
+el.joinForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  showError(el.joinError, '');
+  el.joinNote.hidden = true;
+  end();
+  begin(el.email.value.trim());
+});
+
+// -- the side panel (folded into a button on narrow screens) --------------------
+
+function openSidebar() {
+  document.body.classList.add('sidebar-open');
+  el.toggle.setAttribute('aria-expanded', 'true');
+  el.sidebar.focus();
+}
+
+function closeSidebar() {
+  if (!document.body.classList.contains('sidebar-open')) { return; }
+  document.body.classList.remove('sidebar-open');
+  el.toggle.setAttribute('aria-expanded', 'false');
+}
+
+el.toggle.addEventListener('click', () => {
+  if (document.body.classList.contains('sidebar-open')) { closeSidebar(); } else { openSidebar(); }
+});
+
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && document.body.classList.contains('sidebar-open')) {
+    closeSidebar();
+    el.toggle.focus();
+  }
+});
+
+// A click outside the open panel folds it again.
+document.addEventListener('click', (event) => {
+  if (document.body.classList.contains('sidebar-open') &&
+      !el.sidebar.contains(event.target) && !el.toggle.contains(event.target)) {
+    closeSidebar();
+  }
+});
+
+el.roomForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const path = roomPath(el.roomInput.value);
+  if (path === null) {
+    showError(el.roomError, 'A room name is 1 to 64 characters: a-z, 0-9, - and _.');
+    el.roomInput.focus();
+    return;
+  }
+  showError(el.roomError, '');
+  window.location.assign(path);
+});
+
+// -- the connection ---------------------------------------------------------------
+
+el.retry.addEventListener('click', () => connection.retryNow());
+// Back online, or back to the tab (a phone wakes the page up): no need to
+// wait for the next attempt.
+window.addEventListener('online', () => connection.retryNow());
+document.addEventListener('visibilitychange', () => {
+  if (current) { current.view.visibility(document.hidden); }
+  if (!document.hidden) { connection.retryNow(); }
+});
+
+// "Today" becomes "Yesterday" at midnight, with the page left open.
+function relabelAtMidnight() {
+  window.setTimeout(() => {
+    if (current) { current.view.relabelDays(); }
+    relabelAtMidnight();
+// Ready: the forms can be used.
+document.querySelectorAll('button[data-needs-script]').forEach((button) => { button.disabled = false; });
+  }, untilMidnight());
+}
+
+// Read-only hook for tests and debugging: the SockJS transport in use
+// ("websocket", "xhr-polling", ...), or null while not connected.
+window.chatzilla = Object.freeze({ transport: () => connection.transport() });
+
+// A returning visitor joins at once, as the address this browser remembers.
+const remembered = memory.get(STORED_EMAIL);
+people.set([], null);
+showState('connecting');
+connection.start();
+if (remembered) {
+  el.email.value = remembered;
+  el.joinForm.hidden = true;
+  el.chat.hidden = false;
+  begin(remembered);
+}
+relabelAtMidnight();
+// Ready: the forms can be used.
+document.querySelectorAll('button[data-needs-script]').forEach((button) => { button.disabled = false; });

@@ -1,0 +1,126 @@
+// The messages typed and not acknowledged yet, oldest first. No DOM.
+//
+// Each message has a ref of its own, unique per page load. Whatever was not
+// acknowledged goes again, with the same ref, after every rejoin: the server
+// acknowledges a ref it already stored with the first id instead of storing
+// it twice. A message refused for now (too fast, the server busy) waits
+// `seconds`; meanwhile the ones typed after it wait too, and afterwards they
+// go one at a time, each when the one before is acknowledged, so they reach
+// the server in the order they were typed.
+
+/**
+ * `send(frame)` puts a frame on the connection; `timers` is
+ * {setTimeout, clearTimeout}; refs are `prefix` and a counter.
+ */
+export class Outbox {
+  constructor({ send, timers, prefix }) {
+    this._send = send;
+    this._timers = timers;
+    this._prefix = prefix;
+    this._counter = 0;
+    // ref -> {ref, content, state: 'waiting' | 'sent', tries}
+    this._entries = new Map();
+    this._open = false;    // joined: frames may go
+    this._paced = false;   // after a "not now": one message in flight at a time
+    this._timer = null;    // the end of a "not now" wait
+  }
+
+  get size() { return this._entries.size; }
+
+  has(ref) { return this._entries.has(ref); }
+
+  /** How many times the server refused `ref` for now so far (0 if unknown). */
+  tries(ref) {
+    const entry = this._entries.get(ref);
+    return entry === undefined ? 0 : entry.tries;
+  }
+
+  /** A new message; returns its ref. It goes at once when it can. */
+  add(content) {
+    this._counter += 1;
+    const ref = this._prefix + this._counter;
+    this._entries.set(ref, { ref, content, state: 'waiting', tries: 0 });
+    this._flush();
+    return ref;
+  }
+
+  /** Joined (again): everything not acknowledged goes (again), in order. */
+  open() {
+    this._open = true;
+    this._entries.forEach((entry) => { entry.state = 'waiting'; });
+    this._flush();
+  }
+
+  /** The connection is gone: what was in flight goes again after the rejoin. */
+  close() {
+    this._open = false;
+  }
+
+  /** The server acknowledged `ref`: returns its entry, or undefined if unknown. */
+  acknowledged(ref) {
+    const entry = this._entries.get(ref);
+    if (entry === undefined) { return undefined; }
+    this._entries.delete(ref);
+    if (this._paced && !this._waitingAny()) { this._paced = false; }
+    this._flush();
+    return entry;
+  }
+
+  /**
+   * The server refused `ref` for now: it goes again after `seconds`, and
+   * what was typed after it waits too. Returns its entry, or undefined.
+   */
+  later(ref, seconds) {
+    const entry = this._entries.get(ref);
+    if (entry === undefined) { return undefined; }
+    entry.state = 'waiting';
+    entry.tries += 1;
+    this._paced = true;
+    if (this._timer !== null) { this._timers.clearTimeout(this._timer); }
+    this._timer = this._timers.setTimeout(() => {
+      this._timer = null;
+      this._flush();
+    }, seconds * 1000);
+    return entry;
+  }
+
+  /** The server refused `ref` for good: returns its entry (now forgotten). */
+  refused(ref) {
+    const entry = this._entries.get(ref);
+    if (entry === undefined) { return undefined; }
+    this._entries.delete(ref);
+    this._flush();
+    return entry;
+  }
+
+  /** Forgets everything, timers included: the conversation is over. */
+  dispose() {
+    if (this._timer !== null) { this._timers.clearTimeout(this._timer); }
+    this._timer = null;
+    this._entries.clear();
+    this._open = false;
+  }
+
+  _waitingAny() {
+    for (const entry of this._entries.values()) {
+      if (entry.state === 'waiting') { return true; }
+    }
+    return false;
+  }
+
+  // Sends what may go now: nothing while closed or during a wait; while
+  // paced, the oldest waiting message once nothing else is in flight;
+  // otherwise every waiting message, in order.
+  _flush() {
+    if (!this._open || this._timer !== null) { return; }
+    for (const entry of this._entries.values()) {
+      if (entry.state === 'sent') {
+        if (this._paced) { return; }
+        continue;
+      }
+      entry.state = 'sent';
+      this._send({ type: 'message', content: entry.content, ref: entry.ref });
+      if (this._paced) { return; }
+    }
+  }
+}

@@ -1,0 +1,356 @@
+// The conversation list (<ol id="messages">): its items and its order of
+// reading, with no chat state. Confirmed messages are in the order of their
+// ids, the server's order; messages on their way are last, in the order
+// they were typed; notices and messages that were not sent stay where they
+// happened.
+//
+// Every message item carries data-sender, data-ts (seconds) and data-day;
+// after an item is added or taken away, tidyAround / removeItem keep the
+// day lines and groups right for it and the message below it. User text is
+// only ever inserted as text (textContent, text nodes), never as HTML, and
+// with dir="auto", so a right-to-left message reads right to left.
+
+import { linkParts } from '../links.js';
+import { presenceNotice, withName } from '../notices.js';
+import { GROUP_GAP_S, dayKey } from '../when.js';
+
+/** An address as text, which may break after its "@" when too long for its line. */
+export function writeAddress(parent, email) {
+  const at = email.lastIndexOf('@') + 1;
+  parent.append(email.slice(0, at), document.createElement('wbr'), email.slice(at));
+}
+
+/** A name, isolated from the text around it whichever way it reads. */
+export function isolated(name) {
+  const bdi = document.createElement('bdi');
+  writeAddress(bdi, name);
+  return bdi;
+}
+
+function isMessage(node) {
+  return node !== null && node.classList.contains('message');
+}
+
+// The message above `node`, and what lies between them.
+function messageBefore(node) {
+  const between = [];
+  let prev = node.previousElementSibling;
+  while (prev !== null && !isMessage(prev)) {
+    between.push(prev);
+    prev = prev.previousElementSibling;
+  }
+  return { message: prev, between };
+}
+
+function messageAfter(node) {
+  let next = node.nextElementSibling;
+  while (next !== null && !isMessage(next)) { next = next.nextElementSibling; }
+  return next;
+}
+
+// A line item with a label: a day, "New messages".
+function line(className, label) {
+  const item = document.createElement('li');
+  item.className = className;
+  const span = document.createElement('span');
+  span.textContent = label;
+  item.appendChild(span);
+  return item;
+}
+
+function timeElement(ts, formats) {
+  const time = document.createElement('time');
+  time.className = 'time';
+  time.dateTime = new Date(ts * 1000).toISOString();
+  time.textContent = formats.clock(ts);
+  time.title = formats.longTime(ts);
+  return time;
+}
+
+function actionButton(label, description, onClick) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'action';
+  button.textContent = label;
+  button.setAttribute('aria-label', description);
+  button.addEventListener('click', onClick);
+  return button;
+}
+
+/** The list `ol`, with times in `formats` (when.js) and avatars from `avatars`. */
+export class MessageList {
+  constructor(ol, formats, avatars) {
+    this.ol = ol;
+    this._formats = formats;
+    this._avatars = avatars;
+    this._notices = new WeakMap();  // presence notice item -> {event, names, ts}
+  }
+
+  // -- items --------------------------------------------------------------------
+
+  // A message item's avatar, sender ("Me" for `mine`) and content; returns
+  // the item and the line the sender is on, for the time or the state.
+  _messageItem(email, ts, content, mine) {
+    const item = document.createElement('li');
+    item.className = mine ? 'message mine' : 'message';
+    item.dataset.sender = email;
+    item.dataset.ts = String(ts);
+    item.dataset.day = dayKey(ts);
+    const body = document.createElement('div');
+    body.className = 'body';
+    const meta = document.createElement('p');
+    meta.className = 'meta';
+    const sender = document.createElement('b');
+    sender.className = 'sender';
+    if (mine) {
+      sender.textContent = 'Me';
+    } else {
+      sender.dir = 'auto';
+      writeAddress(sender, email);
+    }
+    meta.appendChild(sender);
+    const paragraph = document.createElement('p');
+    paragraph.className = 'content';
+    paragraph.dir = 'auto';
+    for (const part of linkParts(content)) {
+      if (part.href) {
+        const link = document.createElement('a');
+        link.href = part.href;
+        link.target = '_blank';
+        link.rel = 'noopener noreferrer';
+        link.textContent = part.text;
+        paragraph.appendChild(link);
+      } else {
+        paragraph.appendChild(document.createTextNode(part.text));
+      }
+    }
+    body.append(meta, paragraph);
+    item.append(this._avatars.avatar(email, 'large'), body);
+    return { item, meta };
+  }
+
+  /** A confirmed message ({id, sender, content, ts, mine}): with its id and time. */
+  confirmed(message) {
+    const parts = this._messageItem(message.sender, message.ts, message.content, message.mine);
+    parts.item.dataset.id = String(message.id);
+    parts.meta.appendChild(timeElement(message.ts, this._formats));
+    return parts.item;
+  }
+
+  /** One of ours on its way: greyed, "sending…". */
+  pending(email, content) {
+    const parts = this._messageItem(email, Date.now() / 1000, content, true);
+    parts.item.classList.add('pending');
+    const state = document.createElement('span');
+    state.className = 'state';
+    state.textContent = 'sending…';
+    parts.meta.appendChild(state);
+    return parts.item;
+  }
+
+  /** Turns the pending `item` into the confirmed `message`, where it is. */
+  confirm(item, message) {
+    item.classList.remove('pending');
+    item.dataset.id = String(message.id);
+    item.dataset.ts = String(message.ts);
+    item.dataset.day = dayKey(message.ts);
+    item.querySelector('.state').replaceWith(timeElement(message.ts, this._formats));
+  }
+
+  /**
+   * Refused for good: says why, and offers to edit it (its text back in
+   * the composer) or remove it; `actions` holds the two callbacks. The
+   * group below it starts anew.
+   */
+  fail(item, reason, actions) {
+    item.classList.remove('pending');
+    item.classList.add('failed');
+    const state = item.querySelector('.state');
+    state.textContent = 'not sent: ' + reason;
+    const buttons = document.createElement('span');
+    buttons.className = 'fixes';
+    buttons.append(actionButton('Edit', 'Edit the message that was not sent', actions.edit),
+      ' ', actionButton('Remove', 'Remove the message that was not sent', actions.remove));
+    state.after(' ', buttons);
+    this.tidyAround(item);
+  }
+
+  /** A line of text in the list that is not a message. */
+  textItem(className, text) {
+    const item = document.createElement('li');
+    item.className = className;
+    item.textContent = text;
+    return item;
+  }
+
+  /** Says at the top of the list that nothing older is left. */
+  beginning() {
+    this.ol.prepend(this.textItem('marker beginning', 'Beginning of the conversation'));
+  }
+
+  unreadLine() { return line('unread-line', 'New messages'); }
+
+  // -- places -------------------------------------------------------------------
+
+  /** Where live items go: before the first message still on its way. */
+  liveEnd() {
+    return this.ol.querySelector('li.pending');
+  }
+
+  /**
+   * Where the confirmed message `id` goes: before the first confirmed one
+   * with a higher id, else at the live end.
+   */
+  placeFor(id) {
+    const confirmed = this.ol.querySelectorAll('li.message[data-id]');
+    const last = confirmed[confirmed.length - 1];
+    if (last === undefined || Number(last.dataset.id) < id) { return this.liveEnd(); }
+    const later = Array.prototype.find.call(confirmed, (node) => Number(node.dataset.id) > id);
+    return later === undefined ? this.liveEnd() : this._dayLineAbove(later);
+  }
+
+  // `item`, or the day line right above it: where something earlier goes.
+  _dayLineAbove(item) {
+    const prev = item.previousElementSibling;
+    return prev !== null && prev.classList.contains('day') ? prev : item;
+  }
+
+  /** Inserts `item` before `place` (null: at the end) and tidies around it. */
+  insert(item, place) {
+    this.ol.insertBefore(item, place);
+    this.tidyAround(item);
+  }
+
+  /** The oldest confirmed message's id, or null. */
+  oldestId() {
+    const first = this.ol.querySelector('li.message[data-id]');
+    return first ? Number(first.dataset.id) : null;
+  }
+
+  // -- presence notices ---------------------------------------------------------
+
+  /**
+   * Someone came or went at `ts`: a notice at the live end, told together
+   * with the notice right above it when that one is of the same kind and
+   * recent. Returns the notice item.
+   */
+  presence(event, email, ts) {
+    const place = this.liveEnd();
+    const above = place ? place.previousElementSibling : this.ol.lastElementChild;
+    const earlier = above && this._notices.get(above);
+    let names = [email];
+    if (earlier && earlier.event === event && ts - earlier.ts < GROUP_GAP_S) {
+      names = withName(earlier.names, email);
+      // A new item, not an edited one: the live region reads additions.
+      above.remove();
+    }
+    const item = this._presenceItem(event, names, ts);
+    this.ol.insertBefore(item, place);
+    return item;
+  }
+
+  _presenceItem(event, names, ts) {
+    const notice = presenceNotice(event, names);
+    const item = document.createElement('li');
+    item.className = 'notice presence';
+    item.dataset.event = event;
+    const what = document.createElement('span');
+    what.className = 'what';
+    if (notice.subject) {
+      what.append(notice.subject);
+      item.title = notice.names.join(', ');
+    } else {
+      notice.names.forEach((name, i) => {
+        if (i > 0) { what.append(' and '); }
+        what.appendChild(isolated(name));
+      });
+    }
+    what.append(' ' + notice.verb);
+    item.append(what, ' ', timeElement(ts, this._formats));
+    this._notices.set(item, { event, names, ts });
+    return item;
+  }
+
+  // -- days and groups ----------------------------------------------------------
+
+  // Puts a day line above `item` when its day differs from the message
+  // above's (or it is the first), takes away one no longer needed, and
+  // marks `item` "continued" when it follows a message of the same sender,
+  // shortly before, with nothing in between.
+  tidy(item) {
+    const above = messageBefore(item);
+    const prev = above.message;
+    const ts = Number(item.dataset.ts);
+    const newDay = prev === null || prev.dataset.day !== item.dataset.day;
+    const days = above.between.filter((node) => node.classList.contains('day'));
+    if (newDay) {
+      if (days.length === 0) {
+        // Right under the message above (over any notices since), or at
+        // the top, under the beginning of the conversation.
+        let at = prev !== null ? prev.nextElementSibling : this.ol.firstElementChild;
+        if (at !== item && at.classList.contains('marker')) { at = at.nextElementSibling; }
+        this.ol.insertBefore(line('day', this._formats.dayLabel(ts)), at);
+      } else {
+        days[0].firstChild.textContent = this._formats.dayLabel(ts);
+        days.slice(1).forEach((day) => day.remove());
+      }
+    } else {
+      days.forEach((day) => day.remove());
+    }
+    const continued = !newDay && above.between.length === 0 &&
+      prev.dataset.sender === item.dataset.sender &&
+      ts - Number(prev.dataset.ts) < GROUP_GAP_S &&
+      !prev.classList.contains('failed');
+    item.classList.toggle('continued', continued);
+  }
+
+  /** After `node` was added or changed: tidies it (if a message) and the message below. */
+  tidyAround(node) {
+    if (isMessage(node)) { this.tidy(node); }
+    const next = messageAfter(node);
+    if (next !== null) { this.tidy(next); }
+  }
+
+  /** Takes `node` out of the list and tidies what closes up behind it. */
+  removeItem(node) {
+    const next = messageAfter(node);
+    node.remove();
+    if (next !== null) {
+      this.tidy(next);
+      return;
+    }
+    const days = this.ol.querySelectorAll('li.day');
+    const last = days[days.length - 1];
+    if (last && messageAfter(last) === null) { last.remove(); }  // a day line over nothing
+  }
+
+  /** Says "Today", "Yesterday"... again: for a page left open past midnight. */
+  relabelDays() {
+    this.ol.querySelectorAll('li.day').forEach((day) => {
+      const next = messageAfter(day);
+      if (next !== null) { day.firstChild.textContent = this._formats.dayLabel(Number(next.dataset.ts)); }
+    });
+  }
+
+  /**
+   * Forgets every confirmed message, notice and marker (not the messages
+   * on their way, nor those not sent).
+   */
+  startOver() {
+    this.ol.querySelectorAll('li:not(.pending):not(.failed)').forEach((node) => node.remove());
+    this.ol.querySelectorAll('li.message').forEach((item) => this.tidy(item));
+  }
+
+  /** Adds `messages`, older than everything shown, at the top, in order. */
+  prependOlder(messages) {
+    const first = this.ol.querySelector('li.message[data-id]');
+    const place = this.ol.firstElementChild;
+    const added = messages.map((message) => {
+      const item = this.confirmed(message);
+      this.ol.insertBefore(item, place);
+      return item;
+    });
+    added.forEach((item) => this.tidy(item));
+    if (first) { this.tidy(first); }
+  }
+}

@@ -1,0 +1,84 @@
+// The "Who's online" panel and its count (in the panel's title and on the
+// button that opens the panel on narrow screens). While the connection is
+// down the list is the last one known: greyed, and it says so.
+
+import { writeAddress } from './list.js';
+
+/** `el` holds the panel's elements (see main.js); `avatars` makes the pictures. */
+export class People {
+  constructor(el, avatars) {
+    this._el = el;
+    this._avatars = avatars;
+    this._items = new Map();  // email -> its <li>
+    this._me = null;
+    this._joined = false;
+  }
+
+  /** Everyone present (in the order they came) as `me` sees them; `me` null: nobody, not joined. */
+  set(participants, me) {
+    this._me = me;
+    this._joined = me !== null;
+    this._items.clear();
+    this._el.people.replaceChildren();
+    participants.forEach((email) => this._add(email));
+    this._count(participants.length);
+  }
+
+  /** Someone came or went; `count` is the server's count afterwards. */
+  change(event, email, count) {
+    if (event === 'join') { this._add(email); } else { this._remove(email); }
+    this._count(count);
+  }
+
+  /** Whether the list is live (connected and joined) or the last one known. */
+  live(isLive) {
+    const stale = this._joined && !isLive;
+    this._el.panel.classList.toggle('stale', stale);
+    this._el.toggle.classList.toggle('stale', stale);
+    this._el.stale.hidden = !stale;
+  }
+
+  _item(email) {
+    const item = document.createElement('li');
+    item.className = 'person';
+    item.dataset.email = email;
+    const name = document.createElement('span');
+    name.className = 'name';
+    const address = document.createElement('bdi');
+    address.className = 'email';
+    writeAddress(address, email);
+    name.appendChild(address);
+    if (email === this._me) {
+      item.classList.add('me');
+      const you = document.createElement('span');
+      you.className = 'you';
+      you.textContent = '(you)';
+      name.append(' ', you);
+    }
+    item.append(this._avatars.avatar(email, 'small'), name);
+    return item;
+  }
+
+  _add(email) {
+    if (this._items.has(email)) { return; }
+    const item = this._item(email);
+    this._items.set(email, item);
+    // You first, then everyone in the order they came.
+    if (email === this._me) { this._el.people.prepend(item); } else { this._el.people.appendChild(item); }
+  }
+
+  _remove(email) {
+    const item = this._items.get(email);
+    if (item) { item.remove(); }
+    this._items.delete(email);
+  }
+
+  _count(n) {
+    const el = this._el;
+    el.count.textContent = String(n);
+    el.toggleCount.textContent = String(n);
+    el.count.hidden = el.toggleCount.hidden = !this._joined && n === 0;
+    el.empty.hidden = this._joined || n > 0;
+    el.toggle.setAttribute('aria-label', "Who's online: " + n);
+  }
+}

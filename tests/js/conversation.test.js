@@ -1,0 +1,379 @@
+// The conversation's logic, without a browser: joining and catching up,
+// the outbox (pending at once, acknowledged, refused for now or for good),
+// scrollback, typing, errors and leaving.
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+
+import { Conversation, PAGE_SIZE, TYPING_EVERY_MS, TYPING_SHOWN_MS } from '../../static/js/conversation.js';
+import { Clock, recorder } from './fakes.js';
+
+const ME = 'alice@example.com';
+
+function message(id, sender = 'bob@example.com', content = 'm' + id, ts = 1764240000 + id) {
+  return { type: 'message', id, sender, content, ts };
+}
+
+class Setup {
+  constructor({ maxContent = 20 } = {}) {
+    this.clock = new Clock();
+    this.view = recorder();
+    this.frames = [];
+    this.open = true;
+    this.warnings = [];
+    this.conversation = new Conversation({
+      email: 'Alice@Example.COM',
+      room: 'dev',
+      send: (frame) => {
+        if (!this.open) { return false; }
+        this.frames.push(frame);
+        return true;
+      },
+      view: this.view,
+      timers: this.clock,
+      refPrefix: 'p1.',
+      maxContent,
+      log: { warn: (...args) => this.warnings.push(args) },
+    });
+  }
+
+  sent(type) { return this.frames.filter((frame) => frame.type === type); }
+
+  /** Connects and joins; returns the join frame the page sent. */
+  join({ participants = [ME], history = [], truncated } = {}) {
+    this.open = true;
+    this.conversation.opened();
+    const join = this.sent('join').at(-1);
+    const joined = { type: 'joined', email: ME, room: 'dev', participants, history };
+    if (truncated) { joined.truncated = true; }
+    this.conversation.receive(joined);
+    return join;
+  }
+
+  drop() {
+    this.open = false;
+    this.conversation.closed();
+  }
+
+  ack(frame, id) {
+    this.conversation.receive({ type: 'sent', id, ts: 1764240000 + id, ref: frame.ref });
+  }
+
+  refuse(frame, code, extra = {}) {
+    this.conversation.receive({ type: 'error', code, reason: code + ' reason', ref: frame.ref, ...extra });
+  }
+}
+
+describe('joining', () => {
+  it('joins the room as typed, and catches up with `since` when joining again', () => {
+    const s = new Setup();
+    const first = s.join({ history: [message(1), message(2)] });
+    assert.equal(first.type, 'join');
+    assert.equal(first.email, 'Alice@Example.COM');
+    assert.equal(first.room, 'dev');
+    assert.equal(first.since, undefined);
+    assert.ok(first.ref.startsWith('p1.'));
+    const [joined] = s.view.named('joined');
+    assert.equal(joined[1].first, true);
+    assert.equal(joined[1].me, ME);
+    assert.deepEqual(joined[1].history.map((m) => m.id), [1, 2]);
+
+    s.conversation.receive(message(3));
+    s.drop();
+    const again = s.join({ history: [message(3), message(4)] });
+    assert.equal(again.since, 3);
+    assert.notEqual(again.ref, first.ref);
+    const rejoined = s.view.named('joined')[1][1];
+    assert.equal(rejoined.first, false);
+    // 3 was shown already: only 4 is news.
+    assert.deepEqual(rejoined.history.map((m) => m.id), [4]);
+  });
+
+  it('marks the beginning of a new room, and only of a new room', () => {
+    const empty = new Setup();
+    empty.join();
+    assert.equal(empty.view.named('beginning').length, 1);
+    const busy = new Setup();
+    busy.join({ history: [message(1)] });
+    assert.equal(busy.view.named('beginning').length, 0);
+  });
+
+  it('starts over when the catch-up was truncated', () => {
+    const s = new Setup();
+    s.join({ history: [message(1), message(2)] });
+    s.drop();
+    const history = Array.from({ length: 3 }, (_, i) => message(1001 + i));
+    s.join({ history, truncated: true });
+    const joined = s.view.named('joined')[1][1];
+    assert.equal(joined.truncated, true);
+    assert.deepEqual([...s.conversation.shown], [1001, 1002, 1003]);
+    assert.equal(s.conversation.older.complete, false);
+  });
+
+  it('ignores anything but the answers to its join until joined', () => {
+    const s = new Setup();
+    s.conversation.opened();
+    s.conversation.receive(message(5));
+    s.conversation.receive({ type: 'presence', event: 'join', email: 'x@example.com', count: 2 });
+    assert.deepEqual(s.view.calls, []);
+  });
+
+  it('goes back to the join form when the server refuses the address', () => {
+    const s = new Setup();
+    s.conversation.opened();
+    const join = s.sent('join')[0];
+    s.refuse(join, 'invalid_email');
+    assert.deepEqual(s.view.named('addressRefused'), [['addressRefused', 'invalid_email reason']]);
+    assert.equal(s.conversation.over, true);
+  });
+
+  it('joins again after a while when the server cannot take the join now', () => {
+    const s = new Setup();
+    s.conversation.opened();
+    s.refuse(s.sent('join')[0], 'unavailable');
+    assert.deepEqual(s.view.named('joinProblem'), [['joinProblem', 'unavailable reason']]);
+    s.clock.advance(999);
+    assert.equal(s.sent('join').length, 1);
+    s.clock.advance(1);
+    assert.equal(s.sent('join').length, 2);
+    // Refused again: waits longer.
+    s.refuse(s.sent('join')[1], 'unavailable');
+    s.clock.advance(1999);
+    assert.equal(s.sent('join').length, 2);
+    s.clock.advance(1);
+    assert.equal(s.sent('join').length, 3);
+  });
+});
+
+describe('sending', () => {
+  let s;
+  beforeEach(() => {
+    s = new Setup();
+    s.join();
+  });
+
+  it('shows a message as pending at once and sends it at once', () => {
+    assert.equal(s.conversation.submit('  ok  '), null);
+    assert.equal(s.conversation.submit('see you at 5'), null);
+    const sent = s.sent('message');
+    assert.deepEqual(sent.map((f) => f.content), ['ok', 'see you at 5']);
+    assert.notEqual(sent[0].ref, sent[1].ref);
+    assert.deepEqual(s.view.named('pending').map((call) => call.slice(1)),
+      [[sent[0].ref, 'ok'], [sent[1].ref, 'see you at 5']]);
+    s.ack(sent[0], 7);
+    const [confirm] = s.view.named('confirm');
+    assert.equal(confirm[1], sent[0].ref);
+    assert.deepEqual(confirm[2], { id: 7, sender: ME, content: 'ok', ts: 1764240007, mine: true });
+    assert.equal(s.conversation.lastId, 7);
+  });
+
+  it('refuses at once what the server would refuse, and sends nothing', () => {
+    assert.equal(s.conversation.submit(' \n\t\u3000 '), 'empty');
+    assert.equal(s.conversation.submit('x'.repeat(21)), 'too_long');
+    // Characters, as the server counts them: an emoji is one.
+    assert.equal(s.conversation.submit('\u{1F600}'.repeat(20)), null);
+    assert.deepEqual(s.sent('message').map((f) => f.content), ['\u{1F600}'.repeat(20)]);
+  });
+
+  it('keeps what is typed offline, and sends it with the same ref after each rejoin until acknowledged', () => {
+    s.drop();
+    s.conversation.submit('typed offline');
+    assert.equal(s.sent('message').length, 0);
+    assert.equal(s.view.named('pending').length, 1);
+    s.join();
+    const [first] = s.sent('message');
+    assert.equal(first.content, 'typed offline');
+    // The ack is lost with the connection; the rejoin's history has it.
+    s.drop();
+    s.join({ history: [message(1, ME, 'typed offline')] });
+    const again = s.sent('message')[1];
+    assert.equal(again.ref, first.ref);
+    s.ack(again, 1);
+    assert.deepEqual(s.view.named('unpend'), [['unpend', first.ref]]);
+    assert.equal(s.view.named('confirm').length, 0);
+    assert.equal(s.conversation.outbox.size, 0);
+  });
+
+  it('waits when refused for now, then sends one at a time in the order typed', () => {
+    for (const text of ['q1', 'q2', 'q3']) { s.conversation.submit(text); }
+    const [q1, q2, q3] = s.sent('message');
+    s.ack(q1, 1);
+    s.refuse(q2, 'rate_limited', { retry_after: 0.2 });
+    s.refuse(q3, 'rate_limited', { retry_after: 0.2 });
+    s.conversation.submit('q4');  // typed during the wait: waits too
+    assert.equal(s.sent('message').length, 3);
+    s.clock.advance(200);
+    assert.deepEqual(s.sent('message').slice(3).map((f) => f.content), ['q2']);
+    s.ack(s.sent('message')[3], 2);
+    assert.deepEqual(s.sent('message').slice(4).map((f) => f.content), ['q3']);
+    s.ack(s.sent('message')[4], 3);
+    s.ack(s.sent('message')[5], 4);
+    assert.deepEqual(s.sent('message').map((f) => f.content), ['q1', 'q2', 'q3', 'q2', 'q3', 'q4']);
+    assert.deepEqual(s.view.named('confirm').map((call) => call[2].content), ['q1', 'q2', 'q3', 'q4']);
+    assert.equal(s.view.named('fail').length, 0);
+    // Drained: the next one goes at once again, whatever else is in flight.
+    s.conversation.submit('q5');
+    s.conversation.submit('q6');
+    assert.deepEqual(s.sent('message').slice(6).map((f) => f.content), ['q5', 'q6']);
+  });
+
+  it('waits longer each time the server is unavailable', () => {
+    s.conversation.submit('hello');
+    s.refuse(s.sent('message')[0], 'unavailable');
+    s.clock.advance(1000);
+    assert.equal(s.sent('message').length, 2);
+    s.refuse(s.sent('message')[1], 'unavailable');
+    s.clock.advance(1999);
+    assert.equal(s.sent('message').length, 2);
+    s.clock.advance(1);
+    assert.equal(s.sent('message').length, 3);
+  });
+
+  it('marks a message refused for good as failed and forgets it', () => {
+    s.conversation.submit('fine');
+    s.refuse(s.sent('message')[0], 'too_long');
+    assert.deepEqual(s.view.named('fail'), [['fail', s.sent('message')[0].ref, 'too_long reason']]);
+    s.drop();
+    s.join();
+    assert.equal(s.sent('message').length, 1);  // not sent again
+  });
+
+  it('puts every confirmed message in the order of its id, and each once', () => {
+    s.conversation.receive(message(1));
+    s.conversation.receive(message(1));
+    s.conversation.submit('mine');
+    s.ack(s.sent('message')[0], 2);
+    s.conversation.receive(message(2, ME, 'mine'));  // from my other tab: the same id
+    assert.deepEqual(s.view.named('message').map((call) => call[1].id), [1]);
+    assert.equal(s.view.named('confirm').length, 1);
+  });
+
+  it('shows errors that answer nothing it knows of, and ignores those of an earlier conversation', () => {
+    s.conversation.receive({ type: 'error', code: 'internal', reason: 'oops' });
+    s.conversation.receive({ type: 'error', code: 'internal', reason: 'old', ref: 'p0.m1' });
+    s.conversation.receive({ type: 'error', code: 'rate_limited', reason: 'typing', retry_after: 1 });
+    assert.deepEqual(s.view.named('problem'), [['problem', 'oops']]);
+  });
+});
+
+describe('others', () => {
+  it('keeps who is present in the order they came', () => {
+    const s = new Setup();
+    s.join({ participants: ['bob@example.com', ME] });
+    s.conversation.receive({ type: 'presence', event: 'join', email: 'carol@example.com', count: 3 });
+    s.conversation.receive({ type: 'presence', event: 'leave', email: 'bob@example.com', count: 2 });
+    assert.deepEqual(s.conversation.participants, [ME, 'carol@example.com']);
+    const calls = s.view.named('presence');
+    assert.deepEqual(calls.map((call) => call.slice(1, 4)),
+      [['join', 'carol@example.com', 3], ['leave', 'bob@example.com', 2]]);
+  });
+
+  it('shows who is typing for a few seconds, and not once they send', () => {
+    const s = new Setup();
+    s.join();
+    s.conversation.receive({ type: 'typing', email: 'bob@example.com' });
+    s.conversation.receive({ type: 'typing', email: ME });  // my other tab: no news to me
+    assert.deepEqual(s.view.named('typists').at(-1), ['typists', ['bob@example.com']]);
+    s.clock.advance(TYPING_SHOWN_MS - 1);
+    s.conversation.receive({ type: 'typing', email: 'carol@example.com' });
+    assert.deepEqual(s.view.named('typists').at(-1), ['typists', ['bob@example.com', 'carol@example.com']]);
+    s.clock.advance(1);
+    assert.deepEqual(s.view.named('typists').at(-1), ['typists', ['carol@example.com']]);
+    s.conversation.receive(message(1, 'carol@example.com'));
+    assert.deepEqual(s.view.named('typists').at(-1), ['typists', []]);
+  });
+
+  it('says it is typing at most every 2.2 s, and the last keys late rather than never', () => {
+    const s = new Setup();
+    s.join();
+    s.conversation.typed('h');
+    s.conversation.typed('he');
+    assert.equal(s.sent('typing').length, 1);
+    s.clock.advance(TYPING_EVERY_MS);
+    assert.equal(s.sent('typing').length, 2);
+    s.clock.advance(TYPING_EVERY_MS);
+    assert.equal(s.sent('typing').length, 2);  // nothing typed since
+    s.conversation.typed('hel');  // the interval is up: at once
+    assert.equal(s.sent('typing').length, 3);
+    s.conversation.typed('help');
+    s.conversation.typed('');  // cleared: not typing any more
+    s.clock.advance(TYPING_EVERY_MS);
+    s.conversation.typed('   ');
+    assert.equal(s.sent('typing').length, 3);
+    s.conversation.typed('x');
+    s.conversation.typed('xy');
+    s.conversation.submit('xy');  // sent: no `typing` after it
+    s.clock.advance(TYPING_EVERY_MS);
+    assert.equal(s.sent('typing').length, 4);
+  });
+});
+
+describe('scrollback', () => {
+  it('asks once for the page before the oldest shown, and learns where it begins', () => {
+    const s = new Setup();
+    s.join({ history: [message(51), message(52)] });
+    s.conversation.loadOlder(51);
+    s.conversation.loadOlder(51);
+    const asked = s.sent('history');
+    assert.equal(asked.length, 1);
+    assert.deepEqual({ before: asked[0].before, limit: asked[0].limit }, { before: 51, limit: PAGE_SIZE });
+    s.conversation.receive({ type: 'history', before: 51, more: false,
+      messages: [message(49), message(50), message(51)] });
+    assert.deepEqual(s.view.named('older')[0][1].map((m) => m.id), [49, 50]);
+    assert.equal(s.view.named('beginning').length, 1);
+    s.conversation.loadOlder(49);
+    assert.equal(s.sent('history').length, 1);
+  });
+
+  it('drops an answer meant for a dropped connection, and waits after a refusal', () => {
+    const s = new Setup();
+    s.join({ history: [message(60)] });
+    s.conversation.loadOlder(60);
+    s.drop();
+    s.join();
+    s.conversation.receive({ type: 'history', before: 60, more: true, messages: [message(59)] });
+    assert.equal(s.view.named('older').length, 0);
+    s.conversation.loadOlder(60);
+    s.refuse(s.sent('history')[1], 'rate_limited', { retry_after: 0.5 });
+    s.conversation.loadOlder(60);
+    assert.equal(s.sent('history').length, 2);
+    s.clock.advance(500);
+    s.conversation.loadOlder(60);
+    assert.equal(s.sent('history').length, 3);
+  });
+});
+
+describe('leaving', () => {
+  it('tells the server at once, and then neither shows nor sends anything', () => {
+    const s = new Setup();
+    s.join();
+    s.drop();
+    s.conversation.submit('never sent');
+    s.open = true;
+    assert.equal(s.conversation.leave(), true);
+    s.conversation.opened();
+    s.conversation.receive(message(9));
+    assert.equal(s.conversation.submit('after'), 'over');
+    assert.deepEqual(s.frames.map((f) => f.type), ['join']);
+    assert.equal(s.clock.pending, 0);
+
+    const joined = new Setup();
+    joined.join();
+    joined.conversation.receive({ type: 'typing', email: 'bob@example.com' });
+    assert.equal(joined.conversation.leave(), true);
+    assert.deepEqual(joined.frames.map((f) => f.type), ['join', 'leave']);
+    assert.equal(joined.clock.pending, 0);
+  });
+
+  it('says so when its join is still on its way', () => {
+    const s = new Setup();
+    s.conversation.opened();
+    assert.equal(s.conversation.leave(), false);
+  });
+});
+
+it('warns about a frame type it does not know', () => {
+  const s = new Setup();
+  s.join();
+  s.conversation.receive({ type: 'novelty' });
+  assert.deepEqual(s.warnings, [['Chatzilla: unknown frame type', 'novelty']]);
+});
