@@ -146,13 +146,13 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     page = {"modules": module_urls(STATIC, ENTRY_MODULE), "max_content": settings.max_content}
     handlers = [
         (r"/", PageHandler, {"templates": templates, "page": page}),
-        # Any one path segment; PageHandler answers 404 for a bad room name.
+        # Any one path segment; PageHandler redirects or answers 404 for a bad room name.
         (r"/r/([^/]+)", PageHandler, {"templates": templates, "page": page}),
         (r"/healthz", HealthHandler, {"hub": hub, "backend": backend}),
         tornado.web.url(
             r"/vendor/sockjs/(.*)",
             StaticHandler,
-            {"path": str(SOCKJS_DIST)},
+            {"path": str(SOCKJS_DIST), "templates": templates},
             name="sockjs-bundle",
         ),
         *router.urls,
@@ -165,8 +165,10 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         proxies=TrustedProxies(settings.trusted_proxies),
         static_path=str(STATIC),
         static_handler_class=StaticHandler,
+        static_handler_args={"templates": templates},
         compress_response=True,
         default_handler_class=NotFoundHandler,
+        default_handler_args={"templates": templates},
         # Never a traceback in a response, whatever else is switched on.
         serve_traceback=False,
         websocket_max_message_size=hard_limit(settings),

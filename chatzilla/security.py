@@ -9,7 +9,8 @@
 * :class:`SecureHeaders`: mixed into every handler of the app, ours and
   sockjs-tornado's: a Content-Security-Policy that allows only our own
   scripts, styles and frames, ``nosniff``, a Referrer-Policy, no ``Server``
-  version, and error pages that say the status and nothing else.
+  version, and error pages that say the status and nothing else (the
+  page's handlers in :mod:`chatzilla.web` make those pages for browsers).
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
 """HTTP handlers: the page, the health check, static files and "not found".
 
 Shared objects reach handlers through ``initialize`` arguments from the URL
-spec, never through globals. Every handler has :class:`SecureHeaders` first
-among its bases: security headers on every response and plain error pages.
+spec, never through globals. Every handler has :class:`SecureHeaders` among
+its bases: security headers on every response and error pages that say
+nothing of the server's insides. The handlers a person reaches with a
+browser add :class:`PageErrors`: their errors are pages with a way back to
+the lobby.
 """
 
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from pathlib import Path
 
 import jinja2
@@ -18,16 +22,54 @@ from .backend import Backend
 from .hub import Hub
 from .security import SecureHeaders
 
+#: What an error page says, by status; anything else gets its phrase only.
+EXPLANATIONS = {
+    404: "There is no page at this address.",
+    405: "This page cannot be used that way.",
+    500: "Something went wrong on our side. The chat itself may still work: try the lobby.",
+}
 
-class PageHandler(SecureHeaders, tornado.web.RequestHandler):
+
+class PageErrors:
+    """Mixin, before :class:`SecureHeaders`: a browser asking for a page
+    (``Accept`` names text/html) gets an error page in the page's style,
+    with a link to the lobby; anything else gets SecureHeaders' one line.
+
+    The handler's ``initialize`` sets ``self._templates``; ``self.explanation``,
+    when a handler sets it before raising, replaces the status's usual words.
+    """
+
+    _templates: jinja2.Environment
+    explanation: str | None = None
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        if "text/html" not in self.request.headers.get("Accept", ""):
+            super().write_error(status_code, **kwargs)
+            return
+        try:
+            phrase = HTTPStatus(status_code).phrase
+        except ValueError:
+            phrase = "Error"
+        page = self._templates.get_template("error.html").render(
+            status=status_code,
+            phrase=phrase,
+            explanation=self.explanation or EXPLANATIONS.get(status_code, ""),
+            static_url=self.static_url,
+        )
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(page)
+
+
+class PageHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
     """``GET /`` (the lobby) and ``GET /r/ROOM``: the chat page, a Jinja2 template.
 
     The room's name goes into the page as ``<body data-room>``, which the
-    script joins. A name the protocol would refuse (``protocol.check_room``)
-    is a plain 404: the page never offers a room it cannot join. ``page``
-    holds what every page shows the same: ``modules``, the script's module
-    URLs (the first one is the entry), and ``max_content``, the longest
-    message.
+    script joins. Room names are case-insensitive: a name that is valid once
+    lower-cased is redirected (301) to that; any other name the protocol
+    would refuse (``protocol.check_room``) is a 404: the page never offers a
+    room it cannot join. ``page`` holds what every page shows the same:
+    ``modules``, the script's module URLs (the first one is the entry), and
+    ``max_content``, the longest message.
     """
 
     def initialize(self, templates: jinja2.Environment, page: dict) -> None:
@@ -49,7 +91,7 @@ class PageHandler(SecureHeaders, tornado.web.RequestHandler):
             try:
                 protocol.check_room(room)
             except protocol.ProtocolError:
-                raise tornado.web.HTTPError(404) from None
+                self._elsewhere(room)
         page = self._templates.get_template("index.html").render(
             room=room,
             static_url=self.static_url,
@@ -58,6 +100,21 @@ class PageHandler(SecureHeaders, tornado.web.RequestHandler):
         )
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.write(page)
+
+    def _elsewhere(self, room: str) -> None:
+        """``room`` is no room name: redirect to the room it names in another
+        case, or raise 404."""
+        lower = room.lower()
+        try:
+            protocol.check_room(lower)
+        except protocol.ProtocolError:
+            self.explanation = (
+                "There is no room with this name: a room's name is 1 to 64 characters of a-z, 0-9, - and _."
+            )
+            raise tornado.web.HTTPError(404) from None
+        query = self.request.query
+        self.redirect(f"/r/{lower}" + (f"?{query}" if query else ""), permanent=True)
+        raise tornado.web.Finish()
 
 
 class HealthHandler(SecureHeaders, tornado.web.RequestHandler):
@@ -78,7 +135,7 @@ class HealthHandler(SecureHeaders, tornado.web.RequestHandler):
         self.write(json.dumps({"status": status, **self._hub.stats()}))
 
 
-class StaticHandler(SecureHeaders, tornado.web.StaticFileHandler):
+class StaticHandler(PageErrors, SecureHeaders, tornado.web.StaticFileHandler):
     """Our scripts and styles, and the sockjs-client bundle.
 
     A URL with ``?v=`` (from ``static_url``) names one version of a file and
@@ -87,13 +144,20 @@ class StaticHandler(SecureHeaders, tornado.web.StaticFileHandler):
     runs modules of two versions together.
     """
 
+    def initialize(self, path: str, templates: jinja2.Environment, default_filename: str | None = None):
+        super().initialize(path, default_filename)
+        self._templates = templates
+
     def set_extra_headers(self, path: str) -> None:
         if "v" not in self.request.arguments:
             self.set_header("Cache-Control", "no-cache")
 
 
-class NotFoundHandler(SecureHeaders, tornado.web.RequestHandler):
-    """Every path no other handler serves: a plain 404."""
+class NotFoundHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
+    """Every path no other handler serves: 404."""
+
+    def initialize(self, templates: jinja2.Environment) -> None:
+        self._templates = templates
 
     def prepare(self) -> None:
         raise tornado.web.HTTPError(404)

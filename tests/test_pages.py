@@ -1,5 +1,6 @@
-"""The page's routes: ``/`` is the lobby, ``/r/ROOM`` a room, anything else
-404; the script's modules."""
+"""The page's routes: ``/`` is the lobby, ``/r/ROOM`` a room (in any case:
+``/r/Dev`` redirects to ``/r/dev``), anything else 404; error pages for
+browsers; the script's modules."""
 
 from __future__ import annotations
 
@@ -82,7 +83,6 @@ async def test_the_page_names_its_room(fetch, path, room):
     "path",
     [
         "/r/Bad%20Name",
-        "/r/Dev",
         "/r/" + "x" * 65,
         "/r/caf%C3%A9",
         "/r/%FF",  # not even UTF-8
@@ -103,14 +103,56 @@ async def test_a_path_that_is_not_a_room_is_a_plain_404(fetch, path):
 @pytest.mark.gen_test
 @pytest.mark.parametrize("name", ["a", "0", "-", "_", "a-b_c9", "Lobby", "a.b", "a b", "é", "x" * 65])
 async def test_the_route_follows_the_protocol_rule(fetch, name):
-    """A page exists exactly for the names a ``join`` accepts."""
-    try:
-        protocol.check_room(name)
-        valid = True
-    except protocol.ProtocolError:
-        valid = False
-    response = await fetch("/r/" + name.replace(" ", "%20").replace("é", "%C3%A9"))
-    assert response.code == (200 if valid else 404), name
+    """A page exists exactly for the names a ``join`` accepts; another name
+    that is one of those in lower case redirects there."""
+
+    def valid(room: str) -> bool:
+        try:
+            protocol.check_room(room)
+        except protocol.ProtocolError:
+            return False
+        return True
+
+    response = await fetch("/r/" + name.replace(" ", "%20").replace("é", "%C3%A9"), follow_redirects=False)
+    if valid(name):
+        assert response.code == 200, name
+    elif valid(name.lower()):
+        assert response.code == 301, name
+        assert response.headers["Location"] == "/r/" + name.lower()
+    else:
+        assert response.code == 404, name
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    "path, location",
+    [
+        ("/r/General", "/r/general"),
+        ("/r/LOBBY", "/r/lobby"),
+        ("/r/Dev-Team_2?transports=websocket", "/r/dev-team_2?transports=websocket"),
+    ],
+)
+async def test_a_room_in_another_case_redirects_to_the_room(fetch, path, location):
+    response = await fetch(path, follow_redirects=False)
+    assert response.code == 301
+    assert response.headers["Location"] == location
+    assert (await fetch(path)).code == 200
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("path", ["/r/Bad%20Name", "/no/such/page", "/static/nothing.js", "/r/%FF"])
+async def test_a_browser_gets_an_error_page_with_a_way_back(fetch, path):
+    response = await fetch(path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert response.code == 404
+    assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
+    assert "Content-Security-Policy" in response.headers
+    body = response.body.decode()
+    assert "<title>Not Found · Chatzilla</title>" in body
+    assert '<a class="button" href="/">Go to the lobby</a>' in body
+    assert "<script" not in body
+    # A program asking for anything gets the one line.
+    plain = await fetch(path, headers={"Accept": "*/*"})
+    assert plain.body == b"404 Not Found\n"
 
 
 @pytest.mark.gen_test

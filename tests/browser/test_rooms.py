@@ -83,7 +83,7 @@ def test_go_to_room_form(people, server):
 
 def test_a_bad_room_in_the_url_is_a_404(people, server):
     alice = people()
-    for path in ["r/Bad%20Name", "r/Dev", "r/" + "x" * 65, "r/a/b"]:
+    for path in ["r/Bad%20Name", "r/" + "x" * 65, "r/a/b"]:
         response = alice.page.goto(server.url + path)
         assert response.status == 404, path
         expect(alice.page.locator("#join-form")).to_have_count(0)
@@ -95,3 +95,48 @@ def test_a_bad_room_in_the_url_is_a_404(people, server):
     assert response.status == 200
     alice.join("alice@example.com")
     expect(alice.page.locator("#room-name")).to_have_text("x" * 64)
+
+
+def test_a_room_name_in_capitals_leads_to_the_room(people, server):
+    """Room names are case-insensitive: /r/General is the room general."""
+    alice = people("alice@example.com", path="r/general")
+    bob = people(path="r/General")
+    expect(bob.page).to_have_url(server.url + "r/general")
+    bob.join("bob@example.com")
+    expect(bob.page.locator("#room-name")).to_have_text("general")
+    expect(bob.people_list).to_have_text(["bob@example.com", "alice@example.com"])
+    bob.say("found it")
+    alice.sees("bob@example.com", "found it")
+    # The query goes along (here: the transport a test asks for).
+    carol = people(path="r/GENERAL", transport="xhr-polling")
+    expect(carol.page).to_have_url(server.url + "r/general?transports=xhr-polling")
+    carol.join("carol@example.com")
+    assert carol.transport() == "xhr-polling"
+
+
+@pytest.mark.parametrize(
+    "path, words",
+    [
+        ("r/Bad%20Name", "There is no room with this name"),
+        ("r/" + "x" * 65, "There is no room with this name"),
+        ("no/such/page", "There is no page at this address"),
+        ("static/nothing.js", "There is no page at this address"),
+    ],
+)
+def test_an_error_page_is_a_page_with_a_way_back_to_the_lobby(people, server, path, words):
+    alice = people()
+    response = alice.page.goto(server.url + path)
+    assert response.status == 404
+    alice.console_errors.clear()  # Chromium logs the 404 it navigated to
+    page = alice.page
+    expect(page).to_have_title("Not Found · Chatzilla")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not Found")
+    expect(page.locator("main")).to_contain_text(words)
+    # Styled as the chat is, and nothing sticks out of a phone's screen.
+    assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("system-ui")
+    page.set_viewport_size({"width": 320, "height": 640})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.get_by_role("link", name="Go to the lobby").click()
+    expect(page).to_have_url(server.url)
+    alice.join("alice@example.com")
+    expect(page.locator("#room-name")).to_have_text("lobby")
