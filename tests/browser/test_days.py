@@ -91,3 +91,45 @@ def test_a_line_for_each_day(people, server):
     carol.say("live, today")
     assert classes(carol)[-3:] == ["day:Today", "message", "message"]
     assert classes(carol).count("day:Today") == 1
+
+
+def us_label(ts: float) -> str:
+    day = datetime.datetime.fromtimestamp(ts, ZONE)
+    return f"{day:%A}, {day:%B} {day.day}, {day:%Y}"
+
+
+def us_clock(ts: float) -> re.Pattern:
+    moment = datetime.datetime.fromtimestamp(ts, ZONE)
+    hour = moment.hour % 12 or 12
+    return re.compile(rf"^{hour}:{moment:%M}\s?{moment:%p}$")
+
+
+def test_times_and_dates_in_the_readers_locale(people, server):
+    """12 hours and the month first in an en-US browser, 24 hours and the
+    day first in an en-GB one: the same messages, each reader's way."""
+    us = people("us@example.com", locale="en-US")
+    gb = people("gb@example.com", locale="en-GB")
+    first_ts = server.seeded["three days ago"]
+    for person in (us, gb):
+        expect(person.messages).to_have_count(5)
+    expect(us.page.locator("#messages li.day").first).to_have_text(us_label(first_ts))
+    expect(gb.page.locator("#messages li.day").first).to_have_text(label(first_ts))
+    for content, ts in server.seeded.items():
+        expect(us.message(content).locator("time")).to_have_text(us_clock(ts))
+        expect(gb.message(content).locator("time")).to_have_text(
+            datetime.datetime.fromtimestamp(ts, ZONE).strftime("%H:%M")
+        )
+    expect(us.message("three days ago").locator("time")).to_have_attribute(
+        "title", re.compile("^" + re.escape(us_label(first_ts)))
+    )
+    # Live ones too, and the notices' times.
+    gb.say("a live one")
+    now = time.time()
+    expect(us.message("a live one").locator("time")).to_have_text(re.compile(r"^\d{1,2}:\d\d\s?[AP]M$"))
+    assert abs(float(us.message("a live one").get_attribute("data-ts")) - now) < 60
+    expect(gb.message("a live one").locator("time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    people("late@example.com")
+    expect(us.page.locator("#messages li.notice time").last).to_have_text(
+        re.compile(r"^\d{1,2}:\d\d\s?[AP]M$")
+    )
+    expect(gb.page.locator("#messages li.notice time").last).to_have_text(re.compile(r"^\d\d:\d\d$"))
