@@ -11,7 +11,8 @@ frames both ways and can
 * drop frames from the server (``drop``: a predicate on each decoded
   application frame), e.g. the ``sent`` acknowledgement the page waits for;
 * record what the page sent (``sent``: decoded application frames, in order;
-  ``sent_at``: when each went through, in ``time.monotonic()`` seconds).
+  ``sent_at``: when each went through, in ``time.monotonic()`` seconds), and
+  when it tried to connect (``attempts``, relayed or refused alike).
 
 Chromium's offline emulation (``context.set_offline``) does not close an open
 websocket, so it cannot stand in for this.
@@ -41,10 +42,12 @@ class Relay:
         self.drop: Callable[[dict], bool] | None = None
         self.connections = 0  # websockets relayed so far
         self.refused = 0  # websockets refused while cut
+        self.attempts: list[float] = []  # when each websocket was opened
         self._open: list[tuple] = []
         page.route_web_socket(SOCKJS_WEBSOCKET, self._route)
 
     def _route(self, page_side) -> None:
+        self.attempts.append(time.monotonic())
         if not self.online:
             # Never connected to the server: the page sees its websocket close.
             self.refused += 1

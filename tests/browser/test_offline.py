@@ -1,0 +1,118 @@
+"""While the connection is down: "Who's online" says it is the last list
+known; the page tries again every few seconds at most, at once on "Retry
+now", and at once when the browser is back online or the tab is shown."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from .relay import Relay
+
+pytestmark = pytest.mark.browser
+
+#: connection.js: 0.5 s, 1 s, 2 s, then 3 s at most, each +-25%.
+MOST_BETWEEN_ATTEMPTS = 3.0 * 1.25
+
+
+@pytest.fixture
+def server(start_server, monkeypatch):
+    # A heartbeat a second: a poll in flight when the browser goes offline
+    # ends within a second (25 s by default), so the page notices at once.
+    monkeypatch.setenv("CHATZILLA_HEARTBEAT_DELAY", "1")
+    return start_server()
+
+
+def through_relay(people, email: str, **kw):
+    people.allow_network_errors = True  # refused while cut
+    person = people(transport="websocket", **kw)
+    relay = Relay(person.page)
+    person.page.reload()
+    person.join(email)
+    return person, relay
+
+
+def test_offline_the_people_list_is_the_last_known_and_says_so(people, artifacts):
+    alice, relay = through_relay(people, "alice@example.com")
+    people("bob@example.com")
+    panel = alice.page.locator("#people-panel")
+    note = alice.page.locator("#people-stale")
+    expect(alice.people_list).to_have_text(["alice@example.com", "bob@example.com"])
+    expect(note).to_be_hidden()
+    retry = alice.page.get_by_role("button", name="Retry now")
+    expect(retry).to_be_hidden()
+
+    relay.cut()
+    expect(alice.status).to_have_text("Reconnecting…")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("Not connected")
+    expect(panel).to_have_class("panel stale")
+    # Still there, greyed: the names in the muted colour, not the usual one.
+    expect(alice.people_list).to_have_text(["alice@example.com", "bob@example.com"])
+    colour = alice.people_list.first.evaluate("el => getComputedStyle(el).color")
+    muted = alice.page.evaluate("getComputedStyle(document.querySelector('.hint')).color")
+    assert colour == muted
+    expect(retry).to_be_visible()
+    alice.page.screenshot(path=str(artifacts / "offline-people.png"))
+
+    relay.restore()
+    retry.click()
+    expect(alice.status).to_have_text("Connected", timeout=2_000)
+    expect(note).to_be_hidden()
+    expect(panel).to_have_class("panel")
+    expect(retry).to_be_hidden()
+
+
+def test_retry_now_connects_at_once(people):
+    alice, relay = through_relay(people, "alice@example.com")
+    relay.cut()
+    # Long enough for the wait between attempts to have grown to its most.
+    alice.page.wait_for_timeout(5_000)
+    relay.restore()
+    before = len(relay.attempts)
+    clicked = time.monotonic()
+    alice.page.get_by_role("button", name="Retry now").click()
+    expect(alice.status).to_have_text("Connected", timeout=2_000)
+    assert relay.attempts[before] - clicked < 1.0
+
+
+def test_attempts_are_never_more_than_a_few_seconds_apart(people):
+    """After 20 s without a server, the next attempt is still at most about
+    3 s away (not 8 or 16 s): a page is back soon after its server."""
+    alice, relay = through_relay(people, "alice@example.com")
+    relay.cut()
+    alice.page.wait_for_timeout(20_000)
+    attempts = list(relay.attempts[1:])  # after the first connection
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
+    assert len(attempts) >= 7, attempts
+    assert max(gaps) < MOST_BETWEEN_ATTEMPTS + 1.0, gaps
+    relay.restore()
+    expect(alice.status).to_have_text("Connected", timeout=int((MOST_BETWEEN_ATTEMPTS + 2) * 1000))
+
+
+@pytest.mark.parametrize("how", ["online", "visible"])
+def test_back_online_or_back_to_the_tab_connects_at_once(people, how):
+    if how == "online":
+        # Chromium's offline mode: the polls fail, and coming back fires `online`.
+        people.allow_network_errors = True
+        alice = people("alice@example.com", transport="xhr-polling")
+        alice.context.set_offline(True)
+        expect(alice.status).to_have_text("Reconnecting…")
+        # Waits of 0.5, 1, 2, 4, 8 s would have the next attempt 1.6 s or more away.
+        alice.page.wait_for_timeout(10_000)
+        started = time.monotonic()
+        alice.context.set_offline(False)
+    else:
+        alice, relay = through_relay(people, "alice@example.com")
+        alice.hide()
+        relay.cut()
+        expect(alice.status).to_have_text("Reconnecting…")
+        alice.page.wait_for_timeout(10_000)
+        relay.restore()
+        started = time.monotonic()
+        alice.show()
+    expect(alice.status).to_have_text("Connected", timeout=10_000)
+    assert time.monotonic() - started < 1.0
