@@ -186,3 +186,71 @@ def test_the_readme_shows_a_desktop_screenshot():
     readme = (ROOT / "README.md").read_text()
     assert "![" in readme and "(docs/screenshot.png)" in readme
     assert png_size(ROOT / "docs" / "screenshot.png") == (DESKTOP["width"], DESKTOP["height"])
+
+
+#: The narrowest phones: nothing may be wider than this.
+NARROWEST = {"width": 320, "height": 640}
+#: 62 characters, all allowed in a room name, no place to break.
+LONG_ROOM = "quarterly-planning-for-the-platform-and-infrastructure-teams-xx"[:62]
+
+#: Every element that shows outside the viewport sideways, after the
+#: clipping of its scrolling or overflow-hidden ancestors.
+STICKING_OUT = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) { continue; }
+    let left = box.left, right = box.right;
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      const style = getComputedStyle(up);
+      if (style.overflowX !== 'visible' || style.clipPath !== 'none') {
+        const clip = up.getBoundingClientRect();
+        left = Math.max(left, clip.left);
+        right = Math.min(right, clip.right);
+      }
+    }
+    if (right - left > 0.5 && (right > width + 0.5 || left < -0.5)) {
+      out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + '.' + el.className
+               + ' ' + Math.round(left) + '..' + Math.round(right));
+    }
+  }
+  return out;
+}"""
+
+
+def nothing_sticks_out(page) -> None:
+    assert page.evaluate(STICKING_OUT) == []
+    no_sideways_scrolling(page)
+
+
+def test_nothing_is_wider_than_a_320_px_screen(people, artifacts):
+    assert len(LONG_ROOM) == 62
+    long_address = "jean-baptiste.emmanuel.zorg-the-third@subdomain.example-company.com"
+    alice = people(viewport=NARROWEST, path="r/" + LONG_ROOM)
+    alice.page.screenshot(path=str(artifacts / "narrow-320-join.png"))
+    nothing_sticks_out(alice.page)
+    alice.join(long_address)
+    bob = people("bob@example.com", path="r/" + LONG_ROOM)
+    bob.say("https://example.com/a/very/long/address/that/has/no/spaces/in/it/at/all/anywhere/x")
+    bob.say("Supercalifragilisticexpialidocious-and-then-some-more-letters-without-a-break")
+    alice.say("Short answer.")
+    bob.composer.press_sequentially("typing")
+    expect(alice.typing).to_contain_text("is typing")
+    alice.page.locator("#messages").hover()
+    alice.page.mouse.wheel(0, -300)
+    alice.composer.fill("x " * 1100)  # over the limit: the counter and the error
+    expect(alice.page.locator("#composer-error")).to_be_visible()
+    alice.page.mouse.move(0, 0)
+    alice.page.screenshot(path=str(artifacts / "narrow-320-chat.png"))
+    expect(alice.page.locator("#room-name")).to_have_text(LONG_ROOM)
+    expect(alice.status).to_be_visible()
+    nothing_sticks_out(alice.page)
+    alice.page.locator("#people-toggle").click()
+    expect(alice.page.locator("#sidebar")).to_be_visible()
+    alice.page.screenshot(path=str(artifacts / "narrow-320-panel.png"))
+    nothing_sticks_out(alice.page)
+    # And the header's buttons are all on screen, whole.
+    for name in ("Leave", "Notify me"):
+        found = box(alice.page.get_by_role("button", name=name))
+        assert found["x"] >= 0 and found["x"] + found["width"] <= NARROWEST["width"], name
