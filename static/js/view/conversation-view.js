@@ -30,6 +30,7 @@ export class ConversationView {
     this._pending = new Map();  // ref -> its item, on its way or not sent
     this._below = 0;            // messages that came below the view while scrolled up
     this._stuck = true;         // at the bottom: the view follows what comes
+    this._range = 0;            // how far the list scrolled when `_stuck` was last decided
     // Attention while the tab is hidden: the count in the title, and
     // whether the next message from someone else gets the "New messages" line.
     this._unread = 0;
@@ -38,7 +39,10 @@ export class ConversationView {
     const signal = this._listening.signal;
     const messages = this._el.messages;
     messages.addEventListener('scroll', () => {
-      this._stuck = this._nearBottom();
+      // A scroll while the list's size changed is the browser keeping
+      // within the new bounds, not the reader moving: it decides nothing.
+      if (this._scrollRange() === this._range) { this._stuck = this._nearBottom(); }
+      this._range = this._scrollRange();
       if (messages.scrollTop <= NEAR_TOP_PX) { this._wantOlder(); }
       this._showJump();
     }, { signal });
@@ -49,7 +53,7 @@ export class ConversationView {
     // The list's box shrinks when the composer grows or a line appears
     // under it: the newest message stays in view if it was.
     this._resized = new ResizeObserver(() => {
-      if (this._stuck) { this._scrollToBottom(); }
+      if (this._stuck) { this._scrollToBottom(); } else { this._remember(); }
     });
     this._resized.observe(messages);
   }
@@ -163,6 +167,7 @@ export class ConversationView {
     this._list.prependOlder(messages);
     // Keep what the user was looking at where it was.
     ol.scrollTop = top + (ol.scrollHeight - height);
+    this._remember();
     this._fillView();
   }
 
@@ -210,7 +215,7 @@ export class ConversationView {
     const line = ol.querySelector('li.unread-line');
     if (line && line.offsetTop < ol.scrollTop) {
       ol.scrollTop = line.offsetTop;
-      this._stuck = this._nearBottom();
+      this._remember();
       this._showJump();
     }
   }
@@ -231,9 +236,20 @@ export class ConversationView {
     return ol.scrollHeight - ol.scrollTop - ol.clientHeight <= NEAR_BOTTOM_PX;
   }
 
+  _scrollRange() {
+    return this._el.messages.scrollHeight - this._el.messages.clientHeight;
+  }
+
+  // After the page moved the view itself: where it is now decides.
+  _remember() {
+    this._range = this._scrollRange();
+    this._stuck = this._nearBottom();
+  }
+
   _scrollToBottom() {
     const ol = this._el.messages;
     ol.scrollTop = ol.scrollHeight;
+    this._range = this._scrollRange();
     this._stuck = true;
     this._below = 0;
     this._showJump();
@@ -250,6 +266,7 @@ export class ConversationView {
       this._scrollToBottom();
     } else {
       this._below += Math.max(0, this._el.messages.querySelectorAll('li.message').length - before);
+      this._remember();
       this._showJump();
     }
   }
