@@ -105,15 +105,16 @@ def http_server_options(settings: Settings) -> dict:
 def make_backend(settings: Settings) -> Backend:
     """The backend the settings ask for: Redis when ``redis_url`` is set,
     else the embedded one ``storage`` names (no outside service)."""
+    grace = settings.presence_grace
     if settings.redis_url:
         # Imported here: the embedded default needs no Redis client.
         from .redis_backend import RedisBackend
 
-        return RedisBackend(settings.redis_url, settings.redis_prefix)
+        return RedisBackend(settings.redis_url, settings.redis_prefix, grace=grace)
     if settings.storage == "memory":
         # Enough to catch up a client that was briefly away.
-        return MemoryBackend(keep=max(settings.history_limit, 1000))
-    return SQLiteBackend(settings.db)
+        return MemoryBackend(keep=max(settings.history_limit, 1000), grace=grace)
+    return SQLiteBackend(settings.db, grace=grace)
 
 
 def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None) -> ChatApplication:

@@ -4,7 +4,10 @@ A backend stores messages, gives them their ids and timestamps, and reports
 every newly stored message to the hub through the ``deliver`` callback, which
 fans it out to the connections of this process. It also counts who is
 present in each room, over every process that shares it, and reports each
-presence change through the ``announce`` callback. The hub and the
+presence change through the ``announce`` callback. A person whose last
+connection closes stays present for a grace period (``grace`` seconds): one
+who comes back within it (a reload, a room switch and back, a restart of the
+server) was never away for anyone else. The hub and the
 connections never know which backend runs: the in-process
 :class:`MemoryBackend`, the durable SQLite one
 (:mod:`chatzilla.sqlite_backend`), or the Redis one shared by many processes
@@ -13,6 +16,7 @@ connections never know which backend runs: the in-process
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import collections
 import logging
@@ -79,9 +83,12 @@ class Backend(Protocol):
         recorded.
         """
 
-    def leave(self, room: str, email: str, key: object) -> None:
-        """Stop counting connection ``key``; announces a "leave" when it was
-        the e-mail's last. Never raises; may complete after returning."""
+    def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
+        """Stop counting connection ``key``. When it was the e-mail's last,
+        a "leave" is announced after the grace period, unless a connection
+        of the e-mail enters the room again within it (then nothing is
+        announced at all); ``at_once`` (the person said they leave) skips the
+        grace. Never raises; may complete after returning."""
 
     async def append(
         self, room: str, sender: str, content: str, ref: str | None, origin: object
@@ -105,13 +112,20 @@ class Backend(Protocol):
 
 class LocalPresence:
     """Presence counted in this process, for the embedded backends, where
-    this process is the whole chat. Announces synchronously. Keeps the two
-    callbacks :meth:`start` is given, for the subclass's messages too."""
+    this process is the whole chat. Announces synchronously (a leave after
+    the grace period, from a timer on the running loop). Keeps the two
+    callbacks :meth:`start` is given, for the subclass's messages too.
 
-    def __init__(self) -> None:
+    ``grace`` is the grace period in seconds (0: a leave is announced at once).
+    """
+
+    def __init__(self, grace: float = 0.0) -> None:
+        self._grace = grace
         self._rosters: dict[str, Roster] = {}
         self._deliver: Deliver | None = None
         self._announce: Announce | None = None
+        # (room, e-mail) -> the timer that ends their grace period.
+        self._lingering: dict[tuple[str, str], asyncio.TimerHandle] = {}
 
     def start(self, deliver: Deliver, announce: Announce) -> None:
         self._deliver = deliver
@@ -122,32 +136,76 @@ class LocalPresence:
         return True
 
     async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
+        self._stop_lingering(room, email)
         roster = self._rosters.setdefault(room, Roster())
         change = roster.add(key, email)
         if change.event is not None and self._announce is not None:
             self._announce(room, change, key)
         return roster.participants(), 0
 
-    def leave(self, room: str, email: str, key: object) -> None:
+    def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
         roster = self._rosters.get(room)
-        change = roster.remove(key) if roster is not None else None
+        linger = self._grace > 0 and not at_once
+        change = roster.remove(key, linger) if roster is not None else None
         if change is None:
             return
+        if linger and roster.lingering(email):
+            self._linger(room, email, self._grace)
         if not roster:
             del self._rosters[room]
         if change.event is not None and self._announce is not None:
             self._announce(room, change, key)
 
+    def linger(self, room: str, email: str, seconds: float) -> None:
+        """Count ``email`` present in ``room`` with no connection for
+        ``seconds``: someone expected back (after a restart)."""
+        self._rosters.setdefault(room, Roster()).linger(email)
+        self._linger(room, email, seconds)
+
+    def participants(self) -> list[tuple[str, str]]:
+        """(room, e-mail) of everyone present, lingering or not, in order."""
+        return [(room, email) for room, roster in self._rosters.items() for email in roster.participants()]
+
+    def _linger(self, room: str, email: str, seconds: float) -> None:
+        self._stop_lingering(room, email)
+        # The loop the app runs on (not running yet while the app is built).
+        loop = asyncio.get_event_loop()
+        self._lingering[(room, email)] = loop.call_later(seconds, self._expire, room, email)
+
+    def _stop_lingering(self, room: str, email: str) -> None:
+        timer = self._lingering.pop((room, email), None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, room: str, email: str) -> None:
+        """The grace period of ``email`` in ``room`` is over: they left."""
+        self._lingering.pop((room, email), None)
+        roster = self._rosters.get(room)
+        change = roster.expire(email) if roster is not None else None
+        if change is None:
+            return
+        if not roster:
+            del self._rosters[room]
+        if self._announce is not None:
+            self._announce(room, change, None)
+
+    def _stop_presence(self) -> None:
+        """No more announcements: every grace period stops where it is."""
+        for timer in self._lingering.values():
+            timer.cancel()
+        self._lingering.clear()
+
 
 class MemoryBackend(LocalPresence):
     """Messages kept in this process's memory: the last ``keep`` per room.
 
-    Nothing survives a restart. Ids start at 1 per room and only grow.
-    ``clock`` gives the server time (seconds since the epoch), for tests.
+    Nothing survives a restart, not even who was present. Ids start at 1
+    per room and only grow. ``clock`` gives the server time (seconds since
+    the epoch), for tests; ``grace`` is the presence grace period.
     """
 
-    def __init__(self, keep: int, clock: Callable[[], float] = time.time) -> None:
-        super().__init__()
+    def __init__(self, keep: int, clock: Callable[[], float] = time.time, grace: float = 0.0) -> None:
+        super().__init__(grace)
         self._keep = keep
         self._clock = clock
         self._logs: dict[str, collections.deque[Message]] = {}
@@ -192,5 +250,6 @@ class MemoryBackend(LocalPresence):
         return log[max(lo, hi - limit) : hi] if limit > 0 else []
 
     async def close(self) -> None:
+        self._stop_presence()
         self._deliver = None
         self._announce = None

@@ -2,7 +2,9 @@
 
 A :class:`Roster` tracks which connections each e-mail has in a room. One
 person in two tabs is one participant: presence changes only when an e-mail
-gains its first connection or loses its last.
+gains its first connection or loses its last. A person who loses their last
+connection may *linger*: still a participant, with no connection, until they
+come back (no change at all) or :meth:`Roster.expire` says they left.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class PresenceChange:
 
 
 class Roster:
-    """Who is in one room: e-mail -> the set of that person's connections.
+    """Who is in one room: e-mail -> the set of that person's connections
+    (empty for a person who lingers).
 
     Connections are opaque hashable keys. :meth:`remove` is idempotent, so a
     connection can be removed however (and however often) it ended.
@@ -68,25 +71,49 @@ class Roster:
         self._email_of: dict[Hashable, str] = {}
 
     def add(self, conn: Hashable, email: str) -> PresenceChange:
+        """Count ``conn`` for ``email``: a "join" unless the e-mail was a
+        participant already (another connection, or lingering)."""
         if conn in self._email_of:
             raise ValueError("connection is already in the roster")
-        conns = self._by_email.setdefault(email, set())
-        first = not conns
+        conns = self._by_email.get(email)
+        first = conns is None
+        if conns is None:
+            conns = self._by_email[email] = set()
         conns.add(conn)
         self._email_of[conn] = email
         return PresenceChange("join" if first else None, email, len(self._by_email))
 
-    def remove(self, conn: Hashable) -> PresenceChange | None:
-        """Forget ``conn``; None if it was not there."""
+    def remove(self, conn: Hashable, linger: bool = False) -> PresenceChange | None:
+        """Forget ``conn``; None if it was not there. The e-mail's last
+        connection gone, it leaves ("leave"), or with ``linger`` stays a
+        participant with no connection (no event)."""
         email = self._email_of.pop(conn, None)
         if email is None:
             return None
         conns = self._by_email[email]
         conns.discard(conn)
-        last = not conns
+        last = not conns and not linger
         if last:
             del self._by_email[email]
         return PresenceChange("leave" if last else None, email, len(self._by_email))
+
+    def linger(self, email: str) -> None:
+        """Count ``email`` as a participant with no connection (if it is none
+        yet): someone expected back, as after a restart."""
+        self._by_email.setdefault(email, set())
+
+    def lingering(self, email: str) -> bool:
+        """Whether ``email`` is a participant with no connection."""
+        conns = self._by_email.get(email)
+        return conns is not None and not conns
+
+    def expire(self, email: str) -> PresenceChange | None:
+        """A lingering ``email`` leaves now ("leave"); None if it is not
+        lingering (it came back, or left already)."""
+        if not self.lingering(email):
+            return None
+        del self._by_email[email]
+        return PresenceChange("leave", email, len(self._by_email))
 
     def participants(self) -> list[str]:
         """E-mails present, each once, in the order they arrived."""

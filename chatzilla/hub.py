@@ -101,20 +101,22 @@ class Hub:
         self._clients.add(client)
 
     def close(self, client: Client) -> None:
-        """A connection ended, however it ended. Safe to call twice."""
+        """A connection ended, however it ended. Safe to call twice. Its
+        person stays present for the backend's grace period."""
         self._clients.discard(client)
         self._leave(client)
 
     def leave(self, client: Client) -> None:
         """The ``leave`` frame: ``client`` leaves its room now, and may join
-        again on the same connection. Nothing happens if it had not joined."""
-        self._leave(client)
+        again on the same connection. Nothing happens if it had not joined.
+        The room hears it at once, with no grace period: the person said so."""
+        self._leave(client, at_once=True)
 
-    def _leave(self, client: Client) -> None:
+    def _leave(self, client: Client, at_once: bool = False) -> None:
         self._typing.forget(client)
         member = self._drop_member(client)
         if member is not None:
-            self._backend.leave(member.room, member.email, client)
+            self._backend.leave(member.room, member.email, client, at_once)
 
     def _drop_member(self, client: Client) -> _Member | None:
         """Forget ``client`` in this hub (its room's roster too), not in the

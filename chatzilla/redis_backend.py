@@ -12,9 +12,15 @@ one order. ``docs/architecture.md`` explains the choice.
 Presence: per room, a hash of e-mail -> connections (over all processes) and
 a sorted set keeping arrival order; each process also keeps a hash of its own
 connections and refreshes a key that expires when it stops. Joins and leaves
-are Lua scripts; their changes go to the other processes by pub/sub. A live
-process that finds another's key expired removes that process's people and
-announces their leaves.
+are Lua scripts; their changes go to the other processes by pub/sub. A person
+whose last connection anywhere closes stays in the order set, and in a sorted
+set ``away`` of "room<TAB>e-mail" scored by the end of their grace period: a
+join within it takes them out again and announces nothing; past it, whichever
+process looks first (each does every second, and the one that parked them
+when the period ends) announces the leave. A live process that finds
+another's key expired parks that process's people the same way, as a process
+stopping does with its own: people who come back to a restarted process were
+never away.
 
 Redis down: appends and history reads raise
 :class:`~chatzilla.backend.StorageError` (the hub answers ``unavailable``),
@@ -65,59 +71,89 @@ if ARGV[4] ~= '' then redis.call('SET', KEYS[3], stamp, 'EX', ARGV[7]) end
 return {0, stamp}
 """
 
-# KEYS: count, order, arrivals, node members, nodes, version. ARGV: email,
-# field, node, n. Adds n connections of email; returns {became present (0/1),
-# the room's presence version, participants...}.
+# KEYS: count, order, arrivals, node members, nodes, version, away. ARGV:
+# email, field, node, n. Adds n connections of email; returns {became present
+# (0/1), the room's presence version, participants...}. Back within the grace
+# period (in away and still in order), they were present all along.
 _ENTER = """
 redis.call('HINCRBY', KEYS[4], ARGV[2], ARGV[4])
 redis.call('SADD', KEYS[5], ARGV[3])
 local c = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[4])
 local first = 0
 if c == tonumber(ARGV[4]) then
-  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
-  redis.call('INCR', KEYS[6])
-  first = 1
+  local back = redis.call('ZREM', KEYS[7], ARGV[2]) == 1 and redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if not back then
+    redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
+    redis.call('INCR', KEYS[6])
+    first = 1
+  end
 end
 return {first, tonumber(redis.call('GET', KEYS[6]) or '0'), redis.call('ZRANGE', KEYS[2], 0, -1)}
 """
 
-# KEYS: count, order, node members, version. ARGV: email, field.
-# Returns {left (0/1), count, version}.
+# KEYS: count, order, node members, version, away. ARGV: email, field, the end
+# of the grace period ('' to leave at once). Returns {left (0/1), count,
+# version, away (0/1)}: the last connection gone, the e-mail leaves, or stays
+# in order and goes into away until the end of its grace period.
 _LEAVE = """
 local mine = redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
 if mine <= 0 then redis.call('HDEL', KEYS[3], ARGV[2]) end
-if mine < 0 then return {0, redis.call('ZCARD', KEYS[2]), 0} end
+if mine < 0 then return {0, redis.call('ZCARD', KEYS[2]), 0, 0} end
 local c = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if c <= 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
+  if ARGV[3] ~= '' then
+    redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
+    return {0, redis.call('ZCARD', KEYS[2]), 0, 1}
+  end
+  redis.call('ZREM', KEYS[5], ARGV[2])
   redis.call('ZREM', KEYS[2], ARGV[1])
-  return {1, redis.call('ZCARD', KEYS[2]), redis.call('INCR', KEYS[4])}
+  return {1, redis.call('ZCARD', KEYS[2]), redis.call('INCR', KEYS[4]), 0}
 end
-return {0, redis.call('ZCARD', KEYS[2]), 0}
+return {0, redis.call('ZCARD', KEYS[2]), 0, 0}
 """
 
-# KEYS: dead node's members, nodes, dead node's alive key. ARGV: dead node, key prefix.
-# Removes a dead process's connections; returns {room, email, count, version,
-# ...} for every e-mail that left. Keys of rooms are built here: fine outside Redis Cluster.
+# KEYS: dead node's members, nodes, dead node's alive key, away. ARGV: dead
+# node, key prefix, the end of the grace period. Removes a dead (or
+# stopping) process's connections; the people left with none go into away.
+# Keys of rooms are built here: fine outside Redis Cluster.
 _REAP = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local fields = redis.call('HGETALL', KEYS[1])
-local left = {}
+local parked = 0
 for i = 1, #fields, 2 do
   local tab = string.find(fields[i], '\\t', 1, true)
   local room, email = string.sub(fields[i], 1, tab - 1), string.sub(fields[i], tab + 1)
-  local count, order = ARGV[2] .. ':count:' .. room, ARGV[2] .. ':order:' .. room
+  local count = ARGV[2] .. ':count:' .. room
   if redis.call('HINCRBY', count, email, -tonumber(fields[i + 1])) <= 0 then
     redis.call('HDEL', count, email)
-    redis.call('ZREM', order, email)
+    redis.call('ZADD', KEYS[4], ARGV[3], fields[i])
+    parked = parked + 1
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return parked
+"""
+
+# KEYS: away. ARGV: now, key prefix. Everyone in away whose grace period
+# ended by now, and who has no connection, leaves; returns {room, email,
+# count, version, ...} for each.
+_EXPIRE = """
+local left = {}
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  redis.call('ZREM', KEYS[1], member)
+  local tab = string.find(member, '\\t', 1, true)
+  local room, email = string.sub(member, 1, tab - 1), string.sub(member, tab + 1)
+  local order = ARGV[2] .. ':order:' .. room
+  local count = tonumber(redis.call('HGET', ARGV[2] .. ':count:' .. room, email) or '0')
+  if count <= 0 and redis.call('ZREM', order, email) == 1 then
     table.insert(left, room)
     table.insert(left, email)
     table.insert(left, redis.call('ZCARD', order))
     table.insert(left, redis.call('INCR', ARGV[2] .. ':pver:' .. room))
   end
 end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
 return left
 """
 
@@ -126,7 +162,8 @@ class RedisBackend:
     """A :class:`~chatzilla.backend.Backend` shared through the Redis at ``url``.
 
     Every key starts with ``prefix`` (so tests and deployments can share a
-    server). ``node`` names this process (unique by default).
+    server). ``node`` names this process (unique by default). ``grace`` is
+    the presence grace period, in seconds.
     """
 
     def __init__(
@@ -138,8 +175,10 @@ class RedisBackend:
         clock: Callable[[], float] = time.time,
         heartbeat: float = HEARTBEAT,
         node_ttl: float = NODE_TTL,
+        grace: float = 0.0,
     ) -> None:
         self._prefix = prefix
+        self._grace = grace
         self.node = node or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._clock = clock
         self._heartbeat = heartbeat
@@ -154,6 +193,7 @@ class RedisBackend:
         self._enter_script = self._redis.register_script(_ENTER)
         self._leave_script = self._redis.register_script(_LEAVE)
         self._reap_script = self._redis.register_script(_REAP)
+        self._expire_script = self._redis.register_script(_EXPIRE)
         self._deliver: Deliver | None = None
         self._announce: Announce | None = None
         self._healthy = False
@@ -166,7 +206,7 @@ class RedisBackend:
         self._rooms_changed = asyncio.Event()
         self._tokens = itertools.count(1)
         self._origins: dict[str, object] = {}  # token -> sending connection
-        self._retry_leaves: list[tuple[str, str]] = []
+        self._retry_leaves: list[tuple[str, str, bool]] = []
         self._tasks: set[asyncio.Task] = set()
         self._leaving: set[asyncio.Task] = set()
         # Joins, leaves and re-registration each read or change this
@@ -356,6 +396,7 @@ class RedisBackend:
                 self._key("node", self.node, "members"),
                 self._key("nodes"),
                 version,
+                self._key("away"),
             ],
             args=[email, self._field(room, email), self.node, n],
         )
@@ -377,7 +418,7 @@ class RedisBackend:
             self._publish_and_announce(room, PresenceChange("join", email, len(participants), now), key)
         return participants, now
 
-    def leave(self, room: str, email: str, key: object) -> None:
+    def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
         local = self._local.get(room)
         if local is None or local[email] <= 0:
             return
@@ -387,24 +428,48 @@ class RedisBackend:
         if not local:
             del self._local[room]
             self._last_read.pop(room, None)  # stop reading a room nobody here is in
-        task = self._spawn(self._leave_now(room, email, key))
+        task = self._spawn(self._leave_now(room, email, key, at_once))
         self._leaving.add(task)
         task.add_done_callback(self._leaving.discard)
 
-    async def _leave_now(self, room: str, email: str, key: object) -> None:
+    def _grace_ends(self) -> str:
+        """The end of a grace period starting now, as the scripts take it."""
+        return repr(self._clock() + self._grace)
+
+    async def _leave_now(self, room: str, email: str, key: object, at_once: bool) -> None:
         count, order, version = self._presence_keys(room)
+        at_once = at_once or self._grace <= 0
         try:
             async with self._presence_lock:
-                last, remaining, now = await self._leave_script(
-                    keys=[count, order, self._key("node", self.node, "members"), version],
-                    args=[email, self._field(room, email)],
+                last, remaining, now, away = await self._leave_script(
+                    keys=[count, order, self._key("node", self.node, "members"), version, self._key("away")],
+                    args=[email, self._field(room, email), "" if at_once else self._grace_ends()],
                 )
         except (RedisError, OSError) as exc:
             self._failed("leave", exc)
-            self._retry_leaves.append((room, email))
+            self._retry_leaves.append((room, email, at_once))
             return
         if last:
             self._publish_and_announce(room, PresenceChange("leave", email, remaining, now), key)
+        if away:
+            # Said at the end of the grace period, if still away then.
+            self._spawn(self._expire_after(self._grace))
+
+    async def _expire_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        with contextlib.suppress(RedisError, OSError):
+            await self._expire()
+
+    async def _expire(self, here: bool = True) -> None:
+        """Announce the leaves of everyone whose grace period is over (to
+        the other processes only, unless ``here``)."""
+        left = await self._expire_script(keys=[self._key("away")], args=[repr(self._clock()), self._prefix])
+        for i in range(0, len(left), 4):
+            room, change = left[i], PresenceChange("leave", left[i + 1], int(left[i + 2]), int(left[i + 3]))
+            if here:
+                self._publish_and_announce(room, change, None)
+            else:
+                await self._publish(self._event(self.node, room, change))
 
     def _publish_and_announce(self, room: str, change: PresenceChange, origin: object) -> None:
         if self._announce is not None:
@@ -465,9 +530,10 @@ class RedisBackend:
                         await self._register_local()
                 # Taken as a whole: a leave that fails again goes on the new list.
                 retry, self._retry_leaves = self._retry_leaves, []
-                for room, email in retry:
-                    await self._leave_now(room, email, None)
+                for room, email, at_once in retry:
+                    await self._leave_now(room, email, None, at_once)
                 await self._reap_dead()
+                await self._expire()
                 self._healthy = True
             except asyncio.CancelledError:
                 raise
@@ -500,18 +566,22 @@ class RedisBackend:
                 await self._reap(node)
 
     async def _reap(self, node: str) -> None:
-        """Remove ``node``'s people (unless it is alive) and announce who left."""
-        left = await self._reap_script(
-            keys=[self._key("node", node, "members"), self._key("nodes"), self._key("node", node, "alive")],
-            args=[node, self._prefix],
+        """Remove ``node``'s connections (unless it is alive): the people it
+        leaves with none have their grace period from now."""
+        parked = await self._reap_script(
+            keys=[
+                self._key("node", node, "members"),
+                self._key("nodes"),
+                self._key("node", node, "alive"),
+                self._key("away"),
+            ],
+            args=[node, self._prefix, self._grace_ends()],
         )
-        if left:
-            log.info("process %s stopped; %d of its people left", node, len(left) // 4)
-        for i in range(0, len(left), 4):
-            change = PresenceChange("leave", left[i + 1], int(left[i + 2]), int(left[i + 3]))
-            if node == self.node:
-                # Our own people, as this process closes: only the others
-                # are told (the hub here is shutting down).
-                await self._publish(self._event(node, left[i], change))
-            else:
-                self._publish_and_announce(left[i], change, None)
+        if parked:
+            log.info(
+                "process %s stopped; %d of its people are expected back within %gs", node, parked, self._grace
+            )
+        if parked and self._grace <= 0:
+            # Our own people, as this process closes: only the others are
+            # told (the hub here is shutting down).
+            await self._expire(here=node != self.node)

@@ -43,6 +43,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _grace(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < math.inf:
+        raise ValueError("must be a finite number of seconds, at least 0 (0: at once)")
+    return value
+
+
 def _rate(text: str) -> float:
     value = float(text)
     if not 0 <= value < math.inf:
@@ -194,6 +201,14 @@ SPECS: tuple[Spec, ...] = (
         "seconds before an abandoned polling session expires",
     ),
     Spec(
+        "presence_grace",
+        8.0,
+        _grace,
+        ("CHATZILLA_PRESENCE_GRACE",),
+        "seconds a person with no connection left stays present (a reload, a room switch, a "
+        "restart) before the room hears they left; 0: at once",
+    ),
+    Spec(
         "shutdown_grace",
         3.0,
         _seconds,
@@ -227,6 +242,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = _BY_NAME["trusted_proxies"].default
     heartbeat_delay: float = _BY_NAME["heartbeat_delay"].default
     disconnect_delay: float = _BY_NAME["disconnect_delay"].default
+    presence_grace: float = _BY_NAME["presence_grace"].default
     shutdown_grace: float = _BY_NAME["shutdown_grace"].default
     log_level: str = _BY_NAME["log_level"].default
 

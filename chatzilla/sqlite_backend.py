@@ -5,6 +5,12 @@ before it is acknowledged or delivered. Group commit: appends that arrive
 while a transaction is being written wait and go into the next one together,
 so a burst costs one disk flush, not one per message. Reads run on a second
 thread with their own connection, which WAL lets proceed beside the writer.
+
+Who is present is counted in memory; a clean shutdown writes it down, and
+the next start counts those people present, with no connection, for the
+grace period: the pages that come back to the restarted server show no one
+coming or going. (After a crash nothing was written: the people who come
+back are announced as joining.)
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from .backend import DEDUP_WINDOW, LocalPresence, StorageError, deliver_stored
+from .backend import DEDUP_WINDOW, Announce, Deliver, LocalPresence, StorageError, deliver_stored
 from .chat import Message
 
 log = logging.getLogger("chatzilla.sqlite")
@@ -47,6 +53,16 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     INSERT INTO rooms (room, last_id) SELECT room, MAX(id) FROM messages GROUP BY room;
     CREATE INDEX messages_by_ref ON messages (room, sender, ref) WHERE ref IS NOT NULL;
+    """,
+    # 3: who was present at the last clean shutdown, in order of arrival per
+    # room; read and emptied at the next start.
+    """
+    CREATE TABLE presence (
+        room TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        email TEXT NOT NULL,
+        PRIMARY KEY (room, position)
+    ) WITHOUT ROWID;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -111,8 +127,8 @@ class SQLiteBackend(LocalPresence):
     :class:`StorageError` with a readable message if it cannot.
     """
 
-    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
-        super().__init__()
+    def __init__(self, path: str, clock: Callable[[], float] = time.time, grace: float = 0.0) -> None:
+        super().__init__(grace)
         self._path = path
         self._clock = clock
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-writer")
@@ -123,6 +139,7 @@ class SQLiteBackend(LocalPresence):
         self._queue: list[_Pending] = []
         self._flushing: asyncio.Task | None = None
         self._closed = False
+        self._returning: list[tuple[str, str]] = []  # present at the last shutdown
         #: Transactions committed, for the benchmark and the group-commit test.
         self.commits = 0
         try:
@@ -143,6 +160,31 @@ class SQLiteBackend(LocalPresence):
         before = migrate(self._wcon)
         if before != SCHEMA_VERSION:
             log.info("database %s: schema version %d -> %d", self._path, before, SCHEMA_VERSION)
+        self._wcon.execute("BEGIN IMMEDIATE")
+        self._returning = self._wcon.execute(
+            "SELECT room, email FROM presence ORDER BY room, position"
+        ).fetchall()
+        self._wcon.execute("DELETE FROM presence")
+        self._wcon.execute("COMMIT")
+
+    def _write_presence(self, people: list[tuple[str, str]]) -> None:
+        """Writes who is present (on the writer thread), for the next start."""
+        con = self._wcon
+        assert con is not None
+        positions: dict[str, int] = {}
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("DELETE FROM presence")
+            for room, email in people:
+                positions[room] = positions.get(room, 0) + 1
+                con.execute(
+                    "INSERT INTO presence (room, position, email) VALUES (?, ?, ?)",
+                    (room, positions[room], email),
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def _open_reader(self) -> None:
         self._rcon = connect(self._path)
@@ -205,6 +247,16 @@ class SQLiteBackend(LocalPresence):
 
     # -- the Backend interface --------------------------------------------
 
+    def start(self, deliver: Deliver, announce: Announce) -> None:
+        super().start(deliver, announce)
+        # Whoever was here at the last shutdown is expected back.
+        if self._grace > 0:
+            for room, email in self._returning:
+                self.linger(room, email, self._grace)
+        if self._returning:
+            log.info("%d people present at the last shutdown are expected back", len(self._returning))
+        self._returning = []
+
     async def append(
         self, room: str, sender: str, content: str, ref: str | None, origin: object
     ) -> tuple[Message, bool]:
@@ -249,13 +301,23 @@ class SQLiteBackend(LocalPresence):
             raise StorageError("history could not be read") from None
 
     async def close(self) -> None:
-        """Finish queued writes, then close both connections and threads."""
+        """Finish queued writes, write down who is present, then close both
+        connections and threads."""
         if self._closed:
             return
         self._closed = True
+        self._stop_presence()
         if self._flushing is not None:
             await self._flushing
         loop = asyncio.get_running_loop()
+        present = self.participants()
+        try:
+            await loop.run_in_executor(self._writer, self._write_presence, present)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("could not write down who is present: %s", exc)
+        else:
+            if present:
+                log.info("%d present at shutdown, expected back after a restart", len(present))
         await loop.run_in_executor(self._writer, self._close_con, "_wcon")
         await loop.run_in_executor(self._reader, self._close_con, "_rcon")
         self._shutdown_threads()

@@ -32,8 +32,12 @@ def make_settings(**overrides) -> Settings:
     closed between two polls has no request to abort, so the server only
     lets it go when its session expires (up to disconnect_delay plus
     sockjs-tornado's 1-second expiry sweep), and tests wait 5 seconds at most.
+    ``presence_grace`` is 0: a closed connection's person leaves at once,
+    unless a test is about the grace period.
     """
-    return Settings(**{"host": "127.0.0.1", "port": 0, "disconnect_delay": 1.0, **overrides})
+    return Settings(
+        **{"host": "127.0.0.1", "port": 0, "disconnect_delay": 1.0, "presence_grace": 0.0, **overrides}
+    )
 
 
 @pytest.fixture

@@ -208,3 +208,40 @@ def test_frames_are_fresh_dicts():
     message.ack()["id"] = 99
     assert message.frame()["content"] == "hi"
     assert message.ack()["id"] == 1
+
+
+# -- lingering: the presence grace period -----------------------------------
+
+
+def test_a_lingering_person_is_present_with_no_connection(roster):
+    a1 = Conn("a1")
+    roster.add(a1, "alice@example.com")
+    roster.add(Conn("b1"), "bob@example.com")
+    assert roster.remove(a1, linger=True) == PresenceChange(None, "alice@example.com", 2)
+    assert roster.lingering("alice@example.com")
+    assert roster.participants() == ["alice@example.com", "bob@example.com"]
+    assert roster.connections() == [roster.connections()[0]] and len(roster) == 2
+    # Back with another connection: no event, and her place is kept.
+    assert roster.add(Conn("a2"), "alice@example.com") == PresenceChange(None, "alice@example.com", 2)
+    assert not roster.lingering("alice@example.com")
+    assert roster.participants() == ["alice@example.com", "bob@example.com"]
+    assert roster.expire("alice@example.com") is None  # not lingering: nothing
+
+
+def test_a_lingering_person_leaves_when_the_grace_period_expires(roster):
+    a1 = Conn("a1")
+    roster.add(a1, "alice@example.com")
+    roster.remove(a1, linger=True)
+    assert roster.expire("alice@example.com") == PresenceChange("leave", "alice@example.com", 0)
+    assert roster.expire("alice@example.com") is None
+    assert roster.participants() == [] and not roster
+
+
+def test_a_person_expected_back_lingers_until_they_come(roster):
+    roster.linger("alice@example.com")
+    roster.linger("alice@example.com")
+    assert roster.participants() == ["alice@example.com"]
+    assert roster.add(Conn("a1"), "alice@example.com").event is None
+    roster.add(Conn("b1"), "bob@example.com")
+    roster.linger("bob@example.com")  # connected: still so
+    assert not roster.lingering("bob@example.com")

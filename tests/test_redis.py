@@ -59,13 +59,24 @@ def prefix(redis_url):
 
 @pytest.fixture
 def servers(request):
-    """``servers(url, prefix, n)`` starts n processes sharing that Redis."""
+    """``servers(url, prefix, n, grace=0)`` starts n processes sharing that
+    Redis, with a presence grace period of ``grace`` seconds (none: people
+    leave as their last connection closes, unless a test is about it)."""
     started: list[ServerProcess] = []
 
-    def start(url: str, prefix: str, n: int = 2) -> list[ServerProcess]:
+    def start(url: str, prefix: str, n: int = 2, grace: float = 0.0) -> list[ServerProcess]:
         batch = [
             ServerProcess(
-                "--redis-url", url, "--redis-prefix", prefix, "--disconnect-delay", "1", "--rate-limit", "0"
+                "--redis-url",
+                url,
+                "--redis-prefix",
+                prefix,
+                "--disconnect-delay",
+                "1",
+                "--rate-limit",
+                "0",
+                "--presence-grace",
+                str(grace),
             ).start()
             for _ in range(n)
         ]
@@ -197,6 +208,64 @@ def test_people_of_a_killed_process_leave(redis_url, prefix, servers):
     elapsed = run(scenario())
     two.stop(signal.SIGKILL)
     assert elapsed < 10
+
+
+# -- the presence grace period, across processes --------------------------------
+
+GRACE = 2.0
+
+
+async def watched_alice(watcher_server: ServerProcess, alice_server: ServerProcess):
+    """A watcher, then alice, each joined on their process; the watcher has
+    seen alice join."""
+    watcher = await WebSocketClient(watcher_server.url).connect()
+    await watcher.join("watcher@example.com")
+    alice = await WebSocketClient(alice_server.url).connect()
+    await alice.join("alice@example.com")
+    assert (await watcher.expect("presence"))["event"] == "join"
+    return watcher, alice
+
+
+def test_back_on_another_process_within_the_grace_period_nobody_hears(redis_url, prefix, servers):
+    one, two = servers(redis_url, prefix, grace=GRACE)
+
+    async def scenario():
+        watcher, alice = await watched_alice(one, one)
+        await alice.close()  # a reload, which a balancer sends elsewhere
+        await asyncio.sleep(GRACE / 4)
+        again = await WebSocketClient(two.url).connect()
+        joined = await again.join("alice@example.com")
+        assert joined["participants"] == ["watcher@example.com", "alice@example.com"]
+        await watcher.nothing(wait=GRACE + 1.5)
+        closed = time.monotonic()
+        await again.close()
+        leave = await watcher.expect("presence", timeout=GRACE + 5)
+        assert (leave["event"], leave["email"], leave["count"]) == ("leave", "alice@example.com", 1)
+        await watcher.nothing(wait=1.5)  # once, whichever process said it
+        await watcher.close()
+        return time.monotonic() - closed
+
+    assert run(scenario()) >= GRACE
+
+
+def test_people_who_come_back_to_a_restarted_process_were_never_away(redis_url, prefix, servers):
+    one, two = servers(redis_url, prefix, grace=GRACE)
+
+    async def scenario():
+        watcher, alice = await watched_alice(one, two)
+        # SIGTERM, as a deploy does; this loop goes on meanwhile, for alice's
+        # client to see its connection close.
+        await asyncio.get_running_loop().run_in_executor(None, two.stop)
+        await alice.close()
+        (three,) = servers(redis_url, prefix, n=1, grace=GRACE)
+        back = await WebSocketClient(three.url).connect()
+        joined = await back.join("alice@example.com")
+        assert joined["participants"] == ["watcher@example.com", "alice@example.com"]
+        await watcher.nothing(wait=GRACE + 2)
+        await back.close()
+        await watcher.close()
+
+    run(scenario())
 
 
 # -- Redis restarted mid-run ----------------------------------------------------
