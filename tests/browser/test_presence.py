@@ -1,0 +1,120 @@
+"""Who comes and goes: a reload, a quick trip to another room or a server
+restart tells nobody anything; someone gone for longer than the grace period
+is told once; notices carry a time, and consecutive ones are told together."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+#: The server's presence grace period in this module (8 s by default).
+GRACE = 3.0
+RECONNECT_TIMEOUT = 15_000
+
+
+@pytest.fixture
+def server(start_server, monkeypatch):
+    monkeypatch.setenv("CHATZILLA_PRESENCE_GRACE", str(GRACE))
+    return start_server()
+
+
+def notices(person):
+    """Every notice in the list, whatever it says."""
+    return person.page.locator("#messages li.notice")
+
+
+def past_the_grace_period(person) -> None:
+    person.page.wait_for_timeout((GRACE + 1.5) * 1000)
+
+
+def go_to_room(person, name: str) -> None:
+    person.page.locator("#room-input").fill(name)
+    person.page.locator("#room-input").press("Enter")
+    expect(person.page.locator("#room-name")).to_have_text(name)
+    expect(person.page.locator("#chat")).to_be_visible()
+    expect(person.status).to_have_text("Connected")
+
+
+def test_a_reload_or_a_quick_trip_to_another_room_tells_nobody(people, artifacts):
+    bob = people("bob@example.com")
+    alice = people("alice@example.com")
+    expect(bob.count).to_have_text("2")
+    expect(notices(bob)).to_have_count(1)  # alice joined
+    alice.page.reload()
+    expect(alice.status).to_have_text("Connected")
+    expect(alice.count).to_have_text("2")
+    go_to_room(alice, "dev")
+    go_to_room(alice, "lobby")
+    alice.say("back")
+    bob.sees("alice@example.com", "back")
+    past_the_grace_period(bob)
+    bob.page.screenshot(path=str(artifacts / "presence-reload-and-room-switch.png"))
+    expect(notices(bob)).to_have_count(1)
+    expect(bob.count).to_have_text("2")
+    expect(bob.people_list).to_have_text(["bob@example.com", "alice@example.com"])
+
+
+def test_a_server_restart_tells_nobody(people, server, start_server, artifacts):
+    people.allow_network_errors = True  # refused while the server is down
+    alice = people("alice@example.com")
+    bob = people("bob@example.com")
+    carol = people("carol@example.com")
+    for person in (alice, bob, carol):
+        expect(person.count).to_have_text("3")
+    before = {person.email: notices(person).count() for person in (alice, bob, carol)}
+    server.stop()
+    for person in (alice, bob, carol):
+        expect(person.status).to_have_text("Reconnecting…")
+    start_server(server.port)
+    for person in (alice, bob, carol):
+        expect(person.status).to_have_text("Connected", timeout=RECONNECT_TIMEOUT)
+    past_the_grace_period(alice)
+    for person in (alice, bob, carol):
+        person.page.screenshot(path=str(artifacts / f"presence-restart-{person.email.split('@')[0]}.png"))
+    for person in (alice, bob, carol):
+        expect(notices(person)).to_have_count(before[person.email])
+        expect(person.count).to_have_text("3")
+    alice.say("still all here")
+    carol.sees("alice@example.com", "still all here")
+
+
+def test_someone_gone_for_longer_is_told_once_after_the_grace_period(people):
+    alice = people("alice@example.com")
+    bob = people("bob@example.com")
+    expect(alice.count).to_have_text("2")
+    expect(notices(alice)).to_have_count(1)
+    bob.close()
+    closed = time.monotonic()
+    expect(notices(alice)).to_have_count(2, timeout=(GRACE + 5) * 1000)
+    assert time.monotonic() - closed >= GRACE - 0.5
+    expect(notices(alice).last).to_have_text(re.compile(r"^bob@example\.com left\b"))
+    expect(alice.count).to_have_text("1")
+    past_the_grace_period(alice)
+    expect(notices(alice)).to_have_count(2)
+
+
+def test_people_coming_and_going_together_are_told_together_with_the_time(people):
+    alice = people("alice@example.com")
+    others = [people(f"{name}@example.com") for name in ("carol", "dave", "erin")]
+    expect(alice.count).to_have_text("4")
+    # One line for the three, not three lines; the names are in its tooltip.
+    expect(notices(alice)).to_have_count(1)
+    notice = notices(alice).first
+    expect(notice.locator(".what")).to_have_text("3 people joined")
+    expect(notice).to_have_attribute("title", "carol@example.com, dave@example.com, erin@example.com")
+    expect(notice.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    # Two leaving together, at once with the Leave button; a message in
+    # between starts a new line.
+    alice.say("bye, you two?")
+    for person in others[:2]:
+        person.page.get_by_role("button", name="Leave").click()
+    expect(notices(alice)).to_have_count(2)
+    expect(notices(alice).last.locator(".what")).to_have_text("carol@example.com and dave@example.com left")
+    expect(alice.count).to_have_text("2")
+    # The newest notice is where the reader is: the list's last item.
+    expect(alice.page.locator("#messages > li").last).to_have_class("notice presence")
