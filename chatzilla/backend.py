@@ -138,6 +138,8 @@ class LocalPresence:
     async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
         self._stop_lingering(room, email)
         roster = self._rosters.setdefault(room, Roster())
+        if roster.lingering(email):
+            log.info("back %s (room %s, within the grace period)", email, room)
         change = roster.add(key, email)
         if change.event is not None and self._announce is not None:
             self._announce(room, change, key)

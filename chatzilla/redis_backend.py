@@ -72,9 +72,10 @@ return {0, stamp}
 """
 
 # KEYS: count, order, arrivals, node members, nodes, version, away. ARGV:
-# email, field, node, n. Adds n connections of email; returns {became present
-# (0/1), the room's presence version, participants...}. Back within the grace
-# period (in away and still in order), they were present all along.
+# email, field, node, n. Adds n connections of email; returns {1 if that made
+# them present (2 if they were back within their grace period: in away and
+# still in order, present all along), the room's presence version,
+# participants...}.
 _ENTER = """
 redis.call('HINCRBY', KEYS[4], ARGV[2], ARGV[4])
 redis.call('SADD', KEYS[5], ARGV[3])
@@ -82,7 +83,9 @@ local c = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[4])
 local first = 0
 if c == tonumber(ARGV[4]) then
   local back = redis.call('ZREM', KEYS[7], ARGV[2]) == 1 and redis.call('ZSCORE', KEYS[2], ARGV[1])
-  if not back then
+  if back then
+    first = 2
+  else
     redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1])
     redis.call('INCR', KEYS[6])
     first = 1
@@ -385,8 +388,8 @@ class RedisBackend:
 
     async def _enter_redis(self, room: str, email: str, n: int) -> tuple[int, int, list[str]]:
         """Count ``n`` more connections of ``email`` in ``room``, for this
-        process: (1 if that made them present, the presence version, the
-        participants)."""
+        process: (1 if that made them present, 2 if they came back within
+        their grace period, else 0; the presence version; the participants)."""
         count, order, version = self._presence_keys(room)
         return await self._enter_script(
             keys=[
@@ -414,8 +417,10 @@ class RedisBackend:
                 raise StorageError("presence could not be recorded") from None
             self._local.setdefault(room, collections.Counter())[email] += 1
         self._healthy = True
-        if first:
+        if first == 1:
             self._publish_and_announce(room, PresenceChange("join", email, len(participants), now), key)
+        elif first == 2:
+            log.info("back %s (room %s, within the grace period)", email, room)
         return participants, now
 
     def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
@@ -552,7 +557,7 @@ class RedisBackend:
                 if missing <= 0:
                     continue
                 first, now, participants = await self._enter_redis(room, email, missing)
-                if first:
+                if first == 1:
                     self._publish_and_announce(
                         room, PresenceChange("join", email, len(participants), now), None
                     )

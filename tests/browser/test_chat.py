@@ -148,8 +148,9 @@ def test_presence_count_and_join_leave_notices(people):
     expect(bob.people_list).to_have_text(["bob@example.com", "alice@example.com"])
     expect(bob.page.locator("#people li.me .you")).to_have_text("(you)")
 
+    # Gone: the room hears it after the server's presence grace period (8 s).
     bob.close()
-    expect(alice.count).to_have_text("1")
+    expect(alice.count).to_have_text("1", timeout=12_000)
     expect(alice.notices).to_have_text(["bob@example.com joined", "bob@example.com left"])
     expect(alice.people_list).to_have_text(["alice@example.com"])
 

@@ -50,8 +50,10 @@ def test_page_reconnects_and_rejoins_after_a_server_restart(people, server, star
         # Still in the chat, not sent back to the join form.
         expect(person.page.locator("#join-form")).to_be_hidden()
         assert person.transport() == transport
-    assert "join alice@example.com" in restarted.log()
-    assert "join bob@example.com" in restarted.log()
+    # Back as who they were, within the presence grace period: no join.
+    assert "back alice@example.com" in restarted.log()
+    assert "back bob@example.com" in restarted.log()
+    assert "join alice@example.com" not in restarted.log()
 
     # The pending message was delivered, once; chatting works again, both
     # ways, as the same people.

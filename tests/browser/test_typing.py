@@ -80,5 +80,5 @@ def test_two_people_typing(people):
     expect(carol.typing).to_have_text("alice@example.com and bob@example.com are typing…")
     expect(alice.typing).to_have_text("bob@example.com is typing…")
     # Leaving ends it too.
-    bob.close()
+    bob.page.get_by_role("button", name="Leave").click()
     expect(carol.typing).to_have_text("alice@example.com is typing…")
