@@ -126,6 +126,19 @@ describe('joining', () => {
     assert.equal(s.conversation.over, true);
   });
 
+  it('asks for a new connection when the server has it in a room already', () => {
+    // Its leave of an earlier conversation did not take: only a new
+    // connection is sure to be in no room.
+    const s = new Setup();
+    s.conversation.opened();
+    s.refuse(s.sent('join')[0], 'already_joined');
+    assert.deepEqual(s.view.named('reconnect'), [['reconnect']]);
+    assert.equal(s.conversation.over, false);
+    s.drop();
+    s.join();
+    assert.equal(s.conversation.joined, true);
+  });
+
   it('joins again after a while when the server cannot take the join now', () => {
     const s = new Setup();
     s.conversation.opened();

@@ -65,6 +65,7 @@ export class ConversationView {
     this._el.messages.replaceChildren();
     this._el.typing.replaceChildren();
     this._people.set([], null);
+    this._people.live(false);  // nobody's list: nothing to grey out
     this._el.jump.hidden = true;
     document.title = this._title;
   }
