@@ -20,7 +20,7 @@ def server(start_server, monkeypatch):
     return start_server()
 
 
-def test_blank_and_too_long_are_said_at_once_with_a_counter(people):
+def test_blank_and_too_long_are_said_at_once_with_a_counter(people, axe_violations):
     alice = people(transport="websocket")
     relay = Relay(alice.page)  # what she sends
     alice.page.reload()
@@ -51,6 +51,7 @@ def test_blank_and_too_long_are_said_at_once_with_a_counter(people):
         "Too long to send: a message has at most 80 characters. Shorten it or split it in two."
     )
     expect(alice.composer).to_have_attribute("aria-invalid", "true")
+    assert axe_violations(page) == []
     assert "composer-count" in alice.composer.get_attribute("aria-describedby").split()
     alice.composer.press("Enter")
     expect(alice.composer).to_have_value("a" * 75 + "b" * 10)

@@ -123,7 +123,7 @@ def test_a_room_name_in_capitals_leads_to_the_room(people, server):
         ("static/nothing.js", "There is no page at this address"),
     ],
 )
-def test_an_error_page_is_a_page_with_a_way_back_to_the_lobby(people, server, path, words):
+def test_an_error_page_is_a_page_with_a_way_back_to_the_lobby(people, server, axe_violations, path, words):
     alice = people()
     response = alice.page.goto(server.url + path)
     assert response.status == 404
@@ -132,6 +132,7 @@ def test_an_error_page_is_a_page_with_a_way_back_to_the_lobby(people, server, pa
     expect(page).to_have_title("Not Found · Chatzilla")
     expect(page.get_by_role("heading", level=1)).to_have_text("Not Found")
     expect(page.locator("main")).to_contain_text(words)
+    assert axe_violations(page) == []
     # Styled as the chat is, and nothing sticks out of a phone's screen.
     assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("system-ui")
     page.set_viewport_size({"width": 320, "height": 640})
