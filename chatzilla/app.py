@@ -19,7 +19,7 @@ from .limits import flood_limiter
 from .proxies import TrustedProxies
 from .settings import Settings
 from .sqlite_backend import SQLiteBackend
-from .web import HealthHandler, NotFoundHandler, PageHandler, StaticHandler, module_urls
+from .web import HealthHandler, NotFoundHandler, PageHandler, PageScript, StaticHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -144,11 +144,16 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    page = {"modules": module_urls(STATIC, ENTRY_MODULE), "max_content": settings.max_content}
+    # Read once, at start-up: the modules' versions and the import map.
+    page = {
+        "templates": templates,
+        "script": PageScript.of(STATIC, ENTRY_MODULE, SOCKJS_BUNDLE),
+        "max_content": settings.max_content,
+    }
     handlers = [
-        (r"/", PageHandler, {"templates": templates, "page": page}),
+        (r"/", PageHandler, page),
         # Any one path segment; PageHandler redirects or answers 404 for a bad room name.
-        (r"/r/([^/]+)", PageHandler, {"templates": templates, "page": page}),
+        (r"/r/([^/]+)", PageHandler, page),
         (r"/healthz", HealthHandler, {"hub": hub, "backend": backend}),
         tornado.web.url(
             r"/vendor/sockjs/(.*)",

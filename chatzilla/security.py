@@ -46,11 +46,15 @@ def origin_allowed(origin: str | None, host: str | None, allowed: Iterable[str])
     return netloc in {entry.lower() for entry in allowed}
 
 
-def content_security_policy(host: str | None, framed_by: Iterable[str] = ()) -> str:
+def content_security_policy(
+    host: str | None, framed_by: Iterable[str] = (), script_hashes: Iterable[str] = ()
+) -> str:
     """The policy for a response to a request with this ``Host``.
 
     Scripts, styles and frames only from our own origin (the SockJS iframe
-    transports load /chat/iframe.html and our copy of sockjs-client from it);
+    transports load /chat/iframe.html and our copy of sockjs-client from it),
+    and the inline scripts whose hashes (``'sha256-...'``) are in
+    ``script_hashes`` (the page's import map);
     connections to our own origin, over WebSocket too (``'self'`` does not
     cover ws: in every browser, so the host is named); images also from
     ``data:`` and the avatar host; nobody else may frame our pages, except
@@ -62,7 +66,7 @@ def content_security_policy(host: str | None, framed_by: Iterable[str] = ()) -> 
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self'",
+            " ".join(["script-src 'self'", *script_hashes]),
             "style-src 'self'",
             f"img-src 'self' data: {' '.join(IMAGE_HOSTS)}",
             f"connect-src {connect}",

@@ -10,6 +10,9 @@ the lobby.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
 import json
 from http import HTTPStatus
 from pathlib import Path
@@ -20,7 +23,7 @@ import tornado.web
 from . import protocol
 from .backend import Backend
 from .hub import Hub
-from .security import SecureHeaders
+from .security import SecureHeaders, content_security_policy
 
 #: What an error page says, by status; anything else gets its phrase only.
 EXPLANATIONS = {
@@ -67,14 +70,14 @@ class PageHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
     script joins. Room names are case-insensitive: a name that is valid once
     lower-cased is redirected (301) to that; any other name the protocol
     would refuse (``protocol.check_room``) is a 404: the page never offers a
-    room it cannot join. ``page`` holds what every page shows the same:
-    ``modules``, the script's module URLs (the first one is the entry), and
-    ``max_content``, the longest message.
+    room it cannot join. ``script`` is the page's script (:class:`PageScript`);
+    ``max_content`` the longest message.
     """
 
-    def initialize(self, templates: jinja2.Environment, page: dict) -> None:
+    def initialize(self, templates: jinja2.Environment, script: PageScript, max_content: int) -> None:
         self._templates = templates
-        self._page = page
+        self._script = script
+        self._max_content = max_content
 
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         # Tornado answers 400 for a path that is not UTF-8; for a room that is
@@ -92,11 +95,18 @@ class PageHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
                 protocol.check_room(room)
             except protocol.ProtocolError:
                 self._elsewhere(room)
+        # The import map is the page's one inline script: allowed by its hash.
+        self.set_header(
+            "Content-Security-Policy",
+            content_security_policy(
+                self.request.headers.get("Host"), script_hashes=[self._script.import_map_hash]
+            ),
+        )
         page = self._templates.get_template("index.html").render(
             room=room,
             static_url=self.static_url,
-            sockjs_bundle=self.reverse_url("sockjs-bundle", "sockjs.min.js"),
-            **self._page,
+            script=self._script,
+            max_content=self._max_content,
         )
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.write(page)
@@ -163,9 +173,39 @@ class NotFoundHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
         raise tornado.web.HTTPError(404)
 
 
-def module_urls(static: Path, entry: str) -> list[str]:
-    """The URLs of the page's script modules under ``static``/js, ``entry``
-    (a path under static) first: the page preloads them all at once rather
-    than finding them one import at a time."""
-    found = sorted(p.relative_to(static).as_posix() for p in (static / "js").rglob("*.js"))
-    return ["/static/" + path for path in [entry, *(p for p in found if p != entry)]]
+@dataclasses.dataclass(frozen=True)
+class PageScript:
+    """The page's script: ES modules under ``static``/js, ``entry`` first.
+
+    Each module's URL carries its version (``?v=``, a hash of its content),
+    so browsers keep it for good. The modules import each other by plain
+    name; ``import_map`` (inline in the page, allowed by ``import_map_hash``)
+    maps each plain name to its versioned URL, so a page loads one version of
+    every module, and a reload loads none again. ``modules`` lists every
+    versioned URL, the entry first, for the page to preload them all at once
+    rather than one level of imports at a time.
+    """
+
+    modules: tuple[str, ...]
+    import_map: str
+    import_map_hash: str
+    #: sockjs-client's bundle, versioned the same way.
+    sockjs_bundle: str
+
+    @classmethod
+    def of(cls, static: Path, entry: str, sockjs_bundle: Path) -> PageScript:
+        paths = sorted(p.relative_to(static).as_posix() for p in (static / "js").rglob("*.js"))
+        paths.remove(entry)
+        urls = {"/static/" + path: f"/static/{path}?v={_version(static / path)}" for path in [entry, *paths]}
+        import_map = json.dumps({"imports": urls}, separators=(",", ":"))
+        digest = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
+        bundle = f"/vendor/sockjs/{sockjs_bundle.name}?v={_version(sockjs_bundle)}"
+        return cls(tuple(urls.values()), import_map, f"'sha256-{digest}'", bundle)
+
+
+def _version(path: Path) -> str:
+    """A version for ``path``'s URL: a hash of its content, or "none" if it is missing."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+    except OSError:
+        return "none"

@@ -4,6 +4,9 @@ browsers; the script's modules."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from html.parser import HTMLParser
 
 import pytest
@@ -20,7 +23,9 @@ class _Page(HTMLParser):
         self.room_name = None
         self.title = ""
         self.inline_scripts = 0
+        self.import_maps: list[str] = []
         self.module_scripts: list[str] = []
+        self.classic_scripts: list[dict] = []
         self.preloads: list[str] = []
         self._in: str | None = None
 
@@ -28,10 +33,15 @@ class _Page(HTMLParser):
         attrs = dict(attrs)
         if tag == "body":
             self.body = attrs
+        elif tag == "script" and attrs.get("type") == "importmap":
+            self._in = "importmap"
+            self.import_maps.append("")
         elif tag == "script" and "src" not in attrs:
             self.inline_scripts += 1
         elif tag == "script" and attrs.get("type") == "module":
             self.module_scripts.append(attrs["src"])
+        elif tag == "script":
+            self.classic_scripts.append(attrs)
         elif tag == "link" and attrs.get("rel") == "modulepreload":
             self.preloads.append(attrs["href"])
         elif attrs.get("id") == "room-name":
@@ -48,6 +58,8 @@ class _Page(HTMLParser):
             self.room_name += data
         elif self._in == "title":
             self.title += data
+        elif self._in == "importmap":
+            self.import_maps[-1] += data
 
 
 async def _page(fetch, path: str) -> _Page:
@@ -56,6 +68,7 @@ async def _page(fetch, path: str) -> _Page:
     assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
     page = _Page()
     page.feed(response.body.decode("utf-8"))
+    page.policy = response.headers["Content-Security-Policy"]
     return page
 
 
@@ -156,21 +169,34 @@ async def test_a_browser_gets_an_error_page_with_a_way_back(fetch, path):
 
 
 @pytest.mark.gen_test
-async def test_the_script_is_modules_preloaded_together(fetch):
+async def test_the_script_is_versioned_modules_preloaded_together(fetch):
     page = await _page(fetch, "/")
-    assert page.module_scripts == ["/static/js/main.js"]
-    assert page.preloads[0] == "/static/js/main.js"
-    assert "/static/js/conversation.js" in page.preloads
-    assert "/static/js/view/list.js" in page.preloads
-    for url in page.preloads:
+    # One import map, the only inline script, allowed by its hash alone.
+    assert len(page.import_maps) == 1 and page.inline_scripts == 0
+    digest = base64.b64encode(hashlib.sha256(page.import_maps[0].encode()).digest()).decode()
+    script_src = next(d for d in page.policy.split("; ") if d.startswith("script-src "))
+    assert script_src == f"script-src 'self' 'sha256-{digest}'"
+    # Every module's plain name (as the modules import each other) has its
+    # versioned URL, which is what the page loads and preloads.
+    imports = json.loads(page.import_maps[0])["imports"]
+    assert "/static/js/conversation.js" in imports and "/static/js/view/list.js" in imports
+    assert page.module_scripts == [imports["/static/js/main.js"]]
+    assert page.preloads == list(imports.values())
+    for name, url in imports.items():
+        assert url.startswith(name + "?v=")
         response = await fetch(url)
         assert response.code == 200, url
         assert response.headers["Content-Type"].split(";")[0] in ("application/javascript", "text/javascript")
-        # Plain names, as the modules import each other: checked on every
-        # use, never a stale module beside a new one.
-        assert response.headers["Cache-Control"] == "no-cache", url
-    versioned = await fetch("/static/chatzilla.css?v=1")
-    assert "max-age" in versioned.headers["Cache-Control"]
+        # Kept for good: a new version has a new URL.
+        assert "max-age" in response.headers["Cache-Control"], url
+        # Unversioned, a module is checked with the server on every use.
+        plain = await fetch(name)
+        assert plain.headers["Cache-Control"] == "no-cache", name
+        assert plain.body == response.body
+    # sockjs-client's bundle, versioned too, runs before the modules.
+    (bundle,) = page.classic_scripts
+    assert "defer" in bundle and bundle["src"].startswith("/vendor/sockjs/sockjs.min.js?v=")
+    assert "max-age" in (await fetch(bundle["src"])).headers["Cache-Control"]
 
 
 @pytest.mark.gen_test
