@@ -8,9 +8,10 @@
   site from using a visitor's browser against another.
 * :class:`SecureHeaders`: mixed into every handler of the app, ours and
   sockjs-tornado's: a Content-Security-Policy that allows only our own
-  scripts, styles and frames, ``nosniff``, a Referrer-Policy, no ``Server``
-  version, and error pages that say the status and nothing else (the
-  page's handlers in :mod:`chatzilla.web` make those pages for browsers).
+  scripts (and, on the page, its import map by its hash), styles and frames,
+  ``nosniff``, a Referrer-Policy, no ``Server`` version, and error pages
+  that say the status and nothing else (the page's handlers in
+  :mod:`chatzilla.web` make those pages for browsers).
 """
 
 from __future__ import annotations
