@@ -14,6 +14,8 @@ import math
 import re
 from typing import Any
 
+from . import identity
+
 MAX_REF = 64
 MAX_EMAIL = 254
 DEFAULT_ROOM = "lobby"
@@ -109,8 +111,11 @@ def normalize_email(raw: str) -> str:
 
     Trimmed; at most 254 characters; exactly one ``@``; a non-empty local
     part; a domain with a dot that neither starts nor ends the domain; no
-    white space or control characters. The domain is lower-cased (it is
-    compared case-insensitively), the local part is kept as typed.
+    white space or control characters; nothing that makes it a look-alike of
+    another address (:func:`chatzilla.identity.check_address`: format and
+    bidi characters, mixed scripts). The domain is lower-cased (it is
+    compared case-insensitively), the local part is kept as typed; the
+    whole is in NFC.
     """
     email = raw.strip(_BLANK)
     if not email:
@@ -132,7 +137,10 @@ def normalize_email(raw: str) -> str:
     labels = domain.split(".")
     if len(labels) < 2 or not all(labels):
         raise ProtocolError("invalid_email", "the domain needs a dot, like example.com")
-    return email
+    try:
+        return identity.check_address(email)
+    except identity.IdentityError as error:
+        raise ProtocolError("invalid_email", error.reason) from None
 
 
 def check_room(raw: str) -> str:
