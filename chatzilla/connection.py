@@ -24,7 +24,7 @@ from sockjs.tornado.session import CLOSED, BaseSession, Session
 from tornado.iostream import StreamClosedError
 
 from . import protocol
-from .hub import Hub
+from .hub import TOO_SLOW, Hub
 from .limits import RateLimiter, flood_limiter
 from .outbox import Outbox, raw_frames, sockjs_packet, unsent_bytes, write
 from .protocol import Join, Leave, ProtocolError, Say, Typing
@@ -41,7 +41,6 @@ PACKET_FACTOR = 16
 FRAME_OVERHEAD = 64
 
 # SockJS close frames (code, reason); browsers reconnect after each.
-TOO_SLOW = (4008, "Too slow: the client does not read what is sent")
 TOO_MANY_CONNECTIONS = (4029, "Too many connections from your address")
 TOO_MUCH_AT_ONCE = (4029, "Too much sent at once")
 

@@ -27,6 +27,17 @@ log = logging.getLogger("chatzilla.hub")
 #: gets the newest ones and ``"truncated": true``.
 MAX_CATCH_UP = 1000
 
+#: Frames held back for one connection while its ``joined`` is prepared
+#: (messages and presence of its room meanwhile), and their bytes: past
+#: either, the connection is closed with :data:`TOO_SLOW` rather than the
+#: server holding a busy room's traffic for a history read that stalls.
+MAX_HELD = 1000
+MAX_HELD_BYTES = 1 << 20
+#: The close frame for a client that cannot keep up (the connection's
+#: send queue, or the frames held for it while it joins); it reconnects and
+#: catches up with ``since``.
+TOO_SLOW = (4008, "Too slow: the client does not read what is sent")
+
 #: A connection's ``typing`` frames are relayed at most once per this many
 #: seconds; the ones in between are dropped without a word. Pages send one
 #: every 2 seconds while someone types and show it for a few seconds.
@@ -50,6 +61,7 @@ class _Member:
     # Frames held back until `joined` is out: (message id or None, presence
     # version or 0, text).
     held: list[tuple[int | None, int, str]] | None = dataclasses.field(default_factory=list)
+    held_bytes: int = 0
     # Messages up to this id were in `joined.history`. A durable backend's
     # reader can see a commit before the writer's delivery reaches the loop,
     # so such a message may still arrive live afterwards: it is dropped.
@@ -130,6 +142,17 @@ class Hub:
             del self._rosters[member.room]
         return member
 
+    def _forget_member(self, client: Client, member: _Member, entered: bool) -> None:
+        """Undo a join that failed, if ``member`` is still ``client``'s;
+        ``entered``: the backend may have counted it, and hears of the leave
+        (a backend ignores a leave it never counted)."""
+        if self._members.get(client) is not member:
+            return  # already gone (the connection closed meanwhile)
+        if entered:
+            self._leave(client)
+        else:
+            self._drop_member(client)
+
     def close_all(self, code: int, reason: str) -> None:
         """Close every connection with a close frame (server shutting down).
 
@@ -177,20 +200,30 @@ class Hub:
         self._rosters.setdefault(room, Roster()).add(client, email)
         # Registered before reading history: a message stored meanwhile is
         # held for this client, and dropped if history has it already.
+        # Whatever goes wrong from here (a bug of ours included), the member
+        # is rolled back: a half-joined connection would stay present and
+        # hold every frame of the room.
         try:
             participants, member.presence_seen = await self._backend.enter(room, email, client)
         except StorageError:
             # Not in the backend: it must not hear of a leave.
-            self._drop_member(client)
+            self._forget_member(client, member, entered=False)
             raise ProtocolError("unavailable", "the chat cannot record who is here now; join again") from None
+        except BaseException:
+            # Perhaps counted: told of the leave, which it ignores if not.
+            self._forget_member(client, member, entered=True)
+            raise
         try:
             if since is None:
                 history = await self._backend.page(room, None, None, self._history_limit)
             else:
                 history = await self._backend.page(room, since, None, MAX_CATCH_UP + 1)
         except StorageError:
-            self._leave(client)
+            self._forget_member(client, member, entered=True)
             raise ProtocolError("unavailable", "the room's history cannot be read now; join again") from None
+        except BaseException:
+            self._forget_member(client, member, entered=True)
+            raise
         if self._members.get(client) is not member:
             return  # the connection ended while history was read
         joined: dict = {"type": "joined", "email": email}
@@ -314,6 +347,12 @@ class Hub:
         if member is not None:
             if member.held is not None:
                 member.held.append((message_id, version, text))
+                member.held_bytes += len(text)
+                if len(member.held) > MAX_HELD or member.held_bytes > MAX_HELD_BYTES:
+                    log.info("closing a connection whose join stalled: %d frames held", len(member.held))
+                    member.held = None
+                    self._leave(client)
+                    client.close(*TOO_SLOW)
                 return
             if message_id is not None and message_id <= member.seen:
                 return  # already in this client's history

@@ -21,6 +21,10 @@ MAX_EMAIL = 254
 DEFAULT_ROOM = "lobby"
 #: Most messages one scrollback request returns; larger asks are trimmed to it.
 MAX_PAGE = 100
+#: The largest integer a frame's field may hold: the largest id any backend
+#: can keep (SQLite's integers are signed 64-bit). A larger one would fail in
+#: the backend (OverflowError, a Redis error) instead of being refused here.
+MAX_INTEGER = 2**63 - 1
 
 _ROOM = re.compile(r"[a-z0-9_-]{1,64}")
 
@@ -179,8 +183,10 @@ def _integer(frame: dict[str, Any], name: str, minimum: int, ref: str | None) ->
     if value is None:
         return None
     # JSON true/false arrive as bool, a subclass of int: refuse them too.
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ProtocolError("bad_frame", f"field '{name}' must be an integer of at least {minimum}", ref)
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= MAX_INTEGER:
+        raise ProtocolError(
+            "bad_frame", f"field '{name}' must be an integer from {minimum} to {MAX_INTEGER}", ref
+        )
     return value
 
 

@@ -1,0 +1,122 @@
+"""Hostile clients, round two (issue 12): what an attacker still broke.
+
+Each test here failed on the main branch before its fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from chatzilla.backend import MemoryBackend
+from chatzilla.hub import MAX_HELD, Hub
+from chatzilla.protocol import MAX_INTEGER, ProtocolError, parse_frame
+from chatzilla.sqlite_backend import SQLiteBackend
+
+from .helpers import assert_error
+from .test_hub import Recorder
+
+ALICE, BOB = "alice@example.com", "bob@example.com"
+
+# -- item 1: integers out of range, half-finished joins ---------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "join", "email": ALICE, "since": 2**64},
+        {"type": "join", "email": ALICE, "since": MAX_INTEGER + 1},
+        {"type": "history", "before": 2**64},
+        {"type": "history", "limit": 10**30},
+    ],
+)
+def test_integers_past_the_largest_id_are_bad_frames(frame):
+    with pytest.raises(ProtocolError) as info:
+        parse_frame(json.dumps(frame))
+    assert info.value.code == "bad_frame"
+
+
+def test_the_largest_integer_is_accepted():
+    assert (
+        parse_frame(json.dumps({"type": "join", "email": ALICE, "since": MAX_INTEGER})).since == MAX_INTEGER
+    )
+
+
+@pytest.mark.gen_test
+async def test_a_join_since_2_64_is_a_bad_frame_and_leaves_nobody_behind(connect, health, caplog):
+    a = await connect()
+    await a.send({"type": "join", "email": ALICE, "since": 2**64, "ref": "j1"})
+    assert_error(await a.expect("error"), "bad_frame", "j1")
+    await health(connections=1, participants=0)
+    joined = await a.join(ALICE)  # the connection was never half-joined
+    assert joined["participants"] == [ALICE]
+    await a.send({"type": "history", "before": 2**64})
+    assert_error(await a.expect("error"), "bad_frame")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_join_whose_history_read_raises_anything_is_rolled_back(tmp_path):
+    """OverflowError is not a StorageError: the member must go all the same."""
+
+    async def scenario():
+        backend = SQLiteBackend(str(tmp_path / "chat.db"))
+        hub = Hub(backend, history_limit=50, max_content=2000)
+        try:
+            mallory, bob = Recorder("mallory"), Recorder("bob")
+            hub.open(mallory)
+            hub.open(bob)
+            with pytest.raises(OverflowError):
+                await hub.join(mallory, "mallory@example.com", None, since=2**64)
+            assert hub.stats() == {"connections": 2, "participants": 0}
+            await hub.join(bob, BOB)
+            assert json.loads(bob.texts[0])["participants"] == [BOB]
+            await hub.say(bob, "hello", "b1")
+            await asyncio.sleep(0.1)
+            assert mallory.texts == []  # holds nothing, hears nothing
+        finally:
+            await backend.close()
+
+    asyncio.run(scenario())
+
+
+class StalledHistory(MemoryBackend):
+    """The memory backend, whose history reads wait until ``release`` is set:
+    a database that stalls while the room goes on talking."""
+
+    def __init__(self) -> None:
+        super().__init__(keep=10)
+        self.release = asyncio.Event()
+        self.stalled = 0
+
+    async def page(self, room, after, before, limit):
+        if not self.release.is_set():
+            self.stalled += 1
+            await self.release.wait()
+        return await super().page(room, after, before, limit)
+
+
+def test_frames_held_for_a_stalled_join_are_bounded():
+    async def scenario():
+        backend = StalledHistory()
+        hub = Hub(backend, history_limit=50, max_content=2000)
+        alice, mallory = Recorder("alice"), Recorder("mallory")
+        hub.open(alice)
+        hub.open(mallory)
+        backend.release.set()
+        await hub.join(alice, ALICE)
+        backend.release.clear()
+        join = asyncio.ensure_future(hub.join(mallory, "mallory@example.com"))
+        while not backend.stalled:
+            await asyncio.sleep(0)
+        for i in range(MAX_HELD + 1):
+            await hub.say(alice, f"message {i}", f"a{i}")
+        assert mallory.closes == [(4008, "Too slow: the client does not read what is sent")]
+        assert hub.stats()["participants"] == 1
+        backend.release.set()
+        await join
+        assert mallory.texts == []  # nothing was held, nothing is sent after all
+
+    asyncio.run(scenario())
