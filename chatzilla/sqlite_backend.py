@@ -67,6 +67,25 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
+#: Every query the backend runs on a room's messages, by name. Each must
+#: cost the same however many messages the room holds: tests/test_query_plans.py
+#: runs ``EXPLAIN QUERY PLAN`` on each over a seeded file, with and without
+#: the planner's statistics, and refuses any scan of a room's messages.
+QUERIES: dict[str, str] = {
+    # A retried message, by its sender's ref. INDEXED BY: without statistics
+    # the planner would rather walk the whole room backwards by primary key
+    # (to serve ORDER BY) and test each row: a cost that grew with the room.
+    "by_ref": "SELECT id, content, ts FROM messages INDEXED BY messages_by_ref "
+    "WHERE room = ? AND sender = ? AND ref = ? AND ts >= ? ORDER BY id DESC LIMIT 1",
+    "insert": "INSERT INTO messages (room, id, sender, content, ts, ref) VALUES (?, ?, ?, ?, ?, ?)",
+    # The newest ``limit`` with after < id < before: a range of the primary key.
+    "page": "SELECT id, sender, content, ts, ref FROM messages WHERE room = ? AND id > ? "
+    "AND id < ? ORDER BY id DESC LIMIT ?",
+    "last_id": "SELECT last_id FROM rooms WHERE room = ?",
+    "set_last_id": "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
+    "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
+}
+
 
 def connect(path: str) -> sqlite3.Connection:
     """Open ``path`` with the pragmas every Chatzilla connection uses."""
@@ -200,28 +219,17 @@ class SQLiteBackend(LocalPresence):
             for room, sender, content, ref in batch:
                 now = self._clock()
                 if ref is not None:
-                    row = con.execute(
-                        "SELECT id, content, ts FROM messages WHERE room = ? AND sender = ? "
-                        "AND ref = ? AND ts >= ? ORDER BY id DESC LIMIT 1",
-                        (room, sender, ref, now - DEDUP_WINDOW),
-                    ).fetchone()
+                    row = con.execute(QUERIES["by_ref"], (room, sender, ref, now - DEDUP_WINDOW)).fetchone()
                     if row is not None:
                         results.append((Message(row[0], sender, row[1], row[2], ref), True))
                         continue
                 message_id = last_ids.get(room) or self._last_id(room)
                 message_id += 1
                 last_ids[room] = message_id
-                con.execute(
-                    "INSERT INTO messages (room, id, sender, content, ts, ref) VALUES (?, ?, ?, ?, ?, ?)",
-                    (room, message_id, sender, content, now, ref),
-                )
+                con.execute(QUERIES["insert"], (room, message_id, sender, content, now, ref))
                 results.append((Message(message_id, sender, content, now, ref), False))
             for room, last_id in last_ids.items():
-                con.execute(
-                    "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
-                    "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
-                    (room, last_id),
-                )
+                con.execute(QUERIES["set_last_id"], (room, last_id))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -233,16 +241,12 @@ class SQLiteBackend(LocalPresence):
 
     def _last_id(self, room: str) -> int:
         if room not in self._last_ids:
-            row = self._wcon.execute("SELECT last_id FROM rooms WHERE room = ?", (room,)).fetchone()
+            row = self._wcon.execute(QUERIES["last_id"], (room,)).fetchone()
             self._last_ids[room] = row[0] if row else 0
         return self._last_ids[room]
 
     def _page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
-        rows = self._rcon.execute(
-            "SELECT id, sender, content, ts, ref FROM messages WHERE room = ? AND id > ? "
-            "AND id < ? ORDER BY id DESC LIMIT ?",
-            (room, after or 0, before or 2**63 - 1, limit),
-        ).fetchall()
+        rows = self._rcon.execute(QUERIES["page"], (room, after or 0, before or 2**63 - 1, limit)).fetchall()
         return [Message(*row) for row in reversed(rows)]
 
     # -- the Backend interface --------------------------------------------
