@@ -17,7 +17,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from .app import SOCKJS_BUNDLE, http_server_options, make_app
-from .backend import StorageError
+from .backends.base import StorageError
 from .settings import Settings, SettingsError, load
 
 log = logging.getLogger("chatzilla")

@@ -12,13 +12,14 @@ from pathlib import Path
 import jinja2
 import tornado.web
 
-from .backend import Backend, MemoryBackend
+from .backends.base import Backend
+from .backends.memory import MemoryBackend
+from .backends.sqlite import SQLiteBackend
 from .connection import PACKET_FACTOR, ChatRouter
 from .hub import Hub
 from .limits import flood_limiter
 from .proxies import TrustedProxies
 from .settings import Settings
-from .sqlite_backend import SQLiteBackend
 from .web import HealthHandler, NotFoundHandler, PageHandler, PageScript, StaticHandler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +109,7 @@ def make_backend(settings: Settings) -> Backend:
     grace = settings.presence_grace
     if settings.redis_url:
         # Imported here: the embedded default needs no Redis client.
-        from .redis_backend import RedisBackend
+        from .backends.redis import RedisBackend
 
         return RedisBackend(settings.redis_url, settings.redis_prefix, grace=grace)
     if settings.storage == "memory":
@@ -124,7 +125,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     Call it with the event loop running (the SockJS router starts timers on
     the current loop; pytest-tornado passes ``io_loop``). ``backend``
     defaults to the one ``settings.storage`` names; opening SQLite may raise
-    :class:`~chatzilla.backend.StorageError`.
+    :class:`~chatzilla.backends.base.StorageError`.
     """
     if backend is None:
         backend = make_backend(settings)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from typing import Protocol
 
 from . import protocol
-from .backend import Backend, StorageError
+from .backends.base import Backend, StorageError
 from .chat import Message, PresenceChange, Roster
 from .limits import RateLimiter
 from .protocol import ProtocolError

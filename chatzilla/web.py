@@ -21,7 +21,7 @@ import jinja2
 import tornado.web
 
 from . import protocol
-from .backend import Backend
+from .backends.base import Backend
 from .hub import Hub
 from .security import SecureHeaders, content_security_policy
 

@@ -14,7 +14,7 @@ import logging
 
 import pytest
 
-from chatzilla.backend import MemoryBackend
+from chatzilla.backends.memory import MemoryBackend
 from chatzilla.hub import Hub
 from chatzilla.limits import RateLimiter
 from chatzilla.protocol import DEFAULT_ROOM as LOBBY

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from chatzilla.backend import MemoryBackend
+from chatzilla.backends.memory import MemoryBackend
+from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.hub import Hub
-from chatzilla.sqlite_backend import SQLiteBackend
 
 from .conftest import make_settings
 from .test_hub import Recorder

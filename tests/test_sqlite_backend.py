@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from chatzilla.backend import DEDUP_WINDOW, StorageError
-from chatzilla.sqlite_backend import SCHEMA_VERSION, SQLiteBackend, connect, migrate
+from chatzilla.backends.base import DEDUP_WINDOW, StorageError
+from chatzilla.backends.sqlite import SCHEMA_VERSION, SQLiteBackend, connect, migrate
 
 from .helpers import Clock
 

@@ -23,7 +23,7 @@ stopping does with its own: people who come back to a restarted process were
 never away.
 
 Redis down: appends and history reads raise
-:class:`~chatzilla.backend.StorageError` (the hub answers ``unavailable``),
+:class:`~chatzilla.backends.base.StorageError` (the hub answers ``unavailable``),
 :attr:`RedisBackend.healthy` turns False, and background loops retry until
 Redis answers again; after a Redis restart each process re-registers its
 people and resumes reading.
@@ -45,8 +45,8 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .backend import DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
-from .chat import Message, PresenceChange
+from ..chat import Message, PresenceChange
+from .base import DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
 
 log = logging.getLogger("chatzilla.redis")
 
@@ -162,7 +162,7 @@ return left
 
 
 class RedisBackend:
-    """A :class:`~chatzilla.backend.Backend` shared through the Redis at ``url``.
+    """A :class:`~chatzilla.backends.base.Backend` shared through the Redis at ``url``.
 
     Every key starts with ``prefix`` (so tests and deployments can share a
     server). ``node`` names this process (unique by default). ``grace`` is

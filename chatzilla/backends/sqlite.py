@@ -23,8 +23,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from .backend import DEDUP_WINDOW, Announce, Deliver, LocalPresence, StorageError, deliver_stored
-from .chat import Message
+from ..chat import Message
+from .base import DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
+from .presence import LocalPresence
 
 log = logging.getLogger("chatzilla.sqlite")
 
@@ -140,7 +141,7 @@ class _Pending:
 
 class SQLiteBackend(LocalPresence):
     """The embedded durable backend; see the module docstring. Presence is
-    counted in this process (:class:`~chatzilla.backend.LocalPresence`).
+    counted in this process (:class:`~chatzilla.backends.presence.LocalPresence`).
 
     Opening creates the file and its schema (or upgrades it) and raises
     :class:`StorageError` with a readable message if it cannot.

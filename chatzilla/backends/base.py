@@ -1,0 +1,103 @@
+"""The Backend contract: what the hub needs from storage and fan-out.
+
+A backend stores messages, gives them their ids and timestamps, and reports
+every newly stored message to the hub through the ``deliver`` callback, which
+fans it out to the connections of this process. It also counts who is
+present in each room, over every process that shares it, and reports each
+presence change through the ``announce`` callback. A person whose last
+connection closes stays present for a grace period (``grace`` seconds): one
+who comes back within it (a reload, a room switch and back, a restart of the
+server) was never away for anyone else. The hub and the connections never
+know which backend runs (see :mod:`chatzilla.backends`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from ..chat import Message, PresenceChange
+
+#: ``deliver(room, message, origin)``: ``origin`` is the opaque token the
+#: sender passed to :meth:`Backend.append` (so the hub can acknowledge to the
+#: sending connection and skip it), or None when the message came from
+#: another process.
+Deliver = Callable[[str, Message, object], None]
+
+#: ``announce(room, change, origin)``: someone's first connection entered or
+#: last one left a room (``change.event`` is "join" or "leave"); ``origin`` is
+#: the key given to :meth:`Backend.enter` or :meth:`Backend.leave`, or None
+#: when it happened in another process.
+Announce = Callable[[str, PresenceChange, object], None]
+
+log = logging.getLogger("chatzilla.backend")
+
+
+def deliver_stored(deliver: Deliver | None, room: str, message: Message, origin: object) -> None:
+    """Hand a stored message to ``deliver``. A delivery that raises is logged,
+    not propagated: the message is stored all the same, and its sender and
+    the messages after it (the rest of a batch, of a stream) must still go out."""
+    if deliver is None:
+        return
+    try:
+        deliver(room, message, origin)
+    except Exception:
+        log.exception("could not deliver message %d of room %s", message.id, room)
+
+
+#: How long a message's ``ref`` identifies it for retries, in seconds: a
+#: client that lost an acknowledgement retries well within this.
+DEDUP_WINDOW = 600.0
+
+
+class StorageError(Exception):
+    """The backend could not store or read; the message was not accepted."""
+
+
+class Backend(Protocol):
+    """What the hub needs from storage and fan-out."""
+
+    def start(self, deliver: Deliver, announce: Announce) -> None:
+        """Begin reporting stored messages and presence changes."""
+
+    @property
+    def healthy(self) -> bool:
+        """False while the backend cannot store or read (e.g. its server is down)."""
+
+    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
+        """Count connection ``key`` of ``email`` as present in ``room``.
+
+        Returns the room's participants afterwards, in arrival order, each
+        once, and the room's presence version then: a change announced later
+        with a version at or below it happened before, and is not news to
+        this connection. Announces a "join" when it is the e-mail's first
+        connection. Raises :class:`StorageError` when presence cannot be
+        recorded.
+        """
+
+    def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
+        """Stop counting connection ``key``. When it was the e-mail's last,
+        a "leave" is announced after the grace period, unless a connection
+        of the e-mail enters the room again within it (then nothing is
+        announced at all); ``at_once`` (the person said they leave) skips the
+        grace. Never raises; may complete after returning."""
+
+    async def append(
+        self, room: str, sender: str, content: str, ref: str | None, origin: object
+    ) -> tuple[Message, bool]:
+        """Store a message; return it (with id and ``ts``) and ``duplicate``.
+
+        ``duplicate`` is True when ``sender`` already sent ``ref`` to ``room``
+        within :data:`DEDUP_WINDOW`: the original message is returned and
+        nothing is stored or delivered. Otherwise, when this returns, the
+        message is as safe as the backend makes it and has been passed to
+        ``deliver``. Raises :class:`StorageError` when it cannot store.
+        """
+
+    async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
+        """Up to ``limit`` of the newest messages with ``after < id < before``
+        (either bound may be None), oldest first."""
+
+    async def close(self) -> None:
+        """Release what the backend holds; safe to call twice."""
