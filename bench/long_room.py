@@ -42,7 +42,7 @@ ROOM = "long"
 
 def seed_sqlite(path: str, count: int, room: str = ROOM) -> None:
     """Write ``count`` messages of ``room`` straight into a Chatzilla SQLite file."""
-    from chatzilla.sqlite_backend import QUERIES, connect, migrate
+    from chatzilla.backends.sqlite import QUERIES, connect, migrate
 
     con = connect(path)
     migrate(con)

@@ -11,10 +11,10 @@ import logging
 
 import pytest
 
-from chatzilla.backend import MemoryBackend
+from chatzilla.backends.memory import MemoryBackend
+from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.hub import MAX_HELD, Hub
 from chatzilla.protocol import MAX_INTEGER, ProtocolError, parse_frame
-from chatzilla.sqlite_backend import SQLiteBackend
 
 from .helpers import assert_error
 from .test_hub import Recorder

@@ -14,11 +14,11 @@ import re
 
 import pytest
 
-from chatzilla.sqlite_backend import QUERIES, connect, migrate
+from chatzilla.backends.sqlite import QUERIES, connect, migrate
 
 ROOMS = ("lobby", "dev", "quiet")
 
-#: Arguments for each query in chatzilla.sqlite_backend.QUERIES: a query
+#: Arguments for each query in chatzilla.backends.sqlite.QUERIES: a query
 #: added there without an entry here fails test_every_query_is_checked.
 ARGUMENTS: dict[str, tuple] = {
     "by_ref": ("lobby", "user3@example.com", "r-1234", 0.0),
