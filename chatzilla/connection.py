@@ -43,6 +43,14 @@ FRAME_OVERHEAD = 64
 # SockJS close frames (code, reason); browsers reconnect after each.
 TOO_MANY_CONNECTIONS = (4029, "Too many connections from your address")
 TOO_MUCH_AT_ONCE = (4029, "Too much sent at once")
+RATE_LIMIT_IGNORED = (4029, "Too many frames: rate_limited was ignored")
+#: Frames refused as too fast that a connection may send (at the
+#: ``rate_limit`` a second once spent) before it is closed with
+#: :data:`RATE_LIMIT_IGNORED`: a page that waits for ``retry_after`` gets a
+#: handful refused at most; a flood that ignores them gets closed.
+IGNORED_BURST = 100
+#: The largest ``leave`` frame exempt from the rate limit, in bytes.
+LEAVE_SIZE = 1024
 
 
 class ChatSession(Session):
@@ -102,6 +110,8 @@ class ChatRouter(SockJSRouter):
         self.max_per_address = settings.max_connections_per_address
         #: Frames of any type, per connection.
         self.frames = flood_limiter(settings.rate_limit)
+        #: Frames refused as too fast, per connection.
+        self.ignored = RateLimiter(settings.rate_limit, IGNORED_BURST)
         #: Joins per client address: as many at once as it may have
         #: connections, then ``rate_limit`` a second.
         self.joins = RateLimiter(settings.rate_limit, settings.max_connections_per_address)
@@ -171,6 +181,7 @@ class ChatConnection(SockJSConnection):
         self._inbox_bytes = 0
         self._hub.close(self)
         self._router.frames.forget(self)
+        self._router.ignored.forget(self)
         if self._address is not None:
             addresses = self._router.addresses
             addresses[self._address] -= 1
@@ -292,19 +303,21 @@ class ChatConnection(SockJSConnection):
                 "too_large",
                 f"a frame has at most {self._router.max_frame} bytes, this one has {size}; it was dropped",
             )
-        try:
-            command = protocol.parse_frame(message)
-        except ProtocolError as error:
-            wait = self._router.frames.take(self)
-            if wait:
-                raise protocol.rate_limited(wait, "frames", error.ref) from None
-            raise
-        # Leaving is never refused for speed: it only ever ends something,
-        # and a page must be sure it is out of the room once it says so.
-        wait = 0 if isinstance(command, Leave) else self._router.frames.take(self)
-        if wait:
-            raise protocol.rate_limited(wait, "frames", command.ref)
-        return command
+        wait = self._router.frames.take(self)
+        if not wait:
+            return protocol.parse_frame(message)
+        # Refused unread: parsing a flood only to refuse it costs as much as
+        # carrying it out. Only its ref is looked for, at its ends.
+        kind, ref = protocol.peek(message)
+        if kind == "leave" and size <= LEAVE_SIZE:
+            # Leaving is never refused for speed: it only ever ends
+            # something, and a page must be sure it is out of the room once
+            # it says so. (A leave is a few bytes; a padded one is refused.)
+            return protocol.parse_frame(message)
+        if self._router.ignored.take(self):
+            log.info("closing a connection from %s that ignores rate_limited", self._address)
+            self._close_soon(RATE_LIMIT_IGNORED)
+        raise protocol.rate_limited(wait, "frames", ref)
 
     async def _handle(self, message) -> None:
         ref = None

@@ -243,6 +243,30 @@ def parse_frame(text: str) -> Command:
     raise ProtocolError("bad_frame", f"unknown frame type {kind[:40]!r}", ref)
 
 
+#: How much of a frame's head and tail :func:`peek` reads.
+PEEK = 256
+_PEEK_TYPE = re.compile(r'[{,]\s*"type"\s*:\s*"([a-z_]{1,20})"')
+_PEEK_REF = re.compile(r'[{,]\s*"ref"\s*:\s*"([^"\\\x00-\x1f]{0,' + str(MAX_REF) + '})"')
+
+
+def peek(text: str) -> tuple[str | None, str | None]:
+    """The ``type`` and ``ref`` of a frame, as far as its first and last
+    :data:`PEEK` characters show them, without parsing it: for a frame
+    refused unread (too fast), whose ``ref`` is still echoed. A plain
+    ``"ref"`` that clients put first or last (as the page does) is found;
+    an escaped one, or one in the middle of a large frame, is not (None)."""
+    windows = (text,) if len(text) <= 2 * PEEK else (text[:PEEK], text[-PEEK:])
+    found = []
+    for pattern in (_PEEK_TYPE, _PEEK_REF):
+        match = None
+        for window in windows:
+            match = pattern.search(window)
+            if match:
+                break
+        found.append(match.group(1) if match and _is_unicode(match.group(1)) else None)
+    return found[0], found[1]
+
+
 def utf8_size(text: str) -> int:
     """Bytes ``text`` takes as UTF-8 (a lone surrogate counted as 3)."""
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))

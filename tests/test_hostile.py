@@ -6,15 +6,18 @@ Each test here failed on the main branch before its fix.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import json
 import logging
 
 import pytest
+from tornado.websocket import WebSocketClosedError
 
 from chatzilla.backends.memory import MemoryBackend
 from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.hub import MAX_HELD, Hub
-from chatzilla.protocol import MAX_INTEGER, ProtocolError, parse_frame
+from chatzilla.protocol import MAX_INTEGER, ProtocolError, parse_frame, peek
 
 from .helpers import assert_error
 from .test_hub import Recorder
@@ -120,3 +123,62 @@ def test_frames_held_for_a_stalled_join_are_bounded():
         assert mallory.texts == []  # nothing was held, nothing is sent after all
 
     asyncio.run(scenario())
+
+
+# -- item 3: frames past the rate limit are refused unread ---------------------
+
+
+def test_peek_finds_type_and_ref_at_either_end_of_a_large_frame():
+    padding = "x" * 65000
+    assert peek(json.dumps({"type": "message", "content": padding, "ref": "r1"})) == ("message", "r1")
+    assert peek(json.dumps({"ref": "r2", "content": padding, "type": "message"})) == ("message", "r2")
+    # In the middle of a large frame, escaped, or inside the content: not looked for.
+    assert peek(json.dumps({"type": "message", "a": padding, "ref": "r3", "b": padding})) == ("message", None)
+    assert peek(json.dumps({"type": "message", "content": 'x", "ref": "evil'})) == ("message", None)
+    assert peek('{"type": "message", "ref": "a\\"b"}') == ("message", None)
+
+
+async def exhaust(client, n: int = 12) -> None:
+    """Spend ``client``'s burst of frames (10) and read the replies (all
+    errors: it has not joined); the last one says it is too fast."""
+    for i in range(n):
+        await client.send({"type": "typing", "ref": f"t{i}"})
+    replies = [await client.expect("error") for _ in range(n)]
+    assert replies[-1]["code"] == "rate_limited", replies
+
+
+@pytest.mark.gen_test
+async def test_a_frame_past_the_limit_is_refused_unread_with_its_ref(connect):
+    a = await connect()
+    await exhaust(a)
+    # Broken JSON: parsed, it would be a bad_frame that lost its ref.
+    await a.send('{"type": "message", "content": "hi" oops, "ref": "r9"}')
+    error = await a.expect("error")
+    assert error["code"] == "rate_limited" and error["ref"] == "r9", error
+
+
+@pytest.mark.gen_test
+async def test_a_connection_that_ignores_rate_limited_is_closed(connect):
+    a = await connect()
+    await a.join(ALICE)
+    b = await connect()
+    await b.join(BOB)
+    await a.expect("presence")
+    frame = json.dumps({"type": "message", "content": "flood", "ref": "f"})
+    for _ in range(20):
+        if b.closed:
+            break
+        with contextlib.suppress(WebSocketClosedError):
+            await b.send_packet(json.dumps([frame] * 15))
+    codes = collections.Counter()
+    while True:
+        reply = await b.recv()
+        if reply["type"] == "_close":
+            break
+        codes[reply.get("code", reply["type"])] += 1
+    assert (reply["code"], reply["reason"]) == (4029, "Too many frames: rate_limited was ignored")
+    assert codes["rate_limited"] >= 100, codes
+    # The others go on.
+    await a.send({"type": "message", "content": "still here", "ref": "a1"})
+    while (reply := await a.recv())["type"] != "sent":
+        assert reply["type"] in ("message", "presence"), reply

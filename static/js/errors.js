@@ -56,7 +56,7 @@ export const ON_CLOSE = Object.freeze({
   3001: { reason: 'the server is restarting', atLeastMs: 0 },
   4008: { reason: 'the connection was too slow', atLeastMs: 0 },
   4009: { reason: 'a frame was too large', atLeastMs: 0 },
-  4029: { reason: 'too many connections from this address', atLeastMs: 10000 },
+  4029: { reason: 'too many connections or frames from this address', atLeastMs: 10000 },
 });
 
 /** The least milliseconds to wait before connecting again after close `code`. */
