@@ -18,6 +18,7 @@ is dropped quietly rather than raised into the sender of the frame.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import tornado.web
 from sockjs.tornado import proto, static, transports
@@ -99,6 +100,44 @@ class XhrSendHandler(Guard, _PacketLimit, transports.XhrSendHandler):
 
 class JSONPSendHandler(Guard, _PacketLimit, transports.JSONPSendHandler):
     pass
+
+
+#: A JSONP callback we are willing to write into a script (as sockjs-node:
+#: sockjs-client's are like ``_jp.a1b2c3``). Anything else would make our
+#: origin serve a script of the requester's choosing (``?c=alert(1)//``),
+#: which defeats ``script-src 'self'`` the day any HTML injection appears.
+_CALLBACK = re.compile(r"[A-Za-z0-9_.]{1,256}")
+
+
+class JSONPTransport(Guard, transports.JSONPTransport):
+    """JSONP polling with the callback checked, and each response prefixed
+    with ``/**/`` (as the SockJS protocol asks: a response that starts with
+    the callback's name cannot be read as another type of file)."""
+
+    def get(self, session_id):
+        callback = self.get_argument("c", None)
+        if not callback or not _CALLBACK.fullmatch(callback):
+            self.set_status(500)
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            self.finish('"callback" parameter required')
+            return None
+        return super().get(session_id)
+
+    def send_pack(self, message, binary=False):
+        # sockjs-tornado's, with the prefix.
+        if binary:
+            raise ValueError("binary not supported for JSONPTransport")
+        self.active = False
+        try:
+            msg = f"/**/{self.callback}({proto.json_encode(message)});\r\n"
+            self.set_header("Content-Type", "application/javascript; charset=UTF-8")
+            self.set_header("Content-Length", len(msg))
+            self.set_header("Etag", "dummy")
+            self.write(msg)
+            self.flush().add_done_callback(self.send_complete)
+        except OSError:
+            # The connection dropped: close the session instead of raising.
+            self.session.delayed_close()
 
 
 def _retrieve(future) -> None:
@@ -218,6 +257,7 @@ def _guarded(cls: type) -> type:
 _SPECIAL = {
     transports.XhrSendHandler: XhrSendHandler,
     transports.JSONPSendHandler: JSONPSendHandler,
+    transports.JSONPTransport: JSONPTransport,
     transports.WebSocketTransport: WebSocketTransport,
     transports.RawWebSocketTransport: RawWebSocketTransport,
     static.IFrameHandler: IFrameHandler,
@@ -231,7 +271,6 @@ HANDLERS: dict[type, type] = {
         transports.XhrPollingTransport,
         transports.XhrStreamingTransport,
         transports.EventSourceTransport,
-        transports.JSONPTransport,
         transports.HtmlFileTransport,
         static.InfoHandler,
         static.ChunkingTestHandler,

@@ -182,3 +182,24 @@ async def test_a_connection_that_ignores_rate_limited_is_closed(connect):
     await a.send({"type": "message", "content": "still here", "ref": "a1"})
     while (reply := await a.recv())["type"] != "sent":
         assert reply["type"] in ("message", "presence"), reply
+
+
+# -- item 5: JSONP callbacks ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "callback", ["alert(document.domain)//", "a;b", "x%20y", "%D0%B9%D1%86", "a-b", "a%0Ab", "c" * 300]
+)
+@pytest.mark.gen_test
+async def test_a_jsonp_callback_that_is_not_a_name_is_refused(fetch, callback):
+    response = await fetch(f"/chat/000/cb{len(callback)}/jsonp?c={callback}")
+    assert response.code == 500
+    assert response.body == b'"callback" parameter required'
+    assert response.headers["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.gen_test
+async def test_a_jsonp_response_starts_with_a_comment_then_the_callback(fetch):
+    response = await fetch("/chat/000/jp1/jsonp?c=_jp.a1b2_c3")
+    assert response.code == 200
+    assert response.body == b'/**/_jp.a1b2_c3("o");\r\n'
