@@ -25,3 +25,29 @@ def test_bad_input_does_not_flip_healthz(redis_url, prefix, servers):  # noqa: F
             await mallory.close()
 
     run(scenario())
+
+
+def test_ref_keys_of_different_senders_never_collide(redis_url, prefix, servers):  # noqa: F811
+    """``mallory@x.com`` with ref ``y:r1`` and ``mallory@x.com:y`` with ref
+    ``r1`` once shared a key: the second was acknowledged with the first's id
+    and never stored."""
+    (one,) = servers(redis_url, prefix, 1)
+
+    async def scenario():
+        first = await WebSocketClient(one.url).connect()
+        second = await WebSocketClient(one.url).connect()
+        try:
+            await first.join("mallory@x.com")
+            await second.join("mallory@x.com:y")
+            await first.expect("presence")
+            one_ack = await first.say("first", "y:r1")
+            assert (await second.expect("message"))["content"] == "first"
+            two_ack = await second.say("second", "r1")
+            assert two_ack["id"] == one_ack["id"] + 1
+            message = await first.expect("message")
+            assert (message["sender"], message["content"]) == ("mallory@x.com:y", "second")
+        finally:
+            await first.close()
+            await second.close()
+
+    run(scenario())

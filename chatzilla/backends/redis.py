@@ -161,6 +161,14 @@ return left
 """
 
 
+def key_part(text: str) -> str:
+    """``text`` made safe to join with ``:`` into a key: ``%`` and ``:``
+    percent-encoded, so that no two (sender, ref) pairs share a key
+    (``a@x.com`` with ref ``y:r1`` against ``a@x.com:y`` with ``r1``).
+    Room names need none: they hold neither character."""
+    return text.replace("%", "%25").replace(":", "%3A")
+
+
 class RedisBackend:
     """A :class:`~chatzilla.backends.base.Backend` shared through the Redis at ``url``.
 
@@ -273,7 +281,11 @@ class RedisBackend:
         token = f"{self.node}#{next(self._tokens)}"
         self._origins[token] = origin
         ts = self._clock()
-        refkey = self._key("ref", room, sender, ref) if ref is not None else self._key("ref", "-")
+        refkey = (
+            self._key("ref", room, key_part(sender), key_part(ref))
+            if ref is not None
+            else self._key("ref", "-")
+        )
         try:
             duplicate, stamp = await self._append_script(
                 keys=[self._key("seq", room), self._key("stream", room), refkey],
