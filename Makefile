@@ -21,11 +21,13 @@ test: setup chromium nginx
 	$(MAKE) --no-print-directory test-server
 	$(MAKE) --no-print-directory test-browser
 
-# Lint and format check (ruff, configured in pyproject.toml) over all our Python.
+# Lint and format check (ruff) over all our Python, and types (mypy, on
+# chatzilla/); both configured in pyproject.toml.
 LINTED := chatzilla tests bench deploy
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 # The page's modules that touch no DOM (connection, conversation, outbox,
 # errors, rules...), with Node's own test runner: no browser, no framework.
@@ -72,7 +74,8 @@ cluster: setup nginx
 	$(BIN)/python deploy/cluster.py --port 8080 --redis-url $(REDIS_URL)
 
 clean:
-	rm -rf $(VENV) node_modules $(ARTIFACTS) .pytest_cache
+	rm -rf $(VENV) node_modules $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -not -path './node_modules/*' -prune -exec rm -rf {} +
 
 # The benchmark (bench/run.py): Chatzilla against the plain sockjs-tornado
 # floor and the npm sockjs reference server, side by side; prints the table

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+#: A roster's connection key: whatever the caller counts (the hub's clients).
+Conn = TypeVar("Conn", bound=Hashable)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +61,7 @@ class PresenceChange:
         return {"type": "presence", "event": self.event, "email": self.email, "count": self.count}
 
 
-class Roster:
+class Roster(Generic[Conn]):
     """Who is in one room: e-mail -> the set of that person's connections
     (empty for a person who lingers).
 
@@ -67,10 +70,10 @@ class Roster:
     """
 
     def __init__(self) -> None:
-        self._by_email: dict[str, set[Hashable]] = {}
-        self._email_of: dict[Hashable, str] = {}
+        self._by_email: dict[str, set[Conn]] = {}
+        self._email_of: dict[Conn, str] = {}
 
-    def add(self, conn: Hashable, email: str) -> PresenceChange:
+    def add(self, conn: Conn, email: str) -> PresenceChange:
         """Count ``conn`` for ``email``: a "join" unless the e-mail was a
         participant already (another connection, or lingering)."""
         if conn in self._email_of:
@@ -83,7 +86,7 @@ class Roster:
         self._email_of[conn] = email
         return PresenceChange("join" if first else None, email, len(self._by_email))
 
-    def remove(self, conn: Hashable, linger: bool = False) -> PresenceChange | None:
+    def remove(self, conn: Conn, linger: bool = False) -> PresenceChange | None:
         """Forget ``conn``; None if it was not there. The e-mail's last
         connection gone, it leaves ("leave"), or with ``linger`` stays a
         participant with no connection (no event)."""
@@ -119,10 +122,10 @@ class Roster:
         """E-mails present, each once, in the order they arrived."""
         return list(self._by_email)
 
-    def connections(self) -> list[Hashable]:
+    def connections(self) -> list[Conn]:
         return list(self._email_of)
 
-    def email_of(self, conn: Hashable) -> str | None:
+    def email_of(self, conn: Conn) -> str | None:
         return self._email_of.get(conn)
 
     def __len__(self) -> int:

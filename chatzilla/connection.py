@@ -20,13 +20,14 @@ import collections
 import logging
 
 from sockjs.tornado import SockJSConnection, SockJSRouter
-from sockjs.tornado.session import CLOSED, BaseSession, Session
+from sockjs.tornado.session import CLOSED, Session
 from tornado.iostream import StreamClosedError
 
-from . import protocol
+from . import compat, protocol
+from .compat import unsent_bytes
 from .hub import TOO_SLOW, Hub
 from .limits import RateLimiter, flood_limiter
-from .outbox import Outbox, raw_frames, sockjs_packet, unsent_bytes, write
+from .outbox import Outbox, raw_frames, sockjs_packet, write
 from .protocol import Join, Leave, ProtocolError, Say, Typing
 from .settings import Settings
 from .transports import RawWebSocketTransport, WebSocketTransport, guard_urls
@@ -76,7 +77,7 @@ class ChatSession(Session):
 
     def close(self, code: int = 3000, message: str = "Go away!") -> None:
         if self.state != CLOSED and self.handler is not None and not self.handler.active:
-            BaseSession.close(self, code, message)
+            compat.close_session_quietly(self, code, message)
             return
         super().close(code, message)
 
@@ -85,16 +86,6 @@ class ChatSession(Session):
         # an xhr_send body holds (a string character by character, a number
         # not at all: a logged traceback). Anything else is one frame here.
         super().on_messages(msg_list if isinstance(msg_list, (list, tuple)) else [msg_list])
-
-
-def _stream(handler):
-    """The Tornado stream under a transport handler, or None."""
-    if handler is None:
-        return None
-    connection = getattr(handler, "ws_connection", None)  # a WebSocket
-    if connection is None:
-        connection = getattr(handler.request, "connection", None)  # HTTP
-    return getattr(connection, "stream", None)
 
 
 class ChatRouter(SockJSRouter):
@@ -118,15 +109,14 @@ class ChatRouter(SockJSRouter):
         #: Open connections per client address.
         self.addresses: collections.Counter[str] = collections.Counter()
         super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop, session_kls=ChatSession)
-        self._transport_urls = guard_urls(self._transport_urls)
+        compat.replace_transport_handlers(self, guard_urls)
         # call_soon, not add_callback: the latter is the thread-safe kind,
         # which costs a wake-up write per call.
         self.outbox = Outbox(self.io_loop.asyncio_loop.call_soon)
 
     def shutdown(self) -> None:
         """Stop the router's timers (session expiry and stats)."""
-        self._sessions_cleanup.stop()
-        self.stats._callback.stop()
+        compat.stop_router_timers(self)
 
 
 class ChatConnection(SockJSConnection):
@@ -209,10 +199,10 @@ class ChatConnection(SockJSConnection):
             return
         session = self.session
         handler = session.handler
-        stream = _stream(handler)
+        stream = compat.handler_stream(handler)
         websocket = isinstance(handler, (WebSocketTransport, RawWebSocketTransport))
-        if websocket and stream is not None and handler.ws_connection._compressor is None:
-            if handler.ws_connection.is_closing():
+        if websocket and stream is not None and not compat.websocket_compressed(handler):
+            if compat.websocket_closing(handler):
                 # Its close frame is in (or its connection gone): end the
                 # session, as a failed write does, instead of writing.
                 self._router.io_loop.add_callback(handler.on_close)
@@ -231,7 +221,7 @@ class ChatConnection(SockJSConnection):
             return
         # The HTTP transports (or a session between two requests): their
         # session queues and batches frames until a request takes them.
-        waiting = len(getattr(session, "send_queue", "")) + unsent_bytes(stream)
+        waiting = compat.queued_bytes(session) + unsent_bytes(stream)
         if self._too_slow(waiting + sum(map(len, texts))):
             return
         for text in texts:
@@ -243,8 +233,7 @@ class ChatConnection(SockJSConnection):
         # A client that does not read must not make the server hold on to
         # everything said meanwhile. It reconnects and catches up.
         log.info("closing a connection from %s that does not read: %d bytes waiting", self._address, waiting)
-        if hasattr(self.session, "send_queue"):
-            self.session.send_queue = ""
+        compat.drop_queued(self.session)
         self._close_soon(TOO_SLOW)
         return True
 

@@ -102,7 +102,7 @@ class Hub:
         self._typing = RateLimiter(1 / typing_interval, 1, clock)
         self._clients: set[Client] = set()
         self._members: dict[Client, _Member] = {}
-        self._rosters: dict[str, Roster] = {}
+        self._rosters: dict[str, Roster[Client]] = {}
         self._closing = False  # set by close_all: the server is shutting down
         backend.start(self._deliver, self._announce)
 
@@ -197,7 +197,7 @@ class Hub:
                 "in use, its most; join a room that has people in it",
             )
         member = self._members[client] = _Member(email, room)
-        self._rosters.setdefault(room, Roster()).add(client, email)
+        self._rosters.setdefault(room, Roster[Client]()).add(client, email)
         # Registered before reading history: a message stored meanwhile is
         # held for this client, and dropped if history has it already.
         # Whatever goes wrong from here (a bug of ours included), the member

@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 from tornado.iostream import IOStream, StreamClosedError
 
+from .compat import unsent_bytes
+
 
 def websocket_frame(payload: bytes) -> bytes:
     """One unmasked, final WebSocket text frame (server to client, RFC 6455)."""
@@ -40,14 +42,6 @@ def sockjs_packet(texts: list[str]) -> bytes:
 def raw_frames(texts: list[str]) -> bytes:
     """The raw endpoint's framing: one WebSocket message per frame."""
     return b"".join(websocket_frame(text.encode()) for text in texts)
-
-
-def unsent_bytes(stream: IOStream | None) -> int:
-    """Bytes written to ``stream`` that its socket has not taken yet."""
-    if stream is None:
-        return 0
-    # Tornado keeps no public count; these two indexes are what it uses.
-    return stream._total_write_index - stream._total_write_done_index
 
 
 def write(stream: IOStream, data: bytes) -> None:

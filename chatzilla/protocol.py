@@ -166,15 +166,23 @@ def clean_content(raw: str, limit: int) -> str:
     return content
 
 
-def _field(frame: dict[str, Any], name: str, required: bool, ref: str | None) -> str | None:
+def _field(frame: dict[str, Any], name: str, ref: str | None) -> str | None:
+    """An optional string field: None when absent (or null)."""
     value = frame.get(name)
-    if value is None and not required:
+    if value is None:
         return None
     if not isinstance(value, str):
-        wanted = "is required and must be a string" if value is None else "must be a string"
-        raise ProtocolError("bad_frame", f"field '{name}' {wanted}", ref)
+        raise ProtocolError("bad_frame", f"field '{name}' must be a string", ref)
     if not _is_unicode(value):
         raise ProtocolError("bad_frame", f"field '{name}' is not valid Unicode", ref)
+    return value
+
+
+def _required(frame: dict[str, Any], name: str, ref: str | None) -> str:
+    """A string field the frame must have."""
+    value = _field(frame, name, ref)
+    if value is None:
+        raise ProtocolError("bad_frame", f"field '{name}' is required and must be a string", ref)
     return value
 
 
@@ -222,13 +230,13 @@ def parse_frame(text: str) -> Command:
         raise ProtocolError("bad_frame", "a frame needs a string field 'type'", ref)
     if kind == "join":
         return Join(
-            email=_field(frame, "email", True, ref),
-            room=_field(frame, "room", False, ref),
+            email=_required(frame, "email", ref),
+            room=_field(frame, "room", ref),
             since=_integer(frame, "since", 0, ref),
             ref=ref,
         )
     if kind == "message":
-        return Say(content=_field(frame, "content", True, ref), ref=ref)
+        return Say(content=_required(frame, "content", ref), ref=ref)
     if kind == "history":
         limit = _integer(frame, "limit", 1, ref)
         return Scrollback(

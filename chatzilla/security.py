@@ -19,7 +19,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+import tornado.web
+
+if TYPE_CHECKING:
+    # The mixins below go before a RequestHandler among a handler's bases:
+    # checked as RequestHandlers, built on object (their place in the MRO).
+    HandlerMixin = tornado.web.RequestHandler
+else:
+    HandlerMixin = object
 
 #: A Host header we are willing to repeat in the policy (host[:port]).
 _HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
@@ -80,7 +90,7 @@ def content_security_policy(
     )
 
 
-class SecureHeaders:
+class SecureHeaders(HandlerMixin):
     """Mixin for a :class:`tornado.web.RequestHandler`: security headers on
     every response (errors included), and plain error pages.
 

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
 import tornado.web
 from sockjs.tornado import proto, static, transports
 from sockjs.tornado.util import bytes_to_str
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError
 
+from . import compat
 from .security import SecureHeaders, content_security_policy, origin_allowed
+
+if TYPE_CHECKING:
+    from .connection import ChatRouter
 
 #: The SockJS close frame for a packet far larger than the largest frame.
 FRAME_TOO_LARGE = (4009, "Frame too large")
@@ -49,6 +54,8 @@ IFRAME_PAGE = """<!DOCTYPE html>
 
 class Guard(SecureHeaders):
     """Mixed into every SockJS handler; ``self.server`` is the ChatRouter."""
+
+    server: ChatRouter
 
     def initialize(self, server) -> None:
         # Counted in sockjs-tornado's stats only once prepare() has run; its
@@ -87,7 +94,7 @@ class _PacketLimit:
 
     def post(self, session_id):
         if len(self.request.body) > self.server.max_packet:
-            session = self._get_session(session_id)
+            session = compat.polling_session(self, session_id)
             if session is not None and not session.is_closed:
                 session.close(*FRAME_TOO_LARGE)
             raise tornado.web.HTTPError(413)
@@ -161,27 +168,18 @@ class _QuietWrites:
         written.add_done_callback(_retrieve)
 
 
-class _Lean:
+class _Lean(compat.PlainWebSocketExecute):
     """For the WebSocket transports, which live as long as their connection:
     what the handshake needed (a coroutine of sockjs-tornado's around
     Tornado's, the request and response headers) is not kept past it; at a
     thousand idle connections their kilobytes add up."""
-
-    def _execute(self, transforms, *args, **kwargs):
-        # sockjs-tornado's _execute is a generator coroutine that repeats the
-        # checks Tornado's get() makes, then waits on it: its Runner, future,
-        # callbacks and locals stay alive as long as the connection, about
-        # 2 KiB each. Its method check (405 with Allow: GET) is kept.
-        if self.request.method != "GET":
-            return super()._execute(transforms, *args, **kwargs)
-        return WebSocketHandler._execute(self, transforms, *args, **kwargs)
 
     def open(self, *args, **kwargs):
         super().open(*args, **kwargs)
         # Emptied in place, not replaced: Tornado's get() coroutine holds the
         # request's headers in a local for as long as the connection lives.
         self.request.headers.clear()
-        self._headers.clear()
+        compat.forget_response_headers(self)
         info = getattr(self.session, "conn_info", None)
         if info is not None:
             info.headers = {}
@@ -223,7 +221,7 @@ class RawWebSocketTransport(Guard, _Lean, _QuietWrites, transports.RawWebSocketT
         except OSError:
             pass
         finally:
-            self._detach()
+            compat.detach(self)
 
 
 class IFrameHandler(Guard, static.IFrameHandler):

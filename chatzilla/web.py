@@ -23,7 +23,7 @@ import tornado.web
 from . import protocol
 from .backends.base import Backend
 from .hub import Hub
-from .security import SecureHeaders, content_security_policy
+from .security import HandlerMixin, SecureHeaders, content_security_policy
 
 #: What an error page says, by status; anything else gets its phrase only.
 EXPLANATIONS = {
@@ -33,7 +33,7 @@ EXPLANATIONS = {
 }
 
 
-class PageErrors:
+class PageErrors(HandlerMixin):
     """Mixin, before :class:`SecureHeaders`: a browser asking for a page
     (``Accept`` names text/html) gets an error page in the page's style,
     with a link to the lobby; anything else gets SecureHeaders' one line.
@@ -154,7 +154,10 @@ class StaticHandler(PageErrors, SecureHeaders, tornado.web.StaticFileHandler):
     runs modules of two versions together.
     """
 
-    def initialize(self, path: str, templates: jinja2.Environment, default_filename: str | None = None):
+    # Tornado passes the URL spec's arguments to initialize, whatever they are.
+    def initialize(  # type: ignore[override]
+        self, path: str, templates: jinja2.Environment, default_filename: str | None = None
+    ) -> None:
         super().initialize(path, default_filename)
         self._templates = templates
 

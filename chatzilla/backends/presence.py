@@ -49,7 +49,9 @@ class LocalPresence:
     def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
         roster = self._rosters.get(room)
         linger = self._grace > 0 and not at_once
-        change = roster.remove(key, linger) if roster is not None else None
+        if roster is None:
+            return
+        change = roster.remove(key, linger)
         if change is None:
             return
         if linger and roster.lingering(email):

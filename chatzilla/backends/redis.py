@@ -41,14 +41,19 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.typing import KeyT, StreamIdT
 
 from ..chat import Message, PresenceChange
 from .base import DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
 
 log = logging.getLogger("chatzilla.redis")
+
+#: Stream entries as the clients (``decode_responses``) return them: (entry id, fields).
+_Entries = list[tuple[str, dict[str, str]]]
 
 #: Messages kept per room stream (approximately: Redis trims whole nodes).
 STREAM_MAXLEN = 10_000
@@ -194,11 +199,23 @@ class RedisBackend:
         self._clock = clock
         self._heartbeat = heartbeat
         self._node_ttl = node_ttl
-        common = {"decode_responses": True, "socket_connect_timeout": 1.0, "health_check_interval": 0}
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=2.0, **common)
+        # decode_responses: every reply is str (redis-py's annotations say
+        # bytes | str whatever the client, hence the casts of its replies).
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=2.0,
+            decode_responses=True,
+            socket_connect_timeout=1.0,
+            health_check_interval=0,
+        )
         # XREAD BLOCK holds its connection, so the reader has its own.
         self._reader = aioredis.Redis.from_url(
-            url, socket_timeout=None, single_connection_client=True, **common
+            url,
+            socket_timeout=None,
+            single_connection_client=True,
+            decode_responses=True,
+            socket_connect_timeout=1.0,
+            health_check_interval=0,
         )
         self._append_script = self._redis.register_script(_APPEND)
         self._enter_script = self._redis.register_script(_ENTER)
@@ -309,7 +326,9 @@ class RedisBackend:
         high = f"(0-{before}" if before is not None else "+"
         low = f"(0-{after}" if after is not None else "-"
         try:
-            entries = await self._redis.xrevrange(self._key("stream", room), high, low, count=limit)
+            entries = cast(
+                _Entries, await self._redis.xrevrange(self._key("stream", room), high, low, count=limit)
+            )
         except (RedisError, OSError) as exc:
             self._failed("history", exc)
             raise StorageError("history could not be read") from None
@@ -324,7 +343,7 @@ class RedisBackend:
 
     async def _newest_id(self, client: aioredis.Redis, room: str) -> str:
         """The id of the last entry of ``room``'s stream ("0-0" if none)."""
-        newest = await client.xrevrange(self._key("stream", room), "+", "-", count=1)
+        newest = cast(_Entries, await client.xrevrange(self._key("stream", room), "+", "-", count=1))
         return newest[0][0] if newest else "0-0"
 
     async def _follow(self, room: str) -> None:
@@ -347,13 +366,17 @@ class RedisBackend:
                     self._reader_id = await self._reader.client_id()
                     await self._check_resets()
                 self._rooms_changed.clear()
-                rooms = {self._key("stream", room): last for room, last in self._last_read.items()}
+                rooms: dict[KeyT, StreamIdT] = {
+                    self._key("stream", room): last for room, last in self._last_read.items()
+                }
                 if not rooms:
                     await self._rooms_changed.wait()
                     continue
                 # A room followed just before this call is read from the
                 # next one: the block is short so that waits at most 1 s.
-                replies = await self._reader.xread(rooms, count=1000, block=1000)
+                replies = cast(
+                    list[tuple[str, _Entries]], await self._reader.xread(rooms, count=1000, block=1000)
+                )
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -578,7 +601,7 @@ class RedisBackend:
             await self._wake_reader()
 
     async def _reap_dead(self) -> None:
-        for node in await self._redis.smembers(self._key("nodes")):
+        for node in cast(set[str], await self._redis.smembers(self._key("nodes"))):
             if node != self.node and not await self._redis.exists(self._key("node", node, "alive")):
                 await self._reap(node)
 

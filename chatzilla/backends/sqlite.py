@@ -224,7 +224,7 @@ class SQLiteBackend(LocalPresence):
                     if row is not None:
                         results.append((Message(row[0], sender, row[1], row[2], ref), True))
                         continue
-                message_id = last_ids.get(room) or self._last_id(room)
+                message_id = last_ids.get(room) or self._last_id(con, room)
                 message_id += 1
                 last_ids[room] = message_id
                 con.execute(QUERIES["insert"], (room, message_id, sender, content, now, ref))
@@ -240,14 +240,16 @@ class SQLiteBackend(LocalPresence):
         self.commits += 1
         return results
 
-    def _last_id(self, room: str) -> int:
+    def _last_id(self, con: sqlite3.Connection, room: str) -> int:
         if room not in self._last_ids:
-            row = self._wcon.execute(QUERIES["last_id"], (room,)).fetchone()
+            row = con.execute(QUERIES["last_id"], (room,)).fetchone()
             self._last_ids[room] = row[0] if row else 0
         return self._last_ids[room]
 
     def _page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
-        rows = self._rcon.execute(QUERIES["page"], (room, after or 0, before or 2**63 - 1, limit)).fetchall()
+        con = self._rcon
+        assert con is not None
+        rows = con.execute(QUERIES["page"], (room, after or 0, before or 2**63 - 1, limit)).fetchall()
         return [Message(*row) for row in reversed(rows)]
 
     # -- the Backend interface --------------------------------------------

@@ -1,0 +1,126 @@
+"""Every reach into the private parts of sockjs-tornado 1.0.7 and Tornado 6.6.1.
+
+sockjs-tornado is unmaintained, and some of what we need (the size of what
+waits to be sent, a WebSocket without its handshake coroutine kept alive, a
+router whose handlers are swapped for guarded ones) neither library offers
+publicly. So those reaches stay, but here only, each behind a named function:
+``tests/test_compat.py`` has a test per function that fails loudly when a
+version bump removes what it relies on, and a scan that no other module of
+``chatzilla`` touches a private name of either library. Both versions are
+pinned in ``setup.cfg`` for this reason: a bump means running those tests
+first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sockjs.tornado.session import BaseSession
+from tornado.iostream import IOStream
+from tornado.websocket import WebSocketHandler
+
+if TYPE_CHECKING:
+    _WebSocketMixin = WebSocketHandler
+else:
+    _WebSocketMixin = object
+
+# -- Tornado -------------------------------------------------------------------
+
+
+def unsent_bytes(stream: IOStream | None) -> int:
+    """Bytes written to ``stream`` that its socket has not taken yet (0 for None)."""
+    if stream is None:
+        return 0
+    # Tornado keeps no public count; these two indexes are what it uses.
+    return stream._total_write_index - stream._total_write_done_index
+
+
+def handler_stream(handler: Any) -> IOStream | None:
+    """The Tornado stream under a SockJS transport handler (a WebSocket's, or
+    an HTTP request's), or None when it has none (any more)."""
+    if handler is None:
+        return None
+    connection = getattr(handler, "ws_connection", None)  # a WebSocket
+    if connection is None:
+        connection = getattr(handler.request, "connection", None)  # HTTP
+    return getattr(connection, "stream", None)
+
+
+def websocket_compressed(handler: WebSocketHandler) -> bool:
+    """Whether the WebSocket negotiated permessage-deflate (then its frames
+    must go through Tornado, which compresses them)."""
+    connection = handler.ws_connection
+    return connection is not None and getattr(connection, "_compressor", None) is not None
+
+
+def websocket_closing(handler: WebSocketHandler) -> bool:
+    """Whether the WebSocket's close frame is out (or its connection gone)."""
+    connection = handler.ws_connection
+    return connection is None or connection.is_closing()
+
+
+def forget_response_headers(handler: Any) -> None:
+    """Empty the handler's response headers in place (a WebSocket keeps the
+    handshake's for as long as it lives)."""
+    handler._headers.clear()
+
+
+class PlainWebSocketExecute(_WebSocketMixin):
+    """Mixin for sockjs-tornado's WebSocket handlers: the request runs
+    Tornado's own ``_execute`` instead of sockjs-tornado's.
+
+    sockjs-tornado's is a generator coroutine that repeats the checks
+    Tornado's get() makes, then waits on it: its Runner, future, callbacks
+    and locals stay alive as long as the connection, about 2 KiB each. Its
+    method check (405 with Allow: GET) is kept.
+    """
+
+    def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> Any:
+        if self.request.method != "GET":
+            return super()._execute(transforms, *args, **kwargs)
+        return WebSocketHandler._execute(self, transforms, *args, **kwargs)
+
+
+# -- sockjs-tornado -------------------------------------------------------------
+
+
+def replace_transport_handlers(router: Any, replace: Callable[[list[tuple]], list[tuple]]) -> None:
+    """Give ``router`` the URL specs ``replace`` makes of its own (pattern,
+    handler class, kwargs); must run before ``router.urls`` is used."""
+    router._transport_urls = replace(router._transport_urls)
+
+
+def stop_router_timers(router: Any) -> None:
+    """Stop the router's periodic callbacks: session expiry and stats."""
+    router._sessions_cleanup.stop()
+    router.stats._callback.stop()
+
+
+def polling_session(handler: Any, session_id: str) -> Any:
+    """The session a polling (HTTP) transport request names, or None."""
+    return handler._get_session(session_id)
+
+
+def detach(handler: Any) -> None:
+    """Unhook a WebSocket transport handler from its session."""
+    handler._detach()
+
+
+def queued_bytes(session: Any) -> int:
+    """Frames a polling session holds for its next request, in characters (0
+    for sessions that queue nothing)."""
+    return len(getattr(session, "send_queue", ""))
+
+
+def drop_queued(session: Any) -> None:
+    """Throw away what a polling session holds for its next request."""
+    if hasattr(session, "send_queue"):
+        session.send_queue = ""
+
+
+def close_session_quietly(session: Any, code: int, reason: str) -> None:
+    """Close a session without writing its close frame into the current
+    handler (the next poll is answered with it instead): 1.0.7's own close
+    writes into a polling response that may already be finishing."""
+    BaseSession.close(session, code, reason)

@@ -1,0 +1,351 @@
+"""chatzilla.compat: each reach into sockjs-tornado's or Tornado's private
+parts, on the real libraries, so a version bump that removes one fails here
+by name; and a scan that no other module of chatzilla makes such a reach.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import configparser
+import functools
+import importlib
+import inspect
+import pkgutil
+import socket
+import textwrap
+import warnings
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import sockjs.tornado
+import tornado
+import tornado.web
+from sockjs.tornado import session as sockjs_session
+from sockjs.tornado import websocket as sockjs_websocket
+from sockjs.tornado.transports import pollingbase
+from tornado.httpclient import HTTPRequest
+from tornado.iostream import IOStream
+from tornado.testing import bind_unused_port
+from tornado.websocket import WebSocketHandler, websocket_connect
+
+import chatzilla
+from chatzilla import compat, transports
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARIES = ("tornado", "sockjs")
+
+
+# -- the pins ------------------------------------------------------------------
+
+
+def test_the_installed_libraries_are_the_pinned_versions():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    pins = dict(line.split("==") for line in config["options"]["install_requires"].split() if "==" in line)
+    assert pins["tornado"] == version("tornado") == "6.6.1"
+    assert pins["sockjs-tornado"] == version("sockjs-tornado") == "1.0.7"
+
+
+# -- Tornado -------------------------------------------------------------------
+
+
+class Probe(WebSocketHandler):
+    """A plain Tornado WebSocket that hands itself to the test when open."""
+
+    opened: asyncio.Future
+
+    def get_compression_options(self):
+        return {}  # permessage-deflate when the client asks for it
+
+    def open(self):
+        Probe.opened.set_result(self)
+
+
+class HttpProbe(tornado.web.RequestHandler):
+    seen: asyncio.Future
+
+    def get(self):
+        HttpProbe.seen.set_result((compat.handler_stream(self), self.request.connection.stream))
+        self.finish("ok")
+
+
+@pytest.fixture
+def probe_url(io_loop):
+    """ws://... of a server with :class:`Probe` at /ws and :class:`HttpProbe` at /http."""
+    app = tornado.web.Application([("/ws", Probe), ("/http", HttpProbe)])
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_socket(sock)
+    Probe.opened = asyncio.get_event_loop().create_future()
+    HttpProbe.seen = asyncio.get_event_loop().create_future()
+    yield f"127.0.0.1:{port}"
+    server.stop()
+
+
+async def _probe(probe_url: str, compression: bool = False):
+    client = await websocket_connect(f"ws://{probe_url}/ws", compression_options={} if compression else None)
+    return client, await asyncio.wait_for(Probe.opened, 5)
+
+
+@pytest.mark.gen_test
+async def test_unsent_bytes_counts_what_the_socket_has_not_taken():
+    ours, theirs = socket.socketpair()
+    stream = IOStream(ours)
+    try:
+        assert compat.unsent_bytes(stream) == 0
+        assert compat.unsent_bytes(None) == 0
+        stream.write(b"x" * (16 << 20))  # more than any socket buffer; nobody reads
+        assert 0 < compat.unsent_bytes(stream) <= 16 << 20
+    finally:
+        stream.close()
+        theirs.close()
+
+
+@pytest.mark.gen_test
+async def test_handler_stream_of_a_websocket_and_of_an_http_request(probe_url):
+    client, handler = await _probe(probe_url)
+    assert compat.handler_stream(handler) is handler.ws_connection.stream
+    assert isinstance(compat.handler_stream(handler), IOStream)
+    assert compat.handler_stream(None) is None
+    client.close()
+    await tornado.httpclient.AsyncHTTPClient().fetch(f"http://{probe_url}/http")
+    found, actual = await HttpProbe.seen
+    assert found is actual and isinstance(found, IOStream)
+
+
+@pytest.mark.gen_test
+async def test_websocket_compressed_only_when_negotiated(probe_url):
+    client, handler = await _probe(probe_url)
+    assert compat.websocket_compressed(handler) is False
+    client.close()
+    Probe.opened = asyncio.get_event_loop().create_future()
+    client, handler = await _probe(probe_url, compression=True)
+    assert compat.websocket_compressed(handler) is True
+    client.close()
+
+
+@pytest.mark.gen_test
+async def test_websocket_closing_once_its_close_frame_is_out(probe_url):
+    client, handler = await _probe(probe_url)
+    assert compat.websocket_closing(handler) is False
+    handler.close(1000, "bye")
+    assert compat.websocket_closing(handler) is True
+    client.close()
+
+
+@pytest.mark.gen_test
+async def test_forget_response_headers_empties_them_in_place(probe_url):
+    client, handler = await _probe(probe_url)
+    headers = handler._headers
+    assert list(headers.get_all())
+    compat.forget_response_headers(handler)
+    assert handler._headers is headers and not list(headers.get_all())
+    client.close()
+
+
+def test_plain_websocket_execute_replaces_sockjs_tornados_coroutine():
+    # What the mixin overrides and what it calls instead, both still there...
+    assert inspect.isfunction(sockjs_websocket.SockJSWebSocketHandler._execute)
+    assert inspect.isfunction(WebSocketHandler._execute)
+    # ...and ours is the one our transports run.
+    for transport in (transports.WebSocketTransport, transports.RawWebSocketTransport):
+        assert transport._execute is compat.PlainWebSocketExecute._execute
+
+
+@pytest.mark.gen_test
+async def test_plain_websocket_execute_opens_websockets_and_refuses_other_methods(base_url, connect):
+    client = await connect("websocket")
+    await client.join("a@example.com")
+    response = await tornado.httpclient.AsyncHTTPClient().fetch(
+        HTTPRequest(f"{base_url}/chat/000/compat/websocket", method="POST", body=b""), raise_error=False
+    )
+    assert response.code == 405 and response.headers["Allow"] == "GET"
+
+
+# -- sockjs-tornado ------------------------------------------------------------
+
+
+def test_replace_transport_handlers_gives_the_router_our_handlers(app):
+    handlers = [handler for _, handler, _ in app.router.urls]
+    assert handlers and all(handler in transports.HANDLERS.values() for handler in handlers)
+
+
+def test_stop_router_timers_stops_both(app):
+    router = app.router
+    assert router._sessions_cleanup.is_running() and router.stats._callback.is_running()
+    compat.stop_router_timers(router)
+    assert not router._sessions_cleanup.is_running() and not router.stats._callback.is_running()
+
+
+def test_polling_session_finds_a_session_by_id(app):
+    session = app.router.create_session("compat-1")
+    # Our xhr_send handler, not started: only its server is needed.
+    handler = object.__new__(transports.XhrSendHandler)
+    handler.server = app.router
+    assert inspect.isfunction(pollingbase.PollingTransportBase._get_session)
+    assert compat.polling_session(handler, "compat-1") is session
+    assert compat.polling_session(handler, "nobody") is None
+
+
+def test_detach_is_what_the_websocket_transports_have():
+    for transport in (transports.WebSocketTransport, transports.RawWebSocketTransport):
+        assert inspect.isfunction(transport._detach)
+
+
+def test_queued_bytes_and_drop_queued_on_a_polling_session(app):
+    session = app.router.create_session("compat-2")
+    assert compat.queued_bytes(session) == 0
+    session.send_message("hello")  # no request waits: it is queued
+    assert compat.queued_bytes(session) == len(session.send_queue) > 0
+    compat.drop_queued(session)
+    assert compat.queued_bytes(session) == 0 and session.send_queue == ""
+    assert compat.queued_bytes(object()) == 0
+    compat.drop_queued(object())  # a session that queues nothing: no-op
+
+
+@pytest.mark.gen_test
+async def test_close_session_quietly_closes_without_writing_a_close_frame(app, connect):
+    client = await connect("xhr-polling")
+    session = app.router.get_session(client.base.rsplit("/", 1)[1])
+    compat.close_session_quietly(session, 4000, "bye")
+    assert session.state == sockjs_session.CLOSED
+    assert session.get_close_reason() == (4000, "bye")
+    assert session.send_queue == ""
+    # The next poll is answered with the close frame.
+    assert await client.recv() == {"type": "_close", "code": 4000, "reason": "bye"}
+
+
+# -- the scan ------------------------------------------------------------------
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _parse(source: Callable[[], str]) -> ast.Module:
+    with warnings.catch_warnings():
+        # The libraries' regular expressions have escapes that Python now
+        # warns about, when it parses them (inspect.getsource does too).
+        warnings.simplefilter("ignore")
+        return ast.parse(source())
+
+
+@functools.cache
+def _library_private_names() -> frozenset[str]:
+    """Every private name the libraries' own code defines or uses."""
+    names = set()
+    for package in (tornado, sockjs.tornado):
+        for path in Path(package.__path__[0]).rglob("*.py"):
+            for node in ast.walk(_parse(path.read_text)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _private(node.name):
+                    names.add(node.name)
+                elif isinstance(node, ast.Attribute) and _private(node.attr):
+                    names.add(node.attr)
+    return frozenset(names)
+
+
+@functools.cache
+def _class_private_names(cls: type) -> frozenset[str]:
+    """Private methods and ``self._x`` attributes of one library class."""
+    names = set()
+    for node in ast.walk(_parse(lambda: textwrap.dedent(inspect.getsource(cls)))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _private(node.name):
+            names.add(node.name)
+        elif (
+            isinstance(node, ast.Attribute)
+            and _private(node.attr)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            names.add(node.attr)
+    return frozenset(names)
+
+
+def _from_library(cls: type) -> bool:
+    return cls.__module__.split(".")[0] in LIBRARIES
+
+
+def _everything_below(cls: type) -> list[type]:
+    found, todo = [], [cls]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found
+
+
+def _names_of_library_side(cls: type) -> set[str]:
+    """The library's private names an instance of ``cls`` may carry: from
+    the library classes it derives from, or that it is mixed in with."""
+    names: set[str] = set()
+    for combined in [cls, *_everything_below(cls)]:
+        for base in combined.__mro__:
+            if _from_library(base):
+                names |= _class_private_names(base)
+    return names
+
+
+def _our_modules():
+    yield chatzilla
+    for info in pkgutil.walk_packages(chatzilla.__path__, "chatzilla."):
+        yield importlib.import_module(info.name)
+
+
+def _attribute(node: ast.AST) -> tuple[ast.expr, str] | None:
+    """(object, name) of ``x._name``, or of getattr/hasattr/setattr(x, "_name", ...)."""
+    if isinstance(node, ast.Attribute) and _private(node.attr):
+        return node.value, node.attr
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("getattr", "hasattr", "setattr")
+        and len(node.args) >= 2
+        and isinstance(node.args[1], ast.Constant)
+        and isinstance(node.args[1].value, str)
+        and _private(node.args[1].value)
+    ):
+        return node.args[0], node.args[1].value
+    return None
+
+
+def _reaches(module, everything: frozenset[str]) -> list[str]:
+    tree = ast.parse(Path(module.__file__).read_text())
+    found = []
+
+    def visit(node, own: set[str]) -> None:
+        if isinstance(node, ast.ClassDef):
+            cls = getattr(module, node.name, None)
+            own = _names_of_library_side(cls) if isinstance(cls, type) else set()
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name in own:
+                    found.append(f"{module.__name__}:{item.lineno} overrides {item.name}")
+        target = _attribute(node)
+        if target is not None:
+            value, name = target
+            on_self = isinstance(value, ast.Name) and value.id in ("self", "cls")
+            if name in (own if on_self else everything):
+                found.append(f"{module.__name__}:{node.lineno} uses .{name}")
+        for child in ast.iter_child_nodes(node):
+            visit(child, own)
+
+    visit(tree, set())
+    return found
+
+
+def test_no_module_but_compat_touches_a_private_name_of_the_libraries():
+    everything = _library_private_names()
+    found = [
+        reach for module in _our_modules() if module is not compat for reach in _reaches(module, everything)
+    ]
+    assert found == []
+
+
+def test_the_scan_finds_the_reaches_compat_makes():
+    # The scan itself works: compat's own reaches are all found.
+    found = _reaches(compat, _library_private_names())
+    for name in ("_total_write_index", "_compressor", "_headers", "_transport_urls", "_get_session"):
+        assert any(reach.endswith(f".{name}") for reach in found), name
+    assert any(reach.endswith("overrides _execute") for reach in found)
