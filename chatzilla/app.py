@@ -19,8 +19,9 @@ from .connection import PACKET_FACTOR, ChatRouter
 from .hub import Hub
 from .limits import flood_limiter
 from .proxies import TrustedProxies
+from .security import host_allowed
 from .settings import Settings
-from .web import HealthHandler, NotFoundHandler, PageHandler, PageScript, StaticHandler
+from .web import BadHostHandler, HealthHandler, NotFoundHandler, PageHandler, PageScript, StaticHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -38,24 +39,37 @@ class ChatApplication(tornado.web.Application):
     """A Tornado application that owns its hub, backend and SockJS router."""
 
     def __init__(
-        self, handlers, *, hub: Hub, backend: Backend, router: ChatRouter, proxies: TrustedProxies, **kw
+        self,
+        handlers,
+        *,
+        hub: Hub,
+        backend: Backend,
+        router: ChatRouter,
+        proxies: TrustedProxies,
+        allowed_hosts: tuple[str, ...] = (),
+        **kw,
     ) -> None:
         super().__init__(handlers, **kw)
         self.hub = hub
         self.backend = backend
         self.router = router
         self.proxies = proxies
+        self.allowed_hosts = allowed_hosts
 
     def find_handler(self, request, **kwargs):
         """Route ``request`` once its ``remote_ip`` and ``protocol`` are the
         client's: read from a trusted proxy's X-Forwarded-* headers, else
         our own connection's (see :mod:`chatzilla.proxies`). Every handler,
-        the SockJS ones and their per-address limits included, sees these."""
+        the SockJS ones and their per-address limits included, sees these.
+        A ``Host`` that is not one of ``allowed_hosts`` gets 400 (but on
+        ``/healthz``, which load balancers ask by address)."""
         peer = request.remote_ip
         request.remote_ip = self.proxies.client_address(peer, request.headers.get("X-Forwarded-For"))
         request.protocol = self.proxies.scheme(
             peer, request.headers.get("X-Forwarded-Proto"), request.protocol
         )
+        if request.path != "/healthz" and not host_allowed(request.headers.get("Host"), self.allowed_hosts):
+            return self.get_handler_delegate(request, BadHostHandler, self.settings["default_handler_args"])
         return super().find_handler(request, **kwargs)
 
     async def shutdown(self) -> None:
@@ -170,6 +184,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         backend=backend,
         router=router,
         proxies=TrustedProxies(settings.trusted_proxies),
+        allowed_hosts=settings.allowed_hosts,
         static_path=str(STATIC),
         static_handler_class=StaticHandler,
         static_handler_args={"templates": templates},

@@ -19,6 +19,7 @@ from . import protocol
 from .backends.base import Backend, StorageError
 from .chat import Message, PresenceChange, Roster
 from .limits import RateLimiter
+from .privacy import who
 from .protocol import ProtocolError
 
 log = logging.getLogger("chatzilla.hub")
@@ -331,7 +332,7 @@ class Hub:
     def _announce(self, room: str, change: PresenceChange, origin: object) -> None:
         """A backend's presence change: tell this process's people in the room."""
         if origin is not None:
-            log.info("%s %s (room %s, %d present)", change.event, change.email, room, change.count)
+            log.info("%s %s (room %s, %d present)", change.event, who(change.email, log), room, change.count)
         roster = self._rosters.get(room)
         if roster is None or self._closing:
             # Nobody here to tell; or shutting down, when a presence frame

@@ -38,23 +38,72 @@ _HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?:
 IMAGE_HOSTS = ("https://www.gravatar.com",)
 
 
-def origin_allowed(origin: str | None, host: str | None, allowed: Iterable[str]) -> bool:
+def origin_allowed(
+    origin: str | None, host: str | None, allowed: Iterable[str], scheme: str | None = None
+) -> bool:
     """May a request with this ``Origin`` header use the chat?
 
     True without an ``Origin``; True when its host[:port] is ``host`` (the
-    request's ``Host``: the page's own origin) or one of ``allowed``; False
-    for anything else, including ``null`` (sandboxed frames, files) and
-    schemes other than http and https. Compared case-insensitively.
+    request's ``Host``) and, when ``scheme`` is given (the request's own,
+    ``http`` or ``https`` as the client used it), its scheme is that one:
+    the page's own origin; True when its host[:port] is one of ``allowed``;
+    False for anything else, including ``null`` (sandboxed frames, files)
+    and schemes other than http and https. Compared case-insensitively.
     """
     if origin is None:
         return True
     parts = urlsplit(origin.strip())
     netloc = parts.netloc.lower()
-    if parts.scheme.lower() not in ("http", "https") or not netloc or "@" in netloc:
+    origin_scheme = parts.scheme.lower()
+    if origin_scheme not in ("http", "https") or not netloc or "@" in netloc:
         return False
-    if host is not None and netloc == host.strip().lower():
+    if (
+        host is not None
+        and netloc == host.strip().lower()
+        and (scheme is None or origin_scheme == scheme.lower())
+    ):
         return True
     return netloc in {entry.lower() for entry in allowed}
+
+
+#: A host name or address as the ``allowed_hosts`` setting takes it.
+_HOST_NAME = re.compile(r"\.?[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\]")
+
+
+def parse_hosts(text: str) -> tuple[str, ...]:
+    """The ``allowed_hosts`` setting: comma-separated host names, addresses
+    (``[::1]`` for IPv6) or ``.domain`` for a domain and all its
+    subdomains; a port is ignored. Raises ValueError naming a bad entry."""
+    hosts = []
+    for entry in (e.strip().lower() for e in text.split(",")):
+        if not entry:
+            continue
+        name = _strip_port(entry)
+        if not _HOST_NAME.fullmatch(name):
+            raise ValueError(f"{entry!r} is not a host name such as localhost or .example.com")
+        hosts.append(name)
+    return tuple(hosts)
+
+
+def _strip_port(host: str) -> str:
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_allowed(host: str | None, allowed: Iterable[str]) -> bool:
+    """May a request with this ``Host`` header be answered? Always, when
+    ``allowed`` is empty; else when its name (without the port) is one of
+    them, or under one written ``.domain``. Against DNS rebinding: a page
+    of evil.example whose name now points at us sends ``Host: evil.example``."""
+    allowed = tuple(allowed)
+    if not allowed:
+        return True
+    name = _strip_port((host or "").strip().lower()).rstrip(".")
+    for entry in allowed:
+        if name == entry or (entry.startswith(".") and (name == entry[1:] or name.endswith(entry))):
+            return True
+    return False
 
 
 def content_security_policy(

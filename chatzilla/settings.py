@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .proxies import DEFAULT_TRUSTED, parse_networks
+from .security import parse_hosts
 
 
 class SettingsError(ValueError):
@@ -183,6 +184,14 @@ SPECS: tuple[Spec, ...] = (
         "comma-separated host[:port] list allowed besides the page's own origin",
     ),
     Spec(
+        "allowed_hosts",
+        (),
+        parse_hosts,
+        ("CHATZILLA_ALLOWED_HOSTS",),
+        "comma-separated host names this server answers to (.example.com: and its subdomains), "
+        "against DNS rebinding; others get 400 (empty: any)",
+    ),
+    Spec(
         "trusted_proxies",
         DEFAULT_TRUSTED,
         parse_networks,
@@ -239,6 +248,7 @@ class Settings:
     max_rooms: int = _BY_NAME["max_rooms"].default
     max_queued: int = _BY_NAME["max_queued"].default
     allowed_origins: tuple[str, ...] = _BY_NAME["allowed_origins"].default
+    allowed_hosts: tuple[str, ...] = _BY_NAME["allowed_hosts"].default
     trusted_proxies: tuple[str, ...] = _BY_NAME["trusted_proxies"].default
     heartbeat_delay: float = _BY_NAME["heartbeat_delay"].default
     disconnect_delay: float = _BY_NAME["disconnect_delay"].default

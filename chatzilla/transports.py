@@ -64,7 +64,10 @@ class Guard(SecureHeaders):
         super().initialize(server)
 
     def _origin_ok(self, origin: str | None) -> bool:
-        return origin_allowed(origin, self.request.headers.get("Host"), self.server.allowed_origins)
+        request = self.request
+        return origin_allowed(
+            origin, request.headers.get("Host"), self.server.allowed_origins, scheme=request.protocol
+        )
 
     def prepare(self):
         if not self._origin_ok(self.request.headers.get("Origin")):

@@ -176,6 +176,18 @@ class NotFoundHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
         raise tornado.web.HTTPError(404)
 
 
+class BadHostHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
+    """Any request whose ``Host`` is not one of ``allowed_hosts``: 400."""
+
+    explanation = "This server does not answer to that name."
+
+    def initialize(self, templates: jinja2.Environment) -> None:
+        self._templates = templates
+
+    def prepare(self) -> None:
+        raise tornado.web.HTTPError(400)
+
+
 @dataclasses.dataclass(frozen=True)
 class PageScript:
     """The page's script: ES modules under ``static``/js, ``entry`` first.

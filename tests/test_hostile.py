@@ -12,14 +12,20 @@ import json
 import logging
 
 import pytest
+from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClosedError
 
 from chatzilla.backends.memory import MemoryBackend
 from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.hub import MAX_HELD, Hub
+from chatzilla.privacy import email_hash
 from chatzilla.protocol import MAX_INTEGER, ProtocolError, parse_frame, peek
+from chatzilla.proxies import DEFAULT_TRUSTED, TrustedProxies, parse_networks
+from chatzilla.security import host_allowed, parse_hosts
 
+from .conftest import make_settings
 from .helpers import assert_error
+from .sockjs_client import Refused, WebSocketClient
 from .test_hub import Recorder
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -203,3 +209,111 @@ async def test_a_jsonp_response_starts_with_a_comment_then_the_callback(fetch):
     response = await fetch("/chat/000/jp1/jsonp?c=_jp.a1b2_c3")
     assert response.code == 200
     assert response.body == b'/**/_jp.a1b2_c3("o");\r\n'
+
+
+# -- item 9: e-mail addresses in logs --------------------------------------------
+
+
+@pytest.mark.parametrize("settings", [make_settings(presence_grace=0.3)])
+@pytest.mark.gen_test
+async def test_info_logs_name_people_by_a_hash_and_debug_by_address(connect, caplog):
+    with caplog.at_level(logging.INFO, logger="chatzilla"):
+        a = await connect()
+        await a.join(ALICE)
+        await a.close()
+        b = await connect()
+        await b.join(ALICE)  # back within the grace period
+        await b.send({"type": "leave"})
+        await asyncio.sleep(0.1)
+    assert f"join {email_hash(ALICE)}" in caplog.text
+    assert f"back {email_hash(ALICE)}" in caplog.text
+    assert f"leave {email_hash(ALICE)}" in caplog.text
+    assert ALICE not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="chatzilla"):
+        c = await connect()
+        await c.join(BOB)
+        await asyncio.sleep(0.1)
+    assert f"join {email_hash(BOB)} <{BOB}>" in caplog.text
+
+
+# -- item 7: DNS rebinding and the Origin's scheme -------------------------------
+
+
+def test_allowed_hosts_rule():
+    assert parse_hosts(" LocalHost:8000, 127.0.0.1 ,[::1]:80, .example.com") == (
+        "localhost",
+        "127.0.0.1",
+        "[::1]",
+        ".example.com",
+    )
+    with pytest.raises(ValueError, match="evil"):
+        parse_hosts("ok.example, evil/x")
+    assert host_allowed("evil.example", ())  # empty: any host
+    hosts = parse_hosts("localhost,[::1],.example.com")
+    for host in ("localhost:8000", "LOCALHOST", "[::1]:8000", "example.com", "chat.example.com:443"):
+        assert host_allowed(host, hosts), host
+    for host in ("evil.example", "localhost.evil.example", "badexample.com", "[::2]", "", None):
+        assert not host_allowed(host, hosts), host
+
+
+@pytest.mark.parametrize("settings", [make_settings(allowed_hosts=("127.0.0.1", "localhost"))])
+@pytest.mark.parametrize("path", ["/", "/r/dev", "/chat/info", "/static/js/main.js", "/nowhere"])
+@pytest.mark.gen_test
+async def test_a_host_that_is_not_allowed_gets_400(fetch, path):
+    """A page of evil.example whose DNS name was rebound to our address."""
+    response = await fetch(path, headers={"Host": "evil.example", "Origin": "http://evil.example"})
+    assert response.code == 400
+    assert b"evil" not in response.body
+    assert (await fetch(path, headers={"Host": "localhost"})).code in (200, 404)
+
+
+@pytest.mark.parametrize("settings", [make_settings(allowed_hosts=("127.0.0.1",))])
+@pytest.mark.gen_test
+async def test_a_rebound_host_cannot_open_a_websocket_but_healthz_answers(base_url, fetch):
+    headers = {"Host": "evil.example", "Origin": "http://evil.example"}
+    with pytest.raises((Refused, HTTPClientError)) as refused:
+        await WebSocketClient(base_url, origin="http://evil.example", headers=headers).connect()
+    status = refused.value.status if isinstance(refused.value, Refused) else refused.value.code
+    assert status == 400
+    assert (await fetch("/healthz", headers={"Host": "10.0.0.5"})).code == 200
+    a = await WebSocketClient(base_url, origin=base_url).connect()
+    await a.join(ALICE)
+    await a.close()
+
+
+@pytest.mark.gen_test
+async def test_an_origin_of_the_other_scheme_is_refused(base_url):
+    """https://host is another origin than http://host (the page's)."""
+    other = base_url.replace("http://", "https://")
+    with pytest.raises((Refused, HTTPClientError)) as refused:
+        await WebSocketClient(base_url, origin=other).connect()
+    status = refused.value.status if isinstance(refused.value, Refused) else refused.value.code
+    assert status == 403
+    # Behind a trusted TLS proxy the page is https, and so is the request.
+    a = await WebSocketClient(base_url, origin=other, headers={"X-Forwarded-Proto": "https"}).connect()
+    await a.join(ALICE)
+    await a.close()
+
+
+# -- item 8: LAN and VPN clients behind a trusted proxy ------------------------
+
+
+def test_a_lan_client_behind_the_proxy_names_itself_unless_only_the_proxy_is_trusted():
+    # nginx on this machine appends the LAN client's own address to what it wrote.
+    header = "203.0.113.66, 192.168.1.5"
+    assert TrustedProxies(DEFAULT_TRUSTED).client_address("127.0.0.1", header) == "203.0.113.66"
+    assert TrustedProxies(parse_networks("127.0.0.1")).client_address("127.0.0.1", header) == "192.168.1.5"
+
+
+@pytest.mark.parametrize(
+    "settings", [make_settings(trusted_proxies=parse_networks("127.0.0.1"), max_connections_per_address=1)]
+)
+@pytest.mark.gen_test
+async def test_lan_clients_that_name_themselves_are_counted_by_their_own_address(connect, health):
+    await connect(headers={"X-Forwarded-For": "203.0.113.1, 192.168.1.5"})
+    second = await connect(headers={"X-Forwarded-For": "203.0.113.2, 192.168.1.5"})
+    frame = await second.recv()
+    assert (frame["type"], frame["code"]) == ("_close", 4029), frame
+    await connect(headers={"X-Forwarded-For": "203.0.113.3, 192.168.1.6"})  # another LAN client
+    await health(connections=2)

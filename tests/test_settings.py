@@ -23,6 +23,7 @@ DEFAULTS = {
     "max_rooms": 1000,
     "max_queued": 1048576,
     "allowed_origins": (),
+    "allowed_hosts": (),
     "trusted_proxies": (
         "127.0.0.0/8",
         "::1/128",
@@ -98,6 +99,12 @@ def test_load_does_not_read_the_process_environment(monkeypatch):
             ("a.example.com", "b.example.com:8080"),
         ),
         ("allowed_origins", "", ()),
+        (
+            "allowed_hosts",
+            "localhost, Chat.Example.com:8000,.corp.example",
+            ("localhost", "chat.example.com", ".corp.example"),
+        ),
+        ("allowed_hosts", "", ()),
         ("trusted_proxies", "", ()),
         ("trusted_proxies", "*", ("*",)),
         ("trusted_proxies", "10.1.2.3", ("10.1.2.3/32",)),
@@ -138,6 +145,7 @@ def test_env_variable_names():
         "max_rooms": ("CHATZILLA_MAX_ROOMS",),
         "max_queued": ("CHATZILLA_MAX_QUEUED",),
         "allowed_origins": ("CHATZILLA_ALLOWED_ORIGINS",),
+        "allowed_hosts": ("CHATZILLA_ALLOWED_HOSTS",),
         "trusted_proxies": ("CHATZILLA_TRUSTED_PROXIES",),
         "heartbeat_delay": ("CHATZILLA_HEARTBEAT_DELAY",),
         "disconnect_delay": ("CHATZILLA_DISCONNECT_DELAY",),

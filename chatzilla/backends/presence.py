@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from ..chat import Roster
+from ..privacy import who
 from .base import Announce, Deliver
 
 log = logging.getLogger("chatzilla.backend")
@@ -40,7 +41,7 @@ class LocalPresence:
         self._stop_lingering(room, email)
         roster = self._rosters.setdefault(room, Roster())
         if roster.lingering(email):
-            log.info("back %s (room %s, within the grace period)", email, room)
+            log.info("back %s (room %s, within the grace period)", who(email, log), room)
         change = roster.add(key, email)
         if change.event is not None and self._announce is not None:
             self._announce(room, change, key)

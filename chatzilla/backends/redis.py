@@ -48,6 +48,7 @@ from redis.exceptions import RedisError
 from redis.typing import KeyT, StreamIdT
 
 from ..chat import Message, PresenceChange
+from ..privacy import who
 from .base import DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
 
 log = logging.getLogger("chatzilla.redis")
@@ -455,7 +456,7 @@ class RedisBackend:
         if first == 1:
             self._publish_and_announce(room, PresenceChange("join", email, len(participants), now), key)
         elif first == 2:
-            log.info("back %s (room %s, within the grace period)", email, room)
+            log.info("back %s (room %s, within the grace period)", who(email, log), room)
         return participants, now
 
     def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
