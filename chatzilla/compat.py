@@ -21,9 +21,10 @@ from tornado.iostream import IOStream
 from tornado.websocket import WebSocketHandler
 
 if TYPE_CHECKING:
-    _WebSocketMixin = WebSocketHandler
+    # Mixins of WebSocket handlers: checked as WebSocketHandlers, built on object.
+    WebSocketMixin = WebSocketHandler
 else:
-    _WebSocketMixin = object
+    WebSocketMixin = object
 
 # -- Tornado -------------------------------------------------------------------
 
@@ -66,7 +67,7 @@ def forget_response_headers(handler: Any) -> None:
     handler._headers.clear()
 
 
-class PlainWebSocketExecute(_WebSocketMixin):
+class PlainWebSocketExecute(WebSocketMixin):
     """Mixin for sockjs-tornado's WebSocket handlers: the request runs
     Tornado's own ``_execute`` instead of sockjs-tornado's.
 

@@ -21,16 +21,14 @@ import logging
 
 from sockjs.tornado import SockJSConnection, SockJSRouter
 from sockjs.tornado.session import CLOSED, Session
-from tornado.iostream import StreamClosedError
 
 from . import compat, protocol
-from .compat import unsent_bytes
 from .hub import TOO_SLOW, Hub
 from .limits import RateLimiter, flood_limiter
-from .outbox import Outbox, raw_frames, sockjs_packet, write
+from .outbox import Outbox
 from .protocol import Join, Leave, ProtocolError, Say, Typing
 from .settings import Settings
-from .transports import RawWebSocketTransport, WebSocketTransport, guard_urls
+from .transports import Backlog, guard_urls, write_frames
 
 log = logging.getLogger("chatzilla.connection")
 
@@ -197,45 +195,18 @@ class ChatConnection(SockJSConnection):
         texts, self._outgoing = self._outgoing, None
         if not texts or self.is_closed or self._closing:
             return
-        session = self.session
-        handler = session.handler
-        stream = compat.handler_stream(handler)
-        websocket = isinstance(handler, (WebSocketTransport, RawWebSocketTransport))
-        if websocket and stream is not None and not compat.websocket_compressed(handler):
-            if compat.websocket_closing(handler):
-                # Its close frame is in (or its connection gone): end the
-                # session, as a failed write does, instead of writing.
-                self._router.io_loop.add_callback(handler.on_close)
-                return
-            raw = isinstance(handler, RawWebSocketTransport)
-            key = (raw, *texts)
-            data = cache.get(key)
-            if data is None:
-                data = cache[key] = raw_frames(texts) if raw else sockjs_packet(texts)
-            if self._too_slow(unsent_bytes(stream) + len(data)):
-                return
-            try:
-                write(stream, data)
-            except StreamClosedError:
-                pass  # closing: on_close follows
-            return
-        # The HTTP transports (or a session between two requests): their
-        # session queues and batches frames until a request takes them.
-        waiting = compat.queued_bytes(session) + unsent_bytes(stream)
-        if self._too_slow(waiting + sum(map(len, texts))):
-            return
-        for text in texts:
-            session.send_message(text)
-
-    def _too_slow(self, waiting: int) -> bool:
-        if waiting <= self._router.max_queued:
-            return False
-        # A client that does not read must not make the server hold on to
-        # everything said meanwhile. It reconnects and catches up.
-        log.info("closing a connection from %s that does not read: %d bytes waiting", self._address, waiting)
-        compat.drop_queued(self.session)
-        self._close_soon(TOO_SLOW)
-        return True
+        try:
+            write_frames(self.session, texts, cache, self._router.max_queued)
+        except Backlog as backlog:
+            # A client that does not read must not make the server hold on
+            # to everything said meanwhile. It reconnects and catches up.
+            log.info(
+                "closing a connection from %s that does not read: %d bytes waiting",
+                self._address,
+                backlog.waiting,
+            )
+            compat.drop_queued(self.session)
+            self._close_soon(TOO_SLOW)
 
     def close(self, code: int = 3000, reason: str = "Go away!") -> None:
         if not self.is_closed:

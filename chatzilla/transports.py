@@ -13,20 +13,31 @@ larger than the router's ``max_packet`` close the session with
 frame, refused with ``bad_frame`` like any other, instead of a logged
 traceback and a dropped connection. A write to a WebSocket that is closing
 is dropped quietly rather than raised into the sender of the frame.
+
+Writing: :func:`write_frames` sends a connection's frames of one loop turn
+by whatever carries its session now. Each WebSocket transport writes them
+itself, framed its own way (one SockJS ``a[...]`` packet, or one raw message
+per frame), straight to the socket; the HTTP transports (and a session
+between two polls) queue them in the session until a request takes them.
+Either way nothing is written, and :class:`Backlog` raised, when the client
+would have more than the limit waiting.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import tornado.web
 from sockjs.tornado import proto, static, transports
 from sockjs.tornado.util import bytes_to_str
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
 from . import compat
+from .outbox import raw_frames, sockjs_packet, write
 from .security import SecureHeaders, content_security_policy, origin_allowed
 
 if TYPE_CHECKING:
@@ -155,6 +166,73 @@ def _retrieve(future) -> None:
         future.exception()  # a write to a closed stream: on_close deals with it
 
 
+class Backlog(Exception):
+    """Nothing was written: the client would have ``waiting`` bytes waiting,
+    more than the limit (it does not read)."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"{waiting} bytes waiting")
+        self.waiting = waiting
+
+
+def write_frames(session, texts: list[str], cache: dict, limit: int) -> None:
+    """Send ``texts`` (encoded frames) to ``session``'s client, in order, by
+    the transport that carries it now. ``cache`` maps a packet's frames to
+    its bytes, shared by every connection written to in the same turn.
+    Raises :class:`Backlog` (and writes nothing) when more than ``limit``
+    bytes would be waiting for the client."""
+    handler = session.handler
+    if isinstance(handler, _DirectWrites) and handler.write_frames(texts, cache, limit):
+        return
+    queue_frames(session, texts, limit)
+
+
+def queue_frames(session, texts: list[str], limit: int) -> None:
+    """The HTTP transports' writing (and any session between two requests):
+    the session queues and batches frames until a request takes them."""
+    waiting = compat.queued_bytes(session) + compat.unsent_bytes(compat.handler_stream(session.handler))
+    waiting += sum(map(len, texts))
+    if waiting > limit:
+        raise Backlog(waiting)
+    for text in texts:
+        session.send_message(text)
+
+
+class _DirectWrites(compat.WebSocketMixin):
+    """For the WebSocket transports: a turn's frames, framed by
+    :attr:`framing`, go straight to the socket (see :mod:`chatzilla.outbox`)."""
+
+    server: ChatRouter
+
+    #: The bytes on the wire for a list of frames.
+    framing: Callable[[list[str]], bytes]
+
+    def write_frames(self, texts: list[str], cache: dict, limit: int) -> bool:
+        """Write ``texts``; False when this WebSocket cannot take bytes
+        directly (permessage-deflate, which Tornado must apply, or no stream
+        yet), and the session must queue them instead."""
+        stream = compat.handler_stream(self)
+        if stream is None or compat.websocket_compressed(self):
+            return False
+        if compat.websocket_closing(self):
+            # Its close frame is in (or its connection gone): end the
+            # session, as a failed write does, instead of writing.
+            self.server.io_loop.add_callback(self.on_close)
+            return True
+        key = (self.framing, *texts)
+        data = cache.get(key)
+        if data is None:
+            data = cache[key] = self.framing(texts)
+        waiting = compat.unsent_bytes(stream) + len(data)
+        if waiting > limit:
+            raise Backlog(waiting)
+        try:
+            write(stream, data)
+        except StreamClosedError:
+            pass  # closing: on_close follows
+        return True
+
+
 class _QuietWrites:
     """For the WebSocket transports: 1.0.7 lets a write to a WebSocket that
     is closing raise (WebSocketClosedError, not the IOError it catches) into
@@ -188,7 +266,9 @@ class _Lean(compat.PlainWebSocketExecute):
             info.headers = {}
 
 
-class WebSocketTransport(Guard, _Lean, _QuietWrites, transports.WebSocketTransport):
+class WebSocketTransport(Guard, _Lean, _QuietWrites, _DirectWrites, transports.WebSocketTransport):
+    framing = staticmethod(sockjs_packet)
+
     def on_message(self, message):
         if not message or self.session is None:
             return  # SockJS ignores empty messages
@@ -204,7 +284,9 @@ class WebSocketTransport(Guard, _Lean, _QuietWrites, transports.WebSocketTranspo
         self.session.on_messages(packet if isinstance(packet, list) else [packet])
 
 
-class RawWebSocketTransport(Guard, _Lean, _QuietWrites, transports.RawWebSocketTransport):
+class RawWebSocketTransport(Guard, _Lean, _QuietWrites, _DirectWrites, transports.RawWebSocketTransport):
+    framing = staticmethod(raw_frames)
+
     def on_message(self, message):
         if self.session is None:
             return
