@@ -15,7 +15,8 @@ import tornado.web
 from .backends.base import Backend
 from .backends.memory import MemoryBackend
 from .backends.sqlite import SQLiteBackend
-from .connection import PACKET_FACTOR, ChatRouter
+from .connection import ChatRouter
+from .connection_limits import PACKET_FACTOR
 from .hub import Hub
 from .limits import flood_limiter
 from .proxies import TrustedProxies

@@ -23,8 +23,8 @@ from sockjs.tornado import SockJSConnection, SockJSRouter
 from sockjs.tornado.session import CLOSED, Session
 
 from . import compat, protocol
+from .connection_limits import ConnectionLimits
 from .hub import TOO_SLOW, Hub
-from .limits import RateLimiter, flood_limiter
 from .outbox import Outbox
 from .protocol import Join, Leave, ProtocolError, Say, Typing
 from .settings import Settings
@@ -32,9 +32,6 @@ from .transports import Backlog, guard_urls, write_frames
 
 log = logging.getLogger("chatzilla.connection")
 
-#: A packet (many frames) may be this many times the largest frame; past it
-#: the session is closed rather than the frames refused one by one.
-PACKET_FACTOR = 16
 #: What a waiting frame costs besides its text, in bytes, so that a flood of
 #: empty frames fills the inbox too.
 FRAME_OVERHEAD = 64
@@ -42,12 +39,8 @@ FRAME_OVERHEAD = 64
 # SockJS close frames (code, reason); browsers reconnect after each.
 TOO_MANY_CONNECTIONS = (4029, "Too many connections from your address")
 TOO_MUCH_AT_ONCE = (4029, "Too much sent at once")
+#: More than IGNORED_BURST frames sent after rate_limited (see chatzilla.connection_limits).
 RATE_LIMIT_IGNORED = (4029, "Too many frames: rate_limited was ignored")
-#: Frames refused as too fast that a connection may send (at the
-#: ``rate_limit`` a second once spent) before it is closed with
-#: :data:`RATE_LIMIT_IGNORED`: a page that waits for ``retry_after`` gets a
-#: handful refused at most; a flood that ignores them gets closed.
-IGNORED_BURST = 100
 #: The largest ``leave`` frame exempt from the rate limit, in bytes.
 LEAVE_SIZE = 1024
 
@@ -88,24 +81,12 @@ class ChatSession(Session):
 
 class ChatRouter(SockJSRouter):
     """A SockJS router that carries the hub its connections talk to, and
-    the limits and counts its connections share."""
+    the :class:`~chatzilla.connection_limits.ConnectionLimits` they share."""
 
     def __init__(self, hub: Hub, prefix: str, user_settings: dict, settings: Settings, io_loop=None) -> None:
         self.hub = hub
         self.allowed_origins = settings.allowed_origins
-        self.max_frame = settings.max_frame
-        self.max_packet = PACKET_FACTOR * settings.max_frame
-        self.max_queued = settings.max_queued
-        self.max_per_address = settings.max_connections_per_address
-        #: Frames of any type, per connection.
-        self.frames = flood_limiter(settings.rate_limit)
-        #: Frames refused as too fast, per connection.
-        self.ignored = RateLimiter(settings.rate_limit, IGNORED_BURST)
-        #: Joins per client address: as many at once as it may have
-        #: connections, then ``rate_limit`` a second.
-        self.joins = RateLimiter(settings.rate_limit, settings.max_connections_per_address)
-        #: Open connections per client address.
-        self.addresses: collections.Counter[str] = collections.Counter()
+        self.limits = ConnectionLimits(settings)
         super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop, session_kls=ChatSession)
         compat.replace_transport_handlers(self, guard_urls)
         # call_soon, not add_callback: the latter is the thread-safe kind,
@@ -124,36 +105,37 @@ class ChatConnection(SockJSConnection):
         super().__init__(session)
         self._router: ChatRouter = session.server
         self._hub: Hub = session.server.hub
+        self._limits: ConnectionLimits = session.server.limits
         # Made on the first frame: an empty deque is most of a kilobyte, and
         # most connections are idle most of the time.
         self._inbox: collections.deque | None = None
         self._inbox_bytes = 0
         self._worker: asyncio.Future | None = None
-        self._address: str | None = None  # counted in router.addresses while set
+        self._address: str | None = None  # counted in the limits while set
         self._outgoing: list[str] | None = None  # frames for the outbox's next flush
         self._closing = False
 
     # -- SockJS callbacks --------------------------------------------------
 
     def on_open(self, info) -> None:
-        router = self._router
-        if router.addresses[info.ip] >= router.max_per_address:
-            log.info("refused a connection from %s: %d open already", info.ip, router.addresses[info.ip])
+        if not self._limits.open(info.ip):
+            log.info(
+                "refused a connection from %s: %d open already", info.ip, self._limits.open_from(info.ip)
+            )
             self.close(*TOO_MANY_CONNECTIONS)
             return
         self._address = info.ip
-        router.addresses[info.ip] += 1
         self._hub.open(self)
 
     def on_message(self, message) -> None:
         if self._closing:
             return
         size = FRAME_OVERHEAD + (len(message) if isinstance(message, (str, bytes)) else 0)
-        if self._inbox_bytes + size > self._router.max_queued:
+        if self._inbox_bytes + size > self._limits.max_queued:
             log.info(
                 "closing a connection from %s: more than %d bytes of frames waiting",
                 self._address,
-                self._router.max_queued,
+                self._limits.max_queued,
             )
             self._close_soon(TOO_MUCH_AT_ONCE)
             return
@@ -168,14 +150,8 @@ class ChatConnection(SockJSConnection):
         self._inbox = None
         self._inbox_bytes = 0
         self._hub.close(self)
-        self._router.frames.forget(self)
-        self._router.ignored.forget(self)
-        if self._address is not None:
-            addresses = self._router.addresses
-            addresses[self._address] -= 1
-            if addresses[self._address] <= 0:
-                del addresses[self._address]
-            self._address = None
+        self._limits.close(self, self._address)
+        self._address = None
 
     # -- the hub's Client interface ---------------------------------------
 
@@ -196,7 +172,7 @@ class ChatConnection(SockJSConnection):
         if not texts or self.is_closed or self._closing:
             return
         try:
-            write_frames(self.session, texts, cache, self._router.max_queued)
+            write_frames(self.session, texts, cache, self._limits.max_queued)
         except Backlog as backlog:
             # A client that does not read must not make the server hold on
             # to everything said meanwhile. It reconnects and catches up.
@@ -240,7 +216,7 @@ class ChatConnection(SockJSConnection):
         if isinstance(command, Say):
             await self._hub.say(self, command.content, command.ref)
         elif isinstance(command, Join):
-            wait = self._router.joins.take(self._address)
+            wait = self._limits.join(self._address)
             if wait:
                 raise protocol.rate_limited(wait, f"joins from {self._address}", command.ref)
             await self._hub.join(self, command.email, command.room, command.since)
@@ -258,12 +234,12 @@ class ChatConnection(SockJSConnection):
         if not isinstance(message, str):
             raise ProtocolError("bad_frame", "a frame must be a JSON object sent as text")
         size = protocol.utf8_size(message)
-        if size > self._router.max_frame:
+        if size > self._limits.max_frame:
             raise ProtocolError(
                 "too_large",
-                f"a frame has at most {self._router.max_frame} bytes, this one has {size}; it was dropped",
+                f"a frame has at most {self._limits.max_frame} bytes, this one has {size}; it was dropped",
             )
-        wait = self._router.frames.take(self)
+        wait = self._limits.frame(self)
         if not wait:
             return protocol.parse_frame(message)
         # Refused unread: parsing a flood only to refuse it costs as much as
@@ -274,7 +250,7 @@ class ChatConnection(SockJSConnection):
             # something, and a page must be sure it is out of the room once
             # it says so. (A leave is a few bytes; a padded one is refused.)
             return protocol.parse_frame(message)
-        if self._router.ignored.take(self):
+        if self._limits.ignores_refusals(self):
             log.info("closing a connection from %s that ignores rate_limited", self._address)
             self._close_soon(RATE_LIMIT_IGNORED)
         raise protocol.rate_limited(wait, "frames", ref)

@@ -87,7 +87,7 @@ class RateLimiter:
         return len(self._buckets)
 
 
-def flood_limiter(rate: float) -> RateLimiter:
+def flood_limiter(rate: float, clock: Callable[[], float] = time.monotonic) -> RateLimiter:
     """The ``rate_limit`` setting's limiter: ``rate`` a second, in bursts of
     twice as many (at least one); ``rate`` 0 means no limit."""
-    return RateLimiter(rate, max(1.0, 2 * rate))
+    return RateLimiter(rate, max(1.0, 2 * rate), clock)

@@ -8,7 +8,7 @@ happens, and CORS headers go only to origins that may. :data:`HANDLERS`
 maps each sockjs-tornado handler class to ours; the router swaps them in.
 
 Packets (one WebSocket message, one ``xhr_send`` or ``jsonp_send`` body)
-larger than the router's ``max_packet`` close the session with
+larger than the router's ``limits.max_packet`` close the session with
 :data:`FRAME_TOO_LARGE`; a WebSocket packet that is not JSON becomes one
 frame, refused with ``bad_frame`` like any other, instead of a logged
 traceback and a dropped connection. A write to a WebSocket that is closing
@@ -107,7 +107,7 @@ class _PacketLimit:
     """For the handlers that receive packets over HTTP."""
 
     def post(self, session_id):
-        if len(self.request.body) > self.server.max_packet:
+        if len(self.request.body) > self.server.limits.max_packet:
             session = compat.polling_session(self, session_id)
             if session is not None and not session.is_closed:
                 session.close(*FRAME_TOO_LARGE)
@@ -272,7 +272,7 @@ class WebSocketTransport(Guard, _Lean, _QuietWrites, _DirectWrites, transports.W
     def on_message(self, message):
         if not message or self.session is None:
             return  # SockJS ignores empty messages
-        if len(message) > self.server.max_packet:
+        if len(message) > self.server.limits.max_packet:
             self.session.close(*FRAME_TOO_LARGE)
             return
         try:
@@ -290,7 +290,7 @@ class RawWebSocketTransport(Guard, _Lean, _QuietWrites, _DirectWrites, transport
     def on_message(self, message):
         if self.session is None:
             return
-        if len(message) > self.server.max_packet:
+        if len(message) > self.server.limits.max_packet:
             self.session.close(*FRAME_TOO_LARGE)
             return
         # Every message is a frame here, an empty one too (sockjs-tornado
