@@ -183,6 +183,23 @@ class Hub:
         ``invalid_room``, ``too_many_rooms`` or ``unavailable`` (history
         could not be read).
         """
+        member = self._admit(client, raw_email, raw_room)
+        # Whatever goes wrong from here (a bug of ours included), the member
+        # is rolled back: a half-joined connection would stay present and
+        # hold every frame of the room.
+        participants = await self._enter(client, member)
+        history = await self._read_history(client, member, since)
+        if self._members.get(client) is not member:
+            return  # the connection ended while history was read
+        self._send_joined(client, member, participants, history, since, named_room=raw_room is not None)
+
+    def _admit(self, client: Client, raw_email: str, raw_room: str | None) -> _Member:
+        """Check the join and register ``client`` as a member of its room in
+        this hub, its frames held from now on. Registered before history is
+        read: a message stored meanwhile is held for this client, and dropped
+        if history has it already. Raises :class:`ProtocolError`
+        ``already_joined``, ``invalid_email``, ``invalid_room`` or
+        ``too_many_rooms``, having registered nothing."""
         if client in self._members:
             raise ProtocolError("already_joined", "this connection has already joined")
         email = protocol.normalize_email(raw_email)
@@ -199,13 +216,14 @@ class Hub:
             )
         member = self._members[client] = _Member(email, room)
         self._rosters.setdefault(room, Roster[Client]()).add(client, email)
-        # Registered before reading history: a message stored meanwhile is
-        # held for this client, and dropped if history has it already.
-        # Whatever goes wrong from here (a bug of ours included), the member
-        # is rolled back: a half-joined connection would stay present and
-        # hold every frame of the room.
+        return member
+
+    async def _enter(self, client: Client, member: _Member) -> list[str]:
+        """Count the member present in the backend (the others hear of it);
+        returns the room's participants. Rolls the member back and raises
+        :class:`ProtocolError` ``unavailable`` when presence cannot be recorded."""
         try:
-            participants, member.presence_seen = await self._backend.enter(room, email, client)
+            participants, member.presence_seen = await self._backend.enter(member.room, member.email, client)
         except StorageError:
             # Not in the backend: it must not hear of a leave.
             self._forget_member(client, member, entered=False)
@@ -214,22 +232,38 @@ class Hub:
             # Perhaps counted: told of the leave, which it ignores if not.
             self._forget_member(client, member, entered=True)
             raise
+        return participants
+
+    async def _read_history(self, client: Client, member: _Member, since: int | None) -> list[Message]:
+        """The room's last ``history_limit`` messages or, with ``since``, up
+        to ``MAX_CATCH_UP + 1`` after it. Rolls the member back (out of the
+        backend too) and raises :class:`ProtocolError` ``unavailable`` when
+        they cannot be read."""
         try:
             if since is None:
-                history = await self._backend.page(room, None, None, self._history_limit)
-            else:
-                history = await self._backend.page(room, since, None, MAX_CATCH_UP + 1)
+                return await self._backend.page(member.room, None, None, self._history_limit)
+            return await self._backend.page(member.room, since, None, MAX_CATCH_UP + 1)
         except StorageError:
             self._forget_member(client, member, entered=True)
             raise ProtocolError("unavailable", "the room's history cannot be read now; join again") from None
         except BaseException:
             self._forget_member(client, member, entered=True)
             raise
-        if self._members.get(client) is not member:
-            return  # the connection ended while history was read
-        joined: dict = {"type": "joined", "email": email}
-        if raw_room is not None:
-            joined["room"] = room
+
+    def _send_joined(
+        self,
+        client: Client,
+        member: _Member,
+        participants: list[str],
+        history: list[Message],
+        since: int | None,
+        named_room: bool,
+    ) -> None:
+        """Send ``joined`` (with ``room`` when the join named one), then the
+        frames held meanwhile that it does not already hold."""
+        joined: dict = {"type": "joined", "email": member.email}
+        if named_room:
+            joined["room"] = member.room
         joined["participants"] = participants
         if len(history) > MAX_CATCH_UP:
             history = history[-MAX_CATCH_UP:]
