@@ -382,3 +382,53 @@ def test_chat_recovers_after_redis_restarts(private_redis, servers):
         status, err = server.stop()
         assert status == 0
         assert "Traceback" not in err, err
+
+
+def test_append_returns_once_its_message_is_delivered_in_this_process(redis_url, prefix):
+    # The Backend contract: when append returns, the message is stored and
+    # has been passed to deliver (Redis delivers through its stream reader).
+    from chatzilla.backends.redis import RedisBackend
+
+    async def scenario():
+        backend = RedisBackend(redis_url, prefix)
+        delivered = []
+        backend.start(lambda room, message, origin: delivered.append((message.id, origin)), lambda *_: None)
+        try:
+            await backend.enter("lobby", "a@example.com", "tab")
+            late = []
+            for n in range(20):
+                message, duplicate = await backend.append("lobby", "a@example.com", f"m{n}", None, "tab")
+                assert not duplicate
+                if (message.id, "tab") not in delivered:
+                    late.append(message.id)
+            return late, [id for id, _ in delivered]
+        finally:
+            await backend.close()
+
+    late, delivered = asyncio.run(scenario())
+    assert late == []
+    assert delivered == list(range(1, 21))
+
+
+def test_append_does_not_wait_for_a_room_nobody_here_reads(redis_url, prefix, monkeypatch):
+    # The sender's last connection leaves while its message is on its way:
+    # append returns without waiting for a delivery that will not come
+    # (the bounded wait made endless here, so that waiting would show).
+    from chatzilla.backends import redis as redis_backend
+
+    monkeypatch.setattr(redis_backend, "DELIVERY_WAIT", 3600.0)
+
+    async def scenario():
+        backend = redis_backend.RedisBackend(redis_url, prefix)
+        backend.start(lambda *_: None, lambda *_: None)
+        try:
+            await backend.enter("lobby", "a@example.com", "tab")
+            appending = asyncio.ensure_future(backend.append("lobby", "a@example.com", "bye", None, "tab"))
+            await asyncio.sleep(0)  # the append is on its way to Redis
+            backend.leave("lobby", "a@example.com", "tab", at_once=True)
+            message, _ = await asyncio.wait_for(appending, 30)
+            return message
+        finally:
+            await backend.close()
+
+    assert asyncio.run(scenario()).content == "bye"

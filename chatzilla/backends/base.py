@@ -91,8 +91,15 @@ class Backend(Protocol):
         ``duplicate`` is True when ``sender`` already sent ``ref`` to ``room``
         within :data:`DEDUP_WINDOW`: the original message is returned and
         nothing is stored or delivered. Otherwise, when this returns, the
-        message is as safe as the backend makes it and has been passed to
-        ``deliver``. Raises :class:`StorageError` when it cannot store.
+        message is stored, as durably as the backend stores anything (memory:
+        not past a restart; SQLite: committed to disk; Redis: in Redis, on
+        its disk only as its persistence settings say), and has been passed
+        to ``deliver`` in this process, with ``origin``. A backend whose
+        delivery comes back from a shared server (Redis: its stream reader)
+        waits for it a bounded time only: past that, the message is delivered
+        when the reader catches up; and it does not wait for a room that this
+        process stopped reading meanwhile. Raises :class:`StorageError` when
+        it cannot store.
         """
 
     async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:

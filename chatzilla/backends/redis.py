@@ -7,7 +7,9 @@ all atomically, so ids are strictly increasing per room whichever process
 appends. A message is acknowledged once Redis has it. Every process reads the
 streams of the rooms it has people in (``XREAD BLOCK``) and delivers to its
 own connections, its own senders' acknowledgements included, so everyone sees
-one order. ``docs/architecture.md`` explains the choice.
+one order; :meth:`RedisBackend.append` returns once its reader has delivered
+the message (at most :data:`DELIVERY_WAIT` later). ``docs/architecture.md``
+explains the choice.
 
 Presence: per room, a hash of e-mail -> connections (over all processes) and
 a sorted set keeping arrival order; each process also keeps a hash of its own
@@ -58,6 +60,11 @@ _Entries = list[tuple[str, dict[str, str]]]
 
 #: Messages kept per room stream (approximately: Redis trims whole nodes).
 STREAM_MAXLEN = 10_000
+#: How long :meth:`RedisBackend.append` waits, once Redis has a message, for
+#: this process's stream reader to deliver it, in seconds. Past it (the
+#: reader is behind, or reconnecting) it returns all the same: the message is
+#: stored, and delivered (and acknowledged) when the reader catches up.
+DELIVERY_WAIT = 5.0
 #: How often a process proves it is alive, and how long before it counts as dead.
 HEARTBEAT = 1.0
 NODE_TTL = 3.0
@@ -234,7 +241,8 @@ class RedisBackend:
         self._reader_id: int | None = None
         self._rooms_changed = asyncio.Event()
         self._tokens = itertools.count(1)
-        self._origins: dict[str, object] = {}  # token -> sending connection
+        # token -> (room, sending connection, set once the reader delivered it)
+        self._origins: dict[str, tuple[str, object, asyncio.Future[None]]] = {}
         self._retry_leaves: list[tuple[str, str, bool]] = []
         self._tasks: set[asyncio.Task] = set()
         self._leaving: set[asyncio.Task] = set()
@@ -281,6 +289,7 @@ class RedisBackend:
         if self._leaving:
             await asyncio.wait(self._leaving, timeout=2.0)
         self._closed = True
+        self._stop_waiting()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -297,7 +306,8 @@ class RedisBackend:
         self, room: str, sender: str, content: str, ref: str | None, origin: object
     ) -> tuple[Message, bool]:
         token = f"{self.node}#{next(self._tokens)}"
-        self._origins[token] = origin
+        delivered = asyncio.get_running_loop().create_future()
+        self._origins[token] = (room, origin, delivered)
         ts = self._clock()
         refkey = (
             self._key("ref", room, key_part(sender), key_part(ref))
@@ -318,7 +328,9 @@ class RedisBackend:
         if duplicate:
             self._origins.pop(token, None)
             return Message(int(message_id), sender, content, float(stamp_ts), ref), True
-        # Delivered (and acknowledged to `origin`) by the stream reader.
+        # Delivered (and acknowledged to `origin`) by the stream reader, in
+        # the stream's order: wait for it, as the Backend contract says.
+        await asyncio.wait([delivered], timeout=DELIVERY_WAIT)
         return Message(int(message_id), sender, content, ts, ref), False
 
     async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
@@ -391,17 +403,30 @@ class RedisBackend:
             for stream, entries in replies or ():
                 room = stream[prefix:]
                 if room not in self._last_read:
+                    self._stop_waiting(room)
                     continue  # nobody here any more
                 for entry_id, fields in entries:
                     self._last_read[room] = entry_id
-                    origin = self._origins.pop(fields["o"], None)
+                    _, origin, delivered = self._origins.pop(fields.get("o", ""), (room, None, None))
                     try:
                         message = self._message(entry_id, fields)
                     except (KeyError, ValueError, IndexError):
                         # Not written by us: skipped, the reader goes on.
                         log.error("skipped malformed entry %s of room %s", entry_id, room)
                         continue
+                    finally:
+                        if delivered is not None and not delivered.done():
+                            delivered.set_result(None)
                     deliver_stored(self._deliver, room, message, origin)
+
+    def _stop_waiting(self, room: str | None = None) -> None:
+        """Let the appends waiting for delivery in ``room`` (every room: None)
+        return: nobody in this process reads it any more."""
+        for token, (in_room, _, delivered) in list(self._origins.items()):
+            if room is None or in_room == room:
+                del self._origins[token]
+                if not delivered.done():
+                    delivered.set_result(None)
 
     async def _check_resets(self) -> None:
         """After (re)connecting: a stream behind where we read was reset (a Redis
@@ -469,6 +494,7 @@ class RedisBackend:
         if not local:
             del self._local[room]
             self._last_read.pop(room, None)  # stop reading a room nobody here is in
+            self._stop_waiting(room)
         task = self._spawn(self._leave_now(room, email, key, at_once))
         self._leaving.add(task)
         task.add_done_callback(self._leaving.discard)
