@@ -1,9 +1,10 @@
 """The hub: carries out commands from connections and fans frames out.
 
 It knows connections only as :class:`Client` objects that take text, so it is
-tested without a server. Every frame a client receives goes through
-:meth:`Hub._send`, which holds frames back while the client's ``joined`` frame
-is still being prepared, so nobody sees a message before their history or
+tested without a server. Every frame a client receives, but its ``joined``,
+goes through :meth:`Hub._send`, which holds frames back while that ``joined``
+is still being prepared, and sends them after it minus what its history or
+participants already had, so nobody sees a message before their history or
 twice.
 """
 

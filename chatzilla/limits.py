@@ -2,7 +2,7 @@
 
 A :class:`TokenBucket` holds up to ``burst`` tokens and gains ``rate`` a
 second; each frame it guards takes one. A :class:`RateLimiter` keeps one
-bucket per key (an e-mail, a client address, later a ``typing`` sender) and
+bucket per key (an e-mail, a client address, a connection) and
 forgets buckets that have filled up again, since a new one would be the same:
 its memory follows the keys that were busy lately, not every key ever seen.
 The clock is passed in, so tests need no sleeping.

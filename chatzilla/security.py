@@ -34,7 +34,7 @@ else:
 #: A Host header we are willing to repeat in the policy (host[:port]).
 _HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
-#: Avatars (a later feature) come from Gravatar.
+#: Avatars come from Gravatar (see :func:`chatzilla.identity.avatar_url`).
 IMAGE_HOSTS = ("https://www.gravatar.com",)
 
 

@@ -32,3 +32,17 @@ def test_every_setting_is_documented_with_its_variables_and_default():
 def test_the_two_commands_are_there():
     text = README.read_text()
     assert "make run" in text and "make test" in text
+
+
+def test_the_layout_table_names_every_module_and_bench_script():
+    text = README.read_text()
+    layout = text[text.index("## Layout") :]
+    layout = layout[: layout.index("\n## ", 1)] if "\n## " in layout[1:] else layout
+    root = README.parent
+    files = [*(root / "chatzilla").rglob("*.py"), *(root / "bench").glob("*.py")]
+    missing = [
+        str(path.relative_to(root))
+        for path in files
+        if path.name != "__init__.py" and f"`{path.name}`" not in layout and f"/{path.name}`" not in layout
+    ]
+    assert missing == []
