@@ -1,19 +1,25 @@
 # The two commands: `make run` and `make test`. Each sets up what is missing
-# first: a .venv with the Python dependencies, node_modules (npm ci) for the
-# sockjs-client bundle, and, for the browser tests, Debian's Chromium.
+# first: `make run` only what serving needs (a .venv with the runtime
+# dependencies, node_modules with the sockjs-client bundle), `make test` the
+# test tools on top (pytest, Playwright, ruff, mypy; axe-core) and Debian's
+# Chromium for the browser tests. Separate stamps: a first `make run` on a
+# fresh clone downloads none of the test tools.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-NODE_STAMP := node_modules/.package-lock.json
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-test
+NODE_RUN_STAMP := node_modules/.installed-run
+NODE_STAMP := node_modules/.installed-test
 ARTIFACTS ?= artifacts
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint test-js test-server test-browser setup chromium nginx cluster clean
 
-run: setup
-	$(BIN)/python -m chatzilla
+# `make run ARGS="--host 127.0.0.1"` passes settings on.
+run: $(RUN_STAMP) $(NODE_RUN_STAMP)
+	$(BIN)/python -m chatzilla $(ARGS)
 
 test: setup chromium nginx
 	$(MAKE) --no-print-directory lint
@@ -45,14 +51,27 @@ test-browser: setup chromium
 
 setup: $(STAMP) $(NODE_STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-$(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+# sockjs-client alone for serving; the devDependencies (axe-core) for tests.
+# npm ci empties node_modules first, stamps included: the full install
+# stamps both, so that `make run` after `make test` does not undo it.
+$(NODE_RUN_STAMP): package.json package-lock.json
+	npm ci --omit=dev --no-audit --no-fund
 	touch $@
+
+$(NODE_STAMP): $(NODE_RUN_STAMP)
+	npm ci --no-audit --no-fund
+	touch $(NODE_RUN_STAMP) $@
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -7,6 +7,7 @@ cannot be bound (one line on stderr, no traceback).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 import tornado.httpserver
 import tornado.netutil
 
+from . import logs
 from .app import SOCKJS_BUNDLE, http_server_options, make_app
 from .backends.base import StorageError
 from .settings import Settings, SettingsError, load
@@ -58,9 +60,7 @@ async def serve(settings: Settings) -> None:
         raise StartupError(str(exc)) from None
     server = tornado.httpserver.HTTPServer(app, **http_server_options(settings))
     server.add_sockets(sockets)
-    port = sockets[0].getsockname()[1]
-    shown = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    print(f"Chatzilla is serving http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
+    print(f"Chatzilla is serving {listening(sockets)} (Ctrl-C to stop)", flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -80,13 +80,27 @@ async def serve(settings: Settings) -> None:
     await app.shutdown()
 
 
+def listening(sockets: Sequence) -> str:
+    """The start-up line's address: the one really listened on (the first
+    socket's), and when that is every interface (0.0.0.0, ::) a warning
+    that the network reaches it and how to keep it on this machine."""
+    host, port = sockets[0].getsockname()[:2]
+    url = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    if ipaddress.ip_address(host).is_unspecified:
+        url += (
+            " on every interface, reachable from the network"
+            f" (--host 127.0.0.1: this machine only; open http://127.0.0.1:{port}/)"
+        )
+    return url
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load(sys.argv[1:] if argv is None else argv, os.environ)
     except SettingsError as exc:
         print(f"chatzilla: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve(settings))
     except StartupError as exc:

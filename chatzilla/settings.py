@@ -89,6 +89,13 @@ def _key_prefix(text: str) -> str:
     return prefix
 
 
+def _log_format(text: str) -> str:
+    kind = text.strip().lower()
+    if kind not in {"text", "json"}:
+        raise ValueError("must be text or json")
+    return kind
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -225,6 +232,13 @@ SPECS: tuple[Spec, ...] = (
         "seconds SIGTERM waits for close frames to flush before exiting",
     ),
     Spec("log_level", "INFO", _log_level, ("CHATZILLA_LOG_LEVEL",), "DEBUG, INFO, WARNING or ERROR"),
+    Spec(
+        "log_format",
+        "text",
+        _log_format,
+        ("CHATZILLA_LOG_FORMAT",),
+        "text (a line a person reads) or json (one JSON object an event, for a log collector)",
+    ),
 )
 
 _BY_NAME = {spec.name: spec for spec in SPECS}
@@ -255,6 +269,7 @@ class Settings:
     presence_grace: float = _BY_NAME["presence_grace"].default
     shutdown_grace: float = _BY_NAME["shutdown_grace"].default
     log_level: str = _BY_NAME["log_level"].default
+    log_format: str = _BY_NAME["log_format"].default
 
 
 def _flag(name: str) -> str:

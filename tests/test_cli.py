@@ -286,3 +286,46 @@ def test_sigint_also_exits_zero(server):
     server.proc.send_signal(signal.SIGINT)
     assert server.proc.wait(timeout=5) == 0
     assert "Traceback" not in server.stderr()
+
+
+def _first_line_and_stop(*args: str, tmp_path: Path) -> tuple[str, str]:
+    """Start ``python -m chatzilla ARGS`` on a free port, wait for its
+    start-up line, load /healthz, stop it: (that line, its stderr)."""
+    err_path = tmp_path / "stderr.txt"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chatzilla", "--port", "0", "--db", str(tmp_path / "c.db"), *args],
+            cwd=ROOT,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = re.search(r":(\d+)/", line)
+        assert port, (line, err_path.read_text())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/healthz", timeout=TIMEOUT):
+            pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=TIMEOUT)
+    return line, err_path.read_text()
+
+
+def test_start_up_line_names_the_address_listened_on(tmp_path):
+    line, _ = _first_line_and_stop("--host", "0.0.0.0", tmp_path=tmp_path)
+    # Not "localhost": every interface, which the network reaches.
+    assert line.startswith("Chatzilla is serving http://0.0.0.0:"), line
+    assert "every interface" in line and "--host 127.0.0.1" in line, line
+
+
+def test_json_logs_are_one_event_a_line(tmp_path):
+    _, stderr = _first_line_and_stop("--host", "127.0.0.1", "--log-format", "json", tmp_path=tmp_path)
+    events = [json.loads(line) for line in stderr.splitlines()]
+    assert events, stderr
+    for event in events:
+        assert {"ts", "level", "logger", "message"} <= set(event), event
+    # The request to /healthz, from Tornado's access log, is one of them.
+    assert any(e["logger"] == "tornado.access" and "/healthz" in e["message"] for e in events), events

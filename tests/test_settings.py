@@ -37,6 +37,7 @@ DEFAULTS = {
     "presence_grace": 8.0,
     "shutdown_grace": 3.0,
     "log_level": "INFO",
+    "log_format": "text",
 }
 
 
@@ -119,6 +120,7 @@ def test_load_does_not_read_the_process_environment(monkeypatch):
         ("log_level", "DEBUG", "DEBUG"),
         ("log_level", "warning", "WARNING"),
         ("log_level", " error ", "ERROR"),
+        ("log_format", " JSON", "json"),
     ],
 )
 def test_each_setting_from_env_and_from_flag(name, raw, expected):
@@ -152,6 +154,7 @@ def test_env_variable_names():
         "presence_grace": ("CHATZILLA_PRESENCE_GRACE",),
         "shutdown_grace": ("CHATZILLA_SHUTDOWN_GRACE",),
         "log_level": ("CHATZILLA_LOG_LEVEL",),
+        "log_format": ("CHATZILLA_LOG_FORMAT",),
     }
 
 
@@ -233,6 +236,7 @@ BAD = [
     ("log_level", "VERBOSE"),
     ("log_level", "TRACE"),
     ("log_level", ""),
+    ("log_format", "yaml"),
 ]
 
 
