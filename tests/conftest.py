@@ -33,10 +33,21 @@ def make_settings(**overrides) -> Settings:
     lets it go when its session expires (up to disconnect_delay plus
     sockjs-tornado's 1-second expiry sweep), and tests wait 5 seconds at most.
     ``presence_grace`` is 0: a closed connection's person leaves at once,
-    unless a test is about the grace period.
+    unless a test is about the grace period. ``storage`` is memory: a SQLite
+    file written with ``synchronous=FULL`` costs every message a disk sync,
+    which tripled the protocol tests' time; the tests where durability is the
+    point (test_durability, test_ordering, test_sqlite_backend, the fuzz
+    test) ask for ``storage="sqlite"``.
     """
     return Settings(
-        **{"host": "127.0.0.1", "port": 0, "disconnect_delay": 1.0, "presence_grace": 0.0, **overrides}
+        **{
+            "host": "127.0.0.1",
+            "port": 0,
+            "disconnect_delay": 1.0,
+            "presence_grace": 0.0,
+            "storage": "memory",
+            **overrides,
+        }
     )
 
 

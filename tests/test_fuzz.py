@@ -326,8 +326,11 @@ def errors():
 def test_arbitrary_frames_get_an_error_and_harm_nobody(tmp_path, errors):
     # Between examples the clients' loop stands still while Hypothesis builds
     # the next one (seconds, for a large one on a busy machine), so bob's
-    # next poll waits too: his session must outlive that pause.
-    settings = make_settings(db=str(tmp_path / "fuzz.db"), rate_limit=0, disconnect_delay=60.0)
+    # next poll waits too: his session must outlive that pause. SQLite: what
+    # the fuzzer gets stored must be storable (and read back) there too.
+    settings = make_settings(
+        storage="sqlite", db=str(tmp_path / "fuzz.db"), rate_limit=0, disconnect_delay=60.0
+    )
     with ServerThread(settings) as server:
         base_url = f"http://127.0.0.1:{server.port}"
         loop = asyncio.new_event_loop()

@@ -20,8 +20,9 @@ EACH = 25
 
 @pytest.fixture
 def settings():
-    # Each sender fires EACH messages at once, past the flood limit.
-    return make_settings(rate_limit=0)
+    # Each sender fires EACH messages at once, past the flood limit. SQLite:
+    # ids come from the database, written from its own thread.
+    return make_settings(rate_limit=0, storage="sqlite")
 
 
 async def join_all(open_client, kinds, prefix):

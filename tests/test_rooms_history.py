@@ -116,6 +116,8 @@ async def test_bad_since_is_a_bad_frame(clients, since):
     assert (await client.expect("error"))["code"] == "bad_frame"
 
 
+# SQLite: the memory backend keeps only the newest 1000 messages of a room.
+@pytest.mark.parametrize("settings", [make_settings(rate_limit=0, storage="sqlite")], ids=["sqlite"])
 @pytest.mark.gen_test(timeout=60)
 async def test_since_is_capped_and_says_truncated(clients):
     writer = await clients()
