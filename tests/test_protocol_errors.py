@@ -1,4 +1,10 @@
-"""Every error code of protocol v1 the server produces, over every transport.
+"""Every error code of protocol v1 the server produces, over real connections.
+
+Every refused input of tests/refused.py is sent on one transport (websocket):
+the frames are parsed above the transport, and test_protocol_parsing checks
+each against its rule. test_every_refusal_on_every_transport sends a case of
+each error code over every transport, as does the test of a packet whose
+frames are answered one by one.
 
 After each error the offending connection keeps working (it sends a valid
 message and gets ``sent``) and the other participants are unaffected: their
@@ -14,59 +20,68 @@ import pytest
 
 from .conftest import make_settings
 from .helpers import assert_error, joined_pair, say_and_check, still_works
+from .refused import (
+    BAD_FRAMES,
+    BAD_FRAMES_WITH_REF,
+    BLANK_CONTENTS,
+    INVALID_EMAILS,
+    LONGEST_CONTENTS,
+    NOT_TEXT,
+    TOO_LONG_CONTENTS,
+    frame_text,
+)
+from .sockjs_client import TRANSPORTS
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 
 
-def frame_text(frame) -> str:
-    return frame if isinstance(frame, str) else json.dumps(frame)
+@pytest.fixture
+def transport() -> str:
+    # The matrix runs on one transport: parsing happens above the transport
+    # (every case is checked against its rule in test_protocol_parsing), and
+    # test_every_refusal_on_every_transport takes a case of each error over
+    # each of them.
+    return "websocket"
+
+
+# Flood control off: that many frames at once would be too fast.
+@pytest.mark.parametrize("settings", [make_settings(rate_limit=0)], ids=["rate_limit=0"])
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+@pytest.mark.gen_test
+async def test_every_refusal_on_every_transport(clients, settings):
+    """One case of each error code, and the inputs whose bytes the transports
+    carry differently (a lone surrogate, deep nesting, astral characters, a
+    packet element that is not text), over every transport."""
+    a, b = await joined_pair(clients)
+    for name in ["not-json", "deeply-nested", "content-lone-surrogate", "content-lone-surrogate-char"]:
+        await a.send(frame_text(BAD_FRAMES[name]))
+        assert_error(await a.expect("error"), "bad_frame")
+    await a.send(frame_text(BAD_FRAMES_WITH_REF["unicode-ref"]))
+    assert_error(await a.expect("error"), "bad_frame", ref="ключ 🔑")
+    await a.send_packet(json.dumps([NOT_TEXT["object"]]))
+    assert_error(await a.expect("error"), "bad_frame")
+    await a.send({"type": "join", "email": ALICE, "ref": "j"})
+    assert_error(await a.expect("error"), "already_joined", ref="j")
+    await a.send({"type": "message", "content": BLANK_CONTENTS["unicode-white-space"], "ref": "e"})
+    assert_error(await a.expect("error"), "empty", ref="e")
+    await a.send({"type": "message", "content": TOO_LONG_CONTENTS["2001-astral-chars"], "ref": "t"})
+    assert_error(await a.expect("error"), "too_long", ref="t")
+    await say_and_check(a, [b], LONGEST_CONTENTS["2000-astral-chars"], ref="long")
+    await still_works(a, b, email=ALICE)
+
+    c = await clients()
+    await c.send({"type": "message", "content": "let me in", "ref": "n"})
+    assert_error(await c.expect("error"), "not_joined", ref="n")
+    await c.send({"type": "join", "email": INVALID_EMAILS["newline-inside"]})
+    assert_error(await c.expect("error"), "invalid_email")
+    joined = await c.join("carol@example.com")
+    assert sorted(joined["participants"]) == [ALICE, BOB, "carol@example.com"]
+    assert joined["history"][-1]["content"] == "still here"
+    assert (await b.expect("presence"))["email"] == "carol@example.com"  # nothing before it
+    await still_works(c, b, email="carol@example.com")
 
 
 # -- bad_frame -----------------------------------------------------------------
-
-#: Frames refused with bad_frame, whatever the connection's state. A str is
-#: sent as the application frame's text verbatim.
-BAD_FRAMES = {
-    "not-json": "not json",
-    "empty-text": "",
-    "truncated-json": '{"type": "message", "content": "hi"',
-    "single-quotes": "{'type': 'message', 'content': 'hi'}",
-    "deeply-nested": "[" * 50_000,
-    "array": '[{"type": "message", "content": "hi"}]',
-    "number": "5",
-    "string": '"message"',
-    "null": "null",
-    "true": "true",
-    "no-type": {"content": "hi"},
-    "type-number": {"type": 5, "content": "hi"},
-    "type-null": {"type": None, "content": "hi"},
-    "type-list": {"type": ["message"], "content": "hi"},
-    "type-object": {"type": {"name": "message"}, "content": "hi"},
-    "unknown-type": {"type": "shout", "content": "hi"},
-    "type-wrong-case": {"type": "Message", "content": "hi"},
-    "type-empty": {"type": "", "content": "hi"},
-    "content-number": {"type": "message", "content": 5},
-    "content-null": {"type": "message", "content": None},
-    "content-missing": {"type": "message"},
-    "content-list": {"type": "message", "content": ["hi"]},
-    "content-object": {"type": "message", "content": {"text": "hi"}},
-    "content-bool": {"type": "message", "content": True},
-    "content-nan": '{"type": "message", "content": NaN}',
-    "content-lone-surrogate": '{"type": "message", "content": "\\ud800"}',
-    "content-lone-surrogate-inside": '{"type": "message", "content": "ab\\udc00cd"}',
-    "content-lone-surrogate-char": '{"type": "message", "content": "x\ud800"}',
-    "email-null": {"type": "join", "email": None},
-    "email-missing": {"type": "join"},
-    "email-number": {"type": "join", "email": 5},
-    "email-list": {"type": "join", "email": [ALICE]},
-    "email-lone-surrogate": '{"type": "join", "email": "\\ud800@example.com"}',
-    "ref-too-long": {"type": "message", "content": "hi", "ref": "r" * 65},
-    "ref-number": {"type": "message", "content": "hi", "ref": 1},
-    "ref-list": {"type": "message", "content": "hi", "ref": ["r"]},
-    "ref-object": {"type": "message", "content": "hi", "ref": {}},
-    "ref-bool": {"type": "message", "content": "hi", "ref": False},
-    "ref-lone-surrogate": '{"type": "message", "content": "hi", "ref": "\\udc00"}',
-}
 
 
 @pytest.mark.parametrize("frame", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
@@ -94,18 +109,6 @@ async def test_bad_frame_before_joining(clients, frame):
     await still_works(a, observer, email=ALICE)
 
 
-#: Refused frames that carry a valid ref: the error echoes it.
-BAD_FRAMES_WITH_REF = {
-    "unknown-type": {"type": "shout", "ref": "r-1"},
-    "content-number": {"type": "message", "content": 5, "ref": "r-2"},
-    "content-missing": {"type": "message", "ref": "r-3"},
-    "content-lone-surrogate": '{"type": "message", "content": "\\ud800", "ref": "r-4"}',
-    "email-null": {"type": "join", "email": None, "ref": "r-5"},
-    "64-char-ref": {"type": "message", "content": None, "ref": "r" * 64},
-    "unicode-ref": {"type": "message", "content": 1, "ref": "ключ 🔑"},
-}
-
-
 @pytest.mark.parametrize("frame", BAD_FRAMES_WITH_REF.values(), ids=BAD_FRAMES_WITH_REF.keys())
 @pytest.mark.gen_test
 async def test_bad_frame_echoes_a_valid_ref(clients, frame):
@@ -116,6 +119,7 @@ async def test_bad_frame_echoes_a_valid_ref(clients, frame):
     await still_works(a, b)
 
 
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
 @pytest.mark.gen_test
 async def test_a_refused_frame_does_not_stop_the_ones_after_it(clients):
     """One SockJS packet may carry several frames: each gets its own answer."""
@@ -138,11 +142,7 @@ async def test_a_refused_frame_does_not_stop_the_ones_after_it(clients):
     await still_works(a, b)
 
 
-@pytest.mark.parametrize(
-    "element",
-    [5, None, True, ["x"], {"type": "message", "content": "hi"}],
-    ids=["number", "null", "bool", "list", "object"],
-)
+@pytest.mark.parametrize("element", NOT_TEXT.values(), ids=NOT_TEXT.keys())
 @pytest.mark.gen_test
 async def test_a_sockjs_message_that_is_not_text_is_a_bad_frame(clients, element):
     """SockJS messages are strings; a client that sends other JSON in the
@@ -154,29 +154,6 @@ async def test_a_sockjs_message_that_is_not_text_is_a_bad_frame(clients, element
 
 
 # -- invalid_email -------------------------------------------------------------
-
-INVALID_EMAILS = {
-    "empty": "",
-    "white-space-only": "  \t ",
-    "no-at": "alice.example.com",
-    "two-ats": "alice@bob@example.com",
-    "empty-local-part": "@example.com",
-    "empty-domain": "alice@",
-    "domain-without-dot": "alice@localhost",
-    "space-in-local-part": "ali ce@example.com",
-    "space-in-domain": "alice@exam ple.com",
-    "tab-inside": "alice\t@example.com",
-    "newline-inside": "alice@example.com\nbcc@example.com",
-    "no-break-space-inside": "ali\u00a0ce@example.com",
-    "em-space-inside": "alice@example\u2003.com",
-    "nul": "ali\x00ce@example.com",
-    "trailing-nul": "alice@example.com\x00",
-    "bell": "alice\x07@example.com",
-    "escape": "\x1b[31malice@example.com",
-    "del": "alice\x7f@example.com",
-    "c1-control": "alice\x9b@example.com",
-    "255-chars": "a" * 243 + "@example.com",
-}
 
 
 @pytest.mark.parametrize("email", INVALID_EMAILS.values(), ids=INVALID_EMAILS.keys())
@@ -240,11 +217,7 @@ async def test_not_joined(clients, ref):
 # -- empty ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "content",
-    ["", " ", "\n\t \r\n", "\u3000\u00a0\u2003"],
-    ids=["empty", "space", "white-space", "unicode-white-space"],
-)
+@pytest.mark.parametrize("content", BLANK_CONTENTS.values(), ids=BLANK_CONTENTS.keys())
 @pytest.mark.parametrize("ref", [None, "e-1"], ids=["no-ref", "ref"])
 @pytest.mark.gen_test
 async def test_empty(clients, content, ref):
@@ -260,15 +233,7 @@ async def test_empty(clients, content, ref):
 # -- too_long ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        "x" * 2001,
-        "🦖" * 2001,
-        "  " + "x" * 2001 + "  ",
-    ],
-    ids=["2001-chars", "2001-astral-chars", "2001-chars-once-trimmed"],
-)
+@pytest.mark.parametrize("content", TOO_LONG_CONTENTS.values(), ids=TOO_LONG_CONTENTS.keys())
 @pytest.mark.parametrize("ref", [None, "t-1"], ids=["no-ref", "ref"])
 @pytest.mark.gen_test
 async def test_too_long(clients, content, ref):
@@ -281,15 +246,7 @@ async def test_too_long(clients, content, ref):
     await still_works(a, b)
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        "x" * 2000,
-        "🦖" * 2000,
-        "\n  " + "y" * 2000 + "  \n",
-    ],
-    ids=["2000-chars", "2000-astral-chars", "2000-chars-once-trimmed"],
-)
+@pytest.mark.parametrize("content", LONGEST_CONTENTS.values(), ids=LONGEST_CONTENTS.keys())
 @pytest.mark.gen_test
 async def test_2000_characters_is_not_too_long(clients, content):
     a, b = await joined_pair(clients)

@@ -23,6 +23,17 @@ from chatzilla.protocol import (
     normalize_email,
     parse_frame,
 )
+from chatzilla.settings import Settings
+
+from .refused import (
+    BAD_FRAMES,
+    BAD_FRAMES_WITH_REF,
+    BLANK_CONTENTS,
+    INVALID_EMAILS,
+    LONGEST_CONTENTS,
+    TOO_LONG_CONTENTS,
+    frame_text,
+)
 
 
 def frame(**fields) -> str:
@@ -401,3 +412,41 @@ def test_encoded_error_frame_round_trips():
         "reason": "a frame must be a JSON object",
         "ref": "r",
     }
+
+
+# -- the refused inputs that test_protocol_errors sends over the wire ----------
+# Each case of tests/refused.py against the rule that refuses it, so that the
+# wire tests can take the whole table on one transport.
+
+
+@pytest.mark.parametrize("frame", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_each_refused_frame_is_a_bad_frame_without_a_ref(frame):
+    assert refused("bad_frame", parse_frame, frame_text(frame)).ref is None
+
+
+@pytest.mark.parametrize("frame", BAD_FRAMES_WITH_REF.values(), ids=BAD_FRAMES_WITH_REF.keys())
+def test_each_refused_frame_with_a_valid_ref_echoes_it(frame):
+    text = frame_text(frame)
+    assert refused("bad_frame", parse_frame, text).ref == json.loads(text)["ref"]
+
+
+@pytest.mark.parametrize("email", INVALID_EMAILS.values(), ids=INVALID_EMAILS.keys())
+def test_each_refused_address_is_an_invalid_email(email):
+    # A join frame carrying it parses; the address is refused after.
+    assert parse_frame(json.dumps({"type": "join", "email": email})) == Join(email)
+    refused("invalid_email", normalize_email, email)
+
+
+@pytest.mark.parametrize("content", BLANK_CONTENTS.values(), ids=BLANK_CONTENTS.keys())
+def test_each_blank_content_is_empty(content):
+    refused("empty", clean_content, content, Settings().max_content)
+
+
+@pytest.mark.parametrize("content", TOO_LONG_CONTENTS.values(), ids=TOO_LONG_CONTENTS.keys())
+def test_each_content_over_the_default_limit_is_too_long(content):
+    refused("too_long", clean_content, content, Settings().max_content)
+
+
+@pytest.mark.parametrize("content", LONGEST_CONTENTS.values(), ids=LONGEST_CONTENTS.keys())
+def test_each_content_at_the_default_limit_is_accepted(content):
+    assert clean_content(content, Settings().max_content) == content.strip()
