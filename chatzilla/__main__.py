@@ -18,7 +18,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from . import logs
-from .app import SOCKJS_BUNDLE, http_server_options, make_app
+from .app import SOCKJS_BUNDLE, make_app, make_server
 from .backends.base import StorageError
 from .settings import Settings, SettingsError, load
 
@@ -58,7 +58,7 @@ async def serve(settings: Settings) -> None:
         for sock in sockets:
             sock.close()
         raise StartupError(str(exc)) from None
-    server = tornado.httpserver.HTTPServer(app, **http_server_options(settings))
+    server = make_server(app, settings)
     server.add_sockets(sockets)
     print(f"Chatzilla is serving {listening(sockets)} (Ctrl-C to stop)", flush=True)
 

@@ -21,6 +21,7 @@ from .hub import Hub
 from .limits import flood_limiter
 from .proxies import TrustedProxies
 from .security import host_allowed
+from .server import ChatHTTPServer, max_sockets_per_address
 from .settings import Settings
 from .web import BadHostHandler, HealthHandler, NotFoundHandler, PageHandler, PageScript, StaticHandler
 
@@ -115,7 +116,23 @@ def http_server_options(settings: Settings) -> dict:
         # peer. ChatApplication.find_handler reads them from trusted proxies only.
         "xheaders": False,
         "max_body_size": hard_limit(settings),
+        # Tornado's defaults (an hour for a head, no limit for a body) let
+        # a few thousand half-sent requests hold the server (slowloris).
+        "idle_connection_timeout": settings.header_timeout,
+        "body_timeout": settings.body_timeout,
     }
+
+
+def make_server(app: ChatApplication, settings: Settings) -> ChatHTTPServer:
+    """The HTTP server for ``app``: :func:`http_server_options`, a cap on raw
+    connections per client address, and accepting that survives the file
+    limit (see :mod:`chatzilla.server`). Add its sockets to serve."""
+    return ChatHTTPServer(
+        app,
+        max_per_address=max_sockets_per_address(settings.max_connections_per_address),
+        proxies=app.proxies,
+        **http_server_options(settings),
+    )
 
 
 def make_backend(settings: Settings) -> Backend:
@@ -149,6 +166,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         history_limit=settings.history_limit,
         max_content=settings.max_content,
         max_rooms=settings.max_rooms,
+        max_rooms_per_address=settings.max_rooms_per_address,
         messages=flood_limiter(settings.rate_limit),
     )
     router = ChatRouter(hub, SOCKJS_PREFIX, sockjs_settings(settings), settings, io_loop=io_loop)

@@ -13,11 +13,13 @@ first.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sockjs.tornado.session import BaseSession
 from tornado.iostream import IOStream
+from tornado.tcpserver import TCPServer
 from tornado.websocket import WebSocketHandler
 
 if TYPE_CHECKING:
@@ -125,3 +127,17 @@ def close_session_quietly(session: Any, code: int, reason: str) -> None:
     handler (the next poll is answered with it instead): 1.0.7's own close
     writes into a polling response that may already be finishing."""
     BaseSession.close(session, code, reason)
+
+
+def listen_on(server: TCPServer, sock: socket.socket, stop: Callable[[], None]) -> None:
+    """Register ``sock`` as one of ``server``'s listening sockets, accepted by
+    our own loop (``stop`` ends it), as ``TCPServer.add_sockets`` does with
+    Tornado's: ``server.stop()`` then stops it and closes ``sock``."""
+    server._sockets[sock.fileno()] = sock
+    server._handlers[sock.fileno()] = stop
+
+
+def serve_accepted(server: TCPServer, connection: socket.socket, address: Any) -> None:
+    """Hand a connection our accept loop took to ``server``, as Tornado's
+    own loop does (TLS wrapping, then ``handle_stream``)."""
+    server._handle_connection(connection, address)

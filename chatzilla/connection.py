@@ -27,6 +27,7 @@ from .connection_limits import ConnectionLimits
 from .hub import TOO_SLOW, Hub
 from .outbox import Outbox
 from .protocol import Join, Leave, ProtocolError, Say, Typing
+from .proxies import address_key
 from .settings import Settings
 from .transports import Backlog, guard_urls, write_frames
 
@@ -118,13 +119,15 @@ class ChatConnection(SockJSConnection):
     # -- SockJS callbacks --------------------------------------------------
 
     def on_open(self, info) -> None:
-        if not self._limits.open(info.ip):
+        # Every per-address limit counts an IPv6 client by its /64.
+        address = address_key(info.ip)
+        if not self._limits.open(address):
             log.info(
-                "refused a connection from %s: %d open already", info.ip, self._limits.open_from(info.ip)
+                "refused a connection from %s: %d open already", address, self._limits.open_from(address)
             )
             self.close(*TOO_MANY_CONNECTIONS)
             return
-        self._address = info.ip
+        self._address = address
         self._hub.open(self)
 
     def on_message(self, message) -> None:
@@ -219,7 +222,7 @@ class ChatConnection(SockJSConnection):
             wait = self._limits.join(self._address)
             if wait:
                 raise protocol.rate_limited(wait, f"joins from {self._address}", command.ref)
-            await self._hub.join(self, command.email, command.room, command.since)
+            await self._hub.join(self, command.email, command.room, command.since, address=self._address)
         elif isinstance(command, Typing):
             self._hub.typing(self)
         elif isinstance(command, Leave):

@@ -10,6 +10,7 @@ twice.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import time
@@ -60,6 +61,7 @@ class Client(Hashable, Protocol):
 class _Member:
     email: str
     room: str
+    address: str | None = None  # the client's, as per-address limits count it
     # Frames held back until `joined` is out: (message id or None, presence
     # version or 0, text).
     held: list[tuple[int | None, int, str]] | None = dataclasses.field(default_factory=list)
@@ -91,6 +93,7 @@ class Hub:
         history_limit: int,
         max_content: int,
         max_rooms: int | None = None,
+        max_rooms_per_address: int | None = None,
         messages: RateLimiter | None = None,
         typing_interval: float = TYPING_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
@@ -99,6 +102,9 @@ class Hub:
         self._history_limit = history_limit
         self._max_content = max_content
         self._max_rooms = max_rooms
+        self._max_rooms_per_address = max_rooms_per_address
+        #: Client address -> its joined connections per room.
+        self._rooms_of: dict[str, collections.Counter[str]] = {}
         self._messages = messages
         # A bucket of one token per connection, refilled over the interval.
         self._typing = RateLimiter(1 / typing_interval, 1, clock)
@@ -142,6 +148,13 @@ class Hub:
         roster.remove(client)
         if not roster:
             del self._rosters[member.room]
+        if member.address is not None:
+            rooms = self._rooms_of[member.address]
+            rooms[member.room] -= 1
+            if rooms[member.room] <= 0:
+                del rooms[member.room]
+                if not rooms:
+                    del self._rooms_of[member.address]
         return member
 
     def _forget_member(self, client: Client, member: _Member, entered: bool) -> None:
@@ -172,7 +185,13 @@ class Hub:
     # -- commands ----------------------------------------------------------
 
     async def join(
-        self, client: Client, raw_email: str, raw_room: str | None = None, since: int | None = None
+        self,
+        client: Client,
+        raw_email: str,
+        raw_room: str | None = None,
+        since: int | None = None,
+        *,
+        address: str | None = None,
     ) -> None:
         """Enter a room; sends ``joined`` to ``client``, presence to the others.
 
@@ -180,11 +199,13 @@ class Hub:
         field, exactly as in protocol version 1. ``history`` holds the room's
         last ``history_limit`` messages or, with ``since``, every message
         after that id (up to :data:`MAX_CATCH_UP`).
+        ``address`` is the client's (as per-address limits count it): it may
+        have people in at most ``max_rooms_per_address`` rooms at once.
         Raises :class:`ProtocolError` ``already_joined``, ``invalid_email``,
-        ``invalid_room``, ``too_many_rooms`` or ``unavailable`` (history
-        could not be read).
+        ``invalid_room``, ``too_many_rooms`` (never for the lobby) or
+        ``unavailable`` (history could not be read).
         """
-        member = self._admit(client, raw_email, raw_room)
+        member = self._admit(client, raw_email, raw_room, address)
         # Whatever goes wrong from here (a bug of ours included), the member
         # is rolled back: a half-joined connection would stay present and
         # hold every frame of the room.
@@ -194,7 +215,7 @@ class Hub:
             return  # the connection ended while history was read
         self._send_joined(client, member, participants, history, since, named_room=raw_room is not None)
 
-    def _admit(self, client: Client, raw_email: str, raw_room: str | None) -> _Member:
+    def _admit(self, client: Client, raw_email: str, raw_room: str | None, address: str | None) -> _Member:
         """Check the join and register ``client`` as a member of its room in
         this hub, its frames held from now on. Registered before history is
         read: a message stored meanwhile is held for this client, and dropped
@@ -205,18 +226,11 @@ class Hub:
             raise ProtocolError("already_joined", "this connection has already joined")
         email = protocol.normalize_email(raw_email)
         room = protocol.DEFAULT_ROOM if raw_room is None else protocol.check_room(raw_room)
-        if (
-            self._max_rooms is not None
-            and room not in self._rosters
-            and len(self._rosters) >= self._max_rooms
-        ):
-            raise ProtocolError(
-                "too_many_rooms",
-                f"this server has {len(self._rosters)} rooms "
-                "in use, its most; join a room that has people in it",
-            )
-        member = self._members[client] = _Member(email, room)
+        self._check_room_limits(room, address)
+        member = self._members[client] = _Member(email, room, address)
         self._rosters.setdefault(room, Roster[Client]()).add(client, email)
+        if address is not None:
+            self._rooms_of.setdefault(address, collections.Counter())[room] += 1
         return member
 
     async def _enter(self, client: Client, member: _Member) -> list[str]:
@@ -275,6 +289,30 @@ class Hub:
         held, member.held = member.held or [], None
         for message_id, version, text in held:
             self._send(client, text, message_id, version)
+
+    def _check_room_limits(self, room: str, address: str | None) -> None:
+        """Raise ``too_many_rooms`` when joining ``room`` would put this
+        server past ``max_rooms``, or ``address`` past ``max_rooms_per_address``.
+        The lobby is never refused: it is where everyone can always go."""
+        if room == protocol.DEFAULT_ROOM:
+            return
+        if (
+            self._max_rooms is not None
+            and room not in self._rosters
+            and len(self._rosters) >= self._max_rooms
+        ):
+            raise ProtocolError(
+                "too_many_rooms",
+                f"this server has {len(self._rosters)} rooms "
+                "in use, its most; join a room that has people in it",
+            )
+        rooms = self._rooms_of.get(address or "", ())
+        limit = self._max_rooms_per_address
+        if address is not None and limit is not None and room not in rooms and len(rooms) >= limit:
+            raise ProtocolError(
+                "too_many_rooms",
+                f"your address is in {len(rooms)} rooms already, its most; leave one first",
+            )
 
     async def scrollback(self, client: Client, before: int | None, limit: int) -> None:
         """Send a ``history`` frame: up to ``limit`` messages older than ``before``.

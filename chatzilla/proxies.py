@@ -99,6 +99,24 @@ class TrustedProxies:
         return scheme
 
 
+#: The prefix an IPv6 client is counted by: a /64 is one subscriber's
+#: network (a home, a phone, a server), whose 2^64 addresses it may use at
+#: will. Counted one by one, a single client would have no limit at all.
+IPV6_PREFIX = 64
+
+
+def address_key(address: str) -> str:
+    """What every per-address limit counts a client as: an IPv4 address (an
+    IPv4-mapped IPv6 one too) as itself, an IPv6 address as its /64
+    (``2001:db8:1:2::/64``); anything else (a Unix socket) as given."""
+    ip = _ip(address)
+    if ip is None:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.IPv6Network((int(ip), IPV6_PREFIX), strict=False))
+    return str(ip)
+
+
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(text)

@@ -177,6 +177,14 @@ SPECS: tuple[Spec, ...] = (
         "max_rooms", 1000, _positive_int, ("CHATZILLA_MAX_ROOMS",), "rooms with someone in them, per process"
     ),
     Spec(
+        "max_rooms_per_address",
+        20,
+        _positive_int,
+        ("CHATZILLA_MAX_ROOMS_PER_ADDRESS",),
+        "rooms one client address (an IPv6 client: its /64) may have people in at once; the lobby is "
+        "never refused",
+    ),
+    Spec(
         "max_queued",
         1048576,
         _positive_int,
@@ -205,6 +213,20 @@ SPECS: tuple[Spec, ...] = (
         ("CHATZILLA_TRUSTED_PROXIES",),
         "comma-separated addresses or networks whose X-Forwarded-For names the client "
         "(* trusts every peer; empty, none)",
+    ),
+    Spec(
+        "header_timeout",
+        10.0,
+        _seconds,
+        ("CHATZILLA_HEADER_TIMEOUT",),
+        "seconds a client has to send a request's head, and that a keep-alive connection may idle",
+    ),
+    Spec(
+        "body_timeout",
+        30.0,
+        _seconds,
+        ("CHATZILLA_BODY_TIMEOUT",),
+        "seconds a client has to send a request's body",
     ),
     Spec(
         "heartbeat_delay", 25.0, _seconds, ("CHATZILLA_HEARTBEAT_DELAY",), "seconds between SockJS heartbeats"
@@ -260,10 +282,13 @@ class Settings:
     max_frame: int = _BY_NAME["max_frame"].default
     max_connections_per_address: int = _BY_NAME["max_connections_per_address"].default
     max_rooms: int = _BY_NAME["max_rooms"].default
+    max_rooms_per_address: int = _BY_NAME["max_rooms_per_address"].default
     max_queued: int = _BY_NAME["max_queued"].default
     allowed_origins: tuple[str, ...] = _BY_NAME["allowed_origins"].default
     allowed_hosts: tuple[str, ...] = _BY_NAME["allowed_hosts"].default
     trusted_proxies: tuple[str, ...] = _BY_NAME["trusted_proxies"].default
+    header_timeout: float = _BY_NAME["header_timeout"].default
+    body_timeout: float = _BY_NAME["body_timeout"].default
     heartbeat_delay: float = _BY_NAME["heartbeat_delay"].default
     disconnect_delay: float = _BY_NAME["disconnect_delay"].default
     presence_grace: float = _BY_NAME["presence_grace"].default

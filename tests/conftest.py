@@ -16,10 +16,9 @@ import dataclasses
 import json
 
 import pytest
-import tornado.httpserver
 from tornado.httpclient import AsyncHTTPClient
 
-from chatzilla.app import http_server_options, make_app
+from chatzilla.app import make_app, make_server
 from chatzilla.settings import Settings
 
 from .sockjs_client import KINDS, TIMEOUT, TRANSPORTS
@@ -72,7 +71,7 @@ def app(io_loop, settings, tmp_path):
 @pytest.fixture
 def http_server(request, io_loop, _unused_port, app, settings):
     """pytest-tornado's server, with the options ``python -m chatzilla`` uses."""
-    server = tornado.httpserver.HTTPServer(app, **http_server_options(settings))
+    server = make_server(app, settings)
     server.add_socket(_unused_port[0])
     yield server
     server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -15,8 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 class ServerProcess:
     """A Chatzilla server process; ``url`` is known once :meth:`start` returns."""
 
-    def __init__(self, *args: str, port: int = 0, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, port: int = 0, env: dict[str, str] | None = None, files_limit: int | None = None
+    ) -> None:
+        """``files_limit``: the process's limit of open files (RLIMIT_NOFILE)."""
         self.args = ["--host", "127.0.0.1", "--port", str(port), *args]
+        self.files_limit = files_limit
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen | None = None
         self._stderr = None
@@ -34,6 +39,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
+            preexec_fn=None if self.files_limit is None else self._limit_files,
         )
         line = self.proc.stdout.readline()
         if "serving" not in line:
@@ -43,6 +49,9 @@ class ServerProcess:
         self.url = line.split()[3].rstrip("/")
         self.port = int(self.url.rsplit(":", 1)[1])
         return self
+
+    def _limit_files(self) -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.files_limit, self.files_limit))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[int, str]:
         """Send ``sig``, wait for the exit; return (exit status, stderr)."""
@@ -65,3 +74,11 @@ class ServerProcess:
         text = self._stderr.read()
         self._stderr.close()
         return text
+
+    def log_so_far(self) -> str:
+        """What the running server has written to stderr until now (read
+        with pread: the server writes at the file's shared offset)."""
+        if self._stderr is None or self._stderr.closed:
+            return ""
+        fd = self._stderr.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")

@@ -20,7 +20,7 @@ from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.hub import MAX_HELD, Hub
 from chatzilla.privacy import email_hash
 from chatzilla.protocol import MAX_INTEGER, ProtocolError, parse_frame, peek
-from chatzilla.proxies import DEFAULT_TRUSTED, TrustedProxies, parse_networks
+from chatzilla.proxies import DEFAULT_TRUSTED, TrustedProxies, address_key, parse_networks
 from chatzilla.security import host_allowed, parse_hosts
 
 from .conftest import make_settings
@@ -317,3 +317,61 @@ async def test_lan_clients_that_name_themselves_are_counted_by_their_own_address
     assert (frame["type"], frame["code"]) == ("_close", 4029), frame
     await connect(headers={"X-Forwarded-For": "203.0.113.3, 192.168.1.6"})  # another LAN client
     await health(connections=2)
+
+
+# -- item 4: IPv6 /64s, rooms per address, the lobby -----------------------------
+
+
+def test_an_ipv6_client_is_counted_by_its_64():
+    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert address_key("::ffff:198.51.100.7") == address_key("198.51.100.7") == "198.51.100.7"
+
+
+def v6(n: int, net: int = 2) -> dict[str, str]:
+    """Headers of a client at 2001:db8:1:<net>::<n>, behind our (loopback) proxy."""
+    return {"X-Forwarded-For": f"2001:db8:1:{net:x}::{n:x}"}
+
+
+@pytest.mark.parametrize("settings", [make_settings(max_connections_per_address=2)])
+@pytest.mark.gen_test
+async def test_connections_from_one_ipv6_64_share_one_limit(connect, health):
+    await connect(headers=v6(1))
+    await connect(headers=v6(0xFFFF))
+    third = await connect(headers=v6(0x1234))
+    frame = await third.recv()
+    assert (frame["type"], frame["code"]) == ("_close", 4029), frame
+    other = await connect(headers=v6(1, net=3))  # another /64
+    await other.join(ALICE)
+    await health(connections=3)
+
+
+@pytest.mark.parametrize("settings", [make_settings(max_rooms_per_address=2, rate_limit=0)])
+@pytest.mark.gen_test
+async def test_rooms_are_capped_per_address_but_not_the_lobby(connect):
+    joined = []
+    for n, room in enumerate(["a", "b", "b", "c"]):
+        client = await connect(headers=v6(n + 1))
+        await client.send({"type": "join", "email": f"p{n}@example.com", "room": room, "ref": room})
+        joined.append(await client.recv())
+    assert [frame["type"] for frame in joined] == ["joined", "joined", "joined", "error"]
+    assert_error(joined[-1], "too_many_rooms", "c")
+    lobby = await connect(headers=v6(9))
+    await lobby.join("lobbyist@example.com")
+    # Elsewhere, the same room is no problem.
+    elsewhere = await connect(headers=v6(1, net=4))
+    await elsewhere.send({"type": "join", "email": "e@example.com", "room": "c"})
+    await elsewhere.expect("joined")
+
+
+@pytest.mark.parametrize("settings", [make_settings(max_rooms=1, rate_limit=0)])
+@pytest.mark.gen_test
+async def test_the_lobby_is_never_refused_when_the_server_is_full(connect):
+    a = await connect()
+    await a.send({"type": "join", "email": ALICE, "room": "full"})
+    await a.expect("joined")
+    b = await connect()
+    await b.send({"type": "join", "email": BOB, "room": "another"})
+    assert_error(await b.expect("error"), "too_many_rooms")
+    c = await connect()
+    assert (await c.join("carol@example.com"))["participants"] == ["carol@example.com"]
