@@ -146,7 +146,11 @@ def make_backend(settings: Settings) -> Backend:
         return RedisBackend(settings.redis_url, settings.redis_prefix, grace=grace)
     if settings.storage == "memory":
         # Enough to catch up a client that was briefly away.
-        return MemoryBackend(keep=max(settings.history_limit, 1000), grace=grace)
+        # Twice the rooms in use: rooms stay available to catch up on for a
+        # while after everyone left, but not every room ever named.
+        return MemoryBackend(
+            keep=max(settings.history_limit, 1000), grace=grace, rooms=2 * settings.max_rooms
+        )
     return SQLiteBackend(settings.db, grace=grace)
 
 

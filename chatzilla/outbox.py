@@ -14,12 +14,15 @@ written on it, and through Tornado's stream (which queues them) otherwise.
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from collections.abc import Callable
 
 from tornado.iostream import IOStream, StreamClosedError
 
 from .compat import unsent_bytes
+
+log = logging.getLogger("chatzilla.outbox")
 
 
 def websocket_frame(payload: bytes) -> bytes:
@@ -89,4 +92,10 @@ class Outbox:
         waiting, self._waiting = self._waiting, []
         cache: dict = {}
         for connection in waiting:
-            connection.flush(cache)
+            try:
+                connection.flush(cache)
+            except Exception:
+                # One connection's failure (a bug, a broken socket) is its
+                # own: the ones after it this turn still get their frames,
+                # or they would wait for a flush that never comes again.
+                log.exception("could not write to a connection")

@@ -18,6 +18,7 @@ from tornado.websocket import WebSocketClosedError
 from chatzilla.backends.memory import MemoryBackend
 from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.hub import MAX_HELD, Hub
+from chatzilla.outbox import Outbox
 from chatzilla.privacy import email_hash
 from chatzilla.protocol import MAX_INTEGER, ProtocolError, parse_frame, peek
 from chatzilla.proxies import DEFAULT_TRUSTED, TrustedProxies, address_key, parse_networks
@@ -375,3 +376,51 @@ async def test_the_lobby_is_never_refused_when_the_server_is_full(connect):
     assert_error(await b.expect("error"), "too_many_rooms")
     c = await connect()
     assert (await c.join("carol@example.com"))["participants"] == ["carol@example.com"]
+
+
+# -- item 12: a failing flush, rooms ever named --------------------------------
+
+
+class Flushing:
+    """A connection as the outbox sees it: records its flushes, or fails."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.fails = fails
+        self.flushes = 0
+
+    def flush(self, cache: dict) -> None:
+        self.flushes += 1
+        if self.fails:
+            raise RuntimeError("a broken connection")
+
+
+def test_one_failing_flush_does_not_stop_the_others(caplog):
+    scheduled = []
+    outbox = Outbox(scheduled.append)
+    first, broken, last = Flushing(), Flushing(fails=True), Flushing()
+    for connection in (first, broken, last):
+        outbox.wake(connection)
+    scheduled.pop()()
+    assert (first.flushes, broken.flushes, last.flushes) == (1, 1, 1)
+    assert "could not write to a connection" in caplog.text
+    outbox.wake(last)  # and the next turn is scheduled as usual
+    scheduled.pop()()
+    assert last.flushes == 2
+
+
+def test_the_memory_backend_keeps_logs_of_a_bounded_number_of_rooms():
+    async def scenario():
+        backend = MemoryBackend(keep=5, rooms=3)
+        await backend.enter("busy", ALICE, "alice")
+        await backend.append("busy", ALICE, "kept", None, None)
+        ids = {}
+        for n in range(100):
+            ids[f"r{n}"] = (await backend.append(f"r{n}", BOB, "hello", None, None))[0].id
+        assert len(backend._logs) == 3
+        assert [m.content for m in await backend.page("busy", None, None, 5)] == ["kept"]  # someone is here
+        assert await backend.page("r0", None, None, 5) == []  # dropped, as at a restart
+        again = (await backend.append("r0", BOB, "again", None, None))[0].id
+        assert again > ids["r0"]  # ids of a room never repeat
+        await backend.close()
+
+    asyncio.run(scenario())
