@@ -3,6 +3,10 @@ Redis fixtures of test_redis (a key prefix per test, processes sharing it)."""
 
 from __future__ import annotations
 
+import signal
+
+from chatzilla.backends.redis import NODE_TTL
+
 from .sockjs_client import WebSocketClient
 from .test_redis import health, prefix, redis_url, run, servers, wait_for  # noqa: F401 (fixtures)
 
@@ -51,3 +55,43 @@ def test_ref_keys_of_different_senders_never_collide(redis_url, prefix, servers)
             await second.close()
 
     run(scenario())
+
+
+def test_a_paused_process_does_not_tell_its_people_they_left(redis_url, prefix, servers):  # noqa: F811
+    """SIGSTOP long enough for the other process to reap this one and end
+    its people's grace period, then SIGCONT: the others heard them leave
+    (they were unreachable) and come back, but they themselves hear nothing."""
+    grace = 1.0
+    one, two = servers(redis_url, prefix, grace=grace)
+
+    async def scenario():
+        alice = await WebSocketClient(one.url).connect()
+        bob = await WebSocketClient(one.url).connect()
+        carol = await WebSocketClient(two.url).connect()
+        try:
+            await alice.join("alice@example.com")
+            await bob.join("bob@example.com")
+            await alice.expect("presence")
+            await carol.join("carol@example.com")
+            await alice.expect("presence")
+            await bob.expect("presence")
+            one.proc.send_signal(signal.SIGSTOP)
+            try:
+                left = [await carol.expect("presence", timeout=NODE_TTL + grace + 5) for _ in range(2)]
+            finally:
+                one.proc.send_signal(signal.SIGCONT)
+            assert {(f["event"], f["email"]) for f in left} == {
+                ("leave", "alice@example.com"),
+                ("leave", "bob@example.com"),
+            }
+            back = [await carol.expect("presence", timeout=10) for _ in range(2)]
+            assert {f["event"] for f in back} == {"join"}
+            # Alice and Bob were never told anything about themselves.
+            await alice.send({"type": "message", "content": "still here", "ref": "a1"})
+            assert (await alice.recv(timeout=10))["type"] == "sent"
+            assert (await bob.recv(timeout=10))["type"] == "message"
+        finally:
+            for client in (alice, bob, carol):
+                await client.close()
+
+    run(scenario(), timeout=60)

@@ -533,9 +533,9 @@ class RedisBackend:
         left = await self._expire_script(keys=[self._key("away")], args=[repr(self._clock()), self._prefix])
         for i in range(0, len(left), 4):
             room, change = left[i], PresenceChange("leave", left[i + 1], int(left[i + 2]), int(left[i + 3]))
-            if here:
+            if here and not self._connected_here(room, change.email):
                 self._publish_and_announce(room, change, None)
-            else:
+            else:  # not here, or someone connected here (see _presence_loop)
                 await self._publish(self._event(self.node, room, change))
 
     def _publish_and_announce(self, room: str, change: PresenceChange, origin: object) -> None:
@@ -561,6 +561,11 @@ class RedisBackend:
         with contextlib.suppress(RedisError, OSError):
             await self._redis.publish(self._channel, event)
 
+    def _connected_here(self, room: str, email: str) -> bool:
+        """Has ``email`` a connection in ``room`` on this process?"""
+        local = self._local.get(room)
+        return bool(local and local[email])
+
     async def _presence_loop(self) -> None:
         """Announce presence changes made by other processes."""
         while True:
@@ -570,6 +575,12 @@ class RedisBackend:
                 async for item in pubsub.listen():
                     event = json.loads(item["data"])
                     if event["node"] == self.node or self._announce is None:
+                        continue
+                    if event["event"] == "leave" and self._connected_here(event["room"], event["email"]):
+                        # Someone connected here, whom another process took
+                        # for gone while this one was stalled (paused,
+                        # swapped out): they never left for anyone here, and
+                        # _register_local puts them back for the others.
                         continue
                     self._announce(
                         event["room"],
@@ -620,9 +631,9 @@ class RedisBackend:
                     continue
                 first, now, participants = await self._enter_redis(room, email, missing)
                 if first == 1:
-                    self._publish_and_announce(
-                        room, PresenceChange("join", email, len(participants), now), None
-                    )
+                    # For the other processes only: here they never left.
+                    change = PresenceChange("join", email, len(participants), now)
+                    self._spawn(self._publish(self._event(self.node, room, change)))
         if self._local:
             await self._check_resets()
             await self._wake_reader()
