@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable
 from typing import Protocol
 
 from . import protocol
-from .backends.base import Backend, StorageError
+from .backends.base import Backend, OutcomeUnknown, StorageError
 from .chat import Message, PresenceChange, Roster
 from .limits import RateLimiter
 from .privacy import who
@@ -36,6 +36,10 @@ MAX_CATCH_UP = 1000
 #: server holding a busy room's traffic for a history read that stalls.
 MAX_HELD = 1000
 MAX_HELD_BYTES = 1 << 20
+#: Refs a connection remembers having had acknowledged, so that a retry of
+#: a message stored late is not acknowledged twice on it.
+MAX_ACKED = 256
+
 #: The close frame for a client that cannot keep up (the connection's
 #: send queue, or the frames held for it while it joins); it reconnects and
 #: catches up with ``since``.
@@ -62,6 +66,8 @@ class _Member:
     email: str
     room: str
     address: str | None = None  # the client's, as per-address limits count it
+    # The refs acknowledged on this connection lately (the newest MAX_ACKED).
+    acked: dict[str, None] = dataclasses.field(default_factory=dict)
     # Frames held back until `joined` is out: (message id or None, presence
     # version or 0, text).
     held: list[tuple[int | None, int, str]] | None = dataclasses.field(default_factory=list)
@@ -340,7 +346,9 @@ class Hub:
 
         Raises :class:`ProtocolError` ``not_joined``, ``rate_limited`` (the
         address sends faster than allowed: nothing is stored or sent),
-        ``empty``, ``too_long`` or ``unavailable``.
+        ``empty``, ``too_long``, ``unavailable`` (nothing was stored) or
+        ``outcome_unknown`` (it may have been: if so, its ``sent`` follows
+        when it is seen stored; a retry with the same ref is safe).
         """
         member = self._members.get(client)
         if member is None:
@@ -356,6 +364,12 @@ class Hub:
             raise
         try:
             message, duplicate = await self._backend.append(member.room, member.email, content, ref, client)
+        except OutcomeUnknown:
+            raise ProtocolError(
+                "outcome_unknown",
+                "the server cannot tell whether the message was stored; send it again with the same ref",
+                ref,
+            ) from None
         except StorageError:
             raise ProtocolError(
                 "unavailable", "the message could not be stored; send it again", ref
@@ -364,7 +378,23 @@ class Hub:
             # A retried ref: acknowledged again with its first id; it was
             # stored and delivered only once. (A new message's `sent` goes
             # out with its delivery, in _deliver.)
-            self._send(client, protocol.encode(message.ack()))
+            self._ack(client, message, live=False)
+
+    def _ack(self, client: Client, message: Message, live: bool) -> None:
+        """Send ``client`` the ``sent`` of its ``message``, unless this
+        connection was told already: a message whose outcome was unknown is
+        acknowledged when it is stored after all, and its retry must not
+        repeat that id on the connection. ``live``: with the message's
+        delivery (dropped like it when this connection's history had it);
+        else answering a retry (sent even so: the page waits for it)."""
+        member = self._members.get(client)
+        if member is not None and message.ref is not None:
+            if message.ref in member.acked:
+                return
+            member.acked[message.ref] = None
+            if len(member.acked) > MAX_ACKED:
+                del member.acked[next(iter(member.acked))]
+        self._send(client, protocol.encode(message.ack()), message.id if live else None)
 
     def typing(self, client: Client) -> None:
         """Tell the others in the room that ``client``'s person is typing.
@@ -398,7 +428,7 @@ class Hub:
         text = protocol.encode(message.frame())
         for client in roster.connections():
             if client is origin:
-                self._send(client, protocol.encode(message.ack()), message.id)
+                self._ack(client, message, live=True)
             else:
                 self._send(client, text, message.id)
 

@@ -337,7 +337,10 @@ def test_chat_recovers_after_redis_restarts(private_redis, servers):
                 error = frame
                 break
             await asyncio.sleep(0.1)
-        assert error is not None and (error["code"], error["ref"]) == ("unavailable", "down")
+        # Redis went away with the command perhaps on its way: the outcome
+        # may be unknown (then the same ref again is safe) rather than none.
+        assert error is not None and error["ref"] == "down"
+        assert error["code"] in ("unavailable", "outcome_unknown"), error
         assert (await asyncio.to_thread(health, one))["status"] == "degraded"
         page = await asyncio.to_thread(urllib.request.urlopen, f"{one.url}/", None, 5)
         with page:
@@ -359,11 +362,8 @@ def test_chat_recovers_after_redis_restarts(private_redis, servers):
                 frame = await alice.recv(timeout=10)
             if frame["type"] == "sent":
                 break
-            assert (frame["type"], frame["code"], frame["ref"]) == (
-                "error",
-                "unavailable",
-                f"after-{attempt}",
-            )
+            assert (frame["type"], frame["ref"]) == ("error", f"after-{attempt}"), frame
+            assert frame["code"] in ("unavailable", "outcome_unknown"), frame
             await asyncio.sleep(0.2)
         else:
             raise AssertionError("sends never recovered")

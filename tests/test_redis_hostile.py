@@ -8,7 +8,15 @@ import signal
 from chatzilla.backends.redis import NODE_TTL
 
 from .sockjs_client import WebSocketClient
-from .test_redis import health, prefix, redis_url, run, servers, wait_for  # noqa: F401 (fixtures)
+from .test_redis import (  # noqa: F401 (fixtures)
+    health,
+    prefix,
+    private_redis,
+    redis_url,
+    run,
+    servers,
+    wait_for,
+)
 
 
 def test_bad_input_does_not_flip_healthz(redis_url, prefix, servers):  # noqa: F811
@@ -93,5 +101,63 @@ def test_a_paused_process_does_not_tell_its_people_they_left(redis_url, prefix, 
         finally:
             for client in (alice, bob, carol):
                 await client.close()
+
+    run(scenario(), timeout=60)
+
+
+def test_a_paused_redis_is_an_unknown_outcome_resolved_by_the_same_ref(private_redis, servers):  # noqa: F811
+    """Redis stopped (SIGSTOP) while a message is stored: the store times out
+    but Redis runs it when it resumes. The sender is told the outcome is
+    unknown (never `unavailable`, which means nothing was stored), retries
+    with the same ref, and gets one `sent`; ids on its connection only grow."""
+    (one,) = servers(private_redis.url, "paused", 1)
+
+    async def scenario():
+        alice = await WebSocketClient(one.url).connect()
+        bob = await WebSocketClient(one.url).connect()
+        try:
+            await alice.join("alice@example.com")
+            await bob.join("bob@example.com")
+            await alice.expect("presence")
+            before = await alice.say("before", "r0")
+            assert (await bob.expect("message"))["id"] == before["id"]
+            seen = [before]
+            private_redis.proc.send_signal(signal.SIGSTOP)
+            try:
+                await alice.send({"type": "message", "content": "while paused", "ref": "r1"})
+                frame = await alice.recv(timeout=10)
+                assert (frame["type"], frame.get("code"), frame.get("ref")) == (
+                    "error",
+                    "outcome_unknown",
+                    "r1",
+                ), frame
+            finally:
+                private_redis.proc.send_signal(signal.SIGCONT)
+            # The page's retry, with the same ref, until it is answered.
+            acks = []
+            while not acks:
+                await alice.send({"type": "message", "content": "while paused", "ref": "r1"})
+                while True:
+                    frame = await alice.recv(timeout=10)
+                    seen.append(frame)
+                    if frame["type"] == "sent":
+                        acks.append(frame)
+                        break
+                    if frame["type"] == "error":
+                        assert frame["code"] == "outcome_unknown", frame
+                        break
+            await alice.say("after", "r2")
+            seen.append(await bob.expect("message"))  # bob: "while paused", once
+            assert seen[-1]["content"] == "while paused"
+            assert (await bob.expect("message"))["content"] == "after"
+            await bob.nothing(0.5)
+            # Alice's own frames: no copy of her message, one sent for r1, ids growing.
+            mine = [f for f in seen if f["type"] in ("sent", "message") and f is not seen[-1]]
+            assert [f["type"] for f in mine] == ["sent", "sent"], mine
+            assert mine[0]["id"] < mine[1]["id"]
+            await alice.nothing(0.5)
+        finally:
+            await alice.close()
+            await bob.close()
 
     run(scenario(), timeout=60)

@@ -55,6 +55,13 @@ class StorageError(Exception):
     """The backend could not store or read; the message was not accepted."""
 
 
+class OutcomeUnknown(StorageError):
+    """The backend cannot tell whether the message was stored: the command
+    reached its server, whose answer never came (Redis slow or paused). If
+    it was, it is delivered (and acknowledged to its sender) when the
+    backend sees it; a retry with the same ``ref`` gets its first id."""
+
+
 class Backend(Protocol):
     """What the hub needs from storage and fan-out."""
 

@@ -46,17 +46,40 @@ from collections.abc import Callable
 from typing import cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import KeyT, StreamIdT
 
 from ..chat import Message, PresenceChange
 from ..privacy import who
-from .base import DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
+from .base import DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
 
 log = logging.getLogger("chatzilla.redis")
 
 #: Stream entries as the clients (``decode_responses``) return them: (entry id, fields).
 _Entries = list[tuple[str, dict[str, str]]]
+
+#: Seconds the sender of an append whose outcome was unknown is kept, to
+#: acknowledge the message if it turns up stored after all.
+UNKNOWN_KEPT = 60.0
+
+
+def _may_have_run(exc: BaseException) -> bool:
+    """Could the command that failed with ``exc`` have reached Redis, and
+    run? Not when no connection could be made (redis-py says "... connecting
+    to ..."), nor when Redis answered with an error; yes when the connection
+    timed out or broke once the command was on its way (a slow or paused
+    Redis runs it when it resumes)."""
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+        return "connecting" not in str(exc).lower()
+    return False
+
+
+def _stream_number(entry_id: str) -> int:
+    """The message id in a stream entry id ``0-<id>``."""
+    return int(entry_id.split("-")[1])
+
 
 #: Messages kept per room stream (approximately: Redis trims whole nodes).
 STREAM_MAXLEN = 10_000
@@ -243,6 +266,10 @@ class RedisBackend:
         self._tokens = itertools.count(1)
         # token -> (room, sending connection, set once the reader delivered it)
         self._origins: dict[str, tuple[str, object, asyncio.Future[None]]] = {}
+        # Tokens of appends whose outcome was unknown -> since when (monotonic).
+        self._unknown: dict[str, float] = {}
+        # Set (and replaced) each time the reader has delivered a batch.
+        self._progress = asyncio.Event()
         self._retry_leaves: list[tuple[str, str, bool]] = []
         self._tasks: set[asyncio.Task] = set()
         self._leaving: set[asyncio.Task] = set()
@@ -320,13 +347,22 @@ class RedisBackend:
                 args=[sender, content, repr(ts), ref or "", token, STREAM_MAXLEN, int(DEDUP_WINDOW)],
             )
         except (RedisError, OSError) as exc:
-            self._origins.pop(token, None)
             self._failed("append", exc)
+            if _may_have_run(exc):
+                # Its token stays (for UNKNOWN_KEPT seconds): stored after
+                # all, the reader delivers it as its sender's `sent`.
+                self._unknown[token] = time.monotonic()
+                raise OutcomeUnknown("the message may or may not have been stored") from None
+            self._origins.pop(token, None)
             raise StorageError("the message could not be stored") from None
         self._healthy = True
         message_id, stamp_ts = stamp.split(" ")
         if duplicate:
             self._origins.pop(token, None)
+            # Acknowledged again only once the reader has delivered up to it
+            # here: the acknowledgement must not overtake the messages
+            # before it (nor its own late delivery, after an unknown outcome).
+            await self._read_past(room, int(message_id))
             return Message(int(message_id), sender, content, float(stamp_ts), ref), True
         # Delivered (and acknowledged to `origin`) by the stream reader, in
         # the stream's order: wait for it, as the Backend contract says.
@@ -407,7 +443,9 @@ class RedisBackend:
                     continue  # nobody here any more
                 for entry_id, fields in entries:
                     self._last_read[room] = entry_id
-                    _, origin, delivered = self._origins.pop(fields.get("o", ""), (room, None, None))
+                    token = fields.get("o", "")
+                    self._unknown.pop(token, None)
+                    _, origin, delivered = self._origins.pop(token, (room, None, None))
                     try:
                         message = self._message(entry_id, fields)
                     except (KeyError, ValueError, IndexError):
@@ -418,10 +456,37 @@ class RedisBackend:
                         if delivered is not None and not delivered.done():
                             delivered.set_result(None)
                     deliver_stored(self._deliver, room, message, origin)
+            self._read_some()
+
+    async def _read_past(self, room: str, message_id: int) -> None:
+        """Wait (at most DELIVERY_WAIT) until the reader has delivered
+        ``room``'s stream up to ``message_id``, if this process reads it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DELIVERY_WAIT
+        while room in self._last_read and _stream_number(self._last_read[room]) < message_id:
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self._closed:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+
+    def _read_some(self) -> None:
+        """The reader delivered a batch: wake whoever waits in _read_past."""
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    def _forget_unknown(self, older_than: float) -> None:
+        """Release the tokens of appends whose outcome was unknown, kept that
+        long without their entry showing up: never stored after all."""
+        for token, since in list(self._unknown.items()):
+            if since < older_than:
+                del self._unknown[token]
+                self._origins.pop(token, None)
 
     def _stop_waiting(self, room: str | None = None) -> None:
         """Let the appends waiting for delivery in ``room`` (every room: None)
         return: nobody in this process reads it any more."""
+        self._read_some()
         for token, (in_room, _, delivered) in list(self._origins.items()):
             if room is None or in_room == room:
                 del self._origins[token]
@@ -612,6 +677,7 @@ class RedisBackend:
                     await self._leave_now(room, email, None, at_once)
                 await self._reap_dead()
                 await self._expire()
+                self._forget_unknown(time.monotonic() - UNKNOWN_KEPT)
                 self._healthy = True
             except asyncio.CancelledError:
                 raise

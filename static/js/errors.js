@@ -27,6 +27,9 @@ export const ON_ERROR = Object.freeze({
   // Not now: nothing was carried out, the same frame is welcome later.
   rate_limited: { message: 'retry', join: 'retry', history: 'retry', other: 'ignore' },
   unavailable: { message: 'retry', join: 'retry', history: 'retry', other: 'show' },
+  // Perhaps stored: the same ref again is safe (acknowledged once, if it was);
+  // its sent may also come by itself.
+  outcome_unknown: { message: 'retry', join: 'retry', history: 'retry', other: 'show' },
   too_many_rooms: { message: 'refuse', join: 'retry', history: 'stop', other: 'show' },
   // May or may not have happened: a message goes again with its ref (safe).
   internal: { message: 'retry', join: 'retry', history: 'retry', other: 'show' },

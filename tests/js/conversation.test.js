@@ -241,6 +241,22 @@ describe('sending', () => {
     assert.equal(s.sent('message').length, 3);
   });
 
+  it('sends a message whose outcome is unknown again with the same ref, until its sent comes', () => {
+    s.conversation.submit('did it?');
+    const first = s.sent('message')[0];
+    s.refuse(first, 'outcome_unknown');
+    assert.equal(s.view.named('fail').length, 0);
+    s.clock.advance(1000);
+    const again = s.sent('message')[1];
+    assert.equal(again.ref, first.ref);
+    assert.equal(again.content, 'did it?');
+    s.refuse(again, 'outcome_unknown');
+    // Stored after all: its sent arrives; nothing goes again.
+    s.ack(first, 7);
+    s.clock.advance(10000);
+    assert.equal(s.sent('message').length, 2);
+  });
+
   it('marks a message refused for good as failed and forgets it', () => {
     s.conversation.submit('fine');
     s.refuse(s.sent('message')[0], 'too_long');
