@@ -36,9 +36,9 @@ MAX_CATCH_UP = 1000
 #: server holding a busy room's traffic for a history read that stalls.
 MAX_HELD = 1000
 MAX_HELD_BYTES = 1 << 20
-#: Refs a connection remembers having had acknowledged, so that a retry of
-#: a message stored late is not acknowledged twice on it.
-MAX_ACKED = 256
+#: Refs whose outcome was unknown a connection remembers, so that a message
+#: stored late is not acknowledged twice on it.
+MAX_UNSURE = 256
 
 #: The close frame for a client that cannot keep up (the connection's
 #: send queue, or the frames held for it while it joins); it reconnects and
@@ -66,8 +66,9 @@ class _Member:
     email: str
     room: str
     address: str | None = None  # the client's, as per-address limits count it
-    # The refs acknowledged on this connection lately (the newest MAX_ACKED).
-    acked: dict[str, None] = dataclasses.field(default_factory=dict)
+    # Refs whose outcome this connection was told is unknown (the newest
+    # MAX_UNSURE) -> whether their `sent` went out since: it goes once.
+    unsure: dict[str, bool] = dataclasses.field(default_factory=dict)
     # Frames held back until `joined` is out: (message id or None, presence
     # version or 0, text).
     held: list[tuple[int | None, int, str]] | None = dataclasses.field(default_factory=list)
@@ -365,6 +366,10 @@ class Hub:
         try:
             message, duplicate = await self._backend.append(member.room, member.email, content, ref, client)
         except OutcomeUnknown:
+            if ref is not None:
+                member.unsure.setdefault(ref, False)
+                if len(member.unsure) > MAX_UNSURE:
+                    del member.unsure[next(iter(member.unsure))]
             raise ProtocolError(
                 "outcome_unknown",
                 "the server cannot tell whether the message was stored; send it again with the same ref",
@@ -381,19 +386,18 @@ class Hub:
             self._ack(client, message, live=False)
 
     def _ack(self, client: Client, message: Message, live: bool) -> None:
-        """Send ``client`` the ``sent`` of its ``message``, unless this
-        connection was told already: a message whose outcome was unknown is
-        acknowledged when it is stored after all, and its retry must not
-        repeat that id on the connection. ``live``: with the message's
+        """Send ``client`` the ``sent`` of its ``message``. A message whose
+        outcome this connection was told is unknown is acknowledged once: by
+        its late delivery or by the answer to its retry, whichever is first,
+        so that id is not repeated on the connection (any other retry is
+        acknowledged again, every time). ``live``: with the message's
         delivery (dropped like it when this connection's history had it);
         else answering a retry (sent even so: the page waits for it)."""
         member = self._members.get(client)
-        if member is not None and message.ref is not None:
-            if message.ref in member.acked:
+        if member is not None and message.ref is not None and message.ref in member.unsure:
+            if member.unsure[message.ref]:
                 return
-            member.acked[message.ref] = None
-            if len(member.acked) > MAX_ACKED:
-                del member.acked[next(iter(member.acked))]
+            member.unsure[message.ref] = True
         self._send(client, protocol.encode(message.ack()), message.id if live else None)
 
     def typing(self, client: Client) -> None:
