@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from ..chat import Message
-from .base import DEDUP_WINDOW
+from .base import DEDUP_WINDOW, deliver_stored
 from .presence import LocalPresence
 
 
@@ -60,8 +60,7 @@ class MemoryBackend(LocalPresence):
         log.append(message)
         if ref is not None:
             self._refs[(room, sender, ref)] = message
-        if self._deliver is not None:
-            self._deliver(room, message, origin)
+        deliver_stored(self._deliver, room, message, origin)
         return message, False
 
     def _drop_old_logs(self) -> None:
