@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sockjs.tornado.session import BaseSession
+from sockjs.tornado.transports.streamingbase import StreamingTransportBase
 from tornado.iostream import IOStream
 from tornado.tcpserver import TCPServer
 from tornado.websocket import WebSocketHandler
@@ -76,12 +77,20 @@ class PlainWebSocketExecute(WebSocketMixin):
     sockjs-tornado's is a generator coroutine that repeats the checks
     Tornado's get() makes, then waits on it: its Runner, future, callbacks
     and locals stay alive as long as the connection, about 2 KiB each. Its
-    method check (405 with Allow: GET) is kept.
+    method check (405 with Allow: GET) is kept, with an empty body.
     """
 
     def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> Any:
         if self.request.method != "GET":
-            return super()._execute(transforms, *args, **kwargs)
+            # 405 with Allow: GET, as sockjs-tornado's, but with no body and
+            # no Content-Type, as the SockJS protocol asks (its own says
+            # "WebSocket only supports GET requests." as text/html).
+            self._transforms = transforms
+            self.set_status(405)
+            self.set_header("Allow", "GET")
+            self.clear_header("Content-Type")
+            self.finish()
+            return None
         return WebSocketHandler._execute(self, transforms, *args, **kwargs)
 
 
@@ -127,6 +136,22 @@ def close_session_quietly(session: Any, code: int, reason: str) -> None:
     handler (the next poll is answered with it instead): 1.0.7's own close
     writes into a polling response that may already be finishing."""
     BaseSession.close(session, code, reason)
+
+
+def close_after_response(request: Any) -> None:
+    """Have Tornado close ``request``'s connection once the response ends,
+    whatever keep-alive the client asked for: a streaming response has no
+    length, so for an HTTP/1.0 client its end is the connection's end.
+    (sockjs-tornado sets ``no_keep_alive`` for this, which Tornado 6 ignores.)"""
+    connection = getattr(request, "connection", None)
+    if connection is not None and hasattr(connection, "_disconnect_on_finish"):
+        connection._disconnect_on_finish = True
+
+
+def streaming_handler(handler: Any) -> bool:
+    """Is ``handler`` one of sockjs-tornado's streaming transports (one
+    response carries many frames, written one after another)?"""
+    return isinstance(handler, StreamingTransportBase)
 
 
 def listen_on(server: TCPServer, sock: socket.socket, stop: Callable[[], None]) -> None:

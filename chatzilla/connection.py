@@ -54,7 +54,8 @@ class ChatSession(Session):
     response has already been written and is finishing: a second write that
     overflows Content-Length (an exception) or, chunked, two callbacks in one
     JSONP response. Here the close frame waits for the next poll instead,
-    which sockjs-tornado answers with it once the session is closed.
+    which sockjs-tornado answers with it once the session is closed. (A
+    streaming response is not finishing: it takes the close frame at once.)
     """
 
     def set_handler(self, handler, start_heartbeat: bool = True) -> bool:
@@ -68,9 +69,18 @@ class ChatSession(Session):
         return super().set_handler(handler, start_heartbeat)
 
     def close(self, code: int = 3000, message: str = "Go away!") -> None:
-        if self.state != CLOSED and self.handler is not None and not self.handler.active:
+        handler = self.handler
+        if (
+            self.state != CLOSED
+            and handler is not None
+            and not handler.active
+            and not compat.streaming_handler(handler)
+        ):
             compat.close_session_quietly(self, code, message)
             return
+        # A streaming response (xhr-streaming, eventsource) takes the close
+        # frame after what it is writing, on the same response: a session
+        # closed right after opening sends o, then c[...], as SockJS asks.
         super().close(code, message)
 
     def on_messages(self, msg_list) -> None:

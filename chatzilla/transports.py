@@ -25,13 +25,16 @@ would have more than the limit waiting.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import re
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import tornado.web
 from sockjs.tornado import proto, static, transports
+from sockjs.tornado.basehandler import CACHE_TIME
 from sockjs.tornado.util import bytes_to_str
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
@@ -89,6 +92,18 @@ class Guard(SecureHeaders):
         # Tornado's WebSocket check, made the same as everyone else's.
         return self._origin_ok(origin)
 
+    def disable_cache(self) -> None:
+        # sockjs-tornado's, with no-transform: a proxy that recompresses or
+        # rewrites a response breaks streaming and JSONP (SockJS protocol).
+        self.set_header("Cache-Control", "no-store, no-cache, no-transform, must-revalidate, max-age=0")
+
+    def enable_cache(self) -> None:
+        # sockjs-tornado's, but its Expires is the server's local time with
+        # no zone, which is no HTTP date: here the time in GMT (RFC 9110).
+        self.set_header("Cache-Control", f"max-age={CACHE_TIME}, public")
+        self.set_header("Expires", email.utils.formatdate(time.time() + CACHE_TIME, usegmt=True))
+        self.set_header("Access-Control-Max-Age", CACHE_TIME)
+
     def preflight(self) -> None:
         # Called by the HTTP transports. Only an origin that passed prepare()
         # gets here; a request without Origin needs no CORS headers.
@@ -136,11 +151,11 @@ class JSONPTransport(Guard, transports.JSONPTransport):
     the callback's name cannot be read as another type of file)."""
 
     def get(self, session_id):
-        callback = self.get_argument("c", None)
+        callback = self.get_argument("c", None, strip=False)
         if not callback or not _CALLBACK.fullmatch(callback):
             self.set_status(500)
             self.set_header("Content-Type", "text/plain; charset=UTF-8")
-            self.finish('"callback" parameter required')
+            self.finish('invalid "callback" parameter' if callback else '"callback" parameter required')
             return None
         return super().get(session_id)
 
@@ -333,6 +348,30 @@ class IFrameHandler(Guard, static.IFrameHandler):
         self.write(page)
 
 
+class _Streaming:
+    """For the streaming transports: one response, many frames, no length.
+    Its end must be the connection's end for an HTTP/1.0 client, whatever
+    keep-alive it asked for, or it cannot tell the response has ended."""
+
+    def prepare(self):
+        if self.request.version != "HTTP/1.1":
+            compat.close_after_response(self.request)
+        return super().prepare()
+
+
+class XhrStreamingTransport(Guard, _Streaming, transports.XhrStreamingTransport):
+    pass
+
+
+class EventSourceTransport(Guard, _Streaming, transports.EventSourceTransport):
+    def set_header(self, name, value):
+        # Exactly text/event-stream, as the SockJS protocol asks (1.0.7 adds
+        # a charset; EventSource is UTF-8 whatever the header says).
+        if name == "Content-Type" and str(value).startswith("text/event-stream"):
+            value = "text/event-stream"
+        super().set_header(name, value)
+
+
 def _guarded(cls: type) -> type:
     return type(cls.__name__, (Guard, cls), {"__module__": __name__, "__doc__": cls.__doc__})
 
@@ -341,6 +380,8 @@ _SPECIAL = {
     transports.XhrSendHandler: XhrSendHandler,
     transports.JSONPSendHandler: JSONPSendHandler,
     transports.JSONPTransport: JSONPTransport,
+    transports.XhrStreamingTransport: XhrStreamingTransport,
+    transports.EventSourceTransport: EventSourceTransport,
     transports.WebSocketTransport: WebSocketTransport,
     transports.RawWebSocketTransport: RawWebSocketTransport,
     static.IFrameHandler: IFrameHandler,
@@ -352,8 +393,6 @@ HANDLERS: dict[type, type] = {
     for cls in (
         *_SPECIAL,
         transports.XhrPollingTransport,
-        transports.XhrStreamingTransport,
-        transports.EventSourceTransport,
         transports.HtmlFileTransport,
         static.InfoHandler,
         static.ChunkingTestHandler,

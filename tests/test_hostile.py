@@ -201,7 +201,7 @@ async def test_a_connection_that_ignores_rate_limited_is_closed(connect):
 async def test_a_jsonp_callback_that_is_not_a_name_is_refused(fetch, callback):
     response = await fetch(f"/chat/000/cb{len(callback)}/jsonp?c={callback}")
     assert response.code == 500
-    assert response.body == b'"callback" parameter required'
+    assert response.body == b'invalid "callback" parameter'
     assert response.headers["Content-Type"].startswith("text/plain")
 
 
