@@ -7,6 +7,7 @@ too, with a start-up timeout, and scrubs the environment.)
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +16,25 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_chatzilla(*flags: str, stderr: IO | None = None) -> tuple[subprocess.Popen, str]:
+def start_chatzilla(
+    *flags: str, stderr: IO | None = None, checkout: Path = ROOT, files: int | None = None
+) -> tuple[subprocess.Popen, str]:
     """The process, and its URL (``http://127.0.0.1:PORT``, no trailing
-    slash) once it says it is serving; exits the script if it does not."""
+    slash) once it says it is serving; exits the script if it does not.
+    ``checkout``: the Chatzilla to run (another one, to compare); ``files``:
+    the process's limit of open files."""
+
+    def limit_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "chatzilla", "--host", "127.0.0.1", "--port", "0", *flags],
-        cwd=ROOT,
+        cwd=checkout,
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=limit_files if files else None,
     )
     line = proc.stdout.readline()
     if "serving" not in line:

@@ -218,6 +218,51 @@ async def test_close_session_quietly_closes_without_writing_a_close_frame(app, c
     assert await client.recv() == {"type": "_close", "code": 4000, "reason": "bye"}
 
 
+def test_streaming_handler_tells_streaming_transports_from_polling_ones():
+    assert compat.streaming_handler(object.__new__(transports.XhrStreamingTransport))
+    assert compat.streaming_handler(object.__new__(transports.EventSourceTransport))
+    assert not compat.streaming_handler(object.__new__(transports.JSONPTransport))
+
+
+class _Request:
+    """What close_after_response reads: a request and its HTTP connection."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+
+
+def test_close_after_response_sets_what_tornado_reads_at_the_end():
+    from tornado.http1connection import HTTP1Connection
+
+    connection = object.__new__(HTTP1Connection)
+    connection._disconnect_on_finish = False
+    compat.close_after_response(_Request(connection))
+    assert connection._disconnect_on_finish is True
+    assert "_disconnect_on_finish" in inspect.getsource(HTTP1Connection._finish_request)
+    compat.close_after_response(_Request(None))  # no connection: nothing to do
+
+
+@pytest.mark.gen_test
+async def test_listen_on_and_serve_accepted_stand_in_for_tornados_accept_loop(app):
+    from tornado.httpserver import HTTPServer
+
+    server = HTTPServer(app)
+    sock, port = bind_unused_port()
+    stopped = []
+    compat.listen_on(server, sock, lambda: stopped.append(True))
+    assert server._sockets[sock.fileno()] is sock
+    client = socket.create_connection(("127.0.0.1", port))
+    connection, address = sock.accept()
+    compat.serve_accepted(server, connection, address)
+    client.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+    loop = asyncio.get_running_loop()
+    answer = await loop.run_in_executor(None, client.recv, 100)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    client.close()
+    server.stop()  # calls our stop, closes the socket
+    assert stopped == [True]
+
+
 # -- the scan ------------------------------------------------------------------
 
 
