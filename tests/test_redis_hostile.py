@@ -3,7 +3,10 @@ Redis fixtures of test_redis (a key prefix per test, processes sharing it)."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import signal
+import weakref
 
 from chatzilla.backends.redis import NODE_TTL
 
@@ -161,3 +164,34 @@ def test_a_paused_redis_is_an_unknown_outcome_resolved_by_the_same_ref(private_r
             await bob.close()
 
     run(scenario(), timeout=60)
+
+
+class Tab:
+    """A connection as the backend sees it: an opaque origin token."""
+
+
+def test_a_sender_that_leaves_before_its_message_is_read_back_is_released(redis_url, prefix):  # noqa: F811
+    from chatzilla.backends.redis import RedisBackend
+
+    async def scenario():
+        backend = RedisBackend(redis_url, prefix)
+        backend.start(lambda *_: None, lambda *_: None)
+        try:
+            tabs = []
+            for n in range(20):
+                tab = Tab()
+                tabs.append(weakref.ref(tab))
+                room = f"room{n}"
+                await backend.enter(room, "a@example.com", tab)
+                appending = asyncio.ensure_future(backend.append(room, "a@example.com", "bye", None, tab))
+                await asyncio.sleep(0)  # on its way to Redis
+                backend.leave(room, "a@example.com", tab, at_once=True)
+                await asyncio.wait_for(appending, 30)
+                del tab, appending
+            await asyncio.sleep(1.5)  # the reader's next round
+            gc.collect()
+            return [ref for ref in tabs if ref() is not None]
+        finally:
+            await backend.close()
+
+    assert asyncio.run(scenario()) == []
