@@ -24,6 +24,22 @@ from chatzilla.settings import Settings
 from .sockjs_client import KINDS, TIMEOUT, TRANSPORTS
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _first_loop():
+    """The asyncio loop pytest-tornado's first IOLoop finds current.
+
+    Without one, asyncio makes one there and nobody closes it; a later
+    ``asyncio.run()`` drops it, and its garbage collection (an unclosed-loop
+    ResourceWarning, an error here) fails whichever test runs then. This one
+    is closed at the end of the session.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
 def make_settings(**overrides) -> Settings:
     """Settings for a test server on loopback, with ``overrides``.
 

@@ -65,6 +65,33 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (room, position)
     ) WITHOUT ROWID;
     """,
+    # 4: sign-in (chatzilla.accounts): people, with their public id and
+    # display name; sign-in links, sessions and bot tokens, by the SHA-256
+    # digest of their secret, never the secret itself.
+    """
+    CREATE TABLE people (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE signin_links (
+        digest TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        room TEXT NOT NULL,
+        expires REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE sessions (
+        digest TEXT PRIMARY KEY,
+        person TEXT NOT NULL,
+        expires REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE bot_tokens (
+        digest TEXT PRIMARY KEY,
+        person TEXT NOT NULL,
+        label TEXT NOT NULL,
+        created REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
