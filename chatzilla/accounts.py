@@ -8,7 +8,7 @@ Three stores, one per kind of backend: :class:`MemoryAccounts` (lost on
 restart), :class:`SQLiteAccounts` (the chat's SQLite file, tables of schema
 version 4, on a thread of its own) and :class:`RedisAccounts` (hashes and
 keys under the deployment's prefix, shared by every process). Each method
-raises :class:`~chatzilla.backend.StorageError` when the store cannot answer.
+raises :class:`~chatzilla.backends.base.StorageError` when the store cannot answer.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from .backend import StorageError
+from .backends.base import StorageError
 from .identity import Person
 
 
@@ -150,7 +150,7 @@ class SQLiteAccounts:
 
     def __init__(self, path: str) -> None:
         # Imported here: the SQLite module imports the backend seam, as we do.
-        from .sqlite_backend import connect, migrate
+        from .backends.sqlite import connect, migrate
 
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-accounts")
         self._con: sqlite3.Connection | None = None

@@ -115,7 +115,7 @@ class SignIn:
         link starts with ``base_url`` (scheme and host). Returns the address
         as kept. Raises :class:`SignInError` ``invalid_email`` or
         ``rate_limited``; :class:`~chatzilla.mailer.MailError` when the mail
-        could not be handed over; :class:`~chatzilla.backend.StorageError`.
+        could not be handed over; :class:`~chatzilla.backends.base.StorageError`.
         """
         try:
             email = normalize_email(raw_email)
