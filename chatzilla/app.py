@@ -12,17 +12,22 @@ from pathlib import Path
 import jinja2
 import tornado.web
 
+from .accounts import Accounts, MemoryAccounts, RedisAccounts, SQLiteAccounts
 from .backends.base import Backend
 from .backends.memory import MemoryBackend
 from .backends.sqlite import SQLiteBackend
 from .connection import ChatRouter
 from .connection_limits import PACKET_FACTOR
+from .frames import V1, V2
 from .hub import Hub
 from .limits import flood_limiter
+from .mailer import make_mailer
 from .proxies import TrustedProxies
 from .security import host_allowed
 from .server import ChatHTTPServer, max_sockets_per_address
 from .settings import Settings
+from .signin import SignIn
+from .signin_web import signin_handlers
 from .web import BadHostHandler, HealthHandler, NotFoundHandler, PageHandler, PageScript, StaticHandler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +54,7 @@ class ChatApplication(tornado.web.Application):
         router: ChatRouter,
         proxies: TrustedProxies,
         allowed_hosts: tuple[str, ...] = (),
+        signin: SignIn | None = None,
         **kw,
     ) -> None:
         super().__init__(handlers, **kw)
@@ -57,6 +63,8 @@ class ChatApplication(tornado.web.Application):
         self.router = router
         self.proxies = proxies
         self.allowed_hosts = allowed_hosts
+        #: Sign-in by e-mail link (``--auth link``), or None (``--auth open``).
+        self.signin = signin
 
     def find_handler(self, request, **kwargs):
         """Route ``request`` once its ``remote_ip`` and ``protocol`` are the
@@ -78,6 +86,9 @@ class ChatApplication(tornado.web.Application):
         """Stop the router's timers and release the backend."""
         self.router.shutdown()
         await self.backend.close()
+        if self.signin is not None:
+            self.signin.mailer.close()
+            await self.signin.accounts.close()
 
 
 def sockjs_settings(settings: Settings) -> dict:
@@ -154,6 +165,24 @@ def make_backend(settings: Settings) -> Backend:
     return SQLiteBackend(settings.db, grace=grace)
 
 
+def make_accounts(settings: Settings) -> Accounts:
+    """Where sign-in keeps people, links, sessions and tokens: beside the
+    messages, in the same Redis, SQLite file or memory."""
+    if settings.redis_url:
+        return RedisAccounts(settings.redis_url, settings.redis_prefix)
+    if settings.storage == "memory":
+        return MemoryAccounts()
+    return SQLiteAccounts(settings.db)
+
+
+def make_signin(settings: Settings) -> SignIn | None:
+    """Sign-in by e-mail link, or None with ``--auth open``."""
+    if settings.auth != "link":
+        return None
+    mailer = make_mailer(settings.smtp_url, settings.mail_from)
+    return SignIn(make_accounts(settings), mailer, session_days=settings.session_days)
+
+
 def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None) -> ChatApplication:
     """Build the chat: the page (``/`` and ``/r/ROOM``), static files,
     ``/healthz`` and SockJS at ``/chat``.
@@ -165,6 +194,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     """
     if backend is None:
         backend = make_backend(settings)
+    signin = make_signin(settings)
     hub = Hub(
         backend,
         history_limit=settings.history_limit,
@@ -172,8 +202,11 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         max_rooms=settings.max_rooms,
         max_rooms_per_address=settings.max_rooms_per_address,
         messages=flood_limiter(settings.rate_limit),
+        wire=V1 if signin is None else V2,
     )
-    router = ChatRouter(hub, SOCKJS_PREFIX, sockjs_settings(settings), settings, io_loop=io_loop)
+    router = ChatRouter(
+        hub, SOCKJS_PREFIX, sockjs_settings(settings), settings, io_loop=io_loop, signin=signin
+    )
     templates = jinja2.Environment(
         # Read once: a check of the file on every page load would be disk I/O
         # on the event loop.
@@ -187,6 +220,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         "templates": templates,
         "script": PageScript.of(STATIC, ENTRY_MODULE, SOCKJS_BUNDLE),
         "max_content": settings.max_content,
+        "signin": signin,
     }
     handlers = [
         (r"/", PageHandler, page),
@@ -201,6 +235,8 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         ),
         *router.urls,
     ]
+    if signin is not None:
+        handlers += signin_handlers(templates, signin, settings.public_url)
     return ChatApplication(
         handlers,
         hub=hub,
@@ -208,6 +244,9 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         router=router,
         proxies=TrustedProxies(settings.trusted_proxies),
         allowed_hosts=settings.allowed_hosts,
+        signin=signin,
+        # The sign-in forms' XSRF token (checked by their handlers only).
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
         static_path=str(STATIC),
         static_handler_class=StaticHandler,
         static_handler_args={"templates": templates},

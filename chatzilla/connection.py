@@ -23,12 +23,15 @@ from sockjs.tornado import SockJSConnection, SockJSRouter
 from sockjs.tornado.session import CLOSED, Session
 
 from . import compat, protocol
+from .backends.base import StorageError
 from .connection_limits import ConnectionLimits
+from .frames import V1, V2
 from .hub import TOO_SLOW, Hub
 from .outbox import Outbox
 from .protocol import Join, Leave, ProtocolError, Say, Typing
 from .proxies import address_key
 from .settings import Settings
+from .signin import SESSION_COOKIE, SignIn
 from .transports import Backlog, guard_urls, write_frames
 
 log = logging.getLogger("chatzilla.connection")
@@ -94,8 +97,20 @@ class ChatRouter(SockJSRouter):
     """A SockJS router that carries the hub its connections talk to, and
     the :class:`~chatzilla.connection_limits.ConnectionLimits` they share."""
 
-    def __init__(self, hub: Hub, prefix: str, user_settings: dict, settings: Settings, io_loop=None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        prefix: str,
+        user_settings: dict,
+        settings: Settings,
+        io_loop=None,
+        signin: SignIn | None = None,
+    ) -> None:
         self.hub = hub
+        #: Who may join (``--auth link``), or None: anyone, as any address.
+        self.signin = signin
+        #: The protocol its connections speak: 2 with sign-in, else 1.
+        self.wire = V1 if signin is None else V2
         self.allowed_origins = settings.allowed_origins
         self.limits = ConnectionLimits(settings)
         super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop, session_kls=ChatSession)
@@ -123,6 +138,9 @@ class ChatConnection(SockJSConnection):
         self._inbox_bytes = 0
         self._worker: asyncio.Future | None = None
         self._address: str | None = None  # counted in the limits while set
+        # The session cookie of the request that opened the connection
+        # (every transport sends it: the page is same-origin).
+        self._session_cookie: str | None = None
         self._outgoing: list[str] | None = None  # frames for the outbox's next flush
         self._closing = False
 
@@ -138,6 +156,8 @@ class ChatConnection(SockJSConnection):
             self.close(*TOO_MANY_CONNECTIONS)
             return
         self._address = address
+        cookie = info.get_cookie(SESSION_COOKIE)
+        self._session_cookie = cookie.value if cookie is not None else None
         self._hub.open(self)
 
     def on_message(self, message) -> None:
@@ -232,13 +252,44 @@ class ChatConnection(SockJSConnection):
             wait = self._limits.join(self._address)
             if wait:
                 raise protocol.rate_limited(wait, f"joins from {self._address}", command.ref)
-            await self._hub.join(self, command.email, command.room, command.since, address=self._address)
+            verified = await self._identify(command) if self._router.signin is not None else None
+            await self._hub.join(
+                self, command.email, command.room, command.since, address=self._address, verified=verified
+            )
         elif isinstance(command, Typing):
             self._hub.typing(self)
         elif isinstance(command, Leave):
             self._hub.leave(self)
         else:
             await self._hub.scrollback(self, command.before, command.limit)
+
+    async def _identify(self, join: Join) -> str:
+        """Who joins under ``--auth link``: the bot whose token the frame
+        carries, else the person the connection's session cookie names.
+        Raises ``invalid_token``, ``sign_in_required`` or ``unavailable``."""
+        signin = self._router.signin
+        assert signin is not None
+        try:
+            if join.token is not None:
+                person = await signin.bot(join.token)
+                if person is None:
+                    raise ProtocolError(
+                        "invalid_token", "this bot token is not known (or was revoked)", join.ref
+                    )
+            else:
+                person = await signin.session(self._session_cookie)
+                if person is None:
+                    raise ProtocolError(
+                        "sign_in_required",
+                        "sign in first: open the chat's page and ask for a sign-in link "
+                        "(a bot sends its token in the join frame)",
+                        join.ref,
+                    )
+        except StorageError:
+            raise ProtocolError(
+                "unavailable", "sign-in cannot be checked now; join again", join.ref
+            ) from None
+        return person.key()
 
     def _parse(self, message) -> protocol.Command:
         if isinstance(message, bytes):
@@ -254,7 +305,7 @@ class ChatConnection(SockJSConnection):
             )
         wait = self._limits.frame(self)
         if not wait:
-            return protocol.parse_frame(message)
+            return protocol.parse_frame(message, self._router.wire.version)
         # Refused unread: parsing a flood only to refuse it costs as much as
         # carrying it out. Only its ref is looked for, at its ends.
         kind, ref = protocol.peek(message)
@@ -262,7 +313,7 @@ class ChatConnection(SockJSConnection):
             # Leaving is never refused for speed: it only ever ends
             # something, and a page must be sure it is out of the room once
             # it says so. (A leave is a few bytes; a padded one is refused.)
-            return protocol.parse_frame(message)
+            return protocol.parse_frame(message, self._router.wire.version)
         if self._limits.ignores_refusals(self):
             log.info("closing a connection from %s that ignores rate_limited", self._address)
             self._close_soon(RATE_LIMIT_IGNORED)

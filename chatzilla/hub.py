@@ -20,6 +20,7 @@ from typing import Protocol
 from . import protocol
 from .backends.base import Backend, OutcomeUnknown, StorageError
 from .chat import Message, PresenceChange, Roster
+from .frames import V1, Wire
 from .limits import RateLimiter
 from .privacy import who
 from .protocol import ProtocolError
@@ -90,7 +91,8 @@ class Hub:
     them at once; ``messages`` limits how fast each e-mail address sends,
     across all its connections (no limit when None). ``clock`` (monotonic
     seconds) times the throttle of ``typing`` frames, one per connection per
-    ``typing_interval`` seconds.
+    ``typing_interval`` seconds. ``wire`` writes people into frames:
+    addresses (protocol 1, ``--auth open``) or names and ids (protocol 2).
     """
 
     def __init__(
@@ -104,8 +106,10 @@ class Hub:
         messages: RateLimiter | None = None,
         typing_interval: float = TYPING_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        wire: Wire = V1,
     ) -> None:
         self._backend = backend
+        self._wire = wire
         self._history_limit = history_limit
         self._max_content = max_content
         self._max_rooms = max_rooms
@@ -194,11 +198,12 @@ class Hub:
     async def join(
         self,
         client: Client,
-        raw_email: str,
+        raw_email: str | None,
         raw_room: str | None = None,
         since: int | None = None,
         *,
         address: str | None = None,
+        verified: str | None = None,
     ) -> None:
         """Enter a room; sends ``joined`` to ``client``, presence to the others.
 
@@ -208,11 +213,14 @@ class Hub:
         after that id (up to :data:`MAX_CATCH_UP`).
         ``address`` is the client's (as per-address limits count it): it may
         have people in at most ``max_rooms_per_address`` rooms at once.
+        ``verified`` is a signed-in person's key
+        (:meth:`~chatzilla.identity.Person.key`), which the connection
+        established; without it, ``raw_email`` is the key.
         Raises :class:`ProtocolError` ``already_joined``, ``invalid_email``,
         ``invalid_room``, ``too_many_rooms`` (never for the lobby) or
         ``unavailable`` (history could not be read).
         """
-        member = self._admit(client, raw_email, raw_room, address)
+        member = self._admit(client, raw_email, raw_room, address, verified)
         # Whatever goes wrong from here (a bug of ours included), the member
         # is rolled back: a half-joined connection would stay present and
         # hold every frame of the room.
@@ -222,7 +230,14 @@ class Hub:
             return  # the connection ended while history was read
         self._send_joined(client, member, participants, history, since, named_room=raw_room is not None)
 
-    def _admit(self, client: Client, raw_email: str, raw_room: str | None, address: str | None) -> _Member:
+    def _admit(
+        self,
+        client: Client,
+        raw_email: str | None,
+        raw_room: str | None,
+        address: str | None,
+        verified: str | None = None,
+    ) -> _Member:
         """Check the join and register ``client`` as a member of its room in
         this hub, its frames held from now on. Registered before history is
         read: a message stored meanwhile is held for this client, and dropped
@@ -231,7 +246,7 @@ class Hub:
         ``too_many_rooms``, having registered nothing."""
         if client in self._members:
             raise ProtocolError("already_joined", "this connection has already joined")
-        email = protocol.normalize_email(raw_email)
+        email = verified if verified is not None else protocol.normalize_email(raw_email or "")
         room = protocol.DEFAULT_ROOM if raw_room is None else protocol.check_room(raw_room)
         self._check_room_limits(room, address)
         member = self._members[client] = _Member(email, room, address)
@@ -283,14 +298,14 @@ class Hub:
     ) -> None:
         """Send ``joined`` (with ``room`` when the join named one), then the
         frames held meanwhile that it does not already hold."""
-        joined: dict = {"type": "joined", "email": member.email}
+        joined = self._wire.joined(member.email)
         if named_room:
             joined["room"] = member.room
-        joined["participants"] = participants
+        joined["participants"] = self._wire.participants(participants)
         if len(history) > MAX_CATCH_UP:
             history = history[-MAX_CATCH_UP:]
             joined["truncated"] = True
-        joined["history"] = [m.frame() for m in history]
+        joined["history"] = [self._wire.message(m) for m in history]
         client.send_text(protocol.encode(joined))
         member.seen = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
@@ -335,7 +350,7 @@ class Hub:
             raise ProtocolError("unavailable", "history cannot be read now; try again") from None
         frame = {
             "type": "history",
-            "messages": [m.frame() for m in messages[-limit:]],
+            "messages": [self._wire.message(m) for m in messages[-limit:]],
             "more": len(messages) > limit,
         }
         if before is not None:
@@ -415,7 +430,7 @@ class Hub:
         if self._typing.take(client):
             return
         roster = self._rosters[member.room]
-        text = protocol.encode({"type": "typing", "email": member.email})
+        text = protocol.encode(self._wire.typing(member.email))
         for other in roster.connections():
             if roster.email_of(other) != member.email:
                 self._send(other, text)
@@ -429,7 +444,7 @@ class Hub:
         # The sender's `sent` goes out here, in the same pass as everyone
         # else's copy, so every connection sees ids in strictly increasing
         # order whether they arrive as acknowledgements or messages.
-        text = protocol.encode(message.frame())
+        text = protocol.encode(self._wire.message(message))
         for client in roster.connections():
             if client is origin:
                 self._ack(client, message, live=True)
@@ -445,7 +460,7 @@ class Hub:
             # Nobody here to tell; or shutting down, when a presence frame
             # would only race the close frame on the wire.
             return
-        text = protocol.encode(change.frame())
+        text = protocol.encode(self._wire.presence(change))
         for client in roster.connections():
             if client is not origin:
                 self._send(client, text, version=change.version)

@@ -1,4 +1,4 @@
-"""Wire protocol version 1: parse client frames, build server frames.
+"""Wire protocols 1 and 2: parse client frames, build server frames.
 
 Pure functions, no I/O. :func:`parse_frame` turns one application frame (the
 text of one SockJS message) into a command object or raises
@@ -69,10 +69,12 @@ class Join:
     the frame named none), ``since`` the last message id the client already
     has, if any."""
 
-    email: str
+    email: str | None
     room: str | None = None
     since: int | None = None
     ref: str | None = None
+    #: A bot's token (protocol 2), instead of a signed-in browser's cookie.
+    token: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,13 +210,14 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
-def parse_frame(text: str) -> Command:
+def parse_frame(text: str, version: int = 1) -> Command:
     """Parse one client frame; raise :class:`ProtocolError` for anything bad.
 
     Only the shape is checked here (JSON object, string ``type``, field
     types, ``ref`` length); e-mail and content rules are the chat's, applied
     where the command is carried out. Every command keeps the frame's ``ref``
-    so any error it causes can echo it.
+    so any error it causes can echo it. ``version`` 1 requires a ``join``'s
+    ``email``; version 2 (``--auth link``) ignores it and reads ``token``.
     """
     try:
         frame = json.loads(text)
@@ -230,10 +233,12 @@ def parse_frame(text: str) -> Command:
         raise ProtocolError("bad_frame", "a frame needs a string field 'type'", ref)
     if kind == "join":
         return Join(
-            email=_required(frame, "email", ref),
+            # Protocol 2 needs none: who joins is whoever signed in.
+            email=_required(frame, "email", ref) if version == 1 else None,
             room=_field(frame, "room", ref),
             since=_integer(frame, "since", 0, ref),
             ref=ref,
+            token=_field(frame, "token", ref) if version == 2 else None,
         )
     if kind == "message":
         return Say(content=_required(frame, "content", ref), ref=ref)

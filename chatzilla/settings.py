@@ -96,6 +96,34 @@ def _log_format(text: str) -> str:
     return kind
 
 
+def _auth(text: str) -> str:
+    kind = text.strip().lower()
+    if kind not in {"link", "open"}:
+        raise ValueError("must be link or open")
+    return kind
+
+
+def _smtp_url(text: str) -> str:
+    url = text.strip()
+    if url and not url.startswith(("smtp://", "smtps://")):
+        raise ValueError("must start with smtp:// or smtps://")
+    return url
+
+
+def _public_url(text: str) -> str:
+    url = text.strip().rstrip("/")
+    if url and not url.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return url
+
+
+def _days(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 3650:
+        raise ValueError("must be a number of days above 0, at most 3650")
+    return value
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -253,6 +281,38 @@ SPECS: tuple[Spec, ...] = (
         ("CHATZILLA_SHUTDOWN_GRACE",),
         "seconds SIGTERM waits for close frames to flush before exiting",
     ),
+    Spec(
+        "auth",
+        "open",
+        _auth,
+        ("CHATZILLA_AUTH",),
+        "link: people sign in by a link mailed to them and others see their name, never their "
+        "address (protocol 2); open: anyone joins as any address, frames as protocol 1",
+    ),
+    Spec(
+        "smtp_url",
+        "",
+        _smtp_url,
+        ("CHATZILLA_SMTP_URL",),
+        "mail server for sign-in links, smtp://[user:password@]host[:port] or smtps://...; "
+        "empty: the link is written to the log (INFO)",
+    ),
+    Spec(
+        "mail_from",
+        "Chatzilla <chatzilla@localhost>",
+        str,
+        ("CHATZILLA_MAIL_FROM",),
+        "the From of sign-in mail",
+    ),
+    Spec(
+        "public_url",
+        "",
+        _public_url,
+        ("CHATZILLA_PUBLIC_URL",),
+        "the chat's address for links in mail (https://chat.example.org); empty: the scheme and "
+        "Host of the request that asked",
+    ),
+    Spec("session_days", 30.0, _days, ("CHATZILLA_SESSION_DAYS",), "days a sign-in lasts in a browser"),
     Spec("log_level", "INFO", _log_level, ("CHATZILLA_LOG_LEVEL",), "DEBUG, INFO, WARNING or ERROR"),
     Spec(
         "log_format",
@@ -293,6 +353,11 @@ class Settings:
     disconnect_delay: float = _BY_NAME["disconnect_delay"].default
     presence_grace: float = _BY_NAME["presence_grace"].default
     shutdown_grace: float = _BY_NAME["shutdown_grace"].default
+    auth: str = _BY_NAME["auth"].default
+    smtp_url: str = _BY_NAME["smtp_url"].default
+    mail_from: str = _BY_NAME["mail_from"].default
+    public_url: str = _BY_NAME["public_url"].default
+    session_days: float = _BY_NAME["session_days"].default
     log_level: str = _BY_NAME["log_level"].default
     log_format: str = _BY_NAME["log_format"].default
 

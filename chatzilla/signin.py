@@ -38,6 +38,8 @@ PER_CLIENT = (10, 15 * 60)
 #: What starts every bot token, so one found in a log or a repository is
 #: recognised for what it is.
 TOKEN_PREFIX = "czb_"
+#: The cookie that holds a browser's session secret.
+SESSION_COOKIE = "chatzilla_session"
 #: Where a sign-in link leads (``?t=SECRET``).
 LINK_PATH = "/signin/link"
 
@@ -105,7 +107,7 @@ class SignIn:
         limits: AskLimits | None = None,
     ) -> None:
         self.accounts = accounts
-        self._mailer = mailer
+        self.mailer = mailer
         self.session_seconds = session_days * 86400
         self._clock = clock
         self._limits = limits or AskLimits()
@@ -133,7 +135,7 @@ class SignIn:
         secret = new_secret()
         await self.accounts.add_link(digest(secret), Link(email, room, self._clock() + LINK_TTL))
         url = f"{base_url}{LINK_PATH}?{urllib.parse.urlencode({'t': secret})}"
-        await self._mailer.send_link(email, url)
+        await self.mailer.send_link(email, url)
         return email
 
     async def link(self, secret: str) -> tuple[Link, Person | None]:

@@ -21,9 +21,10 @@ import jinja2
 import tornado.web
 
 from . import protocol
-from .backends.base import Backend
+from .backends.base import Backend, StorageError
 from .hub import Hub
 from .security import HandlerMixin, SecureHeaders, content_security_policy
+from .signin import SESSION_COOKIE, SignIn
 
 #: What an error page says, by status; anything else gets its phrase only.
 EXPLANATIONS = {
@@ -74,10 +75,17 @@ class PageHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
     ``max_content`` the longest message.
     """
 
-    def initialize(self, templates: jinja2.Environment, script: PageScript, max_content: int) -> None:
+    def initialize(
+        self,
+        templates: jinja2.Environment,
+        script: PageScript,
+        max_content: int,
+        signin: SignIn | None = None,
+    ) -> None:
         self._templates = templates
         self._script = script
         self._max_content = max_content
+        self._signin = signin
 
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         # Tornado answers 400 for a path that is not UTF-8; for a room that is
@@ -87,7 +95,7 @@ class PageHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
         except UnicodeDecodeError:
             raise tornado.web.HTTPError(404) from None
 
-    def get(self, room: str | None = None) -> None:
+    async def get(self, room: str | None = None) -> None:
         if room is None:
             room = protocol.DEFAULT_ROOM
         else:
@@ -107,9 +115,25 @@ class PageHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
             static_url=self.static_url,
             script=self._script,
             max_content=self._max_content,
+            **await self._identity(),
         )
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.write(page)
+
+    async def _identity(self) -> dict:
+        """The page's sign-in state: ``auth`` ("open" or "link") and, with
+        link, ``me`` (the signed-in person's public self as JSON, or "") and
+        ``xsrf`` for its forms."""
+        if self._signin is None:
+            return {"auth": "open", "me": "", "xsrf": "", "email": "", "error": ""}
+        # The page holds who is signed in: no cache may keep it.
+        self.set_header("Cache-Control", "no-store")
+        try:
+            person = await self._signin.session(self.get_cookie(SESSION_COOKIE))
+        except StorageError:
+            person = None  # the page offers to sign in; the chat says what is wrong
+        me = json.dumps(person.public(), ensure_ascii=False) if person else ""
+        return {"auth": "link", "me": me, "xsrf": self.xsrf_form_html(), "email": "", "error": ""}
 
     def _elsewhere(self, room: str) -> None:
         """``room`` is no room name: redirect to the room it names in another

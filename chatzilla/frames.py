@@ -1,0 +1,79 @@
+"""How people appear in server frames: protocol 1 or protocol 2. No I/O.
+
+The hub knows each participant by a *key*, a string: under ``--auth open``
+the address itself, under ``--auth link`` the person's public self as
+:meth:`chatzilla.identity.Person.key` makes it. :data:`V1` writes the
+version 1 frames exactly (addresses in ``email`` and ``sender``);
+:data:`V2` writes ``{id, name, avatar}`` objects in their place (``you``,
+``person``, ``sender``), so no frame ever carries another person's address.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from .chat import Message, PresenceChange
+from .identity import public_of
+
+
+class Wire:
+    """Protocol 1: people are their addresses (``docs/protocol.md``)."""
+
+    version = 1
+
+    def who(self, key: str) -> Any:
+        """A participant as frames show them."""
+        return key
+
+    def joined(self, key: str) -> dict[str, Any]:
+        """The start of a ``joined`` frame for ``key``."""
+        return {"type": "joined", "email": key}
+
+    def participants(self, keys: list[str]) -> list[Any]:
+        return [self.who(key) for key in keys]
+
+    def message(self, message: Message) -> dict[str, Any]:
+        return message.frame()
+
+    def presence(self, change: PresenceChange) -> dict[str, Any]:
+        return change.frame()
+
+    def typing(self, key: str) -> dict[str, Any]:
+        return {"type": "typing", "email": key}
+
+
+class WireV2(Wire):
+    """Protocol 2: people are ``{id, name, avatar}``, never an address."""
+
+    version = 2
+
+    def who(self, key: str) -> Any:
+        return _public(key)
+
+    def joined(self, key: str) -> dict[str, Any]:
+        return {"type": "joined", "protocol": 2, "you": self.who(key)}
+
+    def message(self, message: Message) -> dict[str, Any]:
+        frame = message.frame()
+        frame["sender"] = self.who(message.sender)
+        return frame
+
+    def presence(self, change: PresenceChange) -> dict[str, Any]:
+        return {
+            "type": "presence",
+            "event": change.event,
+            "person": self.who(change.email),
+            "count": change.count,
+        }
+
+    def typing(self, key: str) -> dict[str, Any]:
+        return {"type": "typing", "person": self.who(key)}
+
+
+# Keys repeat in every message a person sends: decoded once. The frames
+# built from the result are encoded and dropped, never changed.
+_public = functools.lru_cache(maxsize=4096)(public_of)
+
+V1 = Wire()
+V2 = WireV2()
