@@ -33,7 +33,9 @@ def start_chatzilla(
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # Load tests speak protocol 1 (anyone joins as any address). By the
+        # environment, not a flag: a checkout from before --auth ignores it.
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "CHATZILLA_AUTH": "open"},
         preexec_fn=limit_files if files else None,
     )
     line = proc.stdout.readline()

@@ -94,6 +94,9 @@ class Server:
                 "0",
                 "--max-connections-per-address",
                 "100000",
+                # Load tests speak protocol 1: anyone joins as any address.
+                "--auth",
+                "open",
             ]
             if chatzilla_db:
                 cmd += ["--storage", "sqlite", "--db", str(tmp / f"bench-{tag}.db")]

@@ -283,7 +283,7 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "auth",
-        "open",
+        "link",
         _auth,
         ("CHATZILLA_AUTH",),
         "link: people sign in by a link mailed to them and others see their name, never their "

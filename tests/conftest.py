@@ -52,7 +52,8 @@ def make_settings(**overrides) -> Settings:
     file written with ``synchronous=FULL`` costs every message a disk sync,
     which tripled the protocol tests' time; the tests where durability is the
     point (test_durability, test_ordering, test_sqlite_backend, the fuzz
-    test) ask for ``storage="sqlite"``.
+    test) ask for ``storage="sqlite"``. ``auth`` is "open" (protocol 1,
+    anyone joins as any address): the tests of sign-in ask for "link".
     """
     return Settings(
         **{
@@ -61,6 +62,7 @@ def make_settings(**overrides) -> Settings:
             "disconnect_delay": 1.0,
             "presence_grace": 0.0,
             "storage": "memory",
+            "auth": "open",
             **overrides,
         }
     )

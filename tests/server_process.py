@@ -20,7 +20,8 @@ class ServerProcess:
         self, *args: str, port: int = 0, env: dict[str, str] | None = None, files_limit: int | None = None
     ) -> None:
         """``files_limit``: the process's limit of open files (RLIMIT_NOFILE)."""
-        self.args = ["--host", "127.0.0.1", "--port", str(port), *args]
+        # --auth open (protocol 1) unless the test says otherwise: a later flag wins.
+        self.args = ["--host", "127.0.0.1", "--port", str(port), "--auth", "open", *args]
         self.files_limit = files_limit
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen | None = None

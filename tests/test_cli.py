@@ -137,6 +137,9 @@ class Server:
                     "0",
                     "--db",
                     str(tmp_path / "chatzilla.db"),
+                    # Protocol 1 unless a test says otherwise (a later flag wins).
+                    "--auth",
+                    "open",
                     *args,
                 ],
                 cwd=ROOT,

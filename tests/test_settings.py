@@ -39,7 +39,7 @@ DEFAULTS = {
     "disconnect_delay": 5.0,
     "presence_grace": 8.0,
     "shutdown_grace": 3.0,
-    "auth": "open",
+    "auth": "link",
     "smtp_url": "",
     "mail_from": "Chatzilla <chatzilla@localhost>",
     "public_url": "",

@@ -19,7 +19,8 @@ export const TYPING_EVERY_MS = 2200;
 export const TYPING_SHOWN_MS = 5000; // "… is typing" lasts this long after the last one
 
 /**
- * `email` is the address to join as, `room` the room's name; `send(frame)`
+ * `email` is the address to join as (null when signed in: protocol 2,
+ * whose people `directory` keeps), `room` the room's name; `send(frame)`
  * puts a frame on the connection (false when it is not open); `view`
  * shows what happens; `timers` is {setTimeout, clearTimeout, now};
  * `refPrefix` starts every ref (unique per page load and conversation);
@@ -27,7 +28,7 @@ export const TYPING_SHOWN_MS = 5000; // "… is typing" lasts this long after th
  * server's longest message, in characters.
  */
 export class Conversation {
-  constructor({ email, room, send, view, timers, refPrefix, maxContent, log = console }) {
+  constructor({ email, room, send, view, timers, refPrefix, maxContent, log = console, directory = null }) {
     this.email = email;
     this.room = room;
     this.me = null;            // the address as the server keeps it, from `joined`
@@ -44,6 +45,8 @@ export class Conversation {
     this._timers = timers;
     this._maxContent = maxContent;
     this._log = log;
+    // Protocol 2's people, as keys (directory.js); null under protocol 1.
+    this._directory = directory;
     this._refPrefix = refPrefix;
     this._refs = 0;
     this._joinRef = null;
@@ -73,7 +76,10 @@ export class Conversation {
     if (this.over) { return; }
     this._cancelJoinRetry();
     this._joinRef = this._ref('j');
-    const frame = { type: 'join', email: this.email, room: this.room, ref: this._joinRef };
+    // Signed in (protocol 2), the cookie says who joins: no address.
+    const frame = this.email === null
+      ? { type: 'join', room: this.room, ref: this._joinRef }
+      : { type: 'join', email: this.email, room: this.room, ref: this._joinRef };
     if (this.everJoined) { frame.since = this.lastId; }
     this._joining = this._send(frame);
   }
@@ -94,6 +100,7 @@ export class Conversation {
   /** A frame from the server. */
   receive(frame) {
     if (this.over) { return; }
+    if (this._directory !== null) { frame = this._directory.normalize(frame); }
     const handle = HANDLERS[frame.type];
     if (handle === undefined) {
       this._log.warn('Chatzilla: unknown frame type', frame.type);

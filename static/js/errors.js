@@ -5,7 +5,8 @@
 // The page does one of these about a refused frame:
 //   retry:   send it again later (after `retry_after`, else a second);
 //   refuse:  refused for good: the message is shown as not sent, with the reason;
-//   address: the join was refused for its address: back to the join form;
+//   address: the join was refused for who it says it is: back to the join
+//            form (protocol 1) or to signing in (protocol 2);
 //   stop:    nothing the page can do about it: say so and send it no more;
 //   reconnect: the connection is not in the state the page thought: a new one;
 //   show:    say so (what it answers is unknown);
@@ -16,6 +17,9 @@
 export const ON_ERROR = Object.freeze({
   bad_frame: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   invalid_email: { message: 'refuse', join: 'address', history: 'stop', other: 'show' },
+  // Protocol 2: the join had no valid session or bot token: sign in again.
+  sign_in_required: { message: 'refuse', join: 'address', history: 'stop', other: 'show' },
+  invalid_token: { message: 'refuse', join: 'address', history: 'stop', other: 'show' },
   invalid_room: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   // The page left before joining: its leave did not reach the server.
   already_joined: { message: 'ignore', join: 'reconnect', history: 'ignore', other: 'ignore' },

@@ -7,6 +7,7 @@
 
 import { Connection } from './connection.js';
 import { Conversation } from './conversation.js';
+import { Directory } from './directory.js';
 import { LOBBY, roomPath } from './rules.js';
 import { Avatars } from './view/avatars.js';
 import { Composer } from './view/composer.js';
@@ -48,6 +49,10 @@ const CHAT_URL = window.location.protocol + '//' + window.location.host + '/chat
 // The room this page is for and the server's longest message, rendered by the server.
 const ROOM = document.body.dataset.room || LOBBY;
 const MAX_CONTENT = Number(document.body.dataset.maxContent) || 2000;
+// "link": people sign in and are shown by name (protocol 2); "open": anyone
+// types any address (protocol 1). ME is who is signed in, or null.
+const SIGNED = document.body.dataset.auth === 'link';
+const ME = SIGNED && document.body.dataset.me ? JSON.parse(document.body.dataset.me) : null;
 const TITLE = document.title;
 // Refs are unique per page load: a random prefix, then one per conversation.
 const PAGE_REF = randomPrefix();
@@ -77,7 +82,8 @@ const timers = {
   now: () => Date.now(),
 };
 const formats = makeFormats(undefined);  // the browser's locale
-const avatars = new Avatars();
+const directory = new Directory();
+const avatars = new Avatars(directory, SIGNED);
 const notifications = setupNotifications(el.notify, el.notifyLabel, memory, ROOM);
 const people = new People({
   panel: byId('people-panel'),
@@ -142,11 +148,16 @@ const page = {
     el.leave.hidden = false;
     el.notify.hidden = !notifications.supported;
     notifications.show();
-    memory.set(STORED_EMAIL, current.conversation.me);
+    if (!SIGNED) { memory.set(STORED_EMAIL, current.conversation.me); }
     if (first && !el.sidebar.contains(document.activeElement)) { composer.focus(); }
   },
   addressRefused(reason) {
     end();
+    if (SIGNED) {
+      // The session ended (signed out elsewhere, expired): sign in again.
+      window.location.assign('/signin?room=' + encodeURIComponent(ROOM));
+      return;
+    }
     memory.set(STORED_EMAIL, null);
     showJoinForm();
     showError(el.joinError, 'The server did not accept this address: ' + reason);
@@ -183,6 +194,7 @@ function begin(email) {
     timers,
     refPrefix: PAGE_REF + conversations + '.',
     maxContent: MAX_CONTENT,
+    directory: SIGNED ? directory : null,
   });
   current = { conversation, view };
   if (connection.state === 'connected') { conversation.opened(); }
@@ -210,6 +222,11 @@ function showJoinForm() {
 // next join.
 el.leave.addEventListener('click', () => {
   const clean = end();
+  if (SIGNED) {
+    // Leave signs this browser out: the server ends its session.
+    byId('signout-form').submit();
+    return;
+  }
   memory.set(STORED_EMAIL, null);
   composer.set('');
   composer.problem('');
@@ -298,11 +315,26 @@ document.querySelectorAll('button[data-needs-script]').forEach((button) => { but
 // ("websocket", "xhr-polling", ...), or null while not connected.
 window.chatzilla = Object.freeze({ transport: () => connection.transport() });
 
-// A returning visitor joins at once, as the address this browser remembers.
-const remembered = memory.get(STORED_EMAIL);
+// A returning visitor joins at once: signed in, as themselves; otherwise
+// as the address this browser remembers. Signed out, the page only offers
+// to sign in: no connection, no composer.
+const remembered = SIGNED ? null : memory.get(STORED_EMAIL);
 people.set([], null);
-showState('connecting');
-connection.start();
+if (SIGNED && ME) {
+  directory.key(ME);
+  byId('my-name').value = ME.name;
+  showState('connecting');
+  connection.start();
+  el.chat.hidden = false;
+  begin(null);
+} else if (!SIGNED) {
+  showState('connecting');
+  connection.start();
+} else {
+  // Signed out: nothing to connect for until the mailed link is opened.
+  el.status.dataset.state = 'signed-out';
+  el.status.textContent = 'Not signed in';
+}
 if (remembered) {
   el.email.value = remembered;
   el.joinForm.hidden = true;

@@ -123,6 +123,10 @@ class ChatServer:
                 str(port),
                 "--db",
                 str(db_path),
+                # Protocol 1 (anyone joins as any address) unless a test
+                # passes --auth link: a later flag wins.
+                "--auth",
+                "open",
                 *args,
             ],
             cwd=ROOT,

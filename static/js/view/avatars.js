@@ -1,5 +1,6 @@
-// Avatars: initials on a colour derived from the e-mail, always there, with
-// the person's Gravatar laid over them once (and only if) it loads.
+// Avatars: initials on a colour derived from the e-mail (or the public id),
+// always there, with the person's Gravatar laid over them once (and only
+// if) it loads.
 //
 // Gravatar is asked with d=404, so an address without a picture fails like
 // an offline network does, and the initials stay. Each address's picture is
@@ -44,6 +45,12 @@ function gravatarUrl(email) {
     (digest) => GRAVATAR + hex(digest) + '?s=80&d=404', () => null);
 }
 
+/** An address as text, which may break after its "@" when too long for its line. */
+export function writeAddress(parent, email) {
+  const at = email.lastIndexOf('@') + 1;
+  parent.append(email.slice(0, at), document.createElement('wbr'), email.slice(at));
+}
+
 function showPicture(avatar, url) {
   if (avatar.querySelector('img')) { return; }
   const img = document.createElement('img');
@@ -55,33 +62,66 @@ function showPicture(avatar, url) {
   avatar.classList.add('has-photo');
 }
 
-/** Makes avatars, remembering for the page's life which pictures load. */
+/**
+ * Makes avatars and writes people's names, remembering for the page's life
+ * which pictures load. Everyone is known by a key: their address (protocol
+ * 1), or their public id, whose name and picture `directory` keeps
+ * (protocol 2, where `verified` is true: the server checked who they are).
+ */
 export class Avatars {
-  constructor() {
-    // email -> {state: 'loading' | 'loaded' | 'none', url, waiting: [elements]}
+  constructor(directory = null, verified = false) {
+    this._directory = directory;
+    this.verified = verified;
+    // key -> {state: 'loading' | 'loaded' | 'none', url, waiting: [elements]}
     this._pictures = new Map();
   }
 
+  _person(key) { return this._directory ? this._directory.person(key) : null; }
+
+  /** What to call `key`: a signed-in person's name, else the address itself. */
+  nameOf(key) {
+    const person = this._person(key);
+    return person ? person.name : key;
+  }
+
+  /**
+   * Writes who `key` is into `parent`: a person's name (their id on hover,
+   * to tell two of the same name apart), or an address that may break
+   * after its "@".
+   */
+  write(parent, key) {
+    const person = this._person(key);
+    if (!person) {
+      writeAddress(parent, key);
+      return;
+    }
+    parent.append(person.name);
+    parent.title = person.name + ' · ' + person.id;
+  }
+
   /** A decorative avatar (the name is always written next to it); `size` is "small" or "large". */
-  avatar(email, size) {
+  avatar(key, size) {
+    const person = this._person(key);
     const element = document.createElement('span');
-    element.className = 'avatar avatar-' + size + ' avatar-c' + colourIndex(email);
+    element.className = 'avatar avatar-' + size + ' avatar-c' + colourIndex(key);
     element.setAttribute('aria-hidden', 'true');
     const letters = document.createElement('span');
     letters.className = 'initials';
-    letters.textContent = initials(email);
+    letters.textContent = person ? initials(person.name.replace(/\s+/g, '.')) : initials(key);
     element.appendChild(letters);
-    this._request(email, element);
+    this._request(key, element, person);
     return element;
   }
 
-  _request(email, avatar) {
+  _request(email, avatar, person) {
     const key = normalized(email);
     let entry = this._pictures.get(key);
     if (entry === undefined) {
       entry = { state: 'loading', url: null, waiting: [] };
       this._pictures.set(key, entry);
-      gravatarUrl(key).then((url) => {
+      // A person's picture was hashed by the server; an address's, here.
+      const asked = person ? Promise.resolve(person.avatar || null) : gravatarUrl(key);
+      asked.then((url) => {
         if (!url) { settle(entry, 'none'); return; }
         entry.url = url;
         const probe = new Image();

@@ -180,9 +180,9 @@ export class ConversationView {
     const line = this._el.typing;
     line.replaceChildren();
     if (emails.length === 1) {
-      line.append(isolated(emails[0]), ' is typing…');
+      line.append(isolated(emails[0], this._list.avatars), ' is typing…');
     } else if (emails.length === 2) {
-      line.append(isolated(emails[0]), ' and ', isolated(emails[1]), ' are typing…');
+      line.append(isolated(emails[0], this._list.avatars), ' and ', isolated(emails[1], this._list.avatars), ' are typing…');
     } else if (emails.length > 2) {
       line.append('Several people are typing…');
     }

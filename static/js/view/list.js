@@ -11,19 +11,17 @@
 // with dir="auto", so a right-to-left message reads right to left.
 
 import { linkParts } from '../links.js';
+import { writeAddress } from './avatars.js';
 import { presenceNotice, withName } from '../notices.js';
 import { GROUP_GAP_S, dayKey } from '../when.js';
 
-/** An address as text, which may break after its "@" when too long for its line. */
-export function writeAddress(parent, email) {
-  const at = email.lastIndexOf('@') + 1;
-  parent.append(email.slice(0, at), document.createElement('wbr'), email.slice(at));
-}
-
-/** A name, isolated from the text around it whichever way it reads. */
-export function isolated(name) {
+/**
+ * Someone's name (or address), isolated from the text around it whichever
+ * way it reads; `avatars` knows the names of signed-in people.
+ */
+export function isolated(key, avatars = null) {
   const bdi = document.createElement('bdi');
-  writeAddress(bdi, name);
+  if (avatars) { avatars.write(bdi, key); } else { writeAddress(bdi, key); }
   return bdi;
 }
 
@@ -86,6 +84,9 @@ export class MessageList {
     this._notices = new WeakMap();  // presence notice item -> {event, names, ts}
   }
 
+  /** Who writes people's names and makes their avatars (avatars.js). */
+  get avatars() { return this._avatars; }
+
   // -- items --------------------------------------------------------------------
 
   // A message item's avatar, sender ("Me" for `mine`) and content; returns
@@ -106,9 +107,17 @@ export class MessageList {
       sender.textContent = 'Me';
     } else {
       sender.dir = 'auto';
-      writeAddress(sender, email);
+      this._avatars.write(sender, email);
     }
     meta.appendChild(sender);
+    if (!this._avatars.verified) {
+      // --auth open: nobody checked this address belongs to its sender.
+      const mark = document.createElement('span');
+      mark.className = 'unverified';
+      mark.textContent = 'unverified';
+      mark.title = 'Anyone can type any address on this server';
+      meta.append(' ', mark);
+    }
     const paragraph = document.createElement('p');
     paragraph.className = 'content';
     paragraph.dir = 'auto';
@@ -258,11 +267,11 @@ export class MessageList {
     what.className = 'what';
     if (notice.subject) {
       what.append(notice.subject);
-      item.title = notice.names.join(', ');
+      item.title = notice.names.map((name) => this._avatars.nameOf(name)).join(', ');
     } else {
       notice.names.forEach((name, i) => {
         if (i > 0) { what.append(' and '); }
-        what.appendChild(isolated(name));
+        what.appendChild(isolated(name, this._avatars));
       });
     }
     what.append(' ' + notice.verb);

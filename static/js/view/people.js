@@ -2,8 +2,6 @@
 // button that opens the panel on narrow screens). While the connection is
 // down the list is the last one known: greyed, and it says so.
 
-import { writeAddress } from './list.js';
-
 /** `el` holds the panel's elements (see main.js); `avatars` makes the pictures. */
 export class People {
   constructor(el, avatars) {
@@ -46,7 +44,7 @@ export class People {
     name.className = 'name';
     const address = document.createElement('bdi');
     address.className = 'email';
-    writeAddress(address, email);
+    this._avatars.write(address, email);
     name.appendChild(address);
     if (email === this._me) {
       item.classList.add('me');

@@ -1,0 +1,56 @@
+// Who the people in frames are. No DOM.
+//
+// Under protocol 1 (`--auth open`) everyone is their address. Under
+// protocol 2 (`--auth link`) frames carry people as {id, name, avatar} and
+// never an address. The page keys everyone by one string either way (the
+// address, or the public id) and keeps here what protocol 2 says of each
+// id, so the rest of the page handles both alike.
+
+export class Directory {
+  constructor() {
+    this._people = new Map();  // id -> {id, name, avatar}
+  }
+
+  /** The key of `who`: an address as it is, a person by its id (remembered). */
+  key(who) {
+    if (who !== null && typeof who === 'object') {
+      const id = String(who.id);
+      this._people.set(id, {
+        id,
+        name: String(who.name || 'someone'),
+        avatar: typeof who.avatar === 'string' ? who.avatar : '',
+      });
+      return id;
+    }
+    return String(who);
+  }
+
+  /** What protocol 2 said of `key`, or null (an address, or nobody known). */
+  person(key) {
+    return this._people.get(key) || null;
+  }
+
+  /** `frame` with its people as keys, in protocol 1's fields. */
+  normalize(frame) {
+    const message = (m) => (m && typeof m.sender === 'object' ? { ...m, sender: this.key(m.sender) } : m);
+    switch (frame.type) {
+      case 'joined':
+        if (frame.you === undefined) { return frame; }
+        return {
+          ...frame,
+          email: this.key(frame.you),
+          participants: (frame.participants || []).map((p) => this.key(p)),
+          history: (frame.history || []).map(message),
+        };
+      case 'presence':
+      case 'typing':
+        return frame.person === undefined ? frame : { ...frame, email: this.key(frame.person) };
+      case 'message':
+        return message(frame);
+      case 'history':
+        return { ...frame, messages: (frame.messages || []).map(message) };
+      default:
+        return frame;
+    }
+  }
+}
