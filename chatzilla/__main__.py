@@ -61,6 +61,8 @@ async def serve(settings: Settings) -> None:
     server = make_server(app, settings)
     server.add_sockets(sockets)
     print(f"Chatzilla is serving {listening(sockets)} (Ctrl-C to stop)", flush=True)
+    if settings.auth == "link" and not settings.smtp_url:
+        log.info("no --smtp-url: sign-in links are written to this log, for you to open")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
