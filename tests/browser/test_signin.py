@@ -73,13 +73,14 @@ def sign_in(people, server, mail: MailCatcher, email: str, name: str, **kw) -> P
     return person
 
 
-def test_the_whole_journey_by_mail(people, linked, mail, shots, browser):
+def test_the_whole_journey_by_mail(people, linked, mail, shots, browser, axe_violations):
     alice = people(on=linked, viewport=DESKTOP)
     page = alice.page
     # Signed out: a sign-in form, and no composer at all.
     expect(alice.composer).to_be_hidden()
     expect(page.locator("#join-form")).to_be_hidden()
     page.screenshot(path=str(shots / "1-ask.png"))
+    assert axe_violations(page) == []
     ask(alice, ALICE)
     page.screenshot(path=str(shots / "2-check-your-mail.png"))
     message = mail.wait_for(ALICE)
@@ -90,6 +91,7 @@ def test_the_whole_journey_by_mail(people, linked, mail, shots, browser):
     expect(page.locator("#name")).to_have_value("alice")  # the local part, to start with
     page.locator("#name").fill("Alice Liddell")
     page.screenshot(path=str(shots / "3-choose-a-name.png"))
+    assert axe_violations(page) == []
     page.locator("#name-form button[type=submit]").click()
     expect(page).to_have_url(linked.url)
     expect(alice.status).to_have_text("Connected")
@@ -108,6 +110,7 @@ def test_the_whole_journey_by_mail(people, linked, mail, shots, browser):
         assert other not in person.page.content()
     expect(alice.page.locator(".unverified")).to_have_count(0)
     alice.page.screenshot(path=str(shots / "4-chatting-by-name.png"))
+    assert axe_violations(alice.page) == []
     # The link worked once.
     again = browser.new_context()
     reopened = again.new_page()
