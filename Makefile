@@ -40,9 +40,14 @@ lint: setup
 test-js:
 	node --test tests/js/
 
-# Server, domain and protocol tests over real loopback sockets.
+# Server and browser tests run in TEST_WORKERS processes (pytest-xdist):
+# auto is two a core (tests/conftest.py), 0 runs them in this process.
+TEST_WORKERS ?= auto
+
+# Server, domain and protocol tests over real loopback sockets, a test at a
+# time to whichever worker is free (the slow modules handed out first).
 test-server: setup
-	$(BIN)/python -m pytest tests --ignore=tests/browser
+	$(BIN)/python -m pytest tests --ignore=tests/browser -n $(TEST_WORKERS) --dist load --maxschedchunk 4
 
 # Playwright's sync API leaves a loop running that pytest-tornado tests
 # cannot share, so the browser tests get their own pytest process.

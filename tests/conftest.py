@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
@@ -22,6 +23,45 @@ from chatzilla.app import make_app, make_server
 from chatzilla.settings import Settings
 
 from .sockjs_client import KINDS, TIMEOUT, TRANSPORTS
+
+#: The modules whose tests take seconds each (server processes, restarts,
+#: grace periods, Chromium waiting out an outage), slowest first. They run
+#: first, so that parallel workers (pytest-xdist) do not wait at the end for
+#: one that drew a slow module last; the order is only about speed.
+SLOW_FIRST = (
+    "test_fuzz.py",
+    "test_redis.py",
+    "test_durability.py",
+    "test_cluster.py",
+    "test_redis_hostile.py",
+    "test_presence_grace.py",
+    "browser/test_offline.py",
+    "browser/test_accessibility.py",
+    "browser/test_presence.py",
+    "browser/test_catch_up.py",
+    "browser/test_typing.py",
+    "browser/test_chat.py",
+    "browser/test_sending.py",
+    "browser/test_reconnect.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the modules of SLOW_FIRST first, in that order; the rest after,
+    as collected."""
+    here = os.path.dirname(__file__)
+
+    def rank(item) -> int:
+        module = os.path.relpath(str(item.path), here)
+        return SLOW_FIRST.index(module) if module in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: two workers a core. The tests mostly wait (on sockets,
+    timers, other processes), so a core has room for two."""
+    return 2 * (os.cpu_count() or 1)
 
 
 @pytest.fixture(scope="session", autouse=True)
