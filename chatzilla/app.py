@@ -198,6 +198,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     hub = Hub(
         backend,
         history_limit=settings.history_limit,
+        history_bytes=settings.history_bytes,
         max_content=settings.max_content,
         max_rooms=settings.max_rooms,
         max_rooms_per_address=settings.max_rooms_per_address,

@@ -32,7 +32,7 @@ from .protocol import Join, Leave, ProtocolError, Say, Typing
 from .proxies import address_key
 from .settings import Settings
 from .signin import SESSION_COOKIE, SignIn
-from .transports import Backlog, guard_urls, write_frames
+from .transports import Backlog, guard_urls, waiting_bytes, write_frames
 
 log = logging.getLogger("chatzilla.connection")
 
@@ -142,6 +142,11 @@ class ChatConnection(SockJSConnection):
         # (every transport sends it: the page is same-origin).
         self._session_cookie: str | None = None
         self._outgoing: list[str] | None = None  # frames for the outbox's next flush
+        # Bytes of frames the client asked for (its `joined`, history pages)
+        # that may still wait to be sent, and those queued this turn: they
+        # are not counted against max_queued (see flush).
+        self._asked = 0
+        self._asked_now = 0
         self._closing = False
 
     # -- SockJS callbacks --------------------------------------------------
@@ -188,11 +193,13 @@ class ChatConnection(SockJSConnection):
 
     # -- the hub's Client interface ---------------------------------------
 
-    def send_text(self, text: str) -> None:
+    def send_text(self, text: str, requested: bool = False) -> None:
         # Written at the end of this loop turn, with the connection's other
         # frames of the turn (see chatzilla.outbox).
         if self.is_closed or self._closing:
             return
+        if requested:
+            self._asked_now += protocol.wire_size(text)
         if self._outgoing is None:
             self._outgoing = [text]
             self._router.outbox.wake(self)
@@ -205,7 +212,7 @@ class ChatConnection(SockJSConnection):
         if not texts or self.is_closed or self._closing:
             return
         try:
-            write_frames(self.session, texts, cache, self._limits.max_queued)
+            write_frames(self.session, texts, cache, self._limits.max_queued + self._allowance())
         except Backlog as backlog:
             # A client that does not read must not make the server hold on
             # to everything said meanwhile. It reconnects and catches up.
@@ -216,6 +223,19 @@ class ChatConnection(SockJSConnection):
             )
             compat.drop_queued(self.session)
             self._close_soon(TOO_SLOW)
+
+    def _allowance(self) -> int:
+        """Bytes that may wait for the client besides ``max_queued``: what it
+        asked for. A join or a history page into a busy room must never be
+        what closes it. The allowance lasts until everything queued before
+        has gone out, and is bounded, so a client that asks for page after
+        page and reads none is still closed."""
+        if self._asked and not waiting_bytes(self.session):
+            self._asked = 0
+        if self._asked_now:
+            self._asked = min(self._asked + self._asked_now, self._limits.max_asked)
+            self._asked_now = 0
+        return self._asked
 
     def close(self, code: int = 3000, reason: str = "Go away!") -> None:
         if not self.is_closed:

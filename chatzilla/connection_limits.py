@@ -37,6 +37,10 @@ class ConnectionLimits:
         self.max_packet = PACKET_FACTOR * settings.max_frame
         #: Bytes that may wait, to be sent to a client or handled from one.
         self.max_queued = settings.max_queued
+        #: Bytes of frames a client asked for (a ``joined``, history pages)
+        #: that may wait besides :attr:`max_queued`: a few of the hub's
+        #: bounded history frames.
+        self.max_asked = 4 * settings.history_bytes
         self.max_per_address = settings.max_connections_per_address
         # Frames of any type, per connection.
         self._frames = flood_limiter(settings.rate_limit, clock)

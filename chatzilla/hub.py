@@ -28,8 +28,14 @@ from .protocol import ProtocolError
 log = logging.getLogger("chatzilla.hub")
 
 #: Most messages a ``join`` with ``since`` catches up on; past it the client
-#: gets the newest ones and ``"truncated": true``.
+#: gets the newest ones and ``"more": true``.
 MAX_CATCH_UP = 1000
+
+#: Most bytes of messages one ``joined`` or ``history`` frame carries, counted
+#: as they go on the wire (:func:`~chatzilla.protocol.wire_size`); the rest
+#: comes with scrollback (``"more": true``). Whatever a room holds, joining
+#: it sends a bounded frame: 50 messages of 2000 emoji would be 1.2 MB.
+HISTORY_BYTES = 256 * 1024
 
 #: Frames held back for one connection while its ``joined`` is prepared
 #: (messages and presence of its room meanwhile), and their bytes: past
@@ -55,8 +61,12 @@ TYPING_INTERVAL = 2.0
 class Client(Hashable, Protocol):
     """One connection as the hub sees it."""
 
-    def send_text(self, text: str) -> None:
-        """Queue one encoded frame for this connection; never raises."""
+    def send_text(self, text: str, requested: bool = False) -> None:
+        """Queue one encoded frame for this connection; never raises.
+
+        ``requested``: the frame answers the client's own request (its
+        ``joined``, a ``history`` page), bounded by the hub; it must not
+        count as traffic the client failed to read."""
 
     def close(self, code: int, reason: str) -> None:
         """End the connection with a close frame."""
@@ -86,7 +96,9 @@ class _Member:
 class Hub:
     """The chat of one process.
 
-    ``history_limit`` messages go in ``joined.history``; ``max_content`` is
+    ``history_limit`` messages go in ``joined.history``, and at most
+    ``history_bytes`` bytes of messages in a ``joined`` or ``history`` frame;
+    ``max_content`` is
     the longest message accepted; at most ``max_rooms`` rooms have people in
     them at once; ``messages`` limits how fast each e-mail address sends,
     across all its connections (no limit when None). ``clock`` (monotonic
@@ -105,12 +117,14 @@ class Hub:
         max_rooms_per_address: int | None = None,
         messages: RateLimiter | None = None,
         typing_interval: float = TYPING_INTERVAL,
+        history_bytes: int = HISTORY_BYTES,
         clock: Callable[[], float] = time.monotonic,
         wire: Wire = V1,
     ) -> None:
         self._backend = backend
         self._wire = wire
         self._history_limit = history_limit
+        self._history_bytes = history_bytes
         self._max_content = max_content
         self._max_rooms = max_rooms
         self._max_rooms_per_address = max_rooms_per_address
@@ -272,14 +286,14 @@ class Hub:
         return participants
 
     async def _read_history(self, client: Client, member: _Member, since: int | None) -> list[Message]:
-        """The room's last ``history_limit`` messages or, with ``since``, up
-        to ``MAX_CATCH_UP + 1`` after it. Rolls the member back (out of the
+        """The room's last ``history_limit + 1`` messages or, with ``since``, up
+        to ``MAX_CATCH_UP + 1`` after it (one more than is sent, to tell
+        whether there are more). Rolls the member back (out of the
         backend too) and raises :class:`ProtocolError` ``unavailable`` when
         they cannot be read."""
         try:
-            if since is None:
-                return await self._backend.page(member.room, None, None, self._history_limit)
-            return await self._backend.page(member.room, since, None, MAX_CATCH_UP + 1)
+            count = self._history_limit if since is None else MAX_CATCH_UP
+            return await self._backend.page(member.room, since, None, count + 1)
         except StorageError:
             self._forget_member(client, member, entered=True)
             raise ProtocolError("unavailable", "the room's history cannot be read now; join again") from None
@@ -296,17 +310,18 @@ class Hub:
         since: int | None,
         named_room: bool,
     ) -> None:
-        """Send ``joined`` (with ``room`` when the join named one), then the
-        frames held meanwhile that it does not already hold."""
+        """Send ``joined`` (with ``room`` when the join named one; with
+        ``"more": true`` when older messages, after ``since``, were left out),
+        then the frames held meanwhile that it does not already hold."""
         joined = self._wire.joined(member.email)
         if named_room:
             joined["room"] = member.room
         joined["participants"] = self._wire.participants(participants)
-        if len(history) > MAX_CATCH_UP:
-            history = history[-MAX_CATCH_UP:]
-            joined["truncated"] = True
-        joined["history"] = [self._wire.message(m) for m in history]
-        client.send_text(protocol.encode(joined))
+        frames, more = self._fit(history, self._history_limit if since is None else MAX_CATCH_UP)
+        joined["history"] = frames
+        if more:
+            joined["more"] = True
+        client.send_text(protocol.encode(joined), requested=True)
         member.seen = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
         for message_id, version, text in held:
@@ -348,14 +363,27 @@ class Hub:
             messages = await self._backend.page(member.room, None, before, limit + 1)
         except StorageError:
             raise ProtocolError("unavailable", "history cannot be read now; try again") from None
-        frame = {
-            "type": "history",
-            "messages": [self._wire.message(m) for m in messages[-limit:]],
-            "more": len(messages) > limit,
-        }
+        frames, more = self._fit(messages, limit)
+        frame = {"type": "history", "messages": frames, "more": more}
         if before is not None:
             frame["before"] = before
-        self._send(client, protocol.encode(frame))
+        self._send(client, protocol.encode(frame), requested=True)
+
+    def _fit(self, messages: list[Message], limit: int) -> tuple[list[dict], bool]:
+        """The frames of the newest of ``messages`` (oldest first, as a page
+        returns them, one more than ``limit`` when there are more) that fit
+        in ``limit`` and in ``history_bytes`` on the wire, at least one; and
+        whether any were left out."""
+        frames: list[dict] = []
+        size = 0
+        for message in reversed(messages[-limit:] if limit else []):
+            frame = self._wire.message(message)
+            size += protocol.wire_size(protocol.encode(frame)) + 1  # and its comma
+            if frames and size > self._history_bytes:
+                break
+            frames.append(frame)
+        frames.reverse()
+        return frames, len(frames) < len(messages)
 
     async def say(self, client: Client, raw_content: str, ref: str | None) -> None:
         """Store a message, send it to the room, acknowledge it with ``sent``.
@@ -465,7 +493,14 @@ class Hub:
             if client is not origin:
                 self._send(client, text, version=change.version)
 
-    def _send(self, client: Client, text: str, message_id: int | None = None, version: int = 0) -> None:
+    def _send(
+        self,
+        client: Client,
+        text: str,
+        message_id: int | None = None,
+        version: int = 0,
+        requested: bool = False,
+    ) -> None:
         member = self._members.get(client)
         if member is not None:
             if member.held is not None:
@@ -481,7 +516,7 @@ class Hub:
                 return  # already in this client's history
             if version and version <= member.presence_seen:
                 return  # already in this client's participants
-        client.send_text(text)
+        client.send_text(text, requested)
 
     # -- figures -----------------------------------------------------------
 

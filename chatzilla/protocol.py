@@ -285,6 +285,14 @@ def utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
+def wire_size(text: str) -> int:
+    """Bytes the frame ``text`` takes inside a SockJS packet, where it is a
+    JSON string with every non-ASCII character escaped: 6 bytes for one of
+    the Basic Multilingual Plane, 12 for an emoji (a surrogate pair), 2 for
+    a quote. At least its UTF-8 size, so it bounds every transport's bytes."""
+    return len(json.dumps(text))
+
+
 def encode(frame: dict[str, Any]) -> str:
     """Serialize a server frame: compact JSON, UTF-8 kept as text."""
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))

@@ -213,6 +213,14 @@ SPECS: tuple[Spec, ...] = (
         "never refused",
     ),
     Spec(
+        "history_bytes",
+        262144,
+        _positive_int,
+        ("CHATZILLA_HISTORY_BYTES",),
+        "most bytes of messages (as sent, JSON-escaped) in one `joined` or `history` frame; "
+        "the rest comes with scrollback",
+    ),
+    Spec(
         "max_queued",
         1048576,
         _positive_int,
@@ -343,6 +351,7 @@ class Settings:
     max_connections_per_address: int = _BY_NAME["max_connections_per_address"].default
     max_rooms: int = _BY_NAME["max_rooms"].default
     max_rooms_per_address: int = _BY_NAME["max_rooms_per_address"].default
+    history_bytes: int = _BY_NAME["history_bytes"].default
     max_queued: int = _BY_NAME["max_queued"].default
     allowed_origins: tuple[str, ...] = _BY_NAME["allowed_origins"].default
     allowed_hosts: tuple[str, ...] = _BY_NAME["allowed_hosts"].default

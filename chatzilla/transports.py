@@ -202,11 +202,16 @@ def write_frames(session, texts: list[str], cache: dict, limit: int) -> None:
     queue_frames(session, texts, limit)
 
 
+def waiting_bytes(session) -> int:
+    """Bytes waiting for ``session``'s client now: held by the session for
+    its next request, and written to its stream but not yet taken by the socket."""
+    return compat.queued_bytes(session) + compat.unsent_bytes(compat.handler_stream(session.handler))
+
+
 def queue_frames(session, texts: list[str], limit: int) -> None:
     """The HTTP transports' writing (and any session between two requests):
     the session queues and batches frames until a request takes them."""
-    waiting = compat.queued_bytes(session) + compat.unsent_bytes(compat.handler_stream(session.handler))
-    waiting += sum(map(len, texts))
+    waiting = waiting_bytes(session) + sum(map(len, texts))
     if waiting > limit:
         raise Backlog(waiting)
     for text in texts:

@@ -31,7 +31,7 @@ import random
 import socket
 import string
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.iostream import IOStream, StreamClosedError
@@ -278,6 +278,8 @@ class _HttpClient(BaseClient):
     """Base of the HTTP transports: a receiving loop and POST /xhr_send."""
 
     path = ""
+    method = "POST"
+    send_path = "/xhr_send"
 
     def __init__(
         self, base_url: str, origin: str | None = None, headers: dict[str, str] | None = None
@@ -308,7 +310,9 @@ class _HttpClient(BaseClient):
         # One request after another, as sockjs-client does, until closed.
         try:
             while not (self._stop or self.closed):
-                self._request = request = _LongRequest(self.base + self.path, headers=self.headers)
+                self._request = request = _LongRequest(
+                    self.base + self.path, method=self.method, headers=self.headers
+                )
                 await request.open()
                 if self.status is None:
                     self.status = request.code
@@ -337,10 +341,14 @@ class _HttpClient(BaseClient):
         """Send one SockJS packet (normally a JSON array of strings) verbatim."""
         await self.send_body(payload, expect=204)
 
-    async def send_body(self, body: str | bytes, expect: int | None = None):
-        """POST ``body`` to /xhr_send as it is; return the response."""
+    async def send_body(self, body: str | bytes, expect: int | None = None, headers: dict | None = None):
+        """POST ``body`` to the transport's send URL as it is; return the response."""
         response = await self.http.fetch(
-            self.base + "/xhr_send", method="POST", body=body, headers=self.headers, raise_error=False
+            self.base + self.send_path,
+            method="POST",
+            body=body,
+            headers={**self.headers, **(headers or {})},
+            raise_error=False,
         )
         if expect is not None:
             assert response.code == expect, (response.code, response.body)
@@ -383,6 +391,40 @@ class XhrStreamingClient(_HttpClient):
             self._feed(packet)
 
 
+class EventSourceClient(_HttpClient):
+    """SockJS's eventsource transport: a long GET /eventsource of
+    ``data: <packet>`` events, send POST /xhr_send."""
+
+    path = "/eventsource"
+    method = "GET"
+
+    def _packet(self, packet: str) -> None:
+        packet = packet.rstrip("\r")
+        if packet.startswith("data: "):
+            self._feed(packet[len("data: ") :])
+
+
+class JsonpClient(_HttpClient):
+    """SockJS's jsonp-polling transport: GET /jsonp?c=callback answers
+    ``callback("<packet>");``, send POST /jsonp_send as a form field ``d``."""
+
+    path = "/jsonp?c=cb"
+    method = "GET"
+    send_path = "/jsonp_send"
+
+    def _packet(self, packet: str) -> None:
+        packet = packet.rstrip("\r")
+        if packet:
+            assert packet.startswith("cb(") and packet.endswith(");"), packet[:80]
+            self._feed(json.loads(packet[3:-2]))
+
+    async def send_packet(self, payload: str) -> None:
+        response = await self.send_body(
+            "d=" + quote_plus(payload), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert response.code == 200, (response.code, response.body)
+
+
 TRANSPORTS = {
     "websocket": WebSocketClient,
     "xhr-polling": XhrPollingClient,
@@ -390,13 +432,20 @@ TRANSPORTS = {
 }
 
 #: Every client kind ``clients(kind=...)`` can open.
-KINDS = {**TRANSPORTS, "raw-websocket": RawWebSocketClient}
+KINDS = {
+    **TRANSPORTS,
+    "raw-websocket": RawWebSocketClient,
+    "eventsource": EventSourceClient,
+    "jsonp-polling": JsonpClient,
+}
 
 __all__ = [
     "KINDS",
     "TIMEOUT",
     "TRANSPORTS",
     "BaseClient",
+    "EventSourceClient",
+    "JsonpClient",
     "RawWebSocketClient",
     "Refused",
     "WebSocketClient",

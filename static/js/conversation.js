@@ -13,6 +13,11 @@ import { Outbox } from './outbox.js';
 import { checkMessage } from './rules.js';
 
 export const PAGE_SIZE = 50;        // messages per scrollback request
+// A catch-up that says `more` is followed with history pages this large,
+// as long as the gap is at most MAX_GAP messages; past that the page
+// starts over from the newest, and scrolling up loads the rest.
+export const GAP_PAGE_SIZE = 100;
+export const MAX_GAP = 5000;
 // At most one `typing` this often: a little over the server's 2 s
 // throttle, so network jitter does not get one dropped.
 export const TYPING_EVERY_MS = 2200;
@@ -50,6 +55,7 @@ export class Conversation {
     this._refPrefix = refPrefix;
     this._refs = 0;
     this._joinRef = null;
+    this._since = null;        // the `since` of the join on its way, or null
     this._joining = false;     // a join is on its way, not answered yet
     this._joinTries = 0;
     this._joinTimer = null;
@@ -58,6 +64,10 @@ export class Conversation {
     // said there is nothing older; whether it refused to say.
     this.older = { loading: null, complete: false, stopped: false };
     this._olderTimer = null;
+    // Catching up: the messages missed, older than the catch-up's history
+    // ({since, before, ref, loading}), fetched page by page; null when none.
+    this.gap = null;
+    this._gapTimer = null;
     this._draft = '';
     this._lastTyping = -Infinity;
     this._typingTimer = null;  // a `typing` due when the interval is up
@@ -80,7 +90,8 @@ export class Conversation {
     const frame = this.email === null
       ? { type: 'join', room: this.room, ref: this._joinRef }
       : { type: 'join', email: this.email, room: this.room, ref: this._joinRef };
-    if (this.everJoined) { frame.since = this.lastId; }
+    this._since = this.everJoined ? this.lastId : null;
+    if (this._since !== null) { frame.since = this._since; }
     this._joining = this._send(frame);
   }
 
@@ -93,6 +104,10 @@ export class Conversation {
     this.older.loading = null;  // its answer died with the connection
     if (this._olderTimer !== null) { this._timers.clearTimeout(this._olderTimer); }
     this._olderTimer = null;
+    // A gap being filled is older than what the rejoin asks for (`since`
+    // is the newest shown): it is kept, and resumed once joined again.
+    this._cancelGapRetry();
+    if (this.gap !== null) { this.gap.loading = null; }
     this._stopTypingTimer();
     this._clearTypists();
   }
@@ -190,10 +205,11 @@ export class Conversation {
     this._joinTries = 0;
     this.me = frame.email;
     this.participants = frame.participants.slice();
-    if (frame.truncated) {
-      // More was missed than one catch-up carries: what is shown now ends
-      // where the gap begins. Start over from the newest messages;
-      // scrolling up loads the rest, in order.
+    const startOver = this._catchUpGap(frame);
+    if (startOver) {
+      // Not every missed message can be fetched (too many, or some are
+      // gone for good): what is shown now ends where the gap begins. Start
+      // over from the newest messages; scrolling up loads the rest, in order.
       this.shown.clear();
       this.older.complete = false;
     }
@@ -202,12 +218,76 @@ export class Conversation {
       me: this.me,
       participants: this.participants,
       first,
-      truncated: Boolean(frame.truncated),
+      truncated: startOver,
       history: history.map((message) => this._shown(message)),
     });
     // No `since`: the history is the room's latest; none means a new room.
     if (first && frame.history.length === 0) { this._reachedBeginning(); }
     this.outbox.open();
+    this._fillGap();
+  }
+
+  // A catch-up that says `more` left out older missed messages: they
+  // become the gap, fetched page by page after the join. Returns whether
+  // to start over instead (the gap is too large, the server says some
+  // missed messages are gone, or a gap is still unfilled from before).
+  _catchUpGap(frame) {
+    if (frame.truncated) {
+      this.gap = null;
+      return true;
+    }
+    if (!frame.more || this._since === null || frame.history.length === 0) { return false; }
+    const before = frame.history[0].id;
+    if (this.gap !== null || before - this._since - 1 > MAX_GAP) {
+      this.gap = null;
+      return true;
+    }
+    this.gap = { since: this._since, before, ref: null, loading: null };
+    return false;
+  }
+
+  /** Asks for the next page of the gap, unless one is on its way. */
+  _fillGap() {
+    const gap = this.gap;
+    if (gap === null || gap.loading !== null || !this.joined || this.over || this._gapTimer !== null) {
+      return;
+    }
+    gap.ref = this._ref('g');
+    gap.loading = gap.before;
+    this._send({ type: 'history', before: gap.before, limit: GAP_PAGE_SIZE, ref: gap.ref });
+  }
+
+  _onGapPage(frame) {
+    const gap = this.gap;
+    gap.loading = null;
+    const missed = frame.messages.filter((message) => message.id > gap.since);
+    const news = missed.filter((message) => this._showing(message));
+    if (news.length > 0) { this._view.missed(news.map((message) => this._shown(message))); }
+    if (!frame.more || missed.length === 0 || missed.length < frame.messages.length ||
+        missed[0].id <= gap.since + 1) {
+      this.gap = null;  // reached what was shown before
+      return;
+    }
+    gap.before = missed[0].id;
+    this._fillGap();
+  }
+
+  _gapError(frame) {
+    this.gap.loading = null;
+    if (onError(frame.code, 'history') !== 'retry') {
+      // Not to be had: scrolling up still loads what is older than shown.
+      this.gap = null;
+      return;
+    }
+    this._gapTimer = this._timers.setTimeout(() => {
+      this._gapTimer = null;
+      this._fillGap();
+    }, retryAfter(frame) * 1000);
+  }
+
+  _cancelGapRetry() {
+    if (this._gapTimer !== null) { this._timers.clearTimeout(this._gapTimer); }
+    this._gapTimer = null;
   }
 
   _onPresence(frame) {
@@ -236,6 +316,9 @@ export class Conversation {
   }
 
   _onHistory(frame) {
+    if (this.gap !== null && this.gap.loading !== null && frame.before === this.gap.loading) {
+      return this._onGapPage(frame);
+    }
     const asked = this.older.loading;
     // An answer to a request of a dropped connection, or to none.
     if (asked === null || frame.before !== asked.before) { return; }
@@ -265,6 +348,7 @@ export class Conversation {
     if (ref !== undefined && this.older.loading !== null && ref === this.older.loading.ref) {
       return this._historyError(frame);
     }
+    if (ref !== undefined && this.gap !== null && ref === this.gap.ref) { return this._gapError(frame); }
     const action = onError(frame.code, 'other');
     if (action === 'show') { this._view.problem(frame.reason); }
   }

@@ -122,8 +122,8 @@ def test_a_short_conversation_says_where_it_begins(people, seed):
     expect(dave.marker).to_have_text("Beginning of the conversation")
 
 
-def test_more_missed_than_one_catch_up_carries(people, seed):
-    """A rejoin gets at most 1000 missed messages; scrolling up loads the rest."""
+def cut_and_seed(people, seed, missed: int):
+    """Alice sees 3 messages, misses ``missed`` more, and is back."""
     people.allow_network_errors = True
     alice = people(transport="websocket")
     relay = Relay(alice.page)
@@ -131,12 +131,31 @@ def test_more_missed_than_one_catch_up_carries(people, seed):
     alice.join("alice@example.com")
     seed(3)
     expect(alice.messages.locator(".content")).to_have_text(contents(1, 3))
-
     relay.cut()
     expect(alice.status).to_have_text("Reconnecting…")
-    seed(1005, first=4)
+    for first in range(4, 4 + missed, 2000):  # within the server's inbox cap
+        seed(min(2000, 4 + missed - first), first=first)
     relay.restore()
     expect(alice.status).to_have_text("Connected", timeout=RECONNECT_TIMEOUT)
+    return alice
+
+
+def test_more_missed_than_one_catch_up_carries(people, seed):
+    """A rejoin gets at most 1000 missed messages and `more`: the page
+    fetches the rest, down to what it showed, and shows them in order."""
+    alice = cut_and_seed(people, seed, 1005)
+    expect(alice.messages).to_have_count(1008, timeout=RECONNECT_TIMEOUT)
+    assert alice.ids() == list(range(1, 1009))
+    expect(alice.messages.locator(".content")).to_have_text(contents(1, 1008))
+    expect(alice.page.get_by_text("Not every missed message is shown")).to_have_count(0)
+    scroll_to_beginning(alice)
+    assert alice.ids() == list(range(1, 1009))
+
+
+def test_more_missed_than_the_page_fetches(people, seed):
+    """Past 5000 missed messages before the catch-up's own 1000, the page
+    starts over from the newest 1000; scrolling up loads the rest."""
+    alice = cut_and_seed(people, seed, 6010)
     # The newest 1000, and a word about the rest where the reader is: at
     # the bottom, after the newest message.
     notice = alice.page.locator("#messages > li:last-child")
@@ -144,10 +163,6 @@ def test_more_missed_than_one_catch_up_carries(people, seed):
     expect(notice).to_have_class("notice")
     expect(notice).to_be_in_viewport()
     expect(alice.messages).to_have_count(1000)
-    assert alice.ids() == list(range(9, 1009))
+    assert alice.ids() == list(range(5014, 6014))
     # What was shown before the gap is gone, so nothing older looks complete.
     expect(alice.marker).to_have_count(0)
-
-    scroll_to_beginning(alice)
-    assert alice.ids() == list(range(1, 1009))
-    expect(alice.messages.locator(".content")).to_have_text(contents(1, 1008))

@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 
-import { Conversation, PAGE_SIZE, TYPING_EVERY_MS, TYPING_SHOWN_MS } from '../../static/js/conversation.js';
+import {
+  Conversation, GAP_PAGE_SIZE, MAX_GAP, PAGE_SIZE, TYPING_EVERY_MS, TYPING_SHOWN_MS,
+} from '../../static/js/conversation.js';
 import { Clock, recorder } from './fakes.js';
 
 const ME = 'alice@example.com';
@@ -39,12 +41,13 @@ class Setup {
   sent(type) { return this.frames.filter((frame) => frame.type === type); }
 
   /** Connects and joins; returns the join frame the page sent. */
-  join({ participants = [ME], history = [], truncated } = {}) {
+  join({ participants = [ME], history = [], truncated, more } = {}) {
     this.open = true;
     this.conversation.opened();
     const join = this.sent('join').at(-1);
     const joined = { type: 'joined', email: ME, room: 'dev', participants, history };
     if (truncated) { joined.truncated = true; }
+    if (more) { joined.more = true; }
     this.conversation.receive(joined);
     return join;
   }
@@ -333,6 +336,66 @@ describe('others', () => {
     s.conversation.submit('xy');  // sent: no `typing` after it
     s.clock.advance(TYPING_EVERY_MS);
     assert.equal(s.sent('typing').length, 4);
+  });
+});
+
+function range(from, to) {
+  return Array.from({ length: to - from + 1 }, (_, i) => message(from + i));
+}
+
+describe('catching up', () => {
+  // Shown: 1..3; away, 4..300 are said; the catch-up brings 251..300 and `more`.
+  function away() {
+    const s = new Setup();
+    s.join({ history: range(1, 3) });
+    s.drop();
+    const again = s.join({ history: range(251, 300), more: true });
+    assert.equal(again.since, 3);
+    return s;
+  }
+
+  it('follows `more` page by page down to what was shown, each missed message once', () => {
+    const s = away();
+    const asked = [];
+    while (s.sent('history').length > asked.length) {
+      const page = s.sent('history').at(-1);
+      assert.equal(page.limit, GAP_PAGE_SIZE);
+      asked.push(page.before);
+      const from = Math.max(1, page.before - GAP_PAGE_SIZE);
+      s.conversation.receive({ type: 'history', before: page.before, more: from > 1,
+        messages: range(from, page.before - 1) });
+    }
+    assert.deepEqual(asked, [251, 151, 51]);
+    const missed = s.view.named('missed').flatMap((call) => call[1].map((m) => m.id));
+    assert.deepEqual(missed.sort((a, b) => a - b), range(4, 250).map((m) => m.id));
+    assert.equal(s.view.named('joined')[1][1].truncated, false);
+    assert.equal(s.conversation.gap, null);
+    assert.equal(s.conversation.shown.size, 300);
+  });
+
+  it('waits as told when a page is refused for speed, and resumes after a new connection', () => {
+    const s = away();
+    s.refuse(s.sent('history')[0], 'rate_limited', { retry_after: 0.5 });
+    assert.equal(s.sent('history').length, 1);
+    s.clock.advance(500);
+    assert.equal(s.sent('history').length, 2);
+    s.drop();
+    // Joined again with nothing new: the gap is still to fill, from where it was.
+    s.join({ history: [] });
+    const asked = s.sent('history').at(-1);
+    assert.equal(s.sent('history').length, 3);
+    assert.equal(asked.before, 251);
+  });
+
+  it('starts over when more was missed than it would fetch', () => {
+    const s = new Setup();
+    s.join({ history: range(1, 3) });
+    s.drop();
+    const first = MAX_GAP + 10;
+    s.join({ history: range(first, first + 2), more: true });
+    assert.equal(s.view.named('joined')[1][1].truncated, true);
+    assert.deepEqual([...s.conversation.shown], [first, first + 1, first + 2]);
+    assert.equal(s.sent('history').length, 0);
   });
 });
 

@@ -161,6 +161,13 @@ export class ConversationView {
     });
   }
 
+  /** Messages missed while away, older than the catch-up's: each in its place. */
+  missed(messages) {
+    this._atEnd(() => {
+      for (const message of messages) { this._arrived(message, this._show(message)); }
+    });
+  }
+
   older(messages) {
     const ol = this._el.messages;
     const height = ol.scrollHeight;
