@@ -413,7 +413,7 @@ class JsonpClient(_HttpClient):
     send_path = "/jsonp_send"
 
     def _packet(self, packet: str) -> None:
-        packet = packet.rstrip("\r")
+        packet = packet.rstrip("\r").removeprefix("/**/")  # a comment first: no file type sniffed
         if packet:
             assert packet.startswith("cb(") and packet.endswith(");"), packet[:80]
             self._feed(json.loads(packet[3:-2]))
