@@ -15,6 +15,7 @@ import tornado.web
 from .accounts import Accounts, MemoryAccounts, RedisAccounts, SQLiteAccounts
 from .backends.base import Backend
 from .backends.memory import MemoryBackend
+from .backends.retention import Retention
 from .backends.sqlite import SQLiteBackend
 from .connection import ChatRouter
 from .connection_limits import PACKET_FACTOR
@@ -150,19 +151,17 @@ def make_backend(settings: Settings) -> Backend:
     """The backend the settings ask for: Redis when ``redis_url`` is set,
     else the embedded one ``storage`` names (no outside service)."""
     grace = settings.presence_grace
+    retention = Retention(settings.retention_days, settings.retention_messages)
     if settings.redis_url:
         # Imported here: the embedded default needs no Redis client.
         from .backends.redis import RedisBackend
 
-        return RedisBackend(settings.redis_url, settings.redis_prefix, grace=grace)
+        return RedisBackend(settings.redis_url, settings.redis_prefix, grace=grace, retention=retention)
     if settings.storage == "memory":
-        # Enough to catch up a client that was briefly away.
         # Twice the rooms in use: rooms stay available to catch up on for a
         # while after everyone left, but not every room ever named.
-        return MemoryBackend(
-            keep=max(settings.history_limit, 1000), grace=grace, rooms=2 * settings.max_rooms
-        )
-    return SQLiteBackend(settings.db, grace=grace)
+        return MemoryBackend(retention, grace=grace, rooms=2 * settings.max_rooms)
+    return SQLiteBackend(settings.db, grace=grace, retention=retention)
 
 
 def make_accounts(settings: Settings) -> Accounts:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable
 from typing import Protocol
 
 from . import protocol
+from .backends import retention
 from .backends.base import Backend, OutcomeUnknown, StorageError
 from .chat import Message, PresenceChange, Roster
 from .frames import V1, Wire
@@ -239,10 +240,12 @@ class Hub:
         # is rolled back: a half-joined connection would stay present and
         # hold every frame of the room.
         participants = await self._enter(client, member)
-        history = await self._read_history(client, member, since)
+        history, truncated = await self._read_history(client, member, since)
         if self._members.get(client) is not member:
             return  # the connection ended while history was read
-        self._send_joined(client, member, participants, history, since, named_room=raw_room is not None)
+        self._send_joined(
+            client, member, participants, history, since, truncated, named_room=raw_room is not None
+        )
 
     def _admit(
         self,
@@ -285,15 +288,19 @@ class Hub:
             raise
         return participants
 
-    async def _read_history(self, client: Client, member: _Member, since: int | None) -> list[Message]:
+    async def _read_history(
+        self, client: Client, member: _Member, since: int | None
+    ) -> tuple[list[Message], bool]:
         """The room's last ``history_limit + 1`` messages or, with ``since``, up
         to ``MAX_CATCH_UP + 1`` after it (one more than is sent, to tell
-        whether there are more). Rolls the member back (out of the
+        whether there are more), and whether retention removed any that
+        would have come (see :meth:`_removed`). Rolls the member back (out of the
         backend too) and raises :class:`ProtocolError` ``unavailable`` when
         they cannot be read."""
         try:
             count = self._history_limit if since is None else MAX_CATCH_UP
-            return await self._backend.page(member.room, since, None, count + 1)
+            history = await self._backend.page(member.room, since, None, count + 1)
+            return history, len(history) <= count and await self._removed(member.room, history, since, None)
         except StorageError:
             self._forget_member(client, member, entered=True)
             raise ProtocolError("unavailable", "the room's history cannot be read now; join again") from None
@@ -308,6 +315,7 @@ class Hub:
         participants: list[str],
         history: list[Message],
         since: int | None,
+        truncated: bool,
         named_room: bool,
     ) -> None:
         """Send ``joined`` (with ``room`` when the join named one; with
@@ -321,6 +329,8 @@ class Hub:
         joined["history"] = frames
         if more:
             joined["more"] = True
+        elif truncated:
+            joined["truncated"] = True
         client.send_text(protocol.encode(joined), requested=True)
         member.seen = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
@@ -352,7 +362,9 @@ class Hub:
             )
 
     async def scrollback(self, client: Client, before: int | None, limit: int) -> None:
-        """Send a ``history`` frame: up to ``limit`` messages older than ``before``.
+        """Send a ``history`` frame: up to ``limit`` messages older than
+        ``before``, with ``"truncated": true`` when nothing older is left
+        because retention removed it.
 
         Raises :class:`ProtocolError` ``not_joined`` or ``unavailable``.
         """
@@ -361,13 +373,27 @@ class Hub:
             raise ProtocolError("not_joined", "join before asking for history")
         try:
             messages = await self._backend.page(member.room, None, before, limit + 1)
+            truncated = len(messages) <= limit and await self._removed(member.room, messages, None, before)
         except StorageError:
             raise ProtocolError("unavailable", "history cannot be read now; try again") from None
         frames, more = self._fit(messages, limit)
         frame = {"type": "history", "messages": frames, "more": more}
         if before is not None:
             frame["before"] = before
+        if truncated and not more:
+            frame["truncated"] = True
         self._send(client, protocol.encode(frame), requested=True)
+
+    async def _removed(self, room: str, page: list[Message], after: int | None, before: int | None) -> bool:
+        """Whether retention removed messages asked for (``after < id <
+        before``) that are older than all of ``page`` (the newest of them).
+        Ids are contiguous, so only a gap below the page needs asking the
+        backend. Raises :class:`StorageError`."""
+        lower = after or 0
+        if page and page[0].id <= lower + 1:
+            return False
+        first, last = await self._backend.bounds(room)
+        return retention.truncated(first, last, lower, before)
 
     def _fit(self, messages: list[Message], limit: int) -> tuple[list[dict], bool]:
         """The frames of the newest of ``messages`` (oldest first, as a page

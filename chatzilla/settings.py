@@ -51,6 +51,20 @@ def _grace(text: str) -> float:
     return value
 
 
+def _retention_days(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < math.inf:
+        raise ValueError("must be a finite number of days, at least 0 (0: keep forever)")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be a whole number, at least 0 (0: keep all)")
+    return value
+
+
 def _rate(text: str) -> float:
     value = float(text)
     if not 0 <= value < math.inf:
@@ -168,6 +182,20 @@ SPECS: tuple[Spec, ...] = (
         _key_prefix,
         ("CHATZILLA_REDIS_PREFIX",),
         "prefix of every Redis key, to share one Redis between deployments",
+    ),
+    Spec(
+        "retention_days",
+        0.0,
+        _retention_days,
+        ("CHATZILLA_RETENTION_DAYS",),
+        "remove messages older than this many days, on every backend; 0: keep every message for good",
+    ),
+    Spec(
+        "retention_messages",
+        0,
+        _count,
+        ("CHATZILLA_RETENTION_MESSAGES",),
+        "keep only the newest this many messages of each room; 0: keep every message",
     ),
     Spec(
         "history_limit", 50, _positive_int, ("CHATZILLA_HISTORY_LIMIT",), "messages sent in `joined.history`"
@@ -344,6 +372,8 @@ class Settings:
     db: str = _BY_NAME["db"].default
     redis_url: str = _BY_NAME["redis_url"].default
     redis_prefix: str = _BY_NAME["redis_prefix"].default
+    retention_days: float = _BY_NAME["retention_days"].default
+    retention_messages: int = _BY_NAME["retention_messages"].default
     history_limit: int = _BY_NAME["history_limit"].default
     max_content: int = _BY_NAME["max_content"].default
     rate_limit: float = _BY_NAME["rate_limit"].default

@@ -13,6 +13,7 @@ import redis
 
 from chatzilla.backends.memory import MemoryBackend
 from chatzilla.backends.redis import RedisBackend
+from chatzilla.backends.retention import Retention
 from chatzilla.backends.sqlite import SQLiteBackend
 
 REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -22,7 +23,7 @@ REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 def make_backend(request, tmp_path):
     """``make_backend()`` builds a fresh backend of the parametrized kind."""
     if request.param == "memory":
-        yield lambda: MemoryBackend(keep=100)
+        yield lambda: MemoryBackend(Retention(messages=100))
         return
     if request.param == "sqlite":
         yield lambda: SQLiteBackend(str(tmp_path / "chatzilla.db"))

@@ -16,6 +16,7 @@ from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClosedError
 
 from chatzilla.backends.memory import MemoryBackend
+from chatzilla.backends.retention import Retention
 from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.hub import MAX_HELD, Hub
 from chatzilla.outbox import Outbox
@@ -97,7 +98,7 @@ class StalledHistory(MemoryBackend):
     a database that stalls while the room goes on talking."""
 
     def __init__(self) -> None:
-        super().__init__(keep=10)
+        super().__init__(Retention(messages=10))
         self.release = asyncio.Event()
         self.stalled = 0
 
@@ -410,7 +411,7 @@ def test_one_failing_flush_does_not_stop_the_others(caplog):
 
 def test_the_memory_backend_keeps_logs_of_a_bounded_number_of_rooms():
     async def scenario():
-        backend = MemoryBackend(keep=5, rooms=3)
+        backend = MemoryBackend(Retention(messages=5), rooms=3)
         await backend.enter("busy", ALICE, "alice")
         await backend.append("busy", ALICE, "kept", None, None)
         ids = {}

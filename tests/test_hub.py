@@ -15,6 +15,7 @@ import logging
 import pytest
 
 from chatzilla.backends.memory import MemoryBackend
+from chatzilla.backends.retention import Retention
 from chatzilla.hub import Hub
 from chatzilla.limits import RateLimiter
 from chatzilla.privacy import email_hash
@@ -76,7 +77,7 @@ class Chat:
         #: The hub's monotonic clock (the typing throttle's); tests move it.
         self.now = 0.0
         self.backend = backend or MemoryBackend(
-            keep=history_limit if keep is None else keep, clock=self.clock
+            Retention(messages=history_limit if keep is None else keep), clock=self.clock
         )
         self.hub = Hub(
             self.backend,
@@ -512,7 +513,7 @@ class GatedBackend(MemoryBackend):
     before or after the wait."""
 
     def __init__(self, keep: int, clock, before: bool) -> None:
-        super().__init__(keep, clock)
+        super().__init__(Retention(messages=keep), clock)
         self.before = before
         self._pending: tuple[asyncio.Event, asyncio.Event] | None = None
 
@@ -734,7 +735,11 @@ def test_typing_is_relayed_at_most_once_per_interval_per_connection(chat):
 def test_typing_interval_is_a_parameter():
     now = [0.0]
     hub = Hub(
-        MemoryBackend(keep=10), history_limit=10, max_content=100, typing_interval=0.5, clock=lambda: now[0]
+        MemoryBackend(Retention(messages=10)),
+        history_limit=10,
+        max_content=100,
+        typing_interval=0.5,
+        clock=lambda: now[0],
     )
     alice, bob = Recorder("alice"), Recorder("bob")
     for client, email in ((alice, "alice@example.com"), (bob, "bob@example.com")):

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from chatzilla.backends.memory import MemoryBackend
+from chatzilla.backends.retention import Retention
 from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.hub import Hub
 
@@ -41,7 +42,7 @@ async def joined(hub: Hub, name: str, email: str, room: str = "lobby") -> Record
 
 def test_back_within_the_grace_period_nobody_hears_a_thing():
     async def scenario():
-        hub = hub_on(MemoryBackend(keep=10, grace=GRACE))
+        hub = hub_on(MemoryBackend(Retention(messages=10), grace=GRACE))
         bob = await joined(hub, "bob", "bob@example.com")
         alice = await joined(hub, "alice", "alice@example.com")
         bob.texts.clear()
@@ -63,7 +64,7 @@ def test_back_within_the_grace_period_nobody_hears_a_thing():
 
 def test_gone_for_longer_the_room_hears_it_once_when_the_grace_period_ends():
     async def scenario():
-        hub = hub_on(MemoryBackend(keep=10, grace=GRACE))
+        hub = hub_on(MemoryBackend(Retention(messages=10), grace=GRACE))
         bob = await joined(hub, "bob", "bob@example.com")
         tab1 = await joined(hub, "tab1", "alice@example.com")
         tab2 = await joined(hub, "tab2", "alice@example.com")
@@ -94,7 +95,7 @@ def test_gone_for_longer_the_room_hears_it_once_when_the_grace_period_ends():
 
 def test_a_leave_frame_is_heard_at_once():
     async def scenario():
-        hub = hub_on(MemoryBackend(keep=10, grace=60))
+        hub = hub_on(MemoryBackend(Retention(messages=10), grace=60))
         bob = await joined(hub, "bob", "bob@example.com")
         alice = await joined(hub, "alice", "alice@example.com")
         bob.texts.clear()

@@ -113,5 +113,10 @@ class Backend(Protocol):
         """Up to ``limit`` of the newest messages with ``after < id < before``
         (either bound may be None), oldest first."""
 
+    async def bounds(self, room: str) -> tuple[int, int]:
+        """``(first, last)``: the lowest id ``room`` still keeps (every lower
+        one was removed on purpose, by retention) and its newest id; (1, 0)
+        for a room that never had a message. Raises :class:`StorageError`."""
+
     async def close(self) -> None:
         """Release what the backend holds; safe to call twice."""

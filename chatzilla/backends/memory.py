@@ -10,10 +10,32 @@ from collections.abc import Callable
 from ..chat import Message
 from .base import DEDUP_WINDOW, deliver_stored
 from .presence import LocalPresence
+from .retention import KEEP_ALL, Retention
+
+
+class _RoomLog:
+    """One room's messages, oldest first, from index ``start`` on (those
+    before it were removed and wait to be compacted away)."""
+
+    def __init__(self, first: int) -> None:
+        self.messages: list[Message] = []
+        self.start = 0
+        self.first = first  # the lowest id kept
+
+    def drop_below(self, first: int) -> None:
+        if first <= self.first:
+            return
+        self.first = first
+        self.start = bisect.bisect_left(self.messages, first, lo=self.start, key=lambda m: m.id)
+        if self.start > len(self.messages) // 2:
+            # Compacted once half is dead: amortized O(1) a message.
+            del self.messages[: self.start]
+            self.start = 0
 
 
 class MemoryBackend(LocalPresence):
-    """Messages kept in this process's memory: the last ``keep`` per room.
+    """Messages kept in this process's memory, as ``retention`` says (by
+    default every one, until the process ends).
 
     Nothing survives a restart, not even who was present. Ids only grow in
     each room (from 1 in a new room). At most ``rooms`` rooms keep a log:
@@ -24,14 +46,18 @@ class MemoryBackend(LocalPresence):
     """
 
     def __init__(
-        self, keep: int, clock: Callable[[], float] = time.time, grace: float = 0.0, rooms: int = 10_000
+        self,
+        retention: Retention = KEEP_ALL,
+        clock: Callable[[], float] = time.time,
+        grace: float = 0.0,
+        rooms: int = 10_000,
     ) -> None:
         super().__init__(grace)
-        self._keep = keep
+        self._retention = retention
         self._clock = clock
         self._max_logs = rooms
         # Least recently written first.
-        self._logs: collections.OrderedDict[str, collections.deque[Message]] = collections.OrderedDict()
+        self._logs: collections.OrderedDict[str, _RoomLog] = collections.OrderedDict()
         self._last_id: dict[str, int] = {}
         # The largest id of any room whose log was dropped: a room starts
         # above it, so a room used again never repeats an id.
@@ -54,14 +80,26 @@ class MemoryBackend(LocalPresence):
         log = self._logs.get(room)
         if log is None:
             self._drop_old_logs()
-            log = self._logs[room] = collections.deque(maxlen=self._keep)
+            log = self._logs[room] = _RoomLog(message_id)
         else:
             self._logs.move_to_end(room)
-        log.append(message)
+        log.messages.append(message)
+        self._prune(room, log, now)
         if ref is not None:
             self._refs[(room, sender, ref)] = message
         deliver_stored(self._deliver, room, message, origin)
         return message, False
+
+    def _prune(self, room: str, log: _RoomLog, now: float) -> None:
+        """Retention, applied as messages come (memory costs nothing to look at)."""
+        if self._retention.keeps_all:
+            return
+        messages, start = log.messages, log.start
+
+        def ts_at(message_id: int) -> float:
+            return messages[start + message_id - log.first].ts
+
+        log.drop_below(self._retention.first_kept(log.first, self._last_id[room], now, ts_at))
 
     def _drop_old_logs(self) -> None:
         """Make room for one more log: drop the least recently written ones
@@ -84,11 +122,22 @@ class MemoryBackend(LocalPresence):
             del self._refs[key]
 
     async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
-        log = list(self._logs.get(room, ()))
-        ids = [m.id for m in log]
-        lo = 0 if after is None else bisect.bisect_right(ids, after)
-        hi = len(log) if before is None else bisect.bisect_left(ids, before)
-        return log[max(lo, hi - limit) : hi] if limit > 0 else []
+        log = self._logs.get(room)
+        if log is None or limit <= 0:
+            return []
+        self._prune(room, log, self._clock())
+        messages, key = log.messages, (lambda m: m.id)
+        lo = log.start if after is None else bisect.bisect_right(messages, after, lo=log.start, key=key)
+        hi = len(messages) if before is None else bisect.bisect_left(messages, before, lo=log.start, key=key)
+        return messages[max(lo, hi - limit) : hi]
+
+    async def bounds(self, room: str) -> tuple[int, int]:
+        log = self._logs.get(room)
+        if log is None:
+            # Never written to, or its log dropped: whatever it had is gone.
+            return self._id_floor + 1, self._last_id.get(room, self._id_floor)
+        self._prune(room, log, self._clock())
+        return log.first, self._last_id[room]
 
     async def close(self) -> None:
         self._stop_presence()

@@ -2,7 +2,7 @@
 
 Messages: one Redis Stream per room. A Lua script takes the room's next id
 from a counter (``INCR``), checks the sender's ``ref`` for a retry, and
-``XADD``s the message under the stream id ``0-<id>`` (approximate ``MAXLEN``),
+``XADD``s the message under the stream id ``0-<id>`` (never trimmed there),
 all atomically, so ids are strictly increasing per room whichever process
 appends. A message is acknowledged once Redis has it. Every process reads the
 streams of the rooms it has people in (``XREAD BLOCK``) and delivers to its
@@ -54,6 +54,7 @@ from redis.typing import KeyT, StreamIdT
 from ..chat import Message, PresenceChange
 from ..privacy import who
 from .base import DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
+from .retention import KEEP_ALL, PRUNE_EVERY, Retention
 
 log = logging.getLogger("chatzilla.redis")
 
@@ -81,8 +82,6 @@ def _stream_number(entry_id: str) -> int:
     return int(entry_id.split("-")[1])
 
 
-#: Messages kept per room stream (approximately: Redis trims whole nodes).
-STREAM_MAXLEN = 10_000
 #: How long :meth:`RedisBackend.append` waits, once Redis has a message, for
 #: this process's stream reader to deliver it, in seconds. Past it (the
 #: reader is behind, or reconnecting) it returns all the same: the message is
@@ -92,7 +91,8 @@ DELIVERY_WAIT = 5.0
 HEARTBEAT = 1.0
 NODE_TTL = 3.0
 
-# KEYS: seq, stream, refkey. ARGV: sender, content, ts, ref, origin, maxlen, window.
+# KEYS: seq, stream, refkey. ARGV: sender, content, ts, ref, origin, window.
+# The stream is never trimmed here: retention (_PRUNE) removes old entries on purpose.
 # Returns {duplicate (0/1), "id ts"}.
 _APPEND = """
 if ARGV[4] ~= '' then
@@ -100,11 +100,43 @@ if ARGV[4] ~= '' then
   if prior then return {1, prior} end
 end
 local id = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. id,
-           's', ARGV[1], 'c', ARGV[2], 't', ARGV[3], 'r', ARGV[4], 'o', ARGV[5])
+redis.call('XADD', KEYS[2], '0-' .. id, 's', ARGV[1], 'c', ARGV[2], 't', ARGV[3], 'r', ARGV[4], 'o', ARGV[5])
 local stamp = id .. ' ' .. ARGV[3]
-if ARGV[4] ~= '' then redis.call('SET', KEYS[3], stamp, 'EX', ARGV[7]) end
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], stamp, 'EX', ARGV[6]) end
 return {0, stamp}
+"""
+
+# KEYS: stream, seq, first. ARGV: messages to keep (0: all), the cutoff time
+# ('' for none). Retention for one room: the lowest id kept is found by
+# bisection over the stream (times grow with ids), everything below it goes
+# (XTRIM MINID) and `first` remembers it. Returns how many were removed.
+_PRUNE = """
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local first = tonumber(redis.call('GET', KEYS[3]) or '1')
+local keep = first
+local n = tonumber(ARGV[1])
+if n > 0 and last - n + 1 > keep then keep = last - n + 1 end
+if ARGV[2] ~= '' then
+  local cutoff = tonumber(ARGV[2])
+  local lo, hi = keep, last + 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local entry = redis.call('XRANGE', KEYS[1], '0-' .. mid, '+', 'COUNT', 1)[1]
+    local ts = math.huge
+    if entry then
+      local fields = entry[2]
+      for i = 1, #fields, 2 do
+        if fields[i] == 't' then ts = tonumber(fields[i + 1]) end
+      end
+    end
+    if ts < cutoff then lo = mid + 1 else hi = mid end
+  end
+  keep = lo
+end
+if keep <= first then return 0 end
+local removed = redis.call('XTRIM', KEYS[1], 'MINID', '0-' .. keep)
+redis.call('SET', KEYS[3], keep)
+return removed
 """
 
 # KEYS: count, order, arrivals, node members, nodes, version, away. ARGV:
@@ -223,9 +255,11 @@ class RedisBackend:
         heartbeat: float = HEARTBEAT,
         node_ttl: float = NODE_TTL,
         grace: float = 0.0,
+        retention: Retention = KEEP_ALL,
     ) -> None:
         self._prefix = prefix
         self._grace = grace
+        self._retention = retention
         self.node = node or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._clock = clock
         self._heartbeat = heartbeat
@@ -253,6 +287,7 @@ class RedisBackend:
         self._leave_script = self._redis.register_script(_LEAVE)
         self._reap_script = self._redis.register_script(_REAP)
         self._expire_script = self._redis.register_script(_EXPIRE)
+        self._prune_script = self._redis.register_script(_PRUNE)
         self._deliver: Deliver | None = None
         self._announce: Announce | None = None
         self._healthy = False
@@ -293,6 +328,43 @@ class RedisBackend:
         self._announce = announce
         for loop in (self._read_loop, self._presence_loop, self._heartbeat_loop):
             self._spawn(loop())
+        if not self._retention.keeps_all:
+            self._spawn(self._prune_loop())
+
+    # -- retention -------------------------------------------------------------
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except (RedisError, OSError) as exc:
+                self._failed("retention", exc)
+            await asyncio.sleep(PRUNE_EVERY)
+
+    async def prune(self) -> int:
+        """Remove what retention no longer keeps, in every room (whichever
+        process does it first: removing twice removes nothing more);
+        returns how many entries were removed."""
+        days, keep = self._retention.days, self._retention.messages
+        cutoff = repr(self._clock() - days * 86400.0) if days else ""
+        removed = 0
+        seq = self._key("seq", "")
+        async for key in self._redis.scan_iter(match=seq + "*", count=1000):
+            room = key[len(seq) :]
+            removed += await self._prune_script(
+                keys=[self._key("stream", room), key, self._key("first", room)], args=[keep, cutoff]
+            )
+        if removed:
+            log.info("removed %d messages past their retention", removed)
+        return removed
+
+    async def bounds(self, room: str) -> tuple[int, int]:
+        try:
+            first, last = await self._redis.mget(self._key("first", room), self._key("seq", room))
+        except (RedisError, OSError) as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+        return int(first or 1), int(last or 0)
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -344,7 +416,7 @@ class RedisBackend:
         try:
             duplicate, stamp = await self._append_script(
                 keys=[self._key("seq", room), self._key("stream", room), refkey],
-                args=[sender, content, repr(ts), ref or "", token, STREAM_MAXLEN, int(DEDUP_WINDOW)],
+                args=[sender, content, repr(ts), ref or "", token, int(DEDUP_WINDOW)],
             )
         except (RedisError, OSError) as exc:
             self._failed("append", exc)

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..chat import Message
 from .base import DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
 from .presence import LocalPresence
+from .retention import KEEP_ALL, PRUNE_BATCH, PRUNE_EVERY, Retention
 
 log = logging.getLogger("chatzilla.sqlite")
 
@@ -92,6 +93,10 @@ MIGRATIONS: tuple[str, ...] = (
         created REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 5: the lowest id each room keeps: retention removed every one below.
+    """
+    ALTER TABLE rooms ADD COLUMN first_id INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -110,6 +115,14 @@ QUERIES: dict[str, str] = {
     "page": "SELECT id, sender, content, ts, ref FROM messages WHERE room = ? AND id > ? "
     "AND id < ? ORDER BY id DESC LIMIT ?",
     "last_id": "SELECT last_id FROM rooms WHERE room = ?",
+    "bounds": "SELECT first_id, last_id FROM rooms WHERE room = ?",
+    # Retention: the time of the first message from an id on (bisection),
+    # and the removal of a range of ids, a batch at a time.
+    "ts_from": "SELECT ts FROM messages WHERE room = ? AND id >= ? ORDER BY id LIMIT 1",
+    "remove": "DELETE FROM messages WHERE room = ? AND id >= ? AND id < ?",
+    "set_first_id": "UPDATE rooms SET first_id = ? WHERE room = ?",
+    # One row per room (never a room's messages).
+    "rooms": "SELECT room, first_id, last_id FROM rooms",
     "set_last_id": "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
     "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
 }
@@ -174,10 +187,18 @@ class SQLiteBackend(LocalPresence):
     :class:`StorageError` with a readable message if it cannot.
     """
 
-    def __init__(self, path: str, clock: Callable[[], float] = time.time, grace: float = 0.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        clock: Callable[[], float] = time.time,
+        grace: float = 0.0,
+        retention: Retention = KEEP_ALL,
+    ) -> None:
         super().__init__(grace)
         self._path = path
         self._clock = clock
+        self._retention = retention
+        self._pruning: asyncio.Task | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-reader")
         self._wcon: sqlite3.Connection | None = None
@@ -290,6 +311,61 @@ class SQLiteBackend(LocalPresence):
         if self._returning:
             log.info("%d people present at the last shutdown are expected back", len(self._returning))
         self._returning = []
+        if not self._retention.keeps_all:
+            self._pruning = asyncio.ensure_future(self._prune_loop())
+
+    # -- retention -----------------------------------------------------------
+
+    async def _prune_loop(self) -> None:
+        while not self._closed:
+            try:
+                await self.prune()
+            except (sqlite3.Error, OSError) as exc:
+                log.error("could not remove old messages: %s", exc)
+            await asyncio.sleep(PRUNE_EVERY)
+
+    async def prune(self) -> int:
+        """Remove what retention no longer keeps, in every room, a batch per
+        transaction (appends go in between); returns how many were removed."""
+        loop = asyncio.get_running_loop()
+        removed = 0
+        for room, first, last in await loop.run_in_executor(self._writer, self._rooms):
+            keep = await loop.run_in_executor(self._writer, self._first_kept, room, first, last)
+            while first < keep and not self._closed:
+                upto = min(keep, first + PRUNE_BATCH)
+                removed += await loop.run_in_executor(self._writer, self._remove, room, first, upto)
+                first = upto
+        if removed:
+            log.info("removed %d messages past their retention", removed)
+        return removed
+
+    def _rooms(self) -> list[tuple[str, int, int]]:
+        assert self._wcon is not None
+        return self._wcon.execute(QUERIES["rooms"]).fetchall()
+
+    def _first_kept(self, room: str, first: int, last: int) -> int:
+        con = self._wcon
+        assert con is not None
+
+        def ts_at(message_id: int) -> float:
+            row = con.execute(QUERIES["ts_from"], (room, message_id)).fetchone()
+            return row[0] if row is not None else float("inf")
+
+        return self._retention.first_kept(first, last, self._clock(), ts_at)
+
+    def _remove(self, room: str, first: int, upto: int) -> int:
+        """Removes ids ``first <= id < upto`` of ``room`` (writer thread)."""
+        con = self._wcon
+        assert con is not None
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            removed = con.execute(QUERIES["remove"], (room, first, upto)).rowcount
+            con.execute(QUERIES["set_first_id"], (upto, room))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return removed
 
     async def append(
         self, room: str, sender: str, content: str, ref: str | None, origin: object
@@ -334,12 +410,28 @@ class SQLiteBackend(LocalPresence):
             log.error("could not read history of room %s: %s", room, exc)
             raise StorageError("history could not be read") from None
 
+    async def bounds(self, room: str) -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        try:
+            row = await loop.run_in_executor(self._reader, self._bounds, room)
+        except sqlite3.Error as exc:
+            log.error("could not read history of room %s: %s", room, exc)
+            raise StorageError("history could not be read") from None
+        return (row[0], row[1]) if row is not None else (1, 0)
+
+    def _bounds(self, room: str) -> tuple[int, int] | None:
+        assert self._rcon is not None
+        return self._rcon.execute(QUERIES["bounds"], (room,)).fetchone()
+
     async def close(self) -> None:
         """Finish queued writes, write down who is present, then close both
         connections and threads."""
         if self._closed:
             return
         self._closed = True
+        if self._pruning is not None:
+            self._pruning.cancel()
+            await asyncio.gather(self._pruning, return_exceptions=True)
         self._stop_presence()
         if self._flushing is not None:
             await self._flushing

@@ -222,7 +222,7 @@ export class Conversation {
       history: history.map((message) => this._shown(message)),
     });
     // No `since`: the history is the room's latest; none means a new room.
-    if (first && frame.history.length === 0) { this._reachedBeginning(); }
+    if (first && frame.history.length === 0) { this._reachedBeginning(Boolean(frame.truncated)); }
     this.outbox.open();
     this._fillGap();
   }
@@ -232,11 +232,12 @@ export class Conversation {
   // to start over instead (the gap is too large, the server says some
   // missed messages are gone, or a gap is still unfilled from before).
   _catchUpGap(frame) {
+    if (this._since === null) { return false; }  // a first join asked for no particular message
     if (frame.truncated) {
       this.gap = null;
       return true;
     }
-    if (!frame.more || this._since === null || frame.history.length === 0) { return false; }
+    if (!frame.more || frame.history.length === 0) { return false; }
     const before = frame.history[0].id;
     if (this.gap !== null || before - this._since - 1 > MAX_GAP) {
       this.gap = null;
@@ -327,7 +328,7 @@ export class Conversation {
     if (!frame.more) { this.older.complete = true; }
     const messages = frame.messages.filter((message) => this._showing(message));
     this._view.older(messages.map((message) => this._shown(message)));
-    if (!frame.more) { this._reachedBeginning(); }
+    if (!frame.more) { this._reachedBeginning(Boolean(frame.truncated)); }
   }
 
   _onTyping(frame) {
@@ -413,9 +414,11 @@ export class Conversation {
       mine: message.sender === this.me };
   }
 
-  _reachedBeginning() {
+  // Nothing older is left; `removed`: the server removed older messages
+  // (its retention), so this is not where the conversation began.
+  _reachedBeginning(removed = false) {
     this.older.complete = true;
-    this._view.beginning();
+    this._view.beginning(removed);
   }
 
   _cancelJoinRetry() {

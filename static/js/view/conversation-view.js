@@ -179,8 +179,8 @@ export class ConversationView {
     this._fillView();
   }
 
-  beginning() {
-    this._list.beginning();
+  beginning(removed) {
+    this._list.beginning(removed);
   }
 
   typists(emails) {

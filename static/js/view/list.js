@@ -192,9 +192,10 @@ export class MessageList {
     return item;
   }
 
-  /** Says at the top of the list that nothing older is left. */
-  beginning() {
-    this.ol.prepend(this.textItem('marker beginning', 'Beginning of the conversation'));
+  /** Says at the top of the list that nothing older is left (`removed`: no longer kept). */
+  beginning(removed = false) {
+    this.ol.prepend(this.textItem('marker beginning',
+      removed ? 'Older messages are no longer kept' : 'Beginning of the conversation'));
   }
 
   unreadLine() { return line('unread-line', 'New messages'); }
