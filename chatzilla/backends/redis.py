@@ -389,6 +389,12 @@ class RedisBackend:
             await asyncio.wait(self._leaving, timeout=2.0)
         self._closed = True
         self._stop_waiting()
+        # Each loop also ends at its next turn once closed: a cancellation
+        # can come out of a redis-py call as a Redis error (likely its socket
+        # timeout firing at the same moment, which Python 3.11's
+        # asyncio.timeout turns into TimeoutError), which a loop takes for a
+        # failure and retries. Seen under load in bench/scale.py: a process
+        # stuck in close for good, its heartbeat loop still beating.
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -481,7 +487,7 @@ class RedisBackend:
     async def _read_loop(self) -> None:
         """Deliver every new entry of the followed rooms' streams, in order."""
         backoff = 0.1
-        while True:
+        while not self._closed:
             try:
                 if self._reader_id is None:
                     self._reader_id = await self._reader.client_id()
@@ -705,7 +711,7 @@ class RedisBackend:
 
     async def _presence_loop(self) -> None:
         """Announce presence changes made by other processes."""
-        while True:
+        while not self._closed:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
@@ -735,7 +741,7 @@ class RedisBackend:
 
     async def _heartbeat_loop(self) -> None:
         """Keep this process alive in Redis, and remove processes that died."""
-        while True:
+        while not self._closed:
             try:
                 alive_before = await self._redis.set(
                     self._key("node", self.node, "alive"), "1", px=int(self._node_ttl * 1000), get=True
