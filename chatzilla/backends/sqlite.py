@@ -16,11 +16,12 @@ back are announced as joining.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ..chat import Message
@@ -128,15 +129,42 @@ QUERIES: dict[str, str] = {
 }
 
 
+#: The size the -wal file is cut back to whenever a checkpoint empties it, in
+#: bytes. SQLite checkpoints every 1000 pages (4 MB) by itself, but it never
+#: shrinks the file: a burst, or a long read holding a snapshot meanwhile,
+#: would leave a WAL that large for good.
+WAL_LIMIT = 8 * 1024 * 1024
+#: A write that keeps failing (a full disk) is logged when it starts to fail,
+#: then at most once this many seconds, and once when it works again.
+FAILURE_LOG_EVERY = 60.0
+
+
 def connect(path: str) -> sqlite3.Connection:
     """Open ``path`` with the pragmas every Chatzilla connection uses."""
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
     con.execute("PRAGMA journal_mode=WAL")
+    con.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
     # FULL: a commit is on disk before it returns, so an acknowledged message
     # survives a crash of the machine, not only of the process.
     con.execute("PRAGMA synchronous=FULL")
     con.execute("PRAGMA busy_timeout=5000")
     return con
+
+
+@contextlib.contextmanager
+def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error, unless
+    SQLite rolled it back itself (a full disk or an I/O error during the
+    commit does): a ROLLBACK then would only raise "cannot rollback - no
+    transaction is active" in place of the real cause."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
 
 
 def migrate(con: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
@@ -153,15 +181,10 @@ def migrate(con: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
     for version in range(found, upto):
         # Statement by statement, not executescript(), which would commit
         # half a migration on its own.
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(con):
             for statement in _statements(MIGRATIONS[version]):
                 con.execute(statement)
             con.execute(f"PRAGMA user_version = {version + 1}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     return found
 
 
@@ -184,7 +207,11 @@ class SQLiteBackend(LocalPresence):
     counted in this process (:class:`~chatzilla.backends.presence.LocalPresence`).
 
     Opening creates the file and its schema (or upgrades it) and raises
-    :class:`StorageError` with a readable message if it cannot.
+    :class:`StorageError` with a readable message if it cannot. ``max_pages``
+    caps the file's size in pages (SQLite refuses writes past it exactly as
+    on a full disk: SQLITE_FULL); None, the disk's size. While writes fail,
+    :attr:`healthy` is False (``/healthz`` says degraded); every append tries
+    again, and the first that succeeds ends it.
     """
 
     def __init__(
@@ -193,11 +220,18 @@ class SQLiteBackend(LocalPresence):
         clock: Callable[[], float] = time.time,
         grace: float = 0.0,
         retention: Retention = KEEP_ALL,
+        max_pages: int | None = None,
     ) -> None:
         super().__init__(grace)
         self._path = path
         self._clock = clock
         self._retention = retention
+        self._max_pages = max_pages
+        # Failing writes: since when (clock time; None while they work), when
+        # last logged, and how many batches failed since then.
+        self._failing_since: float | None = None
+        self._failure_logged = 0.0
+        self._failures = 0
         self._pruning: asyncio.Task | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-reader")
@@ -225,23 +259,23 @@ class SQLiteBackend(LocalPresence):
 
     def _open_writer(self) -> None:
         self._wcon = connect(self._path)
+        if self._max_pages is not None:
+            self._wcon.execute(f"PRAGMA max_page_count={int(self._max_pages)}")
         before = migrate(self._wcon)
         if before != SCHEMA_VERSION:
             log.info("database %s: schema version %d -> %d", self._path, before, SCHEMA_VERSION)
-        self._wcon.execute("BEGIN IMMEDIATE")
-        self._returning = self._wcon.execute(
-            "SELECT room, email FROM presence ORDER BY room, position"
-        ).fetchall()
-        self._wcon.execute("DELETE FROM presence")
-        self._wcon.execute("COMMIT")
+        with transaction(self._wcon) as con:
+            self._returning = con.execute(
+                "SELECT room, email FROM presence ORDER BY room, position"
+            ).fetchall()
+            con.execute("DELETE FROM presence")
 
     def _write_presence(self, people: list[tuple[str, str]]) -> None:
         """Writes who is present (on the writer thread), for the next start."""
         con = self._wcon
         assert con is not None
         positions: dict[str, int] = {}
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(con):
             con.execute("DELETE FROM presence")
             for room, email in people:
                 positions[room] = positions.get(room, 0) + 1
@@ -249,10 +283,6 @@ class SQLiteBackend(LocalPresence):
                     "INSERT INTO presence (room, position, email) VALUES (?, ?, ?)",
                     (room, positions[room], email),
                 )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def _open_reader(self) -> None:
         self._rcon = connect(self._path)
@@ -263,8 +293,7 @@ class SQLiteBackend(LocalPresence):
         assert con is not None
         results: list[tuple[Message, bool]] = []
         last_ids: dict[str, int] = {}
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(con):
             for room, sender, content, ref in batch:
                 now = self._clock()
                 if ref is not None:
@@ -279,10 +308,6 @@ class SQLiteBackend(LocalPresence):
                 results.append((Message(message_id, sender, content, now, ref), False))
             for room, last_id in last_ids.items():
                 con.execute(QUERIES["set_last_id"], (room, last_id))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         # Only a committed id is remembered, so a failed batch reuses nothing.
         self._last_ids.update(last_ids)
         self.commits += 1
@@ -357,14 +382,9 @@ class SQLiteBackend(LocalPresence):
         """Removes ids ``first <= id < upto`` of ``room`` (writer thread)."""
         con = self._wcon
         assert con is not None
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(con):
             removed = con.execute(QUERIES["remove"], (room, first, upto)).rowcount
             con.execute(QUERIES["set_first_id"], (upto, room))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return removed
 
     async def append(
@@ -387,11 +407,12 @@ class SQLiteBackend(LocalPresence):
                 try:
                     results = await loop.run_in_executor(self._writer, self._write, rows)
                 except (sqlite3.Error, OSError) as exc:
-                    log.error("could not store %d messages: %s", len(batch), exc)
+                    self._write_failed(exc)
                     for pending in batch:
                         if not pending.future.done():
                             pending.future.set_exception(StorageError("the message could not be stored"))
                     continue
+                self._write_worked()
                 for pending, (message, duplicate) in zip(batch, results, strict=False):
                     if not duplicate:
                         deliver_stored(self._deliver, pending.room, message, pending.origin)
@@ -399,6 +420,44 @@ class SQLiteBackend(LocalPresence):
                         pending.future.set_result((message, duplicate))
         finally:
             self._flushing = None
+
+    @property
+    def healthy(self) -> bool:
+        return not self._closed and self._failing_since is None
+
+    def _write_failed(self, exc: Exception) -> None:
+        """Log a failed write: its cause when writes start to fail, then at
+        most every FAILURE_LOG_EVERY seconds (a full disk fails every append:
+        one line each would flood the log that the disk is too full for)."""
+        now = self._clock()
+        cause = f"{exc} ({getattr(exc, 'sqlite_errorname', type(exc).__name__)})"
+        if self._failing_since is None:
+            self._failing_since = self._failure_logged = now
+            self._failures = 0
+            log.error(
+                "cannot store messages in %s: %s; refusing them until it works again", self._path, cause
+            )
+            return
+        self._failures += 1
+        if now - self._failure_logged >= FAILURE_LOG_EVERY:
+            log.error(
+                "still cannot store messages in %s: %s (%d more attempts failed in %.0f s)",
+                self._path,
+                cause,
+                self._failures,
+                now - self._failure_logged,
+            )
+            self._failure_logged = now
+            self._failures = 0
+
+    def _write_worked(self) -> None:
+        if self._failing_since is not None:
+            log.warning(
+                "messages are stored in %s again, after %.0f s of failing",
+                self._path,
+                self._clock() - self._failing_since,
+            )
+            self._failing_since = None
 
     async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
         if limit <= 0:
