@@ -50,9 +50,11 @@ test-server: setup
 	$(BIN)/python -m pytest tests --ignore=tests/browser -n $(TEST_WORKERS) --dist load --maxschedchunk 4
 
 # Playwright's sync API leaves a loop running that pytest-tornado tests
-# cannot share, so the browser tests get their own pytest process.
+# cannot share, so the browser tests get their own pytest process (its
+# workers: auto is one a core, each with its own Chromium).
 test-browser: setup chromium
-	CHATZILLA_ARTIFACTS=$(abspath $(ARTIFACTS)) $(BIN)/python -m pytest tests/browser
+	CHATZILLA_ARTIFACTS=$(abspath $(ARTIFACTS)) $(BIN)/python -m pytest tests/browser \
+	  -n $(TEST_WORKERS) --dist load --maxschedchunk 2
 
 setup: $(STAMP) $(NODE_STAMP)
 

@@ -35,14 +35,17 @@ SLOW_FIRST = (
     "test_cluster.py",
     "test_redis_hostile.py",
     "test_presence_grace.py",
-    "browser/test_offline.py",
     "browser/test_accessibility.py",
-    "browser/test_presence.py",
     "browser/test_catch_up.py",
-    "browser/test_typing.py",
-    "browser/test_chat.py",
-    "browser/test_sending.py",
+    "browser/test_offline.py",
     "browser/test_reconnect.py",
+    "browser/test_signin.py",
+    "browser/test_presence.py",
+    "browser/test_composer.py",
+    "browser/test_attention.py",
+    "browser/test_sending.py",
+    "browser/test_typing.py",
+    "browser/test_scrollback.py",
 )
 
 
