@@ -14,7 +14,10 @@ The scenarios (bench/loadgen.py does the talking):
   rates and as fast as acknowledgements allow (``--window`` messages in
   flight per sender), with a probe that sends a message every 100 ms and times its ack;
 - join storm: N clients connect and join at the same instant;
-- idle memory: server RSS growth per idle joined connection.
+- idle memory: server RSS growth per idle joined connection;
+- long room (Chatzilla alone, bench/long_room.py): acknowledgements a second
+  and join / catch-up latency in a room of 1,000,000 messages against an
+  empty room.
 
     .venv/bin/python bench/run.py            # the full run (about 6 minutes), writes docs/performance.md
     .venv/bin/python bench/run.py --quick    # 100 clients, short runs, prints only (about 1 minute)
@@ -201,7 +204,68 @@ def plan(quick: bool, window: int, duration: float | None) -> list[dict]:
     steps.append({"key": f"storm{storm}", "kind": "storm", "n": storm})
     for n in [100] if quick else [1000, 5000]:
         steps.append({"key": f"memory{n}", "kind": "memory", "n": n})
+    # Chatzilla alone (the others keep no history): bench/long_room.py.
+    steps.append({"key": "longroom", "kind": "longroom", "messages": 100_000 if quick else 1_000_000})
     return steps
+
+
+def run_long_room(step: dict, quick: bool) -> dict:
+    """bench/long_room.py: an empty room against one seeded with
+    ``step["messages"]``, side by side (it starts its own servers)."""
+    seconds, joins = ("3", "50") if quick else ("10", "200")
+    done = subprocess.run(
+        [
+            PYTHON,
+            str(BENCH / "long_room.py"),
+            "--json",
+            "--messages",
+            str(step["messages"]),
+            "--seconds",
+            seconds,
+            "--joins",
+            joins,
+        ],
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    return json.loads(done.stdout)
+
+
+def long_room_lines(results: dict, steps: list[dict]) -> list[str]:
+    """The long room's table and its targets, or nothing when not measured."""
+    step = next((s for s in steps if s["kind"] == "longroom"), None)
+    r = results.get("chatzilla", {}).get("longroom")
+    if step is None or not isinstance(r, dict):
+        return []
+    if "error" in r:
+        return [f"Long room: not measured ({r['error']})."]
+    empty, long = r["empty"], r["long"]
+    lines = [
+        f"| metric (SQLite) | empty room | {step['messages']:,} messages | long/empty |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, label in (
+        ("acks_per_s", "acknowledgements/s"),
+        ("join_p50_ms", "join p50 (ms)"),
+        ("join_p99_ms", "join p99 (ms)"),
+        ("catchup_p50_ms", "catch-up p50 (ms)"),
+        ("catchup_p99_ms", "catch-up p99 (ms)"),
+    ):
+        lines.append(f"| {label} | {empty[key]:,.1f} | {long[key]:,.1f} | {long[key] / empty[key]:.2f} |")
+    ok_rate = r["ratio"] >= 0.9
+    ok_join = long["join_p99_ms"] < 50
+    lines += [
+        "",
+        f"- long room: acknowledgements at {r['ratio']:.2f}x the empty room's rate "
+        f"(target >= 0.9x): {'met' if ok_rate else 'NOT met'}",
+        f"- long room: join p99 {long['join_p99_ms']:.1f} ms (target < 50 ms): "
+        f"{'met' if ok_join else 'NOT met'}",
+    ]
+    return lines
 
 
 def run_step(step: dict, server: Server, args) -> dict:
@@ -315,7 +379,7 @@ def rows(step: dict, results: dict) -> list[tuple[str, str, str, dict]]:
                 },
             )
         )
-    else:
+    elif step["kind"] == "memory":
         title = f"idle memory, {step['n']} connections"
         out.append(
             (
@@ -366,7 +430,7 @@ def cpu_table(steps: list[dict], results: dict) -> str:
         "|---|---|---|---:|---:|---:|---:|---|",
     ]
     for step in steps:
-        if step["kind"] == "memory":
+        if step["kind"] in ("memory", "longroom"):
             continue
         for s in SERVERS:
             r = results.get(s, {}).get(step["key"])
@@ -492,7 +556,7 @@ def caution(steps: list[dict], results: dict) -> list[str]:
     runs = [
         x
         for step in steps
-        if step["kind"] != "memory"
+        if step["kind"] not in ("memory", "longroom")
         for s in SERVERS
         for r in [results.get(s, {}).get(step["key"])]
         if isinstance(r, dict) and "error" not in r
@@ -519,7 +583,7 @@ def notes(steps: list[dict], results: dict, chatzilla_db: bool) -> list[str]:
             if "error" in r:
                 out.append(f"- {LABELS[s]}, {step['key']}: ERROR {r['error']}")
                 continue
-            entries = r.get("runs", [r]) if step["kind"] != "memory" else []
+            entries = r.get("runs", [r]) if step["kind"] not in ("memory", "longroom") else []
             for x in entries:
                 where = f"{LABELS[s]}, {step['key']}" + (f", {run_label(x)}" if "mode" in x else "")
                 if x["verdict"].startswith("GENERATOR"):
@@ -694,6 +758,16 @@ def document(steps, results, args, started: float, chatzilla_db: bool, tbl: str)
         "",
         memory_table(steps, results),
         "",
+        "## Long room",
+        "",
+        "bench/long_room.py, Chatzilla alone: the same server build on an empty SQLite file and on one "
+        "seeded (straight into the file) with a room of that many messages over three months. Five "
+        "senders, 4 messages in flight each, flood control off, every message with a `ref`, for 10 s; "
+        "then 200 joins one after another, each on a fresh connection (`join` to `joined`), and 200 "
+        "catch-ups (`since` 100 messages back).",
+        "",
+        *(long_room_lines(results, steps) or ["Not measured by this run."]),
+        "",
         "## Notes",
         "",
         *notes(steps, results, chatzilla_db),
@@ -749,7 +823,7 @@ def main() -> int:
     if args.only:
         keys = set(args.only.split(","))
         steps = [s for s in steps if s["key"] in keys]
-    biggest = max((s["n"] for s in steps), default=0)
+    biggest = max((s.get("n", 0) for s in steps), default=0)
     raise_fd_limit(biggest + 200)
     chatzilla_db = chatzilla_has_db() if "chatzilla" in servers else None
     started = time.time()
@@ -763,6 +837,8 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="chatzilla-bench-") as tmp:
         for step in steps:
+            if step["kind"] == "longroom":
+                continue  # Chatzilla alone, below
             for name in servers:
                 print(f"== {step['key']} / {LABELS[name]}", flush=True)
                 server = None
@@ -795,9 +871,15 @@ def main() -> int:
                                 flush=True,
                             )
                 time.sleep(0.5)
+        long_steps = [s for s in steps if s["kind"] == "longroom"]
+        if long_steps and "chatzilla" in servers:
+            print(f"== longroom / {LABELS['chatzilla']} (bench/long_room.py)", flush=True)
+            results["chatzilla"]["longroom"] = run_long_room(long_steps[0], args.quick)
     tbl = table(steps, results)
     print()
     print(tbl)
+    for line in long_room_lines(results, steps):
+        print(line)
     print()
     for line in targets(results, steps):
         print(line)
