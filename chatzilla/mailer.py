@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import smtplib
-import ssl
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from email.message import EmailMessage
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger("chatzilla.mail")
 
@@ -77,6 +77,11 @@ class SMTPMailer:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-mail")
 
     async def send_link(self, email: str, url: str) -> None:
+        # Imported on first use: a server without SMTP (or signing in) never
+        # pays for smtplib, ssl and email at start-up.
+        import smtplib
+        from email.message import EmailMessage
+
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = email
@@ -91,6 +96,9 @@ class SMTPMailer:
             ) from None
 
     def _send(self, message: EmailMessage) -> None:
+        import smtplib
+        import ssl
+
         context = ssl.create_default_context()
         if self._tls:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
