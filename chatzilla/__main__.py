@@ -1,4 +1,5 @@
-"""``python -m chatzilla``: serve the chat until SIGTERM or Ctrl-C.
+"""``python -m chatzilla``: serve the chat until SIGTERM or Ctrl-C;
+``python -m chatzilla migrate``: bring the Postgres schema up to date.
 
 Exit status 0 after a clean shutdown, 2 for a bad setting or a port that
 cannot be bound (one line on stderr, no traceback).
@@ -18,7 +19,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from . import logs
-from .app import SOCKJS_BUNDLE, make_app, make_server
+from .app import SOCKJS_BUNDLE, make_app, make_server, open_backend
 from .backends.base import StorageError
 from .settings import Settings, SettingsError, load
 
@@ -53,7 +54,7 @@ async def serve(settings: Settings) -> None:
     except (UnicodeError, ValueError) as exc:
         raise StartupError(f"setting host ({settings.host!r}) is not an address: {exc}") from None
     try:
-        app = make_app(settings)
+        app = make_app(settings, backend=await open_backend(settings))
     except StorageError as exc:
         for sock in sockets:
             sock.close()
@@ -96,13 +97,35 @@ def listening(sockets: Sequence) -> str:
     return url
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def migrate(settings: Settings) -> int:
+    """``python -m chatzilla migrate``: bring the Postgres schema at
+    ``DATABASE_URL`` up to date (a platform's release phase runs it before
+    the new version serves), and say which version it is at."""
+    if not settings.database_url:
+        print("chatzilla: migrate needs DATABASE_URL (or --database-url)", file=sys.stderr)
+        return 2
+    from .backends.postgres import migrate_url
+
     try:
-        settings = load(sys.argv[1:] if argv is None else argv, os.environ)
+        before, after = asyncio.run(migrate_url(settings.database_url))
+    except StorageError as exc:
+        print(f"chatzilla: {exc}", file=sys.stderr)
+        return 2
+    print(f"database schema at version {after}" + (f" (was {before})" if before != after else ""))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args and args[0] == "migrate" else None
+    try:
+        settings = load(args, os.environ)
     except SettingsError as exc:
         print(f"chatzilla: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    if command == "migrate":
+        return migrate(settings)
     try:
         asyncio.run(serve(settings))
     except StartupError as exc:

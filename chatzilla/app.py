@@ -7,6 +7,7 @@ handlers; two apps in one process share nothing.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import jinja2
@@ -30,6 +31,8 @@ from .settings import Settings
 from .signin import SignIn
 from .signin_web import signin_handlers
 from .web import BadHostHandler, HealthHandler, NotFoundHandler, PageHandler, PageScript, StaticHandler
+
+log = logging.getLogger("chatzilla")
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -148,10 +151,21 @@ def make_server(app: ChatApplication, settings: Settings) -> ChatHTTPServer:
 
 
 def make_backend(settings: Settings) -> Backend:
-    """The backend the settings ask for: Redis when ``redis_url`` is set,
-    else the embedded one ``storage`` names (no outside service)."""
+    """The backend the settings ask for: Postgres when ``database_url`` is
+    set (not yet open: see :func:`open_backend`), else Redis when
+    ``redis_url`` is, else the embedded one ``storage`` names (no outside
+    service)."""
     grace = settings.presence_grace
     retention = Retention(settings.retention_days, settings.retention_messages)
+    if settings.database_url:
+        # Imported here: the embedded default needs no Postgres client.
+        from .backends.postgres import PostgresBackend
+
+        if settings.redis_url:
+            log.warning(
+                "REDIS_URL is not used: Postgres (DATABASE_URL) carries history, fan-out and presence"
+            )
+        return PostgresBackend(settings.database_url, grace=grace, retention=retention)
     if settings.redis_url:
         # Imported here: the embedded default needs no Redis client.
         from .backends.redis import RedisBackend
@@ -182,6 +196,16 @@ def make_signin(settings: Settings) -> SignIn | None:
     return SignIn(make_accounts(settings), mailer, session_days=settings.session_days)
 
 
+async def open_backend(settings: Settings) -> Backend:
+    """:func:`make_backend`, opened: Postgres connects and migrates its
+    schema here. Raises :class:`~chatzilla.backends.base.StorageError`."""
+    backend = make_backend(settings)
+    opening = getattr(backend, "open", None)
+    if opening is not None:
+        await opening()
+    return backend
+
+
 def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None) -> ChatApplication:
     """Build the chat: the page (``/`` and ``/r/ROOM``), static files,
     ``/healthz`` and SockJS at ``/chat``.
@@ -192,6 +216,8 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     :class:`~chatzilla.backends.base.StorageError`.
     """
     if backend is None:
+        if settings.database_url:
+            raise ValueError("a Postgres backend is opened first: pass open_backend(settings)")
         backend = make_backend(settings)
     signin = make_signin(settings)
     hub = Hub(

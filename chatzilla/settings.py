@@ -96,6 +96,13 @@ def _redis_url(text: str) -> str:
     return url
 
 
+def _database_url(text: str) -> str:
+    url = text.strip()
+    if url and not url.startswith(("postgres://", "postgresql://")):
+        raise ValueError("must start with postgres:// or postgresql://")
+    return url
+
+
 def _key_prefix(text: str) -> str:
     prefix = text.strip()
     if not prefix or any(c.isspace() for c in prefix):
@@ -169,6 +176,13 @@ SPECS: tuple[Spec, ...] = (
         "where messages are kept: sqlite (durable) or memory (lost on restart)",
     ),
     Spec("db", "chatzilla.db", _path, ("CHATZILLA_DB",), "SQLite database file, created if missing"),
+    Spec(
+        "database_url",
+        "",
+        _database_url,
+        ("DATABASE_URL", "CHATZILLA_DATABASE_URL"),
+        "keep history in this Postgres (postgres://...), shared by every process using it; empty: --storage",
+    ),
     Spec(
         "redis_url",
         "",
@@ -370,6 +384,7 @@ class Settings:
     port: int = _BY_NAME["port"].default
     storage: str = _BY_NAME["storage"].default
     db: str = _BY_NAME["db"].default
+    database_url: str = _BY_NAME["database_url"].default
     redis_url: str = _BY_NAME["redis_url"].default
     redis_prefix: str = _BY_NAME["redis_prefix"].default
     retention_days: float = _BY_NAME["retention_days"].default

@@ -15,13 +15,15 @@ import asyncio
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from chatzilla.app import make_app, make_server
+from chatzilla.app import make_app, make_server, open_backend
 from chatzilla.settings import Settings
 
+from .postgres import fresh_database
 from .sockjs_client import KINDS, TIMEOUT, TRANSPORTS
 
 #: The modules whose tests take seconds each (server processes, restarts,
@@ -121,10 +123,28 @@ def settings() -> Settings:
 
 
 @pytest.fixture
+def database_url() -> Iterator[str]:
+    """The URL of a new, empty Postgres database, dropped after the test."""
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def stores(request) -> Settings:
+    """Test settings (:func:`make_settings`) once with the tests' usual
+    memory storage and once on Postgres (a database of the test's own):
+    a module's ``settings`` fixture asks for it to hold its rules on both."""
+    if request.param == "postgres":
+        return make_settings(database_url=request.getfixturevalue("database_url"))
+    return make_settings()
+
+
+@pytest.fixture
 def app(io_loop, settings, tmp_path):
     if settings.db == Settings.db:
         settings = dataclasses.replace(settings, db=str(tmp_path / "chatzilla.db"))
-    application = make_app(settings, io_loop=io_loop)
+    backend = io_loop.run_sync(lambda: open_backend(settings))
+    application = make_app(settings, backend=backend, io_loop=io_loop)
     yield application
     io_loop.run_sync(application.shutdown)
 

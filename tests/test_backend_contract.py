@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from chatzilla.backends.memory import MemoryBackend
+from chatzilla.backends.postgres import PostgresBackend
 from chatzilla.backends.redis import RedisBackend
 from chatzilla.backends.retention import Retention
 from chatzilla.backends.sqlite import SQLiteBackend
@@ -19,14 +20,28 @@ from chatzilla.backends.sqlite import SQLiteBackend
 REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def _opened(backend):
+    await backend.open()
+    return backend
+
+
+async def _ready(backend):
+    return backend
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 def make_backend(request, tmp_path):
-    """``make_backend()`` builds a fresh backend of the parametrized kind."""
+    """``await make_backend()`` builds a fresh backend of the parametrized
+    kind (opened, for Postgres)."""
     if request.param == "memory":
-        yield lambda: MemoryBackend(Retention(messages=100))
+        yield lambda: _ready(MemoryBackend(Retention(messages=100)))
         return
     if request.param == "sqlite":
-        yield lambda: SQLiteBackend(str(tmp_path / "chatzilla.db"))
+        yield lambda: _ready(SQLiteBackend(str(tmp_path / "chatzilla.db")))
+        return
+    if request.param == "postgres":
+        url = request.getfixturevalue("database_url")
+        yield lambda: _opened(PostgresBackend(url))
         return
     client = redis.Redis.from_url(REDIS_URL)
     try:
@@ -36,7 +51,7 @@ def make_backend(request, tmp_path):
             raise
         pytest.skip(f"no Redis answers at {REDIS_URL}")
     prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
-    yield lambda: RedisBackend(REDIS_URL, prefix)
+    yield lambda: _ready(RedisBackend(REDIS_URL, prefix))
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
@@ -45,7 +60,7 @@ def make_backend(request, tmp_path):
 
 def test_append_returns_once_stored_and_delivered(make_backend):
     async def scenario():
-        backend = make_backend()
+        backend = await make_backend()
         delivered = []
         backend.start(
             lambda room, message, origin: delivered.append((room, message.id, origin)), lambda *_: None
@@ -75,7 +90,7 @@ def test_a_delivery_that_raises_does_not_fail_the_append(make_backend):
         raise RuntimeError("a bug in the hub")
 
     async def scenario():
-        backend = make_backend()
+        backend = await make_backend()
         backend.start(deliver, lambda *_: None)
         try:
             await backend.enter("lobby", "a@example.com", "tab")

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from chatzilla.backends.memory import MemoryBackend
+from chatzilla.backends.postgres import PostgresBackend
 from chatzilla.backends.redis import RedisBackend
 from chatzilla.backends.retention import KEEP_ALL, Retention, truncated
 from chatzilla.backends.sqlite import SQLiteBackend
@@ -55,21 +56,26 @@ def test_truncated_means_something_asked_for_was_removed():
 # -- every backend ---------------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 def backend_kind(request):
     return request.param
 
 
 @pytest.fixture
 def make_backend(backend_kind, tmp_path, request, io_loop):
-    """``make_backend(retention, clock)``: a started backend of the kind."""
+    """``await make_backend(retention, clock)``: a started backend of the kind."""
     made = []
 
-    def make(retention: Retention, clock: Clock):
+    async def make(retention: Retention, clock: Clock):
         if backend_kind == "memory":
             backend = MemoryBackend(retention, clock=clock)
         elif backend_kind == "sqlite":
             backend = SQLiteBackend(str(tmp_path / "r.db"), clock=clock, retention=retention)
+        elif backend_kind == "postgres":
+            backend = PostgresBackend(
+                request.getfixturevalue("database_url"), clock=clock, retention=retention
+            )
+            await backend.open()
         else:
             url, name = request.getfixturevalue("redis_url"), request.getfixturevalue("prefix")
             backend = RedisBackend(url, name, clock=clock, retention=retention)
@@ -103,7 +109,7 @@ async def fill(backend, clock: Clock, count: int, every: float = 60.0, room: str
 @pytest.mark.gen_test(timeout=30)
 async def test_by_default_every_message_is_kept(make_backend):
     clock = Clock(1_000_000.0)
-    backend = make_backend(KEEP_ALL, clock)
+    backend = await make_backend(KEEP_ALL, clock)
     ids = await fill(backend, clock, 300, every=DAY)  # 300 days of messages
     await prune(backend)
     assert [m.id for m in await backend.page("lobby", None, None, 1000)] == ids
@@ -113,7 +119,7 @@ async def test_by_default_every_message_is_kept(make_backend):
 @pytest.mark.gen_test(timeout=30)
 async def test_retention_messages_keeps_the_newest_of_each_room(make_backend):
     clock = Clock(1_000_000.0)
-    backend = make_backend(Retention(messages=5), clock)
+    backend = await make_backend(Retention(messages=5), clock)
     lobby = await fill(backend, clock, 12)
     dev = await fill(backend, clock, 3, room="dev")
     await prune(backend)
@@ -128,7 +134,7 @@ async def test_retention_messages_keeps_the_newest_of_each_room(make_backend):
 @pytest.mark.gen_test(timeout=30)
 async def test_retention_days_removes_what_is_older(make_backend):
     clock = Clock(1_000_000.0)
-    backend = make_backend(Retention(days=2), clock)
+    backend = await make_backend(Retention(days=2), clock)
     await fill(backend, clock, 10, every=DAY / 2)  # 5 days, one every 12 hours
     await prune(backend)
     kept = [m.id for m in await backend.page("lobby", None, None, 100)]

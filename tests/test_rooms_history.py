@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chatzilla.hub import MAX_CATCH_UP
@@ -16,9 +18,10 @@ def transport() -> str:
 
 
 @pytest.fixture
-def settings():
+def settings(stores):
+    # Every rule here holds in memory and on Postgres alike.
     # Rooms are filled with hundreds of messages at once: no flood control.
-    return make_settings(rate_limit=0)
+    return dataclasses.replace(stores, rate_limit=0)
 
 
 async def _fill(client, n: int, prefix: str = "m") -> list[int]:

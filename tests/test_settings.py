@@ -13,6 +13,7 @@ DEFAULTS = {
     "port": 8000,
     "storage": "sqlite",
     "db": "chatzilla.db",
+    "database_url": "",
     "redis_url": "",
     "redis_prefix": "chatzilla",
     "retention_days": 0.0,
@@ -144,6 +145,8 @@ def test_load_does_not_read_the_process_environment(monkeypatch):
         ("log_level", "warning", "WARNING"),
         ("log_level", " error ", "ERROR"),
         ("log_format", " JSON", "json"),
+        ("database_url", "postgres://u@db.example:5432/chat", "postgres://u@db.example:5432/chat"),
+        ("database_url", " postgresql://localhost/chat ", "postgresql://localhost/chat"),
     ],
 )
 def test_each_setting_from_env_and_from_flag(name, raw, expected):
@@ -160,6 +163,7 @@ def test_env_variable_names():
         "port": ("CHATZILLA_PORT", "PORT"),
         "storage": ("CHATZILLA_STORAGE",),
         "db": ("CHATZILLA_DB",),
+        "database_url": ("DATABASE_URL", "CHATZILLA_DATABASE_URL"),
         "redis_url": ("REDIS_URL", "CHATZILLA_REDIS_URL"),
         "redis_prefix": ("CHATZILLA_REDIS_PREFIX",),
         "retention_days": ("CHATZILLA_RETENTION_DAYS",),
@@ -282,6 +286,8 @@ BAD = [
     ("log_level", "TRACE"),
     ("log_level", ""),
     ("log_format", "yaml"),
+    ("database_url", "mysql://localhost/chat"),
+    ("database_url", "localhost:5432"),
 ]
 
 

@@ -1,16 +1,21 @@
-"""The SQLite backend on a real file: ids, group commit, retries, upgrades."""
+"""The durable backends: ids, group commit, retries and pages on SQLite (a
+real file) and on Postgres (a real database of the test's own), the same
+tests for both; then SQLite's own (upgrades, pragmas)."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pytest
 
 from chatzilla.backends.base import DEDUP_WINDOW, StorageError
+from chatzilla.backends.postgres import PostgresBackend
 from chatzilla.backends.sqlite import SCHEMA_VERSION, SQLiteBackend, connect, migrate
 
 from .helpers import Clock
+from .postgres import admin
 
 
 @pytest.fixture
@@ -18,24 +23,63 @@ def db(tmp_path):
     return str(tmp_path / "chat.db")
 
 
+class Store:
+    """One durable backend's way to open (again) on the same data, and to
+    delete a room's messages behind its back."""
+
+    def __init__(self, kind: str, where: str) -> None:
+        self.kind, self.where = kind, where
+
+    async def make(self, clock=None):
+        clock = clock or time.time
+        if self.kind == "sqlite":
+            return SQLiteBackend(self.where, clock=clock)
+        backend = PostgresBackend(self.where, clock=clock)
+        await backend.open()
+        return backend
+
+    def delete_messages(self, room: str) -> None:
+        if self.kind == "sqlite":
+            con = sqlite3.connect(self.where)
+            con.execute("DELETE FROM messages WHERE room = ?", (room,))
+            con.commit()
+            con.close()
+        else:
+            admin(self.where, f"DELETE FROM messages WHERE room = '{room}'")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, db) -> Store:
+    if request.param == "postgres":
+        return Store("postgres", request.getfixturevalue("database_url"))
+    return Store("sqlite", db)
+
+
 def run(coro):
     return asyncio.run(coro)
 
 
-async def _open(path, clock=None, delivered=None):
-    backend = SQLiteBackend(path, clock=clock) if clock else SQLiteBackend(path)
+async def _open(store, clock=None, delivered=None, deliver=None):
+    """``store``'s backend, started; someone is in lobby and dev, so a
+    backend that reads only the rooms it has people in reads those."""
+    backend = await store.make(clock)
     backend.start(
-        lambda room, message, origin: (delivered if delivered is not None else []).append(
-            (room, message.id, origin)
+        deliver
+        or (
+            lambda room, message, origin: (delivered if delivered is not None else []).append(
+                (room, message.id, origin)
+            )
         ),
         lambda room, change, origin: None,
     )
+    for room in ("lobby", "dev"):
+        await backend.enter(room, "watcher@example.com", "watcher")
     return backend
 
 
-def test_ids_per_room_and_never_reused_after_restart(db):
+def test_ids_per_room_and_never_reused_after_restart(store):
     async def scenario():
-        backend = await _open(db)
+        backend = await _open(store)
         ids = [
             (await backend.append(room, "a@example.com", "hi", None, None))[0].id
             for room in ("lobby", "lobby", "dev", "lobby")
@@ -43,11 +87,8 @@ def test_ids_per_room_and_never_reused_after_restart(db):
         await backend.close()
         assert ids == [1, 2, 1, 3]
         # Deleting messages must not free their ids.
-        con = sqlite3.connect(db)
-        con.execute("DELETE FROM messages WHERE room = 'lobby'")
-        con.commit()
-        con.close()
-        backend = await _open(db)
+        store.delete_messages("lobby")
+        backend = await _open(store)
         message, duplicate = await backend.append("lobby", "a@example.com", "again", None, None)
         await backend.close()
         assert (message.id, duplicate) == (4, False)
@@ -55,13 +96,13 @@ def test_ids_per_room_and_never_reused_after_restart(db):
     run(scenario())
 
 
-def test_messages_survive_reopening(db):
+def test_messages_survive_reopening(store):
     async def scenario():
-        backend = await _open(db)
+        backend = await _open(store)
         for n in range(5):
             await backend.append("lobby", "a@example.com", f"m{n}", None, None)
         await backend.close()
-        backend = await _open(db)
+        backend = await _open(store)
         page = await backend.page("lobby", None, None, 50)
         await backend.close()
         assert [m.content for m in page] == ["m0", "m1", "m2", "m3", "m4"]
@@ -69,10 +110,10 @@ def test_messages_survive_reopening(db):
     run(scenario())
 
 
-def test_concurrent_appends_share_transactions(db):
+def test_concurrent_appends_share_transactions(store):
     async def scenario():
         delivered = []
-        backend = await _open(db, delivered=delivered)
+        backend = await _open(store, delivered=delivered)
         results = await asyncio.gather(
             *(backend.append("lobby", "a@example.com", f"m{n}", f"r{n}", n) for n in range(200))
         )
@@ -87,12 +128,11 @@ def test_concurrent_appends_share_transactions(db):
     assert commits <= 2
 
 
-def test_a_failing_delivery_loses_no_acknowledgement(db, caplog):
+def test_a_failing_delivery_loses_no_acknowledgement(store, caplog):
     """A bug in the fan-out of one message must not leave the appends of its
     batch waiting forever (their connections would hang)."""
 
     async def scenario():
-        backend = SQLiteBackend(db)
         delivered = []
 
         def deliver(room, message, origin):
@@ -100,7 +140,7 @@ def test_a_failing_delivery_loses_no_acknowledgement(db, caplog):
                 raise RuntimeError("fan-out bug")
             delivered.append(message.id)
 
-        backend.start(deliver, lambda room, change, origin: None)
+        backend = await _open(store, deliver=deliver)
         results = await asyncio.wait_for(
             asyncio.gather(
                 *(backend.append("lobby", "a@example.com", f"m{n}", None, None) for n in range(6))
@@ -116,10 +156,10 @@ def test_a_failing_delivery_loses_no_acknowledgement(db, caplog):
     assert "could not deliver message 3 of room lobby" in caplog.text
 
 
-def test_retried_ref_is_acknowledged_once(db):
+def test_retried_ref_is_acknowledged_once(store):
     async def scenario():
         clock, delivered = Clock(1_764_240_000.0), []
-        backend = await _open(db, clock=clock, delivered=delivered)
+        backend = await _open(store, clock=clock, delivered=delivered)
         first, dup1 = await backend.append("lobby", "a@example.com", "hello", "r-1", "tab1")
         clock.now += 5
         again, dup2 = await backend.append("lobby", "a@example.com", "hello", "r-1", "tab1")
@@ -139,9 +179,9 @@ def test_retried_ref_is_acknowledged_once(db):
     assert [m.id for m in stored] == [1, 2, 3]
 
 
-def test_page_bounds(db):
+def test_page_bounds(store):
     async def scenario():
-        backend = await _open(db)
+        backend = await _open(store)
         for n in range(1, 11):
             await backend.append("lobby", "a@example.com", f"m{n}", None, None)
         pages = {
@@ -175,7 +215,7 @@ def test_older_file_is_upgraded_in_place(db):
     con.close()
 
     async def scenario():
-        backend = await _open(db)
+        backend = await _open(Store("sqlite", db))
         kept = await backend.page("lobby", None, None, 10)
         new, _ = await backend.append("lobby", "a@example.com", "new", None, None)
         await backend.close()
@@ -202,7 +242,7 @@ def test_unwritable_path_is_a_storage_error(tmp_path):
 
 def test_wal_and_full_sync(db):
     async def scenario():
-        backend = await _open(db)
+        backend = await _open(Store("sqlite", db))
         await backend.append("lobby", "a@example.com", "hi", None, None)
         await backend.close()
 

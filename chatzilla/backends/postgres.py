@@ -1,0 +1,727 @@
+"""Durable history in Postgres, shared by every process that uses the same
+database: rooms, ids, presence and fan-out with nothing else (LISTEN/NOTIFY).
+
+Messages: appends that arrive together go to Postgres as one call of
+``chatzilla_append`` (one statement: one round trip, one transaction, one
+commit; see :mod:`.postgres_schema`), which numbers each message with its
+room's next id and notifies ``chatzilla_messages`` with "ROOM ID TOKEN" (the
+token names the append in the process that made it). A message
+is acknowledged once that commit returned. Every process listens on a
+connection of its own; for each room it has people in it reads the new
+messages (``id >`` the last one it delivered) and delivers them in id order,
+its own senders' acknowledgements included, so everyone sees one order. Its
+own appends need no read: the reader delivers them from what the append
+returned when they come next in order.
+
+Presence: tables of nodes (each process, with a heartbeat), their
+connections, and who is present in each room in order of arrival; each
+change is one function call that notifies ``chatzilla_presence``. A person
+whose last connection closes stays present until the end of the grace period
+(``away_until``); every process, every second, lets those whose period is
+over leave and forgets the connections of nodes not seen for
+:data:`NODE_TTL` seconds (a process that was killed), whose people then have
+their grace period.
+
+Postgres down or restarting: appends and reads raise
+:class:`~chatzilla.backends.base.StorageError` (the hub answers
+``unavailable``) when nothing was stored, and an append whose batch may have
+committed before the connection broke is looked up by its ``ref``, else is
+:class:`~chatzilla.backends.base.OutcomeUnknown`; :attr:`healthy`
+turns False, and the listener reconnects, reads what it missed, and the
+heartbeat registers this process's people again if another process forgot
+them meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+from ..chat import Message, PresenceChange
+from ..privacy import who
+from .base import DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
+from .postgres_schema import MESSAGES_CHANNEL, MIGRATION_LOCK, MIGRATIONS, PRESENCE_CHANNEL, SCHEMA_VERSION
+from .retention import KEEP_ALL, PRUNE_BATCH, PRUNE_EVERY, Retention
+
+log = logging.getLogger("chatzilla.postgres")
+
+#: What a lost or refusing Postgres raises.
+ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+#: How long :meth:`PostgresBackend.append` waits, once its message is
+#: committed, for this process's reader to deliver it (as for Redis).
+DELIVERY_WAIT = 5.0
+#: How often a process proves it is alive, and how long before it counts as dead.
+HEARTBEAT = 1.0
+NODE_TTL = 5.0
+#: Seconds the sender of an append whose outcome was unknown is kept, to
+#: acknowledge the message if it turns up stored after all.
+UNKNOWN_KEPT = 60.0
+#: Seconds a statement may take before it counts as failed.
+COMMAND_TIMEOUT = 5.0
+#: Messages read at once per room by the reader.
+READ_BATCH = 1000
+
+
+def normalize_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` name the same thing; asyncpg
+    takes both, libpq-style tools the second."""
+    return "postgresql://" + url.removeprefix("postgres://") if url.startswith("postgres://") else url
+
+
+async def connect(url: str, timeout: float = 5.0) -> asyncpg.Connection:
+    return await asyncpg.connect(normalize_url(url), timeout=timeout, command_timeout=COMMAND_TIMEOUT)
+
+
+async def migrate(con: asyncpg.Connection, upto: int = SCHEMA_VERSION) -> int:
+    """Bring the schema to version ``upto``; return the version found before.
+
+    Raises :class:`StorageError` for a database of a newer Chatzilla."""
+    await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)")
+        found = await con.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        if found > SCHEMA_VERSION:
+            raise StorageError(
+                f"the database has schema version {found}, newer than this "
+                f"Chatzilla's {SCHEMA_VERSION}: upgrade Chatzilla"
+            )
+        for version in range(found, upto):
+            async with con.transaction():
+                await con.execute(MIGRATIONS[version])
+                await con.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version + 1)
+        return found
+    finally:
+        await con.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+async def migrate_url(url: str) -> tuple[int, int]:
+    """Migrate the database at ``url``: (version before, version after).
+    Raises :class:`StorageError` with a readable message."""
+    try:
+        con = await connect(url)
+    except (*ERRORS, ValueError) as exc:
+        raise StorageError(f"cannot reach the database: {exc}") from None
+    try:
+        before = await migrate(con)
+    except ERRORS as exc:
+        raise StorageError(f"cannot migrate the database: {exc}") from None
+    finally:
+        await con.close()
+    return before, SCHEMA_VERSION
+
+
+class _Sent(ConnectionError):
+    """The connection broke, or the statement timed out, after it was sent:
+    it may have committed."""
+
+
+@dataclasses.dataclass
+class _Pending:
+    room: str
+    sender: str
+    content: str
+    ref: str | None
+    token: str
+    future: asyncio.Future
+
+
+class PostgresBackend:
+    """A :class:`~chatzilla.backends.base.Backend` in the Postgres at ``url``;
+    see the module docstring. Call :meth:`open` (it migrates the schema)
+    before :meth:`start`.
+
+    ``node`` names this process (unique by default); ``grace`` is the
+    presence grace period in seconds; ``clock`` gives messages their time.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        node: str | None = None,
+        clock: Callable[[], float] = time.time,
+        grace: float = 0.0,
+        heartbeat: float = HEARTBEAT,
+        node_ttl: float = NODE_TTL,
+        retention: Retention = KEEP_ALL,
+    ) -> None:
+        self._url = normalize_url(url)
+        self._retention = retention
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._clock = clock
+        self._grace = grace
+        self._heartbeat = heartbeat
+        self._node_ttl = node_ttl
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._deliver: Deliver | None = None
+        self._announce: Announce | None = None
+        self._healthy = False
+        self._closed = False
+        self._queue: list[_Pending] = []
+        self._flushing: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._leaving: set[asyncio.Task] = set()
+        # This process's connections per room and e-mail (to re-register
+        # them, and to know which rooms to read).
+        self._local: dict[str, collections.Counter[str]] = {}
+        self._last_read: dict[str, int] = {}  # room -> last id delivered here
+        self._newest: dict[str, int] = {}  # room -> newest id known to exist
+        # This process's appends: token -> (room, sending connection, set
+        # once the reader delivered it); the token goes into the message's
+        # notification, so the reader can tell its own messages whichever
+        # comes first, the notification or the append's answer.
+        self._tokens = itertools.count(1)
+        self._origins: dict[str, tuple[str, object, asyncio.Future[None]]] = {}
+        self._token_of: dict[tuple[str, int], str] = {}  # (room, id) -> token
+        self._ready: dict[tuple[str, int], Message] = {}  # own, from the answer: no read needed
+        self._wake = asyncio.Event()
+        self._presence_lock = asyncio.Lock()
+        #: Transactions of appends committed, for the benchmark and the group-commit test.
+        self.commits = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, migrate the schema, and listen. Raises :class:`StorageError`."""
+        try:
+            con = await connect(self._url)
+        except (*ERRORS, ValueError) as exc:
+            raise StorageError(f"cannot reach the database: {exc}") from None
+        try:
+            before = await migrate(con)
+        except ERRORS as exc:
+            await con.close()
+            raise StorageError(f"cannot migrate the database: {exc}") from None
+        except StorageError:
+            await con.close()
+            raise
+        if before != SCHEMA_VERSION:
+            log.info("database: schema version %d -> %d", before, SCHEMA_VERSION)
+        await con.close()
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._url, min_size=1, max_size=8, command_timeout=COMMAND_TIMEOUT, timeout=5.0
+            )
+            await self._listen()
+        except ERRORS as exc:
+            raise StorageError(f"cannot reach the database: {exc}") from None
+        self._healthy = True
+
+    async def _listen(self) -> None:
+        con = await connect(self._url)
+        await con.add_listener(MESSAGES_CHANNEL, self._on_message)
+        await con.add_listener(PRESENCE_CHANNEL, self._on_presence)
+        con.add_termination_listener(self._on_lost)
+        self._listener = con
+
+    def start(self, deliver: Deliver, announce: Announce) -> None:
+        self._deliver = deliver
+        self._announce = announce
+        for loop in (self._read_loop, self._heartbeat_loop):
+            self._spawn(loop())
+        if not self._retention.keeps_all:
+            self._spawn(self._prune_loop())
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy and self._listener is not None and not self._closed
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        if self._healthy:
+            log.warning("Postgres unavailable (%s): %s", what, exc)
+        self._healthy = False
+
+    async def close(self) -> None:
+        """Finish queued writes and pending leaves, forget this process's
+        presence (its people get their grace period), and disconnect."""
+        if self._closed:
+            return
+        if self._flushing is not None:
+            await self._flushing
+        if self._leaving:
+            await asyncio.wait(self._leaving, timeout=2.0)
+        self._closed = True
+        self._stop_waiting()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pool is not None:
+            with contextlib.suppress(*ERRORS):
+                await self._pool.fetchval("SELECT chatzilla_reap($1, $2, $3)", 1e9, self._grace, self.node)
+            with contextlib.suppress(*ERRORS):
+                await asyncio.wait_for(self._pool.close(), 5.0)
+        if self._listener is not None:
+            with contextlib.suppress(*ERRORS):
+                await asyncio.wait_for(self._listener.close(), 5.0)
+            self._listener = None
+
+    # -- messages --------------------------------------------------------------
+
+    async def append(
+        self, room: str, sender: str, content: str, ref: str | None, origin: object
+    ) -> tuple[Message, bool]:
+        if self._closed or self._pool is None:
+            raise StorageError("the database is closed")
+        loop = asyncio.get_running_loop()
+        token = f"{self.node}#{next(self._tokens)}"
+        delivered = loop.create_future()
+        self._origins[token] = (room, origin, delivered)
+        answer = loop.create_future()
+        self._queue.append(_Pending(room, sender, content, ref, token, answer))
+        if self._flushing is None:
+            self._flushing = asyncio.ensure_future(self._flush())
+        message, duplicate = await answer
+        if not duplicate:
+            # Delivered (and acknowledged to `origin`) by the reader, in the
+            # room's order: wait for it, as the Backend contract says.
+            await asyncio.wait([delivered], timeout=DELIVERY_WAIT)
+        return message, duplicate
+
+    async def _flush(self) -> None:
+        """Append what is queued, a batch a transaction, until nothing is."""
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    rows = await self._write(batch)
+                except ERRORS as exc:
+                    self._failed("append", exc)
+                    await self._settle_failed(batch, exc)
+                    continue
+                self._healthy = True
+                self.commits += 1
+                for pending, row in zip(batch, rows, strict=True):
+                    try:
+                        self._settle(pending, row)
+                    except Exception as exc:  # a bug must not leave the sender waiting
+                        log.exception("could not settle message %s of room %s", row["id"], pending.room)
+                        if not pending.future.done():
+                            pending.future.set_exception(exc)
+        finally:
+            self._flushing = None
+
+    async def _write(self, batch: list[_Pending]) -> list[asyncpg.Record]:
+        """Store ``batch``: one statement. Raises one of :data:`ERRORS`, or
+        :class:`_Sent` when the statement was sent and may have committed."""
+        assert self._pool is not None
+        async with self._pool.acquire(timeout=COMMAND_TIMEOUT) as con:
+            try:
+                return await con.fetch(
+                    "SELECT * FROM chatzilla_append($1, $2, $3, $4, $5, $6, $7)",
+                    [p.room for p in batch],
+                    [p.sender for p in batch],
+                    [p.content for p in batch],
+                    [p.ref for p in batch],
+                    [p.token for p in batch],
+                    self._clock(),
+                    DEDUP_WINDOW,
+                )
+            except asyncpg.PostgresError:
+                raise  # refused by Postgres: rolled back
+            except ERRORS as exc:
+                raise _Sent(str(exc) or type(exc).__name__) from exc
+
+    def _settle(self, pending: _Pending, row: asyncpg.Record) -> None:
+        """The append of ``pending`` is committed as ``row``: give it its
+        turn in the room's order (the reader delivers it) and answer it."""
+        message = Message(row["id"], pending.sender, row["content"], row["ts"], pending.ref)
+        waiting = self._origins.get(pending.token)
+        if waiting is None:
+            pass  # the reader delivered it already (its notification came first)
+        elif row["duplicate"]:
+            del self._origins[pending.token]
+            waiting[2].set_result(None)
+        elif pending.room in self._last_read:
+            if message.id > self._last_read[pending.room]:
+                self._token_of[(pending.room, message.id)] = pending.token
+                self._ready[(pending.room, message.id)] = message
+                self._known(pending.room, message.id)
+            else:
+                # Read past already without its token (it was notified
+                # before the room was followed here): delivered, not waited for.
+                del self._origins[pending.token]
+                waiting[2].set_result(None)
+        else:
+            # Nobody here reads the room (the sender left meanwhile).
+            del self._origins[pending.token]
+            deliver_stored(self._deliver, pending.room, message, waiting[1])
+            waiting[2].set_result(None)
+        if not pending.future.done():
+            pending.future.set_result((message, bool(row["duplicate"])))
+
+    async def _settle_failed(self, batch: list[_Pending], exc: BaseException) -> None:
+        """The batch's statement failed. Postgres refused it (an error it
+        reported: rolled back) or no connection could be had: nothing was
+        stored, ``unavailable``. The connection broke or timed out once the
+        statement was sent: it may have committed. Then an append with a
+        ``ref`` is looked up (briefly): found, it was stored and is
+        acknowledged as a retry is; otherwise its outcome is unknown
+        (:class:`OutcomeUnknown`: the client retries with the same ``ref``),
+        and its token stays :data:`UNKNOWN_KEPT` seconds, so that if it
+        turns up stored the reader delivers it as its sender's ``sent``."""
+        log.error("could not store %d messages: %s", len(batch), exc)
+        unknown = isinstance(exc, _Sent)
+        for pending in batch:
+            row = None
+            if unknown and pending.ref is not None:
+                with contextlib.suppress(*ERRORS):
+                    row = await asyncio.wait_for(self._find_ref(pending), 2.0)
+            if row is not None:
+                self._settle(pending, row)
+                continue
+            if unknown:
+                asyncio.get_running_loop().call_later(UNKNOWN_KEPT, self._forget, pending.token)
+                error: StorageError = OutcomeUnknown("the message may or may not have been stored")
+            else:
+                self._forget(pending.token)
+                error = StorageError("the message could not be stored")
+            if not pending.future.done():
+                pending.future.set_exception(error)
+
+    def _forget(self, token: str) -> None:
+        waiting = self._origins.pop(token, None)
+        if waiting is not None and not waiting[2].done():
+            waiting[2].set_result(None)
+
+    async def _find_ref(self, pending: _Pending) -> asyncpg.Record | None:
+        assert self._pool is not None
+        return await self._pool.fetchrow(
+            "SELECT id, content, ts, true AS duplicate FROM messages"
+            " WHERE room = $1 AND sender = $2 AND ref = $3 AND ts >= $4 ORDER BY id DESC LIMIT 1",
+            pending.room,
+            pending.sender,
+            pending.ref,
+            self._clock() - DEDUP_WINDOW,
+        )
+
+    async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
+        if limit <= 0:
+            return []
+        if self._pool is None:
+            raise StorageError("the database is closed")
+        try:
+            rows = await self._pool.fetch(
+                "SELECT id, sender, content, ts, ref FROM messages WHERE room = $1 AND id > $2"
+                " AND id < $3 ORDER BY id DESC LIMIT $4",
+                room,
+                after or 0,
+                before or 2**63 - 1,
+                limit,
+            )
+        except ERRORS as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+        self._healthy = True
+        return [Message(*row) for row in reversed(rows)]
+
+    async def bounds(self, room: str) -> tuple[int, int]:
+        if self._pool is None:
+            raise StorageError("the database is closed")
+        try:
+            row = await self._pool.fetchrow("SELECT first_id, last_id FROM rooms WHERE room = $1", room)
+        except ERRORS as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+        return (row["first_id"], row["last_id"]) if row is not None else (1, 0)
+
+    # -- retention -------------------------------------------------------------
+
+    async def _prune_loop(self) -> None:
+        """Apply retention at start and every :data:`PRUNE_EVERY` seconds
+        (every process does; a second pass finds nothing left to remove)."""
+        while True:
+            try:
+                await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except ERRORS as exc:
+                self._failed("retention", exc)
+            await asyncio.sleep(PRUNE_EVERY)
+
+    async def prune(self) -> None:
+        """Remove what retention no longer keeps, in every room, at most
+        :data:`PRUNE_BATCH` messages a transaction; ``first_id`` says where
+        each room's kept messages now start."""
+        assert self._pool is not None
+        removed = 0
+        for room, first, last in await self._pool.fetch("SELECT room, first_id, last_id FROM rooms"):
+            keep = await self._first_kept(room, first, last)
+            while first < keep and not self._closed:
+                upto = min(keep, first + PRUNE_BATCH)
+                async with self._pool.acquire() as con, con.transaction():
+                    status = await con.execute(
+                        "DELETE FROM messages WHERE room = $1 AND id >= $2 AND id < $3", room, first, upto
+                    )
+                    await con.execute(
+                        "UPDATE rooms SET first_id = greatest(first_id, $2) WHERE room = $1", room, upto
+                    )
+                removed += int(status.split()[-1])
+                first = upto
+        if removed:
+            log.info("removed %d messages past their retention", removed)
+
+    async def _first_kept(self, room: str, first: int, last: int) -> int:
+        """The lowest id ``room`` keeps now (the rule of
+        :class:`~chatzilla.backends.retention.Retention`): the newest
+        ``messages``, and of those the ones not older than ``days``, found
+        by walking the room's ids up from the count's cut to the first young
+        enough (the old ones it passes are the ones to remove)."""
+        assert self._pool is not None
+        keep = max(first, last - self._retention.messages + 1) if self._retention.messages else first
+        if self._retention.days and keep <= last:
+            cutoff = self._clock() - self._retention.days * 86400.0
+            young = await self._pool.fetchval(
+                "SELECT id FROM messages WHERE room = $1 AND id >= $2 AND ts >= $3 ORDER BY id LIMIT 1",
+                room,
+                keep,
+                cutoff,
+            )
+            keep = last + 1 if young is None else young
+        return keep
+
+    # -- the reader ------------------------------------------------------------
+
+    def _known(self, room: str, message_id: int) -> None:
+        """Message ``message_id`` of ``room`` is committed: read up to it."""
+        if room in self._last_read and message_id > self._newest.get(room, 0):
+            self._newest[room] = message_id
+            self._wake.set()
+
+    def _on_message(self, con, pid, channel, payload: str) -> None:
+        """A message was committed: "ROOM ID TOKEN"."""
+        try:
+            room, message_id, token = payload.rsplit(" ", 2)
+            key = (room, int(message_id))
+        except ValueError:
+            log.error("skipped a malformed message notification")
+            return
+        if room not in self._last_read:
+            return
+        if token in self._origins:
+            self._token_of[key] = token
+        self._known(room, key[1])
+
+    def _on_lost(self, con) -> None:
+        if con is self._listener and not self._closed:
+            self._listener = None
+            self._failed("listen", ConnectionError("the listening connection was lost"))
+            self._wake.set()
+
+    async def _read_loop(self) -> None:
+        """Deliver each followed room's new messages in id order; keep the
+        listening connection up (after a reconnection, read every followed
+        room from where it was: what was notified meanwhile is not lost)."""
+        backoff = 0.1
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                if self._listener is None:
+                    await self._listen()
+                    for room in self._last_read:
+                        self._newest[room] = 2**63 - 1  # read all there is
+                    log.info("Postgres listening again")
+                    self._healthy = True
+                for room in list(self._last_read):
+                    await self._catch_up(room)
+            except asyncio.CancelledError:
+                raise
+            except ERRORS as exc:
+                self._failed("read", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                self._wake.set()
+                continue
+            backoff = 0.1
+
+    async def _catch_up(self, room: str) -> None:
+        """Deliver ``room``'s messages after the last delivered, up to the
+        newest known: this process's own from their answers, the rest read
+        (only up to the newest known: every token of those is known)."""
+        while room in self._last_read and self._last_read[room] < self._newest.get(room, 0):
+            last = self._last_read[room]
+            ready = self._ready.pop((room, last + 1), None)
+            if ready is not None:
+                self._deliver_in_turn(room, ready)
+                continue
+            assert self._pool is not None
+            rows = await self._pool.fetch(
+                "SELECT id, sender, content, ts, ref FROM messages WHERE room = $1 AND id > $2"
+                " AND id <= $3 ORDER BY id LIMIT $4",
+                room,
+                last,
+                self._newest[room],
+                READ_BATCH,
+            )
+            if self._last_read.get(room) != last:
+                return  # the room was left (and maybe joined again) meanwhile
+            if not rows:
+                self._newest[room] = last
+                return
+            for row in rows:
+                if row["id"] > self._last_read.get(room, 2**63):
+                    self._ready.pop((room, row["id"]), None)
+                    self._deliver_in_turn(room, Message(*row))
+
+    def _deliver_in_turn(self, room: str, message: Message) -> None:
+        """Deliver ``message``, the next of ``room``, with its origin if it
+        is one of this process's appends."""
+        self._last_read[room] = message.id
+        token = self._token_of.pop((room, message.id), None)
+        _, origin, delivered = self._origins.pop(token, (room, None, None)) if token else (room, None, None)
+        deliver_stored(self._deliver, room, message, origin)
+        if delivered is not None and not delivered.done():
+            delivered.set_result(None)
+
+    def _stop_waiting(self, room: str | None = None) -> None:
+        """Let the appends waiting for delivery in ``room`` (every room: None)
+        return: nobody in this process reads it any more."""
+        for token, (in_room, _, delivered) in list(self._origins.items()):
+            if room is None or in_room == room:
+                del self._origins[token]
+                if not delivered.done():
+                    delivered.set_result(None)
+        for key in [k for k in (*self._token_of, *self._ready) if room is None or k[0] == room]:
+            self._token_of.pop(key, None)
+            self._ready.pop(key, None)
+
+    # -- presence --------------------------------------------------------------
+
+    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
+        if self._pool is None:
+            raise StorageError("the database is closed")
+        async with self._presence_lock:
+            try:
+                row = await self._pool.fetchrow(
+                    "SELECT * FROM chatzilla_enter($1, $2, $3, 1)", room, email, self.node
+                )
+            except ERRORS as exc:
+                self._failed("join", exc)
+                raise StorageError("presence could not be recorded") from None
+            self._local.setdefault(room, collections.Counter())[email] += 1
+            # Read from the last message at the time of this arrival on.
+            self._last_read.setdefault(room, row["last_id"])
+        self._healthy = True
+        participants = list(row["participants"])
+        if row["first"] == 1 and self._announce is not None:
+            self._announce(room, PresenceChange("join", email, len(participants), row["version"]), key)
+        elif row["first"] == 2:
+            log.info("back %s (room %s, within the grace period)", who(email, log), room)
+        return participants, row["version"]
+
+    def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
+        local = self._local.get(room)
+        if local is None or local[email] <= 0:
+            return
+        local[email] -= 1
+        if not local[email]:
+            del local[email]
+        if not local:
+            del self._local[room]
+            self._last_read.pop(room, None)  # stop reading a room nobody here is in
+            self._newest.pop(room, None)
+            self._stop_waiting(room)
+        task = self._spawn(self._leave_now(room, email, key, at_once or self._grace <= 0))
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
+
+    async def _leave_now(self, room: str, email: str, key: object, at_once: bool) -> None:
+        assert self._pool is not None
+        try:
+            async with self._presence_lock:
+                row = await self._pool.fetchrow(
+                    "SELECT * FROM chatzilla_leave($1, $2, $3, $4)",
+                    room,
+                    email,
+                    self.node,
+                    None if at_once else self._grace,
+                )
+        except ERRORS as exc:
+            # Forgotten here; the heartbeat's re-registration, or the reaping
+            # of this node, sets Postgres right.
+            self._failed("leave", exc)
+            return
+        if row["left_room"] and self._announce is not None:
+            self._announce(room, PresenceChange("leave", email, row["count"], row["version"]), key)
+        if row["away"]:
+            self._spawn(self._expire_after(self._grace))
+
+    async def _expire_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        with contextlib.suppress(*ERRORS):
+            await self._expire()
+
+    async def _expire(self) -> None:
+        """Announce the leaves of everyone whose grace period is over."""
+        assert self._pool is not None
+        for row in await self._pool.fetch("SELECT * FROM chatzilla_expire($1)", self.node):
+            if row["room"] in self._local and self._announce is not None:
+                change = PresenceChange("leave", row["email"], row["count"], row["version"])
+                self._announce(row["room"], change, None)
+
+    def _on_presence(self, con, pid, channel, payload: str) -> None:
+        """Another process's presence change: announce it to the people here."""
+        try:
+            event = json.loads(payload)
+            if event["node"] == self.node or event["room"] not in self._local:
+                return
+            change = PresenceChange(
+                event["event"], event["email"], int(event["count"]), int(event["version"])
+            )
+        except (ValueError, KeyError, TypeError):
+            log.error("skipped a malformed presence notification")
+            return
+        if self._announce is not None:
+            self._announce(event["room"], change, None)
+
+    async def _heartbeat_loop(self) -> None:
+        """Every ``heartbeat`` seconds: prove this process alive (registering
+        its people again if another process reaped it, e.g. over a Postgres
+        restart), forget dead processes' connections, and end grace periods."""
+        assert self._pool is not None
+        while True:
+            try:
+                async with self._presence_lock:
+                    seen = await self._pool.execute(
+                        "UPDATE nodes SET seen = chatzilla_now() WHERE node = $1", self.node
+                    )
+                    if seen == "UPDATE 0" and self._local:
+                        await self._register_again()
+                await self._pool.fetchval(
+                    "SELECT chatzilla_reap($1, $2, NULL)", self._node_ttl, max(self._grace, 0.0)
+                )
+                await self._expire()
+                self._healthy = self._listener is not None
+            except asyncio.CancelledError:
+                raise
+            except ERRORS as exc:
+                self._failed("heartbeat", exc)
+            await asyncio.sleep(self._heartbeat)
+
+    async def _register_again(self) -> None:
+        assert self._pool is not None
+        log.warning("this process's presence was forgotten; registering %d rooms again", len(self._local))
+        for room, people in self._local.items():
+            for email, n in people.items():
+                await self._pool.fetchrow(
+                    "SELECT * FROM chatzilla_enter($1, $2, $3, $4)", room, email, self.node, n
+                )
