@@ -1,11 +1,17 @@
-"""Acknowledged messages per second: durable SQLite against in-memory history.
+"""Acknowledged messages per second, and fan-out, per storage, side by side:
+memory, SQLite, Postgres and Redis (``--kinds``).
 
 Starts one real server per storage kind (``python -m chatzilla`` on a loopback
 port), connects ``--clients`` SockJS websocket clients that each send as fast
 as their acknowledgements come back (``--window`` messages in flight per
-client), and counts ``sent`` frames for ``--seconds``. Both runs happen side
-by side in one invocation so the ratio compares like with like. Flood control
-is off (``--rate-limit 0``): the figure is the server's, not the limit's.
+client), and counts ``sent`` frames for ``--seconds``: first each client in a
+room of its own (no fan-out), then all in one room (each message delivered
+to every other client: deliveries a second are acks times clients - 1). The
+runs happen side by side in one invocation so the ratios compare like with
+like. Flood control is off (``--rate-limit 0``): the figure is the server's,
+not the limit's. Postgres gets a database of its own on the server at
+``--postgres`` (created and dropped), Redis a key prefix of its own at
+``--redis`` (deleted after).
 
     .venv/bin/python bench/ack_rate.py --clients 20 --seconds 10
 """
@@ -14,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 
+import redis
 from chatzilla_process import start_chatzilla
 from tornado.websocket import websocket_connect
 
@@ -74,39 +84,75 @@ async def measure(url: str, clients: int, window: int, seconds: float, shared: b
     return sum(counts) / seconds
 
 
+KINDS = ("memory", "sqlite", "postgres", "redis")
+
+
+@contextlib.contextmanager
+def storage(kind: str, tmp: str, args: argparse.Namespace) -> Iterator[list[str]]:
+    """The flags of a fresh store of ``kind``, removed afterwards."""
+    if kind == "memory":
+        yield ["--storage", "memory"]
+    elif kind == "sqlite":
+        yield ["--storage", "sqlite", "--db", f"{tmp}/bench-{uuid.uuid4().hex[:8]}.db"]
+    elif kind == "postgres":
+        name = f"chatzilla_bench_{uuid.uuid4().hex[:12]}"
+        subprocess.run(["psql", args.postgres, "-qc", f"CREATE DATABASE {name}"], check=True)
+        try:
+            yield ["--database-url", args.postgres.rsplit("/", 1)[0] + "/" + name]
+        finally:
+            subprocess.run(["psql", args.postgres, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], check=True)
+    else:
+        prefix = f"chatzilla-bench-{uuid.uuid4().hex[:12]}"
+        try:
+            yield ["--redis-url", args.redis, "--redis-prefix", prefix]
+        finally:
+            client = redis.Redis.from_url(args.redis)
+            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+            if keys:
+                client.delete(*keys)
+            client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--window", type=int, default=1, help="messages in flight per client")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, of " + ", ".join(KINDS))
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
 
     print(
         f"# acknowledged messages per second, {args.clients} clients x {args.window} in flight, "
         f"{args.seconds:.0f} s per cell, {platform.node()} ({os.cpu_count()} cores), "
         f"{time.strftime('%Y-%m-%d')}"
     )
-    print(f"{'scenario':<38}{'in-memory':>12}{'SQLite':>12}{'ratio':>8}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the start")
+    print("| scenario | " + " | ".join(kinds) + " |")
+    print("|---|" + "---:|" * len(kinds))
     with tempfile.TemporaryDirectory() as tmp:
         for shared, label in (
-            (False, "one room per client (no fan-out)"),
-            (True, f"one shared room ({args.clients - 1} receivers)"),
+            (False, "acks/s, a room per client (no fan-out)"),
+            (True, f"acks/s, one room ({args.clients - 1} receivers each)"),
         ):
             results = {}
-            for kind, extra in (
-                ("memory", ["--storage", "memory"]),
-                ("sqlite", ["--storage", "sqlite", "--db", f"{tmp}/bench-{shared}.db"]),
-            ):
-                proc, url = start_server(*extra)
-                try:
-                    results[kind] = asyncio.run(measure(url, args.clients, args.window, args.seconds, shared))
-                finally:
-                    proc.terminate()
-                    proc.wait(10)
-            print(
-                f"{label:<38}{results['memory']:>12.0f}{results['sqlite']:>12.0f}"
-                f"{results['sqlite'] / results['memory']:>8.2f}"
-            )
+            for kind in kinds:
+                with storage(kind, tmp, args) as flags:
+                    proc, url = start_server(*flags)
+                    try:
+                        results[kind] = asyncio.run(
+                            measure(url, args.clients, args.window, args.seconds, shared)
+                        )
+                    finally:
+                        proc.terminate()
+                        proc.wait(10)
+            print(f"| {label} | " + " | ".join(f"{results[k]:.0f}" for k in kinds) + " |")
+            if shared:
+                fanout = " | ".join(f"{results[k] * (args.clients - 1):.0f}" for k in kinds)
+                print(f"| deliveries/s in that room | {fanout} |")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from . import logs
-from .app import SOCKJS_BUNDLE, make_app, make_server, open_backend
+from .app import SOCKJS_BUNDLE, make_app, make_metrics_app, make_server, open_backend
 from .backends.base import StorageError
 from .settings import Settings, SettingsError, load
 
@@ -61,6 +61,15 @@ async def serve(settings: Settings) -> None:
         raise StartupError(str(exc)) from None
     server = make_server(app, settings)
     server.add_sockets(sockets)
+    if settings.metrics_port:
+        try:
+            metrics_sockets = tornado.netutil.bind_sockets(settings.metrics_port, settings.host)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {settings.host}:{settings.metrics_port} for metrics: {exc.strerror or exc}"
+            ) from None
+        tornado.httpserver.HTTPServer(make_metrics_app(app)).add_sockets(metrics_sockets)
+        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     print(f"Chatzilla is serving {listening(sockets)} (Ctrl-C to stop)", flush=True)
     if settings.auth == "link" and not settings.smtp_url:
         log.info("no --smtp-url: sign-in links are written to this log, for you to open")
@@ -102,8 +111,9 @@ def migrate(settings: Settings) -> int:
     ``DATABASE_URL`` up to date (a platform's release phase runs it before
     the new version serves), and say which version it is at."""
     if not settings.database_url:
-        print("chatzilla: migrate needs DATABASE_URL (or --database-url)", file=sys.stderr)
-        return 2
+        # A release phase runs this whatever the storage: not an error.
+        print("no DATABASE_URL: nothing to migrate (a SQLite file is upgraded when the server opens it)")
+        return 0
     from .backends.postgres import migrate_url
 
     try:

@@ -4,10 +4,11 @@ Secrets (a link's, a session's, a bot token's) are never stored: only their
 SHA-256 digest (:func:`chatzilla.signin.digest`), so a copy of the database
 signs nobody in. Times are seconds since the epoch, passed in by the caller.
 
-Three stores, one per kind of backend: :class:`MemoryAccounts` (lost on
+Four stores, one per kind of backend: :class:`MemoryAccounts` (lost on
 restart), :class:`SQLiteAccounts` (the chat's SQLite file, tables of schema
-version 4, on a thread of its own) and :class:`RedisAccounts` (hashes and
-keys under the deployment's prefix, shared by every process). Each method
+version 4, on a thread of its own), :class:`RedisAccounts` (hashes and
+keys under the deployment's prefix, shared by every process) and
+:class:`PostgresAccounts` (tables beside the messages, shared too). Each method
 raises :class:`~chatzilla.backends.base.StorageError` when the store cannot answer.
 """
 
@@ -19,7 +20,7 @@ import json
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 from .backends.base import StorageError
 from .identity import Person
@@ -356,3 +357,122 @@ class RedisAccounts:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class PostgresAccounts:
+    """The sign-in tables of the Postgres at ``url`` (schema version 2 of
+    :mod:`chatzilla.backends.postgres_schema`), shared by every process
+    that uses it, through a small pool of its own, made on first use."""
+
+    def __init__(self, url: str) -> None:
+        from .backends.postgres import normalize_url
+
+        self._url = normalize_url(url)
+        self._pool: Any = None  # an asyncpg.Pool (asyncpg has no types)
+        self._opening = asyncio.Lock()
+
+    async def _fetch(self, sql: str, *args) -> list:
+        # Imported here: only a Postgres deployment needs asyncpg loaded.
+        import asyncpg
+
+        from .backends.postgres import COMMAND_TIMEOUT, ERRORS, migrate
+
+        try:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._url, min_size=0, max_size=4, command_timeout=COMMAND_TIMEOUT, timeout=5.0
+                    )
+                    async with self._pool.acquire() as con:
+                        await migrate(con)
+            return await self._pool.fetch(sql, *args)
+        except ERRORS as exc:
+            raise StorageError(f"accounts: {exc}") from None
+
+    async def _person(self, where: str, value: str) -> Person | None:
+        rows = await self._fetch(f"SELECT id, email, name FROM people WHERE {where} = $1", value)
+        return Person(*rows[0]) if rows else None
+
+    async def person_by_email(self, email: str) -> Person | None:
+        return await self._person("email", email)
+
+    async def add_person(self, person: Person) -> Person:
+        await self._fetch(
+            "INSERT INTO people (id, email, name) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
+            person.id,
+            person.email,
+            person.name,
+        )
+        found = await self.person_by_email(person.email)
+        assert found is not None
+        return found
+
+    async def rename(self, person_id: str, name: str) -> Person | None:
+        await self._fetch("UPDATE people SET name = $1 WHERE id = $2", name, person_id)
+        return await self._person("id", person_id)
+
+    async def add_link(self, digest: str, link: Link) -> None:
+        # Expired links are dropped as new ones come: the table stays small.
+        await self._fetch("DELETE FROM signin_links WHERE expires <= $1", link.expires - 2 * 3600)
+        await self._fetch(
+            "INSERT INTO signin_links (digest, email, room, expires) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (digest) DO UPDATE SET email = excluded.email, room = excluded.room,"
+            " expires = excluded.expires",
+            digest,
+            link.email,
+            link.room,
+            link.expires,
+        )
+
+    async def peek_link(self, digest: str, now: float) -> Link | None:
+        rows = await self._fetch(
+            "SELECT email, room, expires FROM signin_links WHERE digest = $1 AND expires > $2", digest, now
+        )
+        return Link(*rows[0]) if rows else None
+
+    async def take_link(self, digest: str, now: float) -> Link | None:
+        # One statement: of two requests with the same link, one gets the row.
+        rows = await self._fetch(
+            "DELETE FROM signin_links WHERE digest = $1 RETURNING email, room, expires", digest
+        )
+        return Link(*rows[0]) if rows and rows[0][2] > now else None
+
+    async def add_session(self, digest: str, person_id: str, expires: float) -> None:
+        await self._fetch("DELETE FROM sessions WHERE expires <= $1", expires - 400 * 86400)
+        await self._fetch(
+            "INSERT INTO sessions (digest, person, expires) VALUES ($1, $2, $3)", digest, person_id, expires
+        )
+
+    async def session_person(self, digest: str, now: float) -> Person | None:
+        rows = await self._fetch(
+            "SELECT p.id, p.email, p.name FROM sessions s JOIN people p ON p.id = s.person "
+            "WHERE s.digest = $1 AND s.expires > $2",
+            digest,
+            now,
+        )
+        return Person(*rows[0]) if rows else None
+
+    async def drop_session(self, digest: str) -> None:
+        await self._fetch("DELETE FROM sessions WHERE digest = $1", digest)
+
+    async def add_token(self, digest: str, person_id: str, label: str, created: float) -> None:
+        await self._fetch(
+            "INSERT INTO bot_tokens (digest, person, label, created) VALUES ($1, $2, $3, $4)",
+            digest,
+            person_id,
+            label,
+            created,
+        )
+
+    async def token_person(self, digest: str) -> Person | None:
+        rows = await self._fetch(
+            "SELECT p.id, p.email, p.name FROM bot_tokens t JOIN people p ON p.id = t.person "
+            "WHERE t.digest = $1",
+            digest,
+        )
+        return Person(*rows[0]) if rows else None
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 import tornado.web
 
-from .accounts import Accounts, MemoryAccounts, RedisAccounts, SQLiteAccounts
+from .accounts import Accounts, MemoryAccounts, PostgresAccounts, RedisAccounts, SQLiteAccounts
 from .backends.base import Backend
 from .backends.memory import MemoryBackend
 from .backends.retention import Retention
@@ -24,13 +24,22 @@ from .frames import V1, V2
 from .hub import Hub
 from .limits import flood_limiter
 from .mailer import make_mailer
+from .metrics import Metrics
 from .proxies import TrustedProxies
 from .security import host_allowed
 from .server import ChatHTTPServer, max_sockets_per_address
 from .settings import Settings
 from .signin import SignIn
 from .signin_web import signin_handlers
-from .web import BadHostHandler, HealthHandler, NotFoundHandler, PageHandler, PageScript, StaticHandler
+from .web import (
+    BadHostHandler,
+    HealthHandler,
+    MetricsHandler,
+    NotFoundHandler,
+    PageHandler,
+    PageScript,
+    StaticHandler,
+)
 
 log = logging.getLogger("chatzilla")
 
@@ -150,6 +159,12 @@ def make_server(app: ChatApplication, settings: Settings) -> ChatHTTPServer:
     )
 
 
+def make_metrics_app(app: ChatApplication) -> tornado.web.Application:
+    """``/metrics`` of ``app``, alone, with no token: for ``--metrics-port``,
+    a port that only the operator's network reaches."""
+    return tornado.web.Application([(r"/metrics", MetricsHandler, {"metrics": app.hub.metrics})])
+
+
 def make_backend(settings: Settings) -> Backend:
     """The backend the settings ask for: Postgres when ``database_url`` is
     set (not yet open: see :func:`open_backend`), else Redis when
@@ -180,7 +195,9 @@ def make_backend(settings: Settings) -> Backend:
 
 def make_accounts(settings: Settings) -> Accounts:
     """Where sign-in keeps people, links, sessions and tokens: beside the
-    messages, in the same Redis, SQLite file or memory."""
+    messages, in the same Postgres, Redis, SQLite file or memory."""
+    if settings.database_url:
+        return PostgresAccounts(settings.database_url)
     if settings.redis_url:
         return RedisAccounts(settings.redis_url, settings.redis_prefix)
     if settings.storage == "memory":
@@ -220,8 +237,10 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
             raise ValueError("a Postgres backend is opened first: pass open_backend(settings)")
         backend = make_backend(settings)
     signin = make_signin(settings)
+    metrics = Metrics()
     hub = Hub(
         backend,
+        metrics=metrics,
         history_limit=settings.history_limit,
         history_bytes=settings.history_bytes,
         max_content=settings.max_content,
@@ -233,6 +252,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     router = ChatRouter(
         hub, SOCKJS_PREFIX, sockjs_settings(settings), settings, io_loop=io_loop, signin=signin
     )
+    metrics.watch(lambda: {**hub.stats(), "rooms": hub.room_count()}, lambda: backend.healthy)
     templates = jinja2.Environment(
         # Read once: a check of the file on every page load would be disk I/O
         # on the event loop.
@@ -253,6 +273,12 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         # Any one path segment; PageHandler redirects or answers 404 for a bad room name.
         (r"/r/([^/]+)", PageHandler, page),
         (r"/healthz", HealthHandler, {"hub": hub, "backend": backend}),
+        # Only behind its token on the public port; else on --metrics-port alone.
+        *(
+            [(r"/metrics", MetricsHandler, {"metrics": metrics, "token": settings.metrics_token})]
+            if settings.metrics_token
+            else []
+        ),
         tornado.web.url(
             r"/vendor/sockjs/(.*)",
             StaticHandler,

@@ -148,6 +148,7 @@ class ChatConnection(SockJSConnection):
         self._asked = 0
         self._asked_now = 0
         self._closing = False
+        self._transport: str | None = None  # counted in the metrics while set
 
     # -- SockJS callbacks --------------------------------------------------
 
@@ -163,6 +164,10 @@ class ChatConnection(SockJSConnection):
         self._address = address
         cookie = info.get_cookie(SESSION_COOKIE)
         self._session_cookie = cookie.value if cookie is not None else None
+        # The transport that opened the session (sockjs-tornado's handlers
+        # name themselves), for /metrics' connections by transport.
+        self._transport = getattr(getattr(self.session, "handler", None), "name", "unknown")
+        self._hub.metrics.transports[self._transport] += 1
         self._hub.open(self)
 
     def on_message(self, message) -> None:
@@ -185,6 +190,12 @@ class ChatConnection(SockJSConnection):
             self._worker = asyncio.ensure_future(self._drain())
 
     def on_close(self) -> None:
+        if self._transport is not None:
+            transports = self._hub.metrics.transports
+            transports[self._transport] -= 1
+            if transports[self._transport] <= 0:
+                del transports[self._transport]
+            self._transport = None
         self._inbox = None
         self._inbox_bytes = 0
         self._hub.close(self)
@@ -222,6 +233,7 @@ class ChatConnection(SockJSConnection):
                 backlog.waiting,
             )
             compat.drop_queued(self.session)
+            self._hub.metrics.slow_closes.inc()
             self._close_soon(TOO_SLOW)
 
     def _allowance(self) -> int:
@@ -348,11 +360,13 @@ class ChatConnection(SockJSConnection):
         except ProtocolError as error:
             if error.ref is None:
                 error.ref = ref
+            self._hub.metrics.refused.labels(error.code).inc()
             self.send_text(protocol.encode(protocol.error_frame(error)))
         except Exception:
             # A bug of ours must not end the connection or leak details to
             # the client; it is logged for us to fix.
             log.exception("unhandled error while handling a frame")
+            self._hub.metrics.refused.labels("internal").inc()
             self.send_text(
                 protocol.encode(
                     protocol.error_frame(

@@ -23,6 +23,7 @@ from .backends.base import Backend, OutcomeUnknown, StorageError
 from .chat import Message, PresenceChange, Roster
 from .frames import V1, Wire
 from .limits import RateLimiter
+from .metrics import Metrics
 from .privacy import who
 from .protocol import ProtocolError
 
@@ -121,9 +122,12 @@ class Hub:
         history_bytes: int = HISTORY_BYTES,
         clock: Callable[[], float] = time.monotonic,
         wire: Wire = V1,
+        metrics: Metrics | None = None,
     ) -> None:
         self._backend = backend
         self._wire = wire
+        #: What this hub counts for /metrics (the app's; a hub of its own by default).
+        self.metrics = metrics or Metrics()
         self._history_limit = history_limit
         self._history_bytes = history_bytes
         self._max_content = max_content
@@ -432,6 +436,7 @@ class Hub:
         except ProtocolError as error:
             error.ref = ref
             raise
+        started = time.monotonic()
         try:
             message, duplicate = await self._backend.append(member.room, member.email, content, ref, client)
         except OutcomeUnknown:
@@ -448,11 +453,14 @@ class Hub:
             raise ProtocolError(
                 "unavailable", "the message could not be stored; send it again", ref
             ) from None
+        self.metrics.store_seconds.observe(time.monotonic() - started)
         if duplicate:
             # A retried ref: acknowledged again with its first id; it was
             # stored and delivered only once. (A new message's `sent` goes
             # out with its delivery, in _deliver.)
             self._ack(client, message, live=False)
+        else:
+            self.metrics.messages_in.inc()
 
     def _ack(self, client: Client, message: Message, live: bool) -> None:
         """Send ``client`` the ``sent`` of its ``message``. A message whose
@@ -499,11 +507,14 @@ class Hub:
         # else's copy, so every connection sees ids in strictly increasing
         # order whether they arrive as acknowledgements or messages.
         text = protocol.encode(self._wire.message(message))
-        for client in roster.connections():
+        connections = roster.connections()
+        for client in connections:
             if client is origin:
                 self._ack(client, message, live=True)
             else:
                 self._send(client, text, message.id)
+        self.metrics.messages_out.inc()
+        self.metrics.deliveries.inc(len(connections))
 
     def _announce(self, room: str, change: PresenceChange, origin: object) -> None:
         """A backend's presence change: tell this process's people in the room."""
@@ -545,6 +556,10 @@ class Hub:
         client.send_text(text, requested)
 
     # -- figures -----------------------------------------------------------
+
+    def room_count(self) -> int:
+        """Rooms with someone in them in this process."""
+        return len(self._rosters)
 
     def stats(self) -> dict[str, int]:
         """Open connections and participants (counted once per room), for ``/healthz``."""

@@ -110,6 +110,10 @@ def _key_prefix(text: str) -> str:
     return prefix
 
 
+def _optional_port(text: str) -> int:
+    return _port(text) if text.strip() else 0
+
+
 def _log_format(text: str) -> str:
     kind = text.strip().lower()
     if kind not in {"text", "json"}:
@@ -363,6 +367,20 @@ SPECS: tuple[Spec, ...] = (
         "Host of the request that asked",
     ),
     Spec("session_days", 30.0, _days, ("CHATZILLA_SESSION_DAYS",), "days a sign-in lasts in a browser"),
+    Spec(
+        "metrics_port",
+        0,
+        _optional_port,
+        ("CHATZILLA_METRICS_PORT",),
+        "serve /metrics (Prometheus) on this port of --host, apart from the public one; 0: not",
+    ),
+    Spec(
+        "metrics_token",
+        "",
+        str.strip,
+        ("CHATZILLA_METRICS_TOKEN",),
+        "serve /metrics on the public port too, to requests with 'Authorization: Bearer TOKEN'; empty: not",
+    ),
     Spec("log_level", "INFO", _log_level, ("CHATZILLA_LOG_LEVEL",), "DEBUG, INFO, WARNING or ERROR"),
     Spec(
         "log_format",
@@ -412,6 +430,8 @@ class Settings:
     mail_from: str = _BY_NAME["mail_from"].default
     public_url: str = _BY_NAME["public_url"].default
     session_days: float = _BY_NAME["session_days"].default
+    metrics_port: int = _BY_NAME["metrics_port"].default
+    metrics_token: str = _BY_NAME["metrics_token"].default
     log_level: str = _BY_NAME["log_level"].default
     log_format: str = _BY_NAME["log_format"].default
 

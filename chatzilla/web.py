@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import hmac
 import json
 from http import HTTPStatus
 from pathlib import Path
@@ -23,6 +24,7 @@ import tornado.web
 from . import protocol
 from .backends.base import Backend, StorageError
 from .hub import Hub
+from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .security import HandlerMixin, SecureHeaders, content_security_policy
 from .signin import SESSION_COOKIE, SignIn
 
@@ -149,6 +151,29 @@ class PageHandler(PageErrors, SecureHeaders, tornado.web.RequestHandler):
         query = self.request.query
         self.redirect(f"/r/{lower}" + (f"?{query}" if query else ""), permanent=True)
         raise tornado.web.Finish()
+
+
+class MetricsHandler(SecureHeaders, tornado.web.RequestHandler):
+    """``GET /metrics``: the Prometheus text exposition of ``metrics``.
+
+    With a ``token`` (on the public port), only a request that carries
+    ``Authorization: Bearer <token>`` gets it; any other gets 404, as if
+    there were nothing here. Without one (its own port), anyone who reaches
+    the port does.
+    """
+
+    def initialize(self, metrics: Metrics, token: str = "") -> None:
+        self._metrics = metrics
+        self._token = token
+
+    def get(self) -> None:
+        if self._token:
+            given = self.request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode()):
+                raise tornado.web.HTTPError(404)
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.set_header("Cache-Control", "no-store")
+        self.write(self._metrics.render())
 
 
 class HealthHandler(SecureHeaders, tornado.web.RequestHandler):

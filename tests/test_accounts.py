@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from chatzilla.accounts import Link, MemoryAccounts, RedisAccounts, SQLiteAccounts
+from chatzilla.accounts import Link, MemoryAccounts, PostgresAccounts, RedisAccounts, SQLiteAccounts
 from chatzilla.identity import Person
 from chatzilla.mailer import LogMailer
 from chatzilla.signin import LINK_TTL, PER_ADDRESS, PER_CLIENT, AskLimits, SignIn, SignInError, digest
@@ -21,7 +21,7 @@ from .test_redis import prefix, redis_url  # noqa: F401 (fixtures)
 ALICE = Person("palice0000001", "alice@example.com", "Alice")
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 def store_kind(request):
     return request.param
 
@@ -32,6 +32,8 @@ def accounts(request, store_kind, tmp_path, io_loop):
         store = MemoryAccounts()
     elif store_kind == "sqlite":
         store = SQLiteAccounts(str(tmp_path / "chatzilla.db"))
+    elif store_kind == "postgres":
+        store = PostgresAccounts(request.getfixturevalue("database_url"))
     else:
         store = RedisAccounts(request.getfixturevalue("redis_url"), request.getfixturevalue("prefix"))
     yield store

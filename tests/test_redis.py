@@ -1,4 +1,7 @@
-"""Many processes, one chat: Chatzilla processes sharing rooms through a real Redis.
+"""Many processes, one chat: Chatzilla processes sharing rooms through a
+real Redis, and the same tests through a real Postgres alone (only
+DATABASE_URL: LISTEN/NOTIFY and presence tables; a database of each test's
+own, see tests/postgres.py).
 
 Uses the Redis at $CHATZILLA_TEST_REDIS_URL (default redis://127.0.0.1:6379/0)
 with a key prefix of its own per test, and deletes only those keys. The
@@ -57,20 +60,36 @@ def prefix(redis_url):
     client.close()
 
 
+@pytest.fixture(params=["redis", "postgres"])
+def shared(request) -> list[str]:
+    """The flags that make processes one chat: a Redis (with a key prefix
+    of the test's own), or a Postgres database of the test's own alone."""
+    if request.param == "postgres":
+        return ["--database-url", request.getfixturevalue("database_url")]
+    return [
+        "--redis-url",
+        request.getfixturevalue("redis_url"),
+        "--redis-prefix",
+        request.getfixturevalue("prefix"),
+    ]
+
+
+def redis_flags(url: str, prefix: str) -> list[str]:
+    return ["--redis-url", url, "--redis-prefix", prefix]
+
+
 @pytest.fixture
 def servers(request):
-    """``servers(url, prefix, n, grace=0)`` starts n processes sharing that
-    Redis, with a presence grace period of ``grace`` seconds (none: people
-    leave as their last connection closes, unless a test is about it)."""
+    """``servers(flags, n, grace=0)`` starts n processes sharing what
+    ``flags`` name (see ``shared``), with a presence grace period of
+    ``grace`` seconds (none: people leave as their last connection closes,
+    unless a test is about it)."""
     started: list[ServerProcess] = []
 
-    def start(url: str, prefix: str, n: int = 2, grace: float = 0.0) -> list[ServerProcess]:
+    def start(flags: list[str], n: int = 2, grace: float = 0.0) -> list[ServerProcess]:
         batch = [
             ServerProcess(
-                "--redis-url",
-                url,
-                "--redis-prefix",
-                prefix,
+                *flags,
                 "--disconnect-delay",
                 "1",
                 "--rate-limit",
@@ -114,8 +133,8 @@ def run(coro, timeout: float = 30.0):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-def test_people_on_two_processes_chat(redis_url, prefix, servers):
-    one, two = servers(redis_url, prefix)
+def test_people_on_two_processes_chat(shared, servers):
+    one, two = servers(shared)
 
     async def scenario():
         alice = await WebSocketClient(one.url).connect()
@@ -141,8 +160,8 @@ def test_people_on_two_processes_chat(redis_url, prefix, servers):
     run(scenario())
 
 
-def test_history_since_and_retries_across_processes(redis_url, prefix, servers):
-    one, two = servers(redis_url, prefix)
+def test_history_since_and_retries_across_processes(shared, servers):
+    one, two = servers(shared)
 
     async def scenario():
         writer = await WebSocketClient(one.url).connect()
@@ -169,8 +188,8 @@ def test_history_since_and_retries_across_processes(redis_url, prefix, servers):
     run(scenario())
 
 
-def test_one_person_in_two_processes_is_one_participant(redis_url, prefix, servers):
-    one, two = servers(redis_url, prefix)
+def test_one_person_in_two_processes_is_one_participant(shared, servers):
+    one, two = servers(shared)
 
     async def scenario():
         watcher = await WebSocketClient(one.url).connect()
@@ -193,8 +212,8 @@ def test_one_person_in_two_processes_is_one_participant(redis_url, prefix, serve
     run(scenario())
 
 
-def test_people_of_a_killed_process_leave(redis_url, prefix, servers):
-    one, two = servers(redis_url, prefix)
+def test_people_of_a_killed_process_leave(shared, servers):
+    one, two = servers(shared)
 
     async def scenario():
         alice = await WebSocketClient(one.url).connect()
@@ -232,8 +251,8 @@ async def watched_alice(watcher_server: ServerProcess, alice_server: ServerProce
     return watcher, alice
 
 
-def test_back_on_another_process_within_the_grace_period_nobody_hears(redis_url, prefix, servers):
-    one, two = servers(redis_url, prefix, grace=GRACE)
+def test_back_on_another_process_within_the_grace_period_nobody_hears(shared, servers):
+    one, two = servers(shared, grace=GRACE)
 
     async def scenario():
         watcher, alice = await watched_alice(one, one)
@@ -254,14 +273,14 @@ def test_back_on_another_process_within_the_grace_period_nobody_hears(redis_url,
     assert run(scenario()) >= GRACE
 
 
-def test_people_who_come_back_to_a_restarted_process_were_never_away(redis_url, prefix, servers):
-    one, two = servers(redis_url, prefix, grace=GRACE)
+def test_people_who_come_back_to_a_restarted_process_were_never_away(shared, servers):
+    one, two = servers(shared, grace=GRACE)
 
     async def scenario():
         watcher, alice = await watched_alice(one, two)
         # The new process is up first, as in a rolling deploy (a process
         # started after the stop could take longer than GRACE on a busy machine).
-        (three,) = await asyncio.to_thread(servers, redis_url, prefix, n=1, grace=GRACE)
+        (three,) = await asyncio.to_thread(servers, shared, n=1, grace=GRACE)
         # SIGTERM, as a deploy does; this loop goes on meanwhile, for alice's
         # client to see its connection close.
         await asyncio.get_running_loop().run_in_executor(None, two.stop)
@@ -325,7 +344,7 @@ def private_redis(redis_url, tmp_path):
 
 
 def test_chat_recovers_after_redis_restarts(private_redis, servers):
-    one, two = servers(private_redis.url, "restart")
+    one, two = servers(redis_flags(private_redis.url, "restart"))
 
     async def scenario():
         alice = await WebSocketClient(one.url).connect()

@@ -15,6 +15,7 @@ from .test_redis import (  # noqa: F401 (fixtures)
     health,
     prefix,
     private_redis,
+    redis_flags,
     redis_url,
     run,
     servers,
@@ -23,7 +24,7 @@ from .test_redis import (  # noqa: F401 (fixtures)
 
 
 def test_bad_input_does_not_flip_healthz(redis_url, prefix, servers):  # noqa: F811
-    (one,) = servers(redis_url, prefix, 1)
+    (one,) = servers(redis_flags(redis_url, prefix), 1)
     wait_for(lambda: health(one)["status"] == "ok", what="the first heartbeat")
 
     async def scenario():
@@ -46,7 +47,7 @@ def test_ref_keys_of_different_senders_never_collide(redis_url, prefix, servers)
     """``mallory@x.com`` with ref ``y:r1`` and ``mallory@x.com:y`` with ref
     ``r1`` once shared a key: the second was acknowledged with the first's id
     and never stored."""
-    (one,) = servers(redis_url, prefix, 1)
+    (one,) = servers(redis_flags(redis_url, prefix), 1)
 
     async def scenario():
         first = await WebSocketClient(one.url).connect()
@@ -73,7 +74,7 @@ def test_a_paused_process_does_not_tell_its_people_they_left(redis_url, prefix, 
     its people's grace period, then SIGCONT: the others heard them leave
     (they were unreachable) and come back, but they themselves hear nothing."""
     grace = 1.0
-    one, two = servers(redis_url, prefix, grace=grace)
+    one, two = servers(redis_flags(redis_url, prefix), grace=grace)
 
     async def scenario():
         alice = await WebSocketClient(one.url).connect()
@@ -113,7 +114,7 @@ def test_a_paused_redis_is_an_unknown_outcome_resolved_by_the_same_ref(private_r
     but Redis runs it when it resumes. The sender is told the outcome is
     unknown (never `unavailable`, which means nothing was stored), retries
     with the same ref, and gets one `sent`; ids on its connection only grow."""
-    (one,) = servers(private_redis.url, "paused", 1)
+    (one,) = servers(redis_flags(private_redis.url, "paused"), 1)
 
     async def scenario():
         alice = await WebSocketClient(one.url).connect()

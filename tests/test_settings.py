@@ -48,6 +48,8 @@ DEFAULTS = {
     "mail_from": "Chatzilla <chatzilla@localhost>",
     "public_url": "",
     "session_days": 30.0,
+    "metrics_port": 0,
+    "metrics_token": "",
     "log_level": "INFO",
     "log_format": "text",
 }
@@ -145,6 +147,9 @@ def test_load_does_not_read_the_process_environment(monkeypatch):
         ("log_level", "warning", "WARNING"),
         ("log_level", " error ", "ERROR"),
         ("log_format", " JSON", "json"),
+        ("metrics_port", "9100", 9100),
+        ("metrics_port", "", 0),
+        ("metrics_token", " s3cret ", "s3cret"),
         ("database_url", "postgres://u@db.example:5432/chat", "postgres://u@db.example:5432/chat"),
         ("database_url", " postgresql://localhost/chat ", "postgresql://localhost/chat"),
     ],
@@ -191,6 +196,8 @@ def test_env_variable_names():
         "mail_from": ("CHATZILLA_MAIL_FROM",),
         "public_url": ("CHATZILLA_PUBLIC_URL",),
         "session_days": ("CHATZILLA_SESSION_DAYS",),
+        "metrics_port": ("CHATZILLA_METRICS_PORT",),
+        "metrics_token": ("CHATZILLA_METRICS_TOKEN",),
         "log_level": ("CHATZILLA_LOG_LEVEL",),
         "log_format": ("CHATZILLA_LOG_FORMAT",),
     }
@@ -286,6 +293,8 @@ BAD = [
     ("log_level", "TRACE"),
     ("log_level", ""),
     ("log_format", "yaml"),
+    ("metrics_port", "70000"),
+    ("metrics_port", "metrics"),
     ("database_url", "mysql://localhost/chat"),
     ("database_url", "localhost:5432"),
 ]

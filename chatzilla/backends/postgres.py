@@ -213,7 +213,7 @@ class PostgresBackend:
         await con.close()
         try:
             self._pool = await asyncpg.create_pool(
-                self._url, min_size=1, max_size=8, command_timeout=COMMAND_TIMEOUT, timeout=5.0
+                self._url, min_size=0, max_size=8, command_timeout=COMMAND_TIMEOUT, timeout=5.0
             )
             await self._listen()
         except ERRORS as exc:
@@ -256,7 +256,7 @@ class PostgresBackend:
         if self._closed:
             return
         if self._flushing is not None:
-            await self._flushing
+            await asyncio.wait([self._flushing], timeout=COMMAND_TIMEOUT)
         if self._leaving:
             await asyncio.wait(self._leaving, timeout=2.0)
         self._closed = True
@@ -266,13 +266,19 @@ class PostgresBackend:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pool is not None:
             with contextlib.suppress(*ERRORS):
-                await self._pool.fetchval("SELECT chatzilla_reap($1, $2, $3)", 1e9, self._grace, self.node)
-            with contextlib.suppress(*ERRORS):
-                await asyncio.wait_for(self._pool.close(), 5.0)
+                await asyncio.wait_for(
+                    self._pool.fetchval("SELECT chatzilla_reap($1, $2, $3)", 1e9, self._grace, self.node), 2.0
+                )
+            try:
+                await asyncio.wait_for(self._pool.close(), 2.0)
+            except ERRORS:
+                self._pool.terminate()
         if self._listener is not None:
-            with contextlib.suppress(*ERRORS):
-                await asyncio.wait_for(self._listener.close(), 5.0)
-            self._listener = None
+            listener, self._listener = self._listener, None
+            try:
+                await asyncio.wait_for(listener.close(), 1.0)
+            except ERRORS:
+                listener.terminate()
 
     # -- messages --------------------------------------------------------------
 

@@ -253,9 +253,36 @@ MIGRATIONS: tuple[str, ...] = (
         RETURN coalesce(array_length(dead, 1), 0);
     END $$;
     """,
-    # 3: the lowest id each room keeps: retention removed every one below.
+    # 2: the lowest id each room keeps: retention removed every one below.
     """
     ALTER TABLE rooms ADD COLUMN first_id bigint NOT NULL DEFAULT 1;
+    """,
+    # 3: sign-in (chatzilla.accounts): people, with their public id and
+    # display name; sign-in links, sessions and bot tokens, by the SHA-256
+    # digest of their secret, never the secret itself.
+    """
+    CREATE TABLE people (
+        id text PRIMARY KEY,
+        email text NOT NULL UNIQUE,
+        name text NOT NULL
+    );
+    CREATE TABLE signin_links (
+        digest text PRIMARY KEY,
+        email text NOT NULL,
+        room text NOT NULL,
+        expires double precision NOT NULL
+    );
+    CREATE TABLE sessions (
+        digest text PRIMARY KEY,
+        person text NOT NULL,
+        expires double precision NOT NULL
+    );
+    CREATE TABLE bot_tokens (
+        digest text PRIMARY KEY,
+        person text NOT NULL,
+        label text NOT NULL,
+        created double precision NOT NULL
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
