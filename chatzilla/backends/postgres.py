@@ -189,6 +189,9 @@ class PostgresBackend:
         self._ready: dict[tuple[str, int], Message] = {}  # own, from the answer: no read needed
         self._wake = asyncio.Event()
         self._presence_lock = asyncio.Lock()
+        # (room, e-mail) whose last connection here closed within a grace
+        # period: on a clean stop, their grace starts again when it ends.
+        self._parked: set[tuple[str, str]] = set()
         #: Transactions of appends committed, for the benchmark and the group-commit test.
         self.commits = 0
 
@@ -266,9 +269,7 @@ class PostgresBackend:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pool is not None:
             with contextlib.suppress(*ERRORS):
-                await asyncio.wait_for(
-                    self._pool.fetchval("SELECT chatzilla_reap($1, $2, $3)", 1e9, self._grace, self.node), 2.0
-                )
+                await asyncio.wait_for(self._park_at_stop(), 2.0)
             try:
                 await asyncio.wait_for(self._pool.close(), 2.0)
             except ERRORS:
@@ -279,6 +280,24 @@ class PostgresBackend:
                 await asyncio.wait_for(listener.close(), 1.0)
             except ERRORS:
                 listener.terminate()
+
+    async def _park_at_stop(self) -> None:
+        """A clean stop: this process's people (those whose connections it
+        closed on the way out too) stay present for a grace period from
+        now, not from when their connection closed, so pages that come
+        back to another process, or to this one restarted, were never away."""
+        assert self._pool is not None
+        if self._parked:
+            rooms, emails = zip(*self._parked, strict=True)
+            await self._pool.execute(
+                "UPDATE present AS p SET away_until = greatest(p.away_until, chatzilla_now() + $3)"
+                " FROM unnest($1::text[], $2::text[]) AS gone (room, email)"
+                " WHERE p.room = gone.room AND p.email = gone.email AND p.away_until IS NOT NULL",
+                list(rooms),
+                list(emails),
+                self._grace,
+            )
+        await self._pool.fetchval("SELECT chatzilla_reap($1, $2, $3)", 1e9, self._grace, self.node)
 
     # -- messages --------------------------------------------------------------
 
@@ -669,10 +688,12 @@ class PostgresBackend:
         if row["left_room"] and self._announce is not None:
             self._announce(room, PresenceChange("leave", email, row["count"], row["version"]), key)
         if row["away"]:
-            self._spawn(self._expire_after(self._grace))
+            self._parked.add((room, email))
+            self._spawn(self._expire_after(self._grace, (room, email)))
 
-    async def _expire_after(self, seconds: float) -> None:
+    async def _expire_after(self, seconds: float, parked: tuple[str, str]) -> None:
         await asyncio.sleep(seconds)
+        self._parked.discard(parked)
         with contextlib.suppress(*ERRORS):
             await self._expire()
 
