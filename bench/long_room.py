@@ -9,10 +9,12 @@ Two measurements:
   cost does not depend on the history before it.
 - ``compare`` (the default): for an empty room and for a room seeded with
   ``--messages`` messages (written straight into the SQLite file, or the
-  Redis stream, before the server starts), acknowledgements per second of
+  Redis stream, before the server starts), each on its own server, both
+  running, measured in alternating turns: acknowledgements per second of
   ``--senders`` senders (``--window`` in flight each), then the latency of
   ``--joins`` joins (``joined`` after ``join``, on a fresh connection each)
-  and of as many catch-ups (a join with ``since`` 100 messages back).
+  and of as many catch-ups (a join with ``since`` 100 messages before the
+  newest).
 
     .venv/bin/python bench/long_room.py                       # SQLite, 1,000,000 messages
     .venv/bin/python bench/long_room.py --backend redis       # the Redis stream
@@ -205,16 +207,37 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def measure_room(url: str, args, newest: int) -> dict:
-    rate = await ack_rate(url, args.senders, args.window, args.seconds)
-    joins = await join_latencies(url, args.joins, None)
-    catch_ups = await join_latencies(url, args.joins, max(newest - 100, 0))
+async def newest_id(url: str) -> int:
+    client = await Client.open(url)
+    await client.send({"type": "join", "email": "probe@example.com", "room": ROOM})
+    history = (await client.expect("joined"))["history"]
+    client.close()
+    return history[-1]["id"] if history else 0
+
+
+async def measure_rooms(urls: dict[str, str], args) -> dict:
+    """Both servers run at once and are measured in turns (empty, long,
+    long, empty, ...), ``args.rounds`` rounds: load from elsewhere on the
+    machine falls on both alike instead of on whichever ran second."""
+    sent = {label: 0.0 for label in urls}
+    joins: dict[str, list[float]] = {label: [] for label in urls}
+    catch_ups: dict[str, list[float]] = {label: [] for label in urls}
+    per_round = max(1, args.joins // args.rounds)
+    for n in range(args.rounds):
+        for label in list(urls) if n % 2 == 0 else list(urls)[::-1]:
+            url = urls[label]
+            sent[label] += await ack_rate(url, args.senders, args.window, args.seconds / args.rounds)
+            joins[label] += await join_latencies(url, per_round, None)
+            catch_ups[label] += await join_latencies(url, per_round, max(await newest_id(url) - 100, 0))
     return {
-        "acks_per_s": rate,
-        "join_p50_ms": pct(joins, 50) * 1000,
-        "join_p99_ms": pct(joins, 99) * 1000,
-        "catchup_p50_ms": pct(catch_ups, 50) * 1000,
-        "catchup_p99_ms": pct(catch_ups, 99) * 1000,
+        label: {
+            "acks_per_s": sent[label] / args.rounds,
+            "join_p50_ms": pct(joins[label], 50) * 1000,
+            "join_p99_ms": pct(joins[label], 99) * 1000,
+            "catchup_p50_ms": pct(catch_ups[label], 50) * 1000,
+            "catchup_p99_ms": pct(catch_ups[label], 99) * 1000,
+        }
+        for label in urls
     }
 
 
@@ -226,28 +249,36 @@ def server_flags(backend: str, db: str, prefix: str, redis_url: str) -> list[str
 
 
 def compare(args) -> dict:
-    results = {}
+    counts = {"empty": 0, "long": args.messages}
+    prefixes = {label: f"bench-long-{uuid.uuid4().hex[:6]}" for label in counts}
+    procs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, count in (("empty", 0), ("long", args.messages)):
-            db = f"{tmp}/{label}.db"
-            prefix = f"bench-long-{uuid.uuid4().hex[:6]}"
-            seeded = time.monotonic()
-            if args.backend == "redis":
-                seed_redis(args.redis_url, prefix, count)
-            else:
-                seed_sqlite(db, count)
-            seed_s = time.monotonic() - seeded
-            proc, url = start_chatzilla(*server_flags(args.backend, db, prefix, args.redis_url))
-            try:
-                results[label] = asyncio.run(measure_room(url, args, count))
-                results[label]["messages"] = count
-                results[label]["seed_s"] = seed_s
-            finally:
+        try:
+            urls, seed_s = {}, {}
+            for label, count in counts.items():
+                db = f"{tmp}/{label}.db"
+                seeded = time.monotonic()
+                if args.backend == "redis":
+                    seed_redis(args.redis_url, prefixes[label], count)
+                else:
+                    seed_sqlite(db, count)
+                seed_s[label] = time.monotonic() - seeded
+                proc, urls[label] = start_chatzilla(
+                    *server_flags(args.backend, db, prefixes[label], args.redis_url)
+                )
+                procs.append(proc)
+            results: dict = asyncio.run(measure_rooms(urls, args))
+        finally:
+            for proc in procs:
                 proc.terminate()
                 proc.wait(10)
-                if args.backend == "redis":
+            if args.backend == "redis":
+                for prefix in prefixes.values():
                     clear_redis(args.redis_url, prefix)
+    for label, count in counts.items():
+        results[label].update(messages=count, seed_s=seed_s[label])
     results["ratio"] = results["long"]["acks_per_s"] / results["empty"]["acks_per_s"]
+    results["load"] = os.getloadavg()[0]
     return results
 
 
@@ -295,6 +326,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=4, help="messages in flight per sender")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of sending per room")
     parser.add_argument("--joins", type=int, default=200, help="joins, and catch-ups, timed per room")
+    parser.add_argument("--rounds", type=int, default=4, help="turns each room gets (the rooms alternate)")
     parser.add_argument("--count", type=int, default=8000, help="growth: messages sent")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()

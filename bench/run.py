@@ -764,7 +764,7 @@ def document(steps, results, args, started: float, chatzilla_db: bool, tbl: str)
         "seeded (straight into the file) with a room of that many messages over three months. Five "
         "senders, 4 messages in flight each, flood control off, every message with a `ref`, for 10 s; "
         "then 200 joins one after another, each on a fresh connection (`join` to `joined`), and 200 "
-        "catch-ups (`since` 100 messages back).",
+        "catch-ups (`since` 100 messages before the newest).",
         "",
         *(long_room_lines(results, steps) or ["Not measured by this run."]),
         "",
