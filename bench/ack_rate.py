@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, of " + ", ".join(KINDS))
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--write", help="put the table into this Markdown file's Storage section")
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
 
@@ -129,9 +130,8 @@ def main() -> None:
         f"{args.seconds:.0f} s per cell, {platform.node()} ({os.cpu_count()} cores), "
         f"{time.strftime('%Y-%m-%d')}"
     )
-    print(f"load average {os.getloadavg()[0]:.1f} at the start")
-    print("| scenario | " + " | ".join(kinds) + " |")
-    print("|---|" + "---:|" * len(kinds))
+    start_load = os.getloadavg()[0]
+    lines = ["| scenario | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
     with tempfile.TemporaryDirectory() as tmp:
         for shared, label in (
             (False, "acks/s, a room per client (no fan-out)"),
@@ -148,11 +148,45 @@ def main() -> None:
                     finally:
                         proc.terminate()
                         proc.wait(10)
-            print(f"| {label} | " + " | ".join(f"{results[k]:.0f}" for k in kinds) + " |")
+            lines.append(f"| {label} | " + " | ".join(f"{results[k]:.0f}" for k in kinds) + " |")
             if shared:
                 fanout = " | ".join(f"{results[k] * (args.clients - 1):.0f}" for k in kinds)
-                print(f"| deliveries/s in that room | {fanout} |")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+                lines.append(f"| deliveries/s in that room | {fanout} |")
+    load = f"load average {start_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    print("\n".join([*lines, load]))
+    if args.write:
+        write_section(
+            args.write,
+            [
+                "## Storage",
+                "",
+                f"bench/ack_rate.py (`make bench` runs it last): {args.clients} websocket clients, each "
+                f"sending as fast as its acknowledgements come back ({args.window} in flight), "
+                f"{args.seconds:.0f} s a cell, flood control off; one server process per storage, on "
+                f"{platform.node()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d')}, {load}. "
+                "Postgres and Redis are the machine's own, on loopback.",
+                "",
+                *lines,
+                "",
+            ],
+        )
+
+
+def write_section(path: str, section: list[str]) -> None:
+    """Put ``section`` (starting with its ``## `` heading) into the
+    Markdown file at ``path``: in place of the section of that heading,
+    or before its Notes (else at its end)."""
+    with open(path) as f:
+        text = f.read().split("\n")
+    heading = section[0]
+    if heading in text:
+        start = text.index(heading)
+        end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text))
+    else:
+        start = end = text.index("## Notes") if "## Notes" in text else len(text)
+    text[start:end] = section
+    with open(path, "w") as f:
+        f.write("\n".join(text))
 
 
 if __name__ == "__main__":
