@@ -79,7 +79,9 @@ class AskLimits:
     def take(self, email: str, client: str) -> float:
         """0.0 when a link may be sent (both budgets are used), else the
         seconds to wait."""
-        return self._clients.take(client) or self._addresses.take(email)
+        # One inbox whatever the case of its local part (mail servers treat
+        # Alice@ and alice@ as one): its budget is shared by every spelling.
+        return self._clients.take(client) or self._addresses.take(email.casefold())
 
 
 def _name(raw: str) -> str:

@@ -143,13 +143,18 @@ class LinkHandler(SignInPage):
         secret = self.get_argument("t", "")
         name = self.get_argument("name", "")
         try:
-            session, _person, room = await self._signin.open_link(secret, name)
-        except SignInError as error:
-            if error.code != "invalid_name":
-                self.show("invalid", 410, problem=error.reason)
+            try:
+                session, _person, room = await self._signin.open_link(secret, name)
+            except SignInError as error:
+                if error.code != "invalid_name":
+                    raise
+                # The name is checked before the link: a bad name with a
+                # link that is no more (or never was) says the link is gone.
+                link, known = await self._signin.link(secret)
+                self._name_step(secret, link.email, name, known, error.reason, 400)
                 return
-            link, known = await self._signin.link(secret)
-            self._name_step(secret, link.email, name, known, error.reason, 400)
+        except SignInError as error:
+            self.show("invalid", 410, problem=error.reason)
             return
         except StorageError:
             raise tornado.web.HTTPError(503) from None

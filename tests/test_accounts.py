@@ -207,3 +207,15 @@ async def test_sign_out_ends_this_session_only(signin, accounts, caplog):
     await signin.sign_out(sessions[0])
     assert await signin.session(sessions[0]) is None
     assert (await signin.session(sessions[1])).email == ALICE.email
+
+
+@pytest.mark.gen_test
+async def test_one_inbox_has_one_budget_whatever_the_case_of_its_address(signin, caplog):
+    caplog.set_level(logging.INFO, "chatzilla.mail")
+    count, _window = PER_ADDRESS
+    spellings = ["Alice@example.com", "ALICE@example.com", "aLiCe@Example.com", "alice@EXAMPLE.COM"]
+    for i, spelling in enumerate(spellings[:count]):
+        await signin.ask(spelling, f"10.0.0.{i}", "lobby", "http://chat.test")
+    with pytest.raises(SignInError) as caught:
+        await signin.ask(spellings[count], "10.0.1.1", "lobby", "http://chat.test")
+    assert caught.value.code == "rate_limited"

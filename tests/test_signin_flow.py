@@ -284,3 +284,13 @@ async def test_a_name_can_be_changed_and_look_alike_names_are_refused(signed_in,
     a = await opened(alice)
     await a.send({"type": "join"})
     assert (await a.expect("joined"))["you"]["name"] == "Alice Liddell"
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("name", ["", "\u202eevil"])
+async def test_a_bad_name_with_an_unknown_link_says_the_link_is_gone(base_url, name):
+    browser = Browser(base_url)
+    await browser.fetch("/signin")  # the XSRF cookie
+    response = await browser.fetch("/signin/link", {"t": "not-a-link", "name": name})
+    assert response.code == 410 and "expired or has been used" in browser.pages[-1]
+    assert "chatzilla_session" not in browser.cookies
