@@ -21,11 +21,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: $(RUN_STAMP) $(NODE_RUN_STAMP)
 	$(BIN)/python -m chatzilla $(ARGS)
 
+# lint, test-js, test-server and test-browser run at once, each one's output
+# printed whole when it ends: the browser tests keep the cores busy while
+# the server tests mostly wait. TEST_JOBS=1 runs them one after another.
+TEST_JOBS ?= 4
 test: setup chromium nginx
-	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory test-js
-	$(MAKE) --no-print-directory test-server
-	$(MAKE) --no-print-directory test-browser
+	$(MAKE) --no-print-directory --jobs=$(TEST_JOBS) --output-sync=target lint test-js test-server test-browser
 
 # Lint and format check (ruff) over all our Python, and types (mypy, on
 # chatzilla/); both configured in pyproject.toml.
