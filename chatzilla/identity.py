@@ -114,6 +114,11 @@ def check_address(email: str) -> str:
     refused = _refused_character(email)
     if refused:
         raise IdentityError(f"the address holds {refused}")
+    if email.startswith("{"):
+        # A sender's key that starts with { is a signed-in person's
+        # (Person.key, read back by public_of): an address under --auth open
+        # must never pass for one, with someone's id, name and avatar.
+        raise IdentityError("an address cannot start with {")
     email = unicodedata.normalize("NFC", email)
     if unicodedata.normalize("NFKC", email) != email:
         raise IdentityError(

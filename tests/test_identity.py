@@ -3,6 +3,8 @@ the look-alike addresses every mode refuses, over a real connection too."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chatzilla import identity
@@ -140,3 +142,18 @@ async def test_a_look_alike_join_is_refused_and_the_room_hears_nothing(connect, 
     assert "could pass for another" in error["reason"] or "character (U+" in error["reason"]
     await a.join("alice@example.com")
     assert (await observer.expect("presence"))["email"] == "alice@example.com"  # nothing before it
+
+
+def test_an_address_cannot_pass_for_a_signed_in_persons_key():
+    """Under --auth open a sender's key is the address as typed; a key that
+    starts with { is read back as a person (public_of), so an address
+    written as Alice's key would be Alice, id and all, to signed-in readers
+    of a room that was open once (or of another process of a cluster)."""
+    alice = Person("p0123456789ab", "alice@example.com", "Alice")
+    forged = json.dumps(
+        {**alice.public(), "avatar": alice.public()["avatar"] + "&x=@e.co"}, separators=(",", ":")
+    )
+    assert public_of(forged)["id"] == alice.id  # what it would pass for
+    with pytest.raises(ProtocolError) as caught:
+        normalize_email(forged)
+    assert caught.value.code == "invalid_email"
