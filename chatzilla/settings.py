@@ -349,7 +349,8 @@ SPECS: tuple[Spec, ...] = (
         _smtp_url,
         ("CHATZILLA_SMTP_URL",),
         "mail server for sign-in links, smtp://[user:password@]host[:port] or smtps://...; "
-        "empty: the link is written to the log (INFO)",
+        "empty: the link is written to the log (INFO); needs public_url or allowed_hosts, so that "
+        "a link's host is never the asker's Host header",
     ),
     Spec(
         "mail_from",
@@ -484,4 +485,13 @@ def load(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
             if "could not convert" in reason:
                 reason = "is not a number"
             raise SettingsError(f"setting {spec.name} ({source}={raw!r}): {reason}") from None
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.auth == "link" and settings.smtp_url and not (settings.public_url or settings.allowed_hosts):
+        # Else a link mailed to anyone leads to whatever Host the asker sent:
+        # a stranger asks for Alice's link with Host: evil.example, Alice
+        # opens it and evil.example has her secret.
+        raise SettingsError(
+            "setting smtp_url: mail for sign-in links needs public_url (the chat's address "
+            "in the links) or allowed_hosts (the Host names the links may use)"
+        )
+    return settings

@@ -156,10 +156,12 @@ def test_load_does_not_read_the_process_environment(monkeypatch):
 )
 def test_each_setting_from_env_and_from_flag(name, raw, expected):
     spec = next(s for s in SPECS if s.name == name)
+    # Mail needs the links' host (see the test of mailed links below).
+    env = {"CHATZILLA_PUBLIC_URL": "https://chat.example.org"} if name == "smtp_url" else {}
     for var in spec.env:
-        assert getattr(load([], {var: raw}), name) == expected, var
-    assert getattr(load([flag(name), raw]), name) == expected
-    assert getattr(load([f"{flag(name)}={raw}"]), name) == expected
+        assert getattr(load([], {**env, var: raw}), name) == expected, var
+    assert getattr(load([flag(name), raw], env), name) == expected
+    assert getattr(load([f"{flag(name)}={raw}"], env), name) == expected
 
 
 def test_env_variable_names():
@@ -396,3 +398,18 @@ def test_help_flag_exits_zero(capsys):
         load(["--help"])
     assert info.value.code == 0
     assert "--history-limit" in capsys.readouterr().out
+
+
+def test_mailed_links_need_a_host_that_the_asker_does_not_choose():
+    """With real mail and neither public_url nor allowed_hosts, a link's host
+    would be the asker's Host header (a stranger's, for someone else's link)."""
+    smtp = ["--smtp-url", "smtp://mail.example.org"]
+    with pytest.raises(SettingsError) as info:
+        load(smtp)
+    assert "public_url" in str(info.value) and "allowed_hosts" in str(info.value)
+    with pytest.raises(SettingsError):
+        load([], {"CHATZILLA_SMTP_URL": "smtp://mail.example.org"})
+    assert load([*smtp, "--public-url", "https://chat.example.org"]).public_url == "https://chat.example.org"
+    assert load([*smtp, "--allowed-hosts", "chat.example.org"]).allowed_hosts == ("chat.example.org",)
+    assert load([*smtp, "--auth", "open"]).smtp_url  # no links are mailed
+    assert load().smtp_url == ""  # links in the log, for the operator

@@ -41,7 +41,15 @@ def mail():
 def linked(start_server, mail):
     """A server with sign-in by link, mailing through ``mail``."""
     return start_server(
-        0, "--auth", "link", "--smtp-url", f"smtp://127.0.0.1:{mail.port}", "--mail-from", "chat@example.org"
+        0,
+        "--auth",
+        "link",
+        "--smtp-url",
+        f"smtp://127.0.0.1:{mail.port}",
+        "--mail-from",
+        "chat@example.org",
+        "--allowed-hosts",
+        "127.0.0.1,localhost",
     )
 
 
