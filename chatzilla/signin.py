@@ -28,6 +28,7 @@ from .identity import IdentityError, Person
 from .limits import RateLimiter
 from .mailer import Mailer
 from .protocol import ProtocolError, normalize_email
+from .proxies import address_key
 
 #: A sign-in link works for this many seconds (and once).
 LINK_TTL = 15 * 60
@@ -78,10 +79,12 @@ class AskLimits:
 
     def take(self, email: str, client: str) -> float:
         """0.0 when a link may be sent (both budgets are used), else the
-        seconds to wait."""
+        seconds to wait. ``client`` is the asker's IP address."""
         # One inbox whatever the case of its local part (mail servers treat
         # Alice@ and alice@ as one): its budget is shared by every spelling.
-        return self._clients.take(client) or self._addresses.take(email.casefold())
+        # A client is counted as every per-address limit counts it: an IPv6
+        # one by its /64, which one machine may fill with addresses.
+        return self._clients.take(address_key(client)) or self._addresses.take(email.casefold())
 
 
 def _name(raw: str) -> str:

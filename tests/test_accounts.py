@@ -219,3 +219,16 @@ async def test_one_inbox_has_one_budget_whatever_the_case_of_its_address(signin,
     with pytest.raises(SignInError) as caught:
         await signin.ask(spellings[count], "10.0.1.1", "lobby", "http://chat.test")
     assert caught.value.code == "rate_limited"
+
+
+@pytest.mark.gen_test
+async def test_an_ipv6_client_is_counted_by_its_64(signin, caplog):
+    """Like every per-address limit: one machine may hold a whole /64."""
+    caplog.set_level(logging.INFO, "chatzilla.mail")
+    count, _window = PER_CLIENT
+    for i in range(count):
+        await signin.ask(f"user{i}@example.com", f"2001:db8:1:2::{i + 1:x}", "lobby", "http://chat.test")
+    with pytest.raises(SignInError) as caught:
+        await signin.ask("someone@example.com", "2001:db8:1:2:ffff::1", "lobby", "http://chat.test")
+    assert caught.value.code == "rate_limited"
+    await signin.ask("someone@example.com", "2001:db8:1:3::1", "lobby", "http://chat.test")
