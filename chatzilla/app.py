@@ -288,7 +288,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         *router.urls,
     ]
     if signin is not None:
-        handlers += signin_handlers(templates, signin, settings.public_url)
+        handlers += signin_handlers(templates, signin, settings.public_url, router.signed_out)
     return ChatApplication(
         handlers,
         hub=hub,

@@ -41,6 +41,8 @@ log = logging.getLogger("chatzilla.connection")
 FRAME_OVERHEAD = 64
 
 # SockJS close frames (code, reason); browsers reconnect after each.
+#: Its browser signed out (Leave, in this tab or another): it chats as nobody now.
+SIGNED_OUT = (4401, "Signed out")
 TOO_MANY_CONNECTIONS = (4029, "Too many connections from your address")
 TOO_MUCH_AT_ONCE = (4029, "Too much sent at once")
 #: More than IGNORED_BURST frames sent after rate_limited (see chatzilla.connection_limits).
@@ -119,6 +121,12 @@ class ChatRouter(SockJSRouter):
         # which costs a wake-up write per call.
         self.outbox = Outbox(self.io_loop.asyncio_loop.call_soon)
 
+    def signed_out(self, session_cookie: str) -> None:
+        """Close this process's connections opened with ``session_cookie``,
+        which just signed out: a tab still open (or a stolen cookie's
+        connection) must not go on chatting as its person."""
+        self.hub.close_where(lambda c: getattr(c, "session_cookie", None) == session_cookie, *SIGNED_OUT)
+
     def shutdown(self) -> None:
         """Stop the router's timers (session expiry and stats)."""
         compat.stop_router_timers(self)
@@ -149,6 +157,11 @@ class ChatConnection(SockJSConnection):
         self._asked_now = 0
         self._closing = False
         self._transport: str | None = None  # counted in the metrics while set
+
+    @property
+    def session_cookie(self) -> str | None:
+        """The session cookie the connection was opened with (``--auth link``)."""
+        return self._session_cookie
 
     # -- SockJS callbacks --------------------------------------------------
 

@@ -198,6 +198,12 @@ class Hub:
         else:
             self._drop_member(client)
 
+    def close_where(self, chosen: Callable[[Client], bool], code: int, reason: str) -> None:
+        """Close with a close frame every connection ``chosen`` picks (the
+        connections of a session that signed out)."""
+        for client in [c for c in self._clients if chosen(c)]:
+            client.close(code, reason)
+
     def close_all(self, code: int, reason: str) -> None:
         """Close every connection with a close frame (server shutting down).
 

@@ -19,6 +19,7 @@ trusted proxies tell, see :mod:`chatzilla.proxies`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import jinja2
 import tornado.web
@@ -50,10 +51,17 @@ class SignInPage(PageErrors, SecureHeaders, tornado.web.RequestHandler):
     """What the sign-in handlers share: the template, the sign-in service,
     the session cookie."""
 
-    def initialize(self, templates: jinja2.Environment, signin: SignIn, public_url: str) -> None:
+    def initialize(
+        self,
+        templates: jinja2.Environment,
+        signin: SignIn,
+        public_url: str,
+        signed_out: Callable[[str], None],
+    ) -> None:
         self._templates = templates
         self._signin = signin
         self._public_url = public_url
+        self._signed_out = signed_out
 
     def prepare(self) -> None:
         if self.request.method == "POST":
@@ -174,10 +182,13 @@ class SignOutHandler(SignInPage):
     """``POST /signout``: this browser signs out, and goes back to ``room``'s page."""
 
     async def post(self) -> None:
+        secret = self.session_secret()
         try:
-            await self._signin.sign_out(self.session_secret())
+            await self._signin.sign_out(secret)
         except StorageError:
             raise tornado.web.HTTPError(503) from None
+        if secret:
+            self._signed_out(secret)
         self.clear_cookie(SESSION_COOKIE, path="/")
         self.redirect(room_path(checked_room(self.get_argument("room", None))), status=303)
 
@@ -215,9 +226,12 @@ class NameHandler(SignInPage):
         self.redirect(room_path(room), status=303)
 
 
-def signin_handlers(templates: jinja2.Environment, signin: SignIn, public_url: str) -> list:
-    """The URL specs of the sign-in pages."""
-    args = {"templates": templates, "signin": signin, "public_url": public_url}
+def signin_handlers(
+    templates: jinja2.Environment, signin: SignIn, public_url: str, signed_out: Callable[[str], None]
+) -> list:
+    """The URL specs of the sign-in pages; ``signed_out(secret)`` is called
+    when the session ``secret`` signs out (to close its connections)."""
+    args = {"templates": templates, "signin": signin, "public_url": public_url, "signed_out": signed_out}
     return [
         (r"/signin", AskHandler, args),
         (r"/signin/link", LinkHandler, args),

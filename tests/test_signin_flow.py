@@ -294,3 +294,24 @@ async def test_a_bad_name_with_an_unknown_link_says_the_link_is_gone(base_url, n
     response = await browser.fetch("/signin/link", {"t": "not-a-link", "name": name})
     assert response.code == 410 and "expired or has been used" in browser.pages[-1]
     assert "chatzilla_session" not in browser.cookies
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("kind", ["websocket", "xhr-polling"])
+async def test_signing_out_closes_the_sessions_connections(signed_in, opened, kind):
+    """Another tab of the browser (or a stolen cookie's connection), joined
+    before Leave, chatted on as its person after it."""
+    alice = await signed_in(ALICE, "Alice")
+    other = await signed_in(ALICE, "Alice")
+    tab = await opened(alice, kind)
+    await tab.send({"type": "join"})
+    await tab.expect("joined")
+    elsewhere = await opened(other, kind)
+    await elsewhere.send({"type": "join"})
+    await elsewhere.expect("joined")
+    await alice.fetch("/")
+    assert (await alice.fetch("/signout", {"room": "lobby"})).code == 303
+    closed = await tab.expect("_close")
+    assert (closed["code"], closed["reason"]) == (4401, "Signed out")
+    await elsewhere.send({"type": "message", "content": "still here", "ref": "r1"})
+    assert (await elsewhere.expect("sent"))["ref"] == "r1"
