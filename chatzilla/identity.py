@@ -12,8 +12,10 @@ is refused; so is ``alice\\u200b@example.com``.
 
 A display name is what others see instead of the address: NFC-normalised,
 runs of white space made one space, 1 to :data:`MAX_NAME` characters, with
-no control, format, bidi or unassigned character (any script, mixed or not:
-two people may share a name, their ids and avatars tell them apart).
+no control, format, bidi, unassigned or invisible character (any script,
+mixed or not: two people may share a name, their ids and avatars tell them
+apart), and not "Me" (how the page shows your own messages) in any case or
+look-alike letters.
 """
 
 from __future__ import annotations
@@ -70,9 +72,25 @@ def script_of(char: str) -> str | None:
     return _NAME_PREFIXES.get(word, word.title()) if word else None
 
 
+# Characters that draw nothing though no rule above refuses them (letters
+# or marks by category): the Hangul fillers, the blank Braille pattern, the
+# combining grapheme joiner, the Khmer inherent vowels. A name of them is
+# blank; one at the end of "Alice" makes another "Alice".
+_INVISIBLE = "\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5"
+
+# What the page itself writes for a sender: "Me" for your own messages.
+_RESERVED_NAMES = {"me"}
+# Capital and small letters of other scripts that read as the ones of
+# "Me" (Cyrillic capital Em and small Ie, Greek capital Mu and Epsilon):
+# the Cyrillic "Me" must not pass for the page's "Me" either.
+_LOOKS_LATIN = str.maketrans("\u041c\u043c\u0415\u0435\u039c\u0395\u03b5", "MmEeMEe")
+
+
 def _refused_character(text: str) -> str | None:
     """A description of the first character of ``text`` nobody may use, or None."""
     for char in text:
+        if char in _INVISIBLE:
+            return f"an invisible character (U+{ord(char):04X} {unicodedata.name(char, '')})"
         if unicodedata.category(char) in _REFUSED_CATEGORIES:
             name = unicodedata.name(char, "")
             what = f"U+{ord(char):04X}" + (f" {name}" if name else "")
@@ -151,6 +169,10 @@ def check_name(raw: str) -> str:
         raise IdentityError("a name is required")
     if len(name) > MAX_NAME:
         raise IdentityError(f"a name has at most {MAX_NAME} characters")
+    if unicodedata.normalize("NFKC", name.translate(_LOOKS_LATIN)).casefold() in _RESERVED_NAMES:
+        raise IdentityError(
+            f"{name!r} is how the page shows each person their own messages: choose another name"
+        )
     return name
 
 

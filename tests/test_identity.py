@@ -82,6 +82,15 @@ def test_names_are_nfc_with_white_space_made_one_space():
         ("Al\u200bice", "U+200B"),
         ("Al\x07ice", "U+0007"),
         ("Alice\x1b", "U+001B"),
+        ("\u3164", "invisible character (U+3164"),
+        ("Alice\u3164", "U+3164"),
+        ("\u2800", "U+2800"),
+        ("Al\u034fice", "U+034F"),
+        ("\u115f\u1160", "U+115F"),
+        ("Me", "own messages"),
+        (" ME ", "own messages"),
+        ("\uff2d\uff45", "own messages"),  # full-width
+        ("\u041c\u0435", "own messages"),  # Cyrillic
     ],
 )
 def test_bad_names_are_refused(raw, says):
