@@ -69,6 +69,12 @@ class SignInPage(PageErrors, SecureHeaders, tornado.web.RequestHandler):
         # Links and tokens on these pages are secrets: never kept by a cache.
         self.set_header("Cache-Control", "no-store")
 
+    def _request_summary(self) -> str:
+        # What Tornado's access log (and its warnings) say of the request:
+        # without the query, which holds a sign-in link's secret. Whoever
+        # reads the log could otherwise use a link a mail scanner opened.
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+
     def show(self, step: str, status: int = 200, **values) -> None:
         """Render ``templates/signin.html`` at ``step`` (see the template)."""
         values = {"room": protocol.DEFAULT_ROOM, "email": "", "error": "", "problem": "", **values}

@@ -315,3 +315,20 @@ async def test_signing_out_closes_the_sessions_connections(signed_in, opened, ki
     assert (closed["code"], closed["reason"]) == (4401, "Signed out")
     await elsewhere.send({"type": "message", "content": "still here", "ref": "r1"})
     assert (await elsewhere.expect("sent"))["ref"] == "r1"
+
+
+@pytest.mark.gen_test
+async def test_a_links_secret_is_not_in_the_access_log(base_url, caplog):
+    caplog.set_level(logging.INFO)
+    browser = Browser(base_url)
+    await browser.fetch("/signin")
+    await browser.fetch("/signin", {"email": ALICE})
+    link = mailed_link(caplog, ALICE)
+    secret = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["t"][0]
+    assert (await browser.fetch(link)).code == 200  # a mail scanner, say
+    assert (await Browser(base_url).fetch(link.replace(secret, "guess"))).code == 410
+    leaks = [
+        r.getMessage() for r in caplog.records if secret in r.getMessage() and r.name != "chatzilla.mail"
+    ]
+    assert leaks == []
+    assert any("GET /signin/link" in r.getMessage() for r in caplog.records if r.name == "tornado.access")
