@@ -31,11 +31,14 @@ from .sockjs_client import KINDS, TIMEOUT, TRANSPORTS
 #: first, so that parallel workers (pytest-xdist) do not wait at the end for
 #: one that drew a slow module last; the order is only about speed.
 SLOW_FIRST = (
+    "test_platform.py",
     "test_fuzz.py",
+    "test_retention.py",
     "test_redis.py",
     "test_durability.py",
     "test_cluster.py",
     "test_redis_hostile.py",
+    "test_postgres.py",
     "test_presence_grace.py",
     "browser/test_accessibility.py",
     "browser/test_catch_up.py",
