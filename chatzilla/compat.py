@@ -166,3 +166,15 @@ def serve_accepted(server: TCPServer, connection: socket.socket, address: Any) -
     """Hand a connection our accept loop took to ``server``, as Tornado's
     own loop does (TLS wrapping, then ``handle_stream``)."""
     server._handle_connection(connection, address)
+
+
+class PathOnlySummary:
+    """Mixin for a RequestHandler (before it among the bases): Tornado's
+    access log and its warnings name the request by method, path and client,
+    never its query, which may hold a secret. Reaches
+    ``RequestHandler._request_summary`` (Tornado 6), which they all call."""
+
+    request: Any
+
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"

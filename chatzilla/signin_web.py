@@ -24,7 +24,7 @@ from collections.abc import Callable
 import jinja2
 import tornado.web
 
-from . import identity, protocol
+from . import compat, identity, protocol
 from .backends.base import StorageError
 from .mailer import MailError
 from .security import SecureHeaders
@@ -47,7 +47,9 @@ def checked_room(raw: str | None) -> str:
         return protocol.DEFAULT_ROOM
 
 
-class SignInPage(PageErrors, SecureHeaders, tornado.web.RequestHandler):
+# PathOnlySummary: the access log without the query, which holds a sign-in
+# link's secret (whoever reads the log could use a link a mail scanner opened).
+class SignInPage(PageErrors, SecureHeaders, compat.PathOnlySummary, tornado.web.RequestHandler):
     """What the sign-in handlers share: the template, the sign-in service,
     the session cookie."""
 
@@ -68,12 +70,6 @@ class SignInPage(PageErrors, SecureHeaders, tornado.web.RequestHandler):
             self.check_xsrf_cookie()
         # Links and tokens on these pages are secrets: never kept by a cache.
         self.set_header("Cache-Control", "no-store")
-
-    def _request_summary(self) -> str:
-        # What Tornado's access log (and its warnings) say of the request:
-        # without the query, which holds a sign-in link's secret. Whoever
-        # reads the log could otherwise use a link a mail scanner opened.
-        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
 
     def show(self, step: str, status: int = 200, **values) -> None:
         """Render ``templates/signin.html`` at ``step`` (see the template)."""
