@@ -296,7 +296,7 @@ async def test_a_bad_name_with_an_unknown_link_says_the_link_is_gone(base_url, n
     assert "chatzilla_session" not in browser.cookies
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)
 @pytest.mark.parametrize("kind", ["websocket", "xhr-polling"])
 async def test_signing_out_closes_the_sessions_connections(signed_in, opened, kind):
     """Another tab of the browser (or a stolen cookie's connection), joined
@@ -317,7 +317,7 @@ async def test_signing_out_closes_the_sessions_connections(signed_in, opened, ki
     assert (await elsewhere.expect("sent"))["ref"] == "r1"
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)
 async def test_a_links_secret_is_not_in_the_access_log(base_url, caplog):
     caplog.set_level(logging.INFO)
     browser = Browser(base_url)
