@@ -17,6 +17,7 @@ import getpass
 import os
 import shutil
 import signal
+import socket
 import string
 import subprocess
 import sys
@@ -67,6 +68,22 @@ def nginx_config(folder: Path, port: int, urls: list[str]) -> Path:
     return path
 
 
+def listening(front: subprocess.Popen, port: int, within: float = 30.0) -> bool:
+    """Whether nginx accepts connections on `port` before it exits or `within` seconds pass.
+
+    "Serving" is printed only once a client can connect: a fixed pause was
+    outrun on a loaded CI machine (the first connection was refused).
+    """
+    deadline = time.monotonic() + within
+    while front.poll() is None and time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080, help="nginx's port (default 8080)")
@@ -92,8 +109,7 @@ def main() -> int:
             conf = nginx_config(Path(tmp), args.port, urls)
             front = subprocess.Popen([nginx, "-c", str(conf), "-g", "daemon off;"])
             children.append(front)
-            time.sleep(0.3)
-            if front.poll() is not None:
+            if not listening(front, args.port):
                 print(f"cluster: nginx did not start (see {tmp}/error.log)", file=sys.stderr)
                 return 2
             print(f"Chatzilla cluster is serving http://127.0.0.1:{args.port}/ through nginx", flush=True)
