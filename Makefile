@@ -116,10 +116,13 @@ clean:
 # and writes docs/performance.md. `make bench BENCH_ARGS=--quick` for a short
 # run. 5000 idle connections need more open files than some shells allow.
 # Then bench/ack_rate.py: acknowledgements a second and fan-out for memory,
-# SQLite, Postgres and Redis side by side (the Storage section of that page).
+# SQLite, Postgres and Redis side by side (the Storage section of that page),
+# and bench/crowd.py: 10,000 connections against Node and the floor (The crowd).
 .PHONY: bench
 bench: setup
 	@[ -d bench/node/node_modules ] || npm ci --prefix bench/node --no-audit --no-fund
 	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 16384 2>/dev/null || true; \
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/ack_rate.py --write docs/performance.md
+	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 32768 2>/dev/null || true; \
+	$(BIN)/python bench/crowd.py --write docs/performance.md

@@ -770,6 +770,7 @@ class Worker:
             sent=sum(c.sent for c in everyone),
             acked=sum(c.acked for c in everyone),
             probe_sent=job["probe"].sent if job["probe"] else 0,
+            probe_acked=job["probe"].acked if job["probe"] else 0,
             unacked=in_flight,
             errors=dict(self.errors),
             ack_lat=job["ack_lat"],
@@ -876,14 +877,21 @@ class LoadGen:
         batch: int | None = 100,
         storm: bool = False,
         timeout: float = 60.0,
+        people: int | None = None,
     ) -> dict:
-        """Join ``n`` receivers, spread over the receiver workers; returns merged figures."""
+        """Join ``n`` receivers, spread over the receiver workers; returns merged figures.
+
+        ``people``: the receivers are that many people, each with
+        ``n / people`` connections (tabs), receiver i being person
+        ``i % people``; by default every receiver is a person of its own."""
         shares: list[list] = [[] for _ in self.receivers]
+        first = self.next_idx
         for i in range(n):
             idx = self.next_idx
             self.next_idx += 1
             room = None if room_size is None else f"{room_prefix}{i // room_size}"
-            shares[i % len(shares)].append((idx, f"{self.prefix}{idx}@load.test", room))
+            person = idx if people is None else first + i % people
+            shares[i % len(shares)].append((idx, f"{self.prefix}{person}@load.test", room))
         start_at = time.time() + (0.3 if storm else 0.0)
         for pipe, share in zip(self.receivers, shares, strict=False):
             pipe.send(
@@ -911,10 +919,12 @@ class LoadGen:
         merged["failures"] = dict(merged["failures"])
         return merged
 
-    def connect_senders(self, probe: bool, timeout: float = 60.0) -> None:
+    def connect_senders(self, probe: bool, timeout: float = 60.0, probe_room: str | None = None) -> None:
+        """Join the senders to the lobby, and the probe (if ``probe``) to
+        ``probe_room`` (None: the lobby too)."""
         specs = [(i, f"sender{i}@load.test", None) for i in range(self.n_senders)]
         if probe:
-            specs.append((self.n_senders, "probe@load.test", None))
+            specs.append((self.n_senders, "probe@load.test", probe_room))
         self.sender.send(
             ("connect", {"specs": specs, "batch": None, "start_at": time.time(), "timeout": timeout})
         )
@@ -1064,88 +1074,120 @@ def fanout(
         gen.sync(token=1)
         log(f"    {receivers} receivers + {senders} senders + probe joined in {time.time() - t:.1f} s")
         for number, (mode, value) in enumerate(runs, start=2):
-            gen.sync(token=number)
-            gen.ask(gen.receivers, "reset", run=number)
-            cpu0 = _server_cpu(server_pid)
-            machine = MachineCpu()
-            start_at = time.time() + 0.1
-            gen.sender.send(
-                (
-                    "run",
-                    {
-                        "run": number,
-                        "mode": mode,
-                        "value": value,
-                        "duration": duration,
-                        "probe_interval": probe_interval if mode == "flat" else 0.0,
-                        "start_at": start_at,
-                        "ack_timeout": drain_timeout,
-                    },
-                )
+            result = measure(
+                gen,
+                receivers,
+                number,
+                mode,
+                value,
+                duration=duration,
+                probe_interval=probe_interval if mode == "flat" else 0.0,
+                server_pid=server_pid,
+                drain_timeout=drain_timeout,
             )
-            ran = gen.answer(gen.sender, duration + drain_timeout + 30)
-            expected = ran["acked"] * receivers
-            deadline = time.time() + drain_timeout
-            last, since = -1, time.time()
-            while True:  # drain: every acknowledged message reaches every receiver, or we give up
-                got = gen.progress()["count"]
-                if got >= expected or time.time() > deadline:
-                    break
-                if got != last:
-                    last, since = got, time.time()
-                elif time.time() - since > 10:
-                    break  # nothing arrived for 10 s: what is missing is lost
-                time.sleep(0.05)
-            stats = gen.ask(gen.receivers, "stats")
-            cpu1 = _server_cpu(server_pid)
-            machine_cores = machine.cores_busy()
-            count = sum(s["count"] for s in stats)
-            last_rx = max(s["last_rx"] for s in stats)
-            span = (last_rx - ran["first_tx"]) if count else 0.0
-            buckets, slow = merge_hist(stats)
-            wall = max(s["wall"] for s in stats)
-            gen_cpu = {f"receiver{i + 1}": s["cpu"] / s["wall"] for i, s in enumerate(stats)}
-            gen_cpu["sender"] = ran["cpu"] / max(ran["wall"], 1e-9)
-            server_cpu = (cpu1 - cpu0) / wall if cpu0 is not None and cpu1 is not None else None
-            result = {
-                "mode": mode,
-                "value": value,
-                "duration": duration,
-                "offered_msgs_per_s": value if mode == "rate" else None,
-                "sent": ran["sent"],
-                "acked": ran["acked"],
-                "unacked": ran["unacked"],
-                "sender_lag_max": ran["max_lag"],  # how late the open-loop sender ever was
-                "msgs_per_s": ran["acked"] / duration,
-                "expected": expected,
-                "received": count,
-                "lost": max(0, expected - count),
-                "gaps": sum(s["gaps"] for s in stats),
-                "dups": sum(s["dups"] for s in stats),
-                "stale": sum(s["stale"] for s in stats),
-                "deliveries_per_s": count / span if span > 0 else 0.0,
-                "latency": {
-                    q: percentile_hist(buckets, slow, count, v) for q, v in (("p50", 0.5), ("p99", 0.99))
-                }
-                | {"max": max((s["lat_max"] for s in stats), default=None) if count else None},
-                "ack": percentiles(ran["ack_lat"]),
-                "probe": percentiles(ran["probe_lat"]),
-                "errors": ran["errors"] | {k: v for s in stats for k, v in s["errors"].items()},
-                "closed_by_server": sum(s["closed_by_server"] for s in stats),
-                "gen_cpu": gen_cpu,
-                "server_cpu": server_cpu,
-                "machine_cpu": machine_cores,
-                # CPU the whole generator spent per delivery (receiving is most of it).
-                "gen_us_per_delivery": 1e6 * (sum(s["cpu"] for s in stats) + ran["cpu"]) / count
-                if count
-                else None,
-                "frames_per_read": sum(s["frames_per_read"] or 0 for s in stats) / len(stats),
-                "naps": sum(s["naps"] for s in stats),
-                "verdict": cpu_verdict(gen_cpu, server_cpu, machine_cores),
-            }
             out["runs"].append(result)
             log("    " + describe_run(result))
     return out
+
+
+def measure(
+    gen: LoadGen,
+    receivers: int,
+    number: int,
+    mode: str,
+    value: float,
+    *,
+    duration: float,
+    probe_interval: float,
+    server_pid: int | None,
+    drain_timeout: float,
+    probe_apart: bool = False,
+) -> dict:
+    """One run of the fan-out to ``receivers`` joined receivers (run id
+    ``number``): the sender worker sends for ``duration`` seconds at an offered
+    rate (mode ``"rate"``, ``value`` messages a second) or as fast as acks
+    allow (``"flat"``, ``value`` in flight per sender), its probe every
+    ``probe_interval`` s (0: none); then every acknowledged message is awaited
+    at every receiver, up to ``drain_timeout``. ``probe_apart``: the probe
+    is in a room of its own (its messages reach no receiver). Returns the
+    run's figures."""
+    gen.sync(token=number)
+    gen.ask(gen.receivers, "reset", run=number)
+    cpu0 = _server_cpu(server_pid)
+    machine = MachineCpu()
+    start_at = time.time() + 0.1
+    gen.sender.send(
+        (
+            "run",
+            {
+                "run": number,
+                "mode": mode,
+                "value": value,
+                "duration": duration,
+                "probe_interval": probe_interval,
+                "start_at": start_at,
+                "ack_timeout": drain_timeout,
+            },
+        )
+    )
+    ran = gen.answer(gen.sender, duration + drain_timeout + 30)
+    expected = (ran["acked"] - (ran["probe_acked"] if probe_apart else 0)) * receivers
+    deadline = time.time() + drain_timeout
+    last, since = -1, time.time()
+    while True:  # drain: every acknowledged message reaches every receiver, or we give up
+        got = gen.progress()["count"]
+        if got >= expected or time.time() > deadline:
+            break
+        if got != last:
+            last, since = got, time.time()
+        elif time.time() - since > 10:
+            break  # nothing arrived for 10 s: what is missing is lost
+        time.sleep(0.05)
+    stats = gen.ask(gen.receivers, "stats")
+    cpu1 = _server_cpu(server_pid)
+    machine_cores = machine.cores_busy()
+    count = sum(s["count"] for s in stats)
+    last_rx = max(s["last_rx"] for s in stats)
+    span = (last_rx - ran["first_tx"]) if count else 0.0
+    buckets, slow = merge_hist(stats)
+    wall = max(s["wall"] for s in stats)
+    gen_cpu = {f"receiver{i + 1}": s["cpu"] / s["wall"] for i, s in enumerate(stats)}
+    gen_cpu["sender"] = ran["cpu"] / max(ran["wall"], 1e-9)
+    server_cpu = (cpu1 - cpu0) / wall if cpu0 is not None and cpu1 is not None else None
+    result = {
+        "mode": mode,
+        "value": value,
+        "duration": duration,
+        "offered_msgs_per_s": value if mode == "rate" else None,
+        "sent": ran["sent"],
+        "acked": ran["acked"],
+        "unacked": ran["unacked"],
+        "sender_lag_max": ran["max_lag"],  # how late the open-loop sender ever was
+        "msgs_per_s": ran["acked"] / duration,
+        "expected": expected,
+        "received": count,
+        "lost": max(0, expected - count),
+        "gaps": sum(s["gaps"] for s in stats),
+        "dups": sum(s["dups"] for s in stats),
+        "stale": sum(s["stale"] for s in stats),
+        "deliveries_per_s": count / span if span > 0 else 0.0,
+        "latency": {q: percentile_hist(buckets, slow, count, v) for q, v in (("p50", 0.5), ("p99", 0.99))}
+        | {"max": max((s["lat_max"] for s in stats), default=None) if count else None},
+        "ack": percentiles(ran["ack_lat"]),
+        "probe": percentiles(ran["probe_lat"]),
+        "errors": ran["errors"] | {k: v for s in stats for k, v in s["errors"].items()},
+        "closed_by_server": sum(s["closed_by_server"] for s in stats),
+        "gen_cpu": gen_cpu,
+        "server_cpu": server_cpu,
+        "server_cpu_s": cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None,
+        "machine_cpu": machine_cores,
+        # CPU the whole generator spent per delivery (receiving is most of it).
+        "gen_us_per_delivery": 1e6 * (sum(s["cpu"] for s in stats) + ran["cpu"]) / count if count else None,
+        "frames_per_read": sum(s["frames_per_read"] or 0 for s in stats) / len(stats),
+        "naps": sum(s["naps"] for s in stats),
+        "verdict": cpu_verdict(gen_cpu, server_cpu, machine_cores),
+    }
+    return result
 
 
 def describe_run(r: dict) -> str:

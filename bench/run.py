@@ -75,7 +75,9 @@ def _die_with_parent() -> None:
 class Server:
     """One server subprocess on a free loopback port; stderr and later stdout go to a log file."""
 
-    def __init__(self, name: str, tmp: Path, tag: str, chatzilla_db: bool) -> None:
+    def __init__(self, name: str, tmp: Path, tag: str, chatzilla_db: bool, checkout: Path = ROOT) -> None:
+        """``name`` is one of :data:`SERVERS`; ``checkout``: the Chatzilla
+        to run (another one, to compare builds side by side)."""
         self.name = name
         self.log_path = tmp / f"{name}-{tag}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATZILLA_") and k != "PORT"}
@@ -110,7 +112,7 @@ class Server:
         self.log = open(self.log_path, "w")  # noqa: SIM115 (open as long as the server runs)
         self.proc = subprocess.Popen(
             cmd,
-            cwd=ROOT,
+            cwd=checkout if name == "chatzilla" else ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=self.log,
