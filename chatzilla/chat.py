@@ -19,23 +19,45 @@ Conn = TypeVar("Conn", bound=Hashable)
 
 @dataclasses.dataclass(frozen=True)
 class Message:
-    """A stored chat message. ``id`` is strictly increasing within its room."""
+    """A stored chat message. ``id`` is strictly increasing within its room.
+
+    A message changed after it was sent (edited, deleted) carries ``rev``,
+    the room's change id of its latest change (0: never changed), which
+    only grows within the room, over every message: a client that knows
+    the room's changes up to some ``rev`` asks for the later ones (see
+    :meth:`~chatzilla.backends.base.Backend.changes`). ``edited`` is when
+    it was last edited; a deleted message keeps its id, sender and time,
+    with empty ``content``.
+    """
 
     id: int
     sender: str
     content: str
     ts: float
     ref: str | None = None
+    rev: int = 0
+    edited: float | None = None
+    deleted: bool = False
 
-    def frame(self) -> dict[str, Any]:
-        """The ``message`` frame every other participant receives (no ``ref``)."""
-        return {
-            "type": "message",
+    def frame(self, kind: str = "message") -> dict[str, Any]:
+        """The ``message`` frame every other participant receives (no
+        ``ref``); ``kind`` "changed" for the live news of a change. The
+        fields of a change (``rev``, ``edited``, ``deleted``) are there only
+        on a changed message, so an unchanged one is version 1's frame."""
+        frame: dict[str, Any] = {
+            "type": kind,
             "id": self.id,
             "sender": self.sender,
             "content": self.content,
             "ts": self.ts,
         }
+        if self.rev:
+            frame["rev"] = self.rev
+        if self.edited is not None:
+            frame["edited"] = self.edited
+        if self.deleted:
+            frame["deleted"] = True
+        return frame
 
     def ack(self) -> dict[str, Any]:
         """The ``sent`` acknowledgement for the sending connection."""
@@ -43,6 +65,29 @@ class Message:
         if self.ref is not None:
             frame["ref"] = self.ref
         return frame
+
+
+#: What a change does to a message: "edit" (new ``content``) or "delete".
+EDIT = "edit"
+DELETE = "delete"
+
+
+def changed(message: Message, kind: str, content: str, rev: int, now: float) -> Message | None:
+    """``message`` after the change ``kind`` (:data:`EDIT` to ``content``, or
+    :data:`DELETE`) as change ``rev`` at time ``now``; None when it changes
+    nothing (deleting a deleted message, editing a message to the text it
+    has): the backends store nothing then, which makes a retried change
+    harmless. An edit of a deleted message is refused before this
+    (:class:`ValueError` here)."""
+    if message.deleted:
+        if kind == DELETE:
+            return None
+        raise ValueError("a deleted message cannot be edited")
+    if kind == DELETE:
+        return dataclasses.replace(message, content="", deleted=True, rev=rev)
+    if content == message.content:
+        return None
+    return dataclasses.replace(message, content=content, edited=now, rev=rev)
 
 
 @dataclasses.dataclass(frozen=True)

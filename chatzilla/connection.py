@@ -28,7 +28,7 @@ from .connection_limits import ConnectionLimits
 from .frames import V1, V2
 from .hub import TOO_SLOW, Hub
 from .outbox import Outbox
-from .protocol import Join, Leave, ProtocolError, Say, Typing
+from .protocol import Change, Changes, Join, Leave, ProtocolError, Say, Typing
 from .proxies import address_key
 from .settings import Settings
 from .signin import SESSION_COOKIE, SignIn
@@ -299,8 +299,21 @@ class ChatConnection(SockJSConnection):
                 raise protocol.rate_limited(wait, f"joins from {self._address}", command.ref)
             verified = await self._identify(command) if self._router.signin is not None else None
             await self._hub.join(
-                self, command.email, command.room, command.since, address=self._address, verified=verified
+                self,
+                command.email,
+                command.room,
+                command.since,
+                address=self._address,
+                verified=verified,
+                rev=command.rev,
             )
+        elif isinstance(command, Change):
+            if command.content is None:
+                await self._hub.delete(self, command.id, command.ref)
+            else:
+                await self._hub.edit(self, command.id, command.content, command.ref)
+        elif isinstance(command, Changes):
+            await self._hub.changes(self, command.after)
         elif isinstance(command, Typing):
             self._hub.typing(self)
         elif isinstance(command, Leave):

@@ -39,6 +39,13 @@ class Wire:
     def presence(self, change: PresenceChange) -> dict[str, Any]:
         return change.frame()
 
+    def owner(self, key: str) -> str:
+        """Who ``key`` is when it comes to owning a message: the address
+        (protocol 1), the person's public id (protocol 2, whatever name they
+        had then); "" for no one (an unverified sender's message under
+        protocol 2 is no one's)."""
+        return key
+
     def typing(self, key: str) -> dict[str, Any]:
         return {"type": "typing", "email": key}
 
@@ -53,6 +60,9 @@ class WireV2(Wire):
 
     def joined(self, key: str) -> dict[str, Any]:
         return {"type": "joined", "protocol": 2, "you": self.who(key)}
+
+    def owner(self, key: str) -> str:
+        return str(self.who(key).get("id") or "")
 
     def message(self, message: Message) -> dict[str, Any]:
         frame = message.frame()

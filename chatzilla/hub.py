@@ -19,8 +19,8 @@ from typing import Protocol
 
 from . import protocol
 from .backends import retention
-from .backends.base import Backend, OutcomeUnknown, StorageError
-from .chat import Message, PresenceChange, Roster
+from .backends.base import CHANGE, Backend, OutcomeUnknown, StorageError
+from .chat import DELETE, EDIT, Message, PresenceChange, Roster
 from .frames import V1, Wire
 from .limits import RateLimiter
 from .metrics import Metrics
@@ -229,6 +229,7 @@ class Hub:
         *,
         address: str | None = None,
         verified: str | None = None,
+        rev: int | None = None,
     ) -> None:
         """Enter a room; sends ``joined`` to ``client``, presence to the others.
 
@@ -241,6 +242,9 @@ class Hub:
         ``verified`` is a signed-in person's key
         (:meth:`~chatzilla.identity.Person.key`), which the connection
         established; without it, ``raw_email`` is the key.
+        ``rev`` (a client that follows changes): ``joined`` says the room's
+        latest change id, and with ``since`` lists the messages changed
+        after ``rev`` (``changes``, up to :data:`MAX_CATCH_UP`).
         Raises :class:`ProtocolError` ``already_joined``, ``invalid_email``,
         ``invalid_room``, ``too_many_rooms`` (never for the lobby) or
         ``unavailable`` (history could not be read).
@@ -251,10 +255,18 @@ class Hub:
         # hold every frame of the room.
         participants = await self._enter(client, member)
         history, truncated = await self._read_history(client, member, since)
+        changes = await self._read_changes(client, member, since, rev)
         if self._members.get(client) is not member:
             return  # the connection ended while history was read
         self._send_joined(
-            client, member, participants, history, since, truncated, named_room=raw_room is not None
+            client,
+            member,
+            participants,
+            history,
+            since,
+            truncated,
+            named_room=raw_room is not None,
+            changes=changes,
         )
 
     def _admit(
@@ -318,6 +330,24 @@ class Hub:
             self._forget_member(client, member, entered=True)
             raise
 
+    async def _read_changes(
+        self, client: Client, member: _Member, since: int | None, rev: int | None
+    ) -> tuple[list[Message], int] | None:
+        """For a client that follows changes (``rev``): the messages changed
+        after ``rev`` (with ``since``; one more than is sent) and the room's
+        latest change id. Rolls the member back and raises ``unavailable``
+        as :meth:`_read_history` does."""
+        if rev is None:
+            return None
+        try:
+            return await self._backend.changes(member.room, rev, MAX_CATCH_UP + 1 if since is not None else 0)
+        except StorageError:
+            self._forget_member(client, member, entered=True)
+            raise ProtocolError("unavailable", "the room's history cannot be read now; join again") from None
+        except BaseException:
+            self._forget_member(client, member, entered=True)
+            raise
+
     def _send_joined(
         self,
         client: Client,
@@ -327,10 +357,13 @@ class Hub:
         since: int | None,
         truncated: bool,
         named_room: bool,
+        changes: tuple[list[Message], int] | None = None,
     ) -> None:
         """Send ``joined`` (with ``room`` when the join named one; with
-        ``"more": true`` when older messages, after ``since``, were left out),
-        then the frames held meanwhile that it does not already hold."""
+        ``"more": true`` when older messages, after ``since``, were left out;
+        with ``rev``, and after ``since`` ``changes``, for a client that
+        follows changes), then the frames held meanwhile that it does not
+        already hold."""
         joined = self._wire.joined(member.email)
         if named_room:
             joined["room"] = member.room
@@ -341,6 +374,12 @@ class Hub:
             joined["more"] = True
         elif truncated:
             joined["truncated"] = True
+        if changes is not None:
+            changed, joined["rev"] = changes
+            if since is not None:
+                joined["changes"], changes_more = self._fit_oldest(changed, MAX_CATCH_UP)
+                if changes_more:
+                    joined["changes_more"] = True
         client.send_text(protocol.encode(joined), requested=True)
         member.seen = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
@@ -420,6 +459,129 @@ class Hub:
             frames.append(frame)
         frames.reverse()
         return frames, len(frames) < len(messages)
+
+    def _fit_oldest(self, messages: list[Message], limit: int) -> tuple[list[dict], bool]:
+        """The ``changed`` frames of the first of ``messages`` (in the order
+        of their changes) that fit in ``limit`` and ``history_bytes``, at
+        least one; and whether any were left out (the client asks for the
+        rest after the last ``rev`` it got)."""
+        frames: list[dict] = []
+        size = 0
+        for message in messages[:limit]:
+            frame = self._changed_frame(message)
+            size += protocol.wire_size(protocol.encode(frame)) + 1
+            if frames and size > self._history_bytes:
+                break
+            frames.append(frame)
+        return frames, len(frames) < len(messages)
+
+    def _changed_frame(self, message: Message) -> dict:
+        frame = self._wire.message(message)
+        frame["type"] = "changed"
+        return frame
+
+    async def changes(self, client: Client, after: int) -> None:
+        """Send a ``changes`` frame: the messages changed after change id
+        ``after``, in the order of their changes (up to
+        :data:`MAX_CATCH_UP`, ``"more": true`` when more remain), and the
+        room's latest change id. Raises ``not_joined`` or ``unavailable``."""
+        member = self._members.get(client)
+        if member is None:
+            raise ProtocolError("not_joined", "join before asking for changes")
+        try:
+            changed, rev = await self._backend.changes(member.room, after, MAX_CATCH_UP + 1)
+        except StorageError:
+            raise ProtocolError("unavailable", "changes cannot be read now; try again") from None
+        frames, more = self._fit_oldest(changed, MAX_CATCH_UP)
+        frame = {"type": "changes", "after": after, "messages": frames, "more": more, "rev": rev}
+        self._send(client, protocol.encode(frame), requested=True)
+
+    async def edit(self, client: Client, message_id: int, raw_content: str, ref: str | None) -> None:
+        """Edit the sender's own message ``message_id`` to ``raw_content``:
+        everyone in the room (in every process) receives its new state as a
+        ``changed`` frame, and so does ``client``, with ``ref``, as the answer.
+        Editing it to the text it has already changes nothing (so a retry is
+        harmless) and is answered the same way.
+
+        Raises :class:`ProtocolError` ``not_joined``, ``rate_limited`` (edits
+        count as messages), ``empty``, ``too_long``, ``not_found`` (no such
+        message in the room, or deleted), ``not_yours`` or ``unavailable``.
+        """
+        member = self._member_changing(client, ref)
+        try:
+            content = protocol.clean_content(raw_content, self._max_content)
+        except ProtocolError as error:
+            error.ref = ref
+            raise
+        await self._check_owner(member, message_id, ref)
+        after = await self._apply(member.room, message_id, EDIT, content, ref)
+        if after.deleted:
+            raise ProtocolError("not_found", f"message {message_id} was deleted", ref)
+        self._answer_change(client, after, ref)
+
+    async def delete(self, client: Client, message_id: int, ref: str | None) -> None:
+        """Delete the sender's own message ``message_id``: it keeps its id
+        and place, with no content, and everyone receives it as a
+        ``changed`` frame (``client`` as the answer, with ``ref``). Deleting a
+        deleted message is answered the same way and changes nothing.
+        Raises as :meth:`edit` does (but ``empty`` and ``too_long``)."""
+        member = self._member_changing(client, ref)
+        await self._check_owner(member, message_id, ref)
+        after = await self._apply(member.room, message_id, DELETE, "", ref)
+        self._answer_change(client, after, ref)
+
+    async def delete_message(self, room: str, message_id: int, *, actor: str, reason: str) -> Message:
+        """Delete message ``message_id`` of ``room`` whoever sent it (a
+        moderator's delete, ``actor`` the key of who does it, ``reason`` for
+        the log): the same change as the sender's own :meth:`delete`, which
+        everyone in the room receives. Returns the message after it.
+        Raises :class:`ProtocolError` ``not_found`` or ``unavailable``."""
+        after = await self._apply(room, message_id, DELETE, "", None)
+        log.info("message %d of room %s deleted by %s: %s", message_id, room, who(actor, log), reason)
+        return after
+
+    def _member_changing(self, client: Client, ref: str | None) -> _Member:
+        """The member about to change a message, within the flood limits of
+        its messages. Raises ``not_joined`` or ``rate_limited``."""
+        member = self._members.get(client)
+        if member is None:
+            raise ProtocolError("not_joined", "join before changing messages", ref)
+        if self._messages is not None:
+            wait = self._messages.take(member.email)
+            if wait:
+                raise protocol.rate_limited(wait, f"messages from {member.email}", ref)
+        return member
+
+    async def _check_owner(self, member: _Member, message_id: int, ref: str | None) -> None:
+        """Raise ``not_found`` or ``not_yours`` unless ``member`` sent message
+        ``message_id`` of its room. (A message never changes sender, so the
+        check holds when the change is applied.)"""
+        try:
+            message = await self._backend.get(member.room, message_id)
+        except StorageError:
+            raise ProtocolError("unavailable", "the message cannot be read now; try again", ref) from None
+        if message is None:
+            raise ProtocolError("not_found", f"room {member.room} has no message {message_id}", ref)
+        mine = self._wire.owner(member.email)
+        if not mine or self._wire.owner(message.sender) != mine:
+            raise ProtocolError("not_yours", f"message {message_id} is someone else's", ref)
+
+    async def _apply(self, room: str, message_id: int, kind: str, content: str, ref: str | None) -> Message:
+        try:
+            after, done = await self._backend.change(room, message_id, kind, content)
+        except StorageError:
+            raise ProtocolError("unavailable", "the change could not be stored; send it again", ref) from None
+        if after is None:
+            raise ProtocolError("not_found", f"room {room} has no message {message_id}", ref)
+        if done:
+            self.metrics.changes.inc()
+        return after
+
+    def _answer_change(self, client: Client, message: Message, ref: str | None) -> None:
+        frame = self._changed_frame(message)
+        if ref is not None:
+            frame["ref"] = ref
+        self._send(client, protocol.encode(frame))
 
     async def say(self, client: Client, raw_content: str, ref: str | None) -> None:
         """Store a message, send it to the room, acknowledge it with ``sent``.
@@ -508,6 +670,14 @@ class Hub:
     def _deliver(self, room: str, message: Message, origin: object) -> None:
         roster = self._rosters.get(room)
         if roster is None:
+            return
+        if origin is CHANGE:
+            # A change to a stored message: its news to everyone here. Never
+            # dropped as seen: a client's history may hold the message as
+            # it was before (clients keep a message's highest rev).
+            text = protocol.encode(self._changed_frame(message))
+            for client in roster.connections():
+                self._send(client, text)
             return
         # The sender's `sent` goes out here, in the same pass as everyone
         # else's copy, so every connection sees ids in strictly increasing

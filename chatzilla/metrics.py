@@ -36,6 +36,11 @@ class Metrics:
         self.messages_in = Counter(
             "chatzilla_messages_received", "Messages from this process's clients, stored", registry=r
         )
+        self.changes = Counter(
+            "chatzilla_message_changes",
+            "Edits and deletes of stored messages made in this process",
+            registry=r,
+        )
         self.messages_out = Counter(
             "chatzilla_messages_delivered",
             "Messages delivered to this process's people (once a message, whoever sent it)",

@@ -75,6 +75,9 @@ class Join:
     ref: str | None = None
     #: A bot's token (protocol 2), instead of a signed-in browser's cookie.
     token: str | None = None
+    #: The last change id the client knows (it follows changes): ``joined``
+    #: says the room's, and with ``since`` lists the changes after ``rev``.
+    rev: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +99,24 @@ class Scrollback:
 
 
 @dataclasses.dataclass(frozen=True)
+class Change:
+    """An ``edit`` (``content`` still untrimmed) or a ``delete`` (``content``
+    None) of the sender's own message ``id``."""
+
+    id: int
+    content: str | None
+    ref: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Changes:
+    """A ``changes`` request: the messages changed after change id ``after``."""
+
+    after: int
+    ref: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Typing:
     """A ``typing`` frame: the sender is typing a message (no reply)."""
 
@@ -109,7 +130,7 @@ class Leave:
     ref: str | None = None
 
 
-Command = Join | Say | Scrollback | Typing | Leave
+Command = Join | Say | Scrollback | Typing | Leave | Change | Changes
 
 
 def normalize_email(raw: str) -> str:
@@ -239,6 +260,7 @@ def parse_frame(text: str, version: int = 1) -> Command:
             since=_integer(frame, "since", 0, ref),
             ref=ref,
             token=_field(frame, "token", ref) if version == 2 else None,
+            rev=_integer(frame, "rev", 0, ref),
         )
     if kind == "message":
         return Say(content=_required(frame, "content", ref), ref=ref)
@@ -249,6 +271,15 @@ def parse_frame(text: str, version: int = 1) -> Command:
             limit=MAX_PAGE if limit is None else min(limit, MAX_PAGE),
             ref=ref,
         )
+    if kind in ("edit", "delete"):
+        message_id = _integer(frame, "id", 1, ref)
+        if message_id is None:
+            raise ProtocolError("bad_frame", f"'{kind}' needs the integer field 'id'", ref)
+        content = _required(frame, "content", ref) if kind == "edit" else None
+        return Change(id=message_id, content=content, ref=ref)
+    if kind == "changes":
+        after = _integer(frame, "after", 0, ref)
+        return Changes(after=0 if after is None else after, ref=ref)
     if kind == "typing":
         return Typing(ref=ref)
     if kind == "leave":

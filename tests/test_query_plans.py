@@ -31,6 +31,11 @@ ARGUMENTS: dict[str, tuple] = {
     "remove": ("lobby", 1, 5001),
     "set_first_id": (5001, "lobby"),
     "rooms": (),
+    "get": ("lobby", 3000),
+    "change": ("edited", 7, 1.5, 0, "lobby", 3000),
+    "changes": ("lobby", 3, 1001),
+    "last_rev": ("lobby",),
+    "set_last_rev": (7, "lobby"),
 }
 
 
@@ -49,6 +54,11 @@ def seeded(tmp_path_factory):
         ),
     )
     con.executemany(QUERIES["set_last_id"], ((room, 6000) for room in ROOMS))
+    # Every tenth message changed since, one change id each.
+    con.executemany(
+        QUERIES["change"],
+        (("edited", i // 10, 2000.0, 0, room, i) for room in ROOMS for i in range(10, 6001, 10)),
+    )
     con.execute("COMMIT")
     yield con
     con.close()

@@ -459,3 +459,59 @@ def test_append_does_not_wait_for_a_room_nobody_here_reads(redis_url, prefix, mo
             await backend.close()
 
     assert asyncio.run(scenario()).content == "bye"
+
+
+def test_edits_and_deletes_across_processes_and_after_a_catch_up(shared, servers):
+    one, two = servers(shared)
+
+    async def changed(client, ref=None):
+        """The ``changed`` frame (with ``ref``: the answer of the two the
+        changer gets), past presence frames (Carol comes and goes)."""
+        frames: list[dict] = []
+        while len(frames) < (1 if ref is None else 2):
+            frame = await client.recv()
+            if frame["type"] != "presence":
+                assert frame["type"] == "changed", frame
+                frames.append(frame)
+        return next(f for f in frames if f.get("ref") == ref)
+
+    async def scenario():
+        alice = await WebSocketClient(one.url).connect()
+        bob = await XhrPollingClient(two.url).connect()
+        await alice.join("alice@example.com")
+        await bob.join("bob@example.com")
+        await alice.expect("presence")
+        acks = [await alice.say(f"m{i}") for i in range(4)]
+        await bob.expect_many("message", 4)
+        # Carol reads on process two, then goes offline.
+        carol = await WebSocketClient(two.url).connect()
+        await carol.send({"type": "join", "email": "carol@example.com", "rev": 0})
+        seen = await carol.expect("joined")
+        await carol.close()
+        await alice.send({"type": "edit", "id": acks[0]["id"], "content": "m0 edited", "ref": "e"})
+        answer = await changed(alice, "e")
+        live = await changed(bob)
+        assert (live["id"], live["content"], live["rev"]) == (acks[0]["id"], "m0 edited", answer["rev"])
+        await alice.send({"type": "delete", "id": acks[2]["id"], "ref": "d"})
+        await changed(alice, "d")
+        assert (await changed(bob))["deleted"] is True
+        # Bob may not touch Alice's message, from either process.
+        await bob.send({"type": "delete", "id": acks[1]["id"], "ref": "b"})
+        error = await bob.recv()
+        while error["type"] == "presence":
+            error = await bob.recv()
+        assert error["code"] == "not_yours"
+        back = await WebSocketClient(two.url).connect()
+        await back.send(
+            {"type": "join", "email": "carol@example.com", "since": seen["history"][-1]["id"], "rev": 0}
+        )
+        joined = await back.expect("joined")
+        assert joined["history"] == [] and joined["rev"] == answer["rev"] + 1
+        assert [(c["id"], c["content"], c.get("deleted", False)) for c in joined["changes"]] == [
+            (acks[0]["id"], "m0 edited", False),
+            (acks[2]["id"], "", True),
+        ]
+        for client in (alice, bob, back):
+            await client.close()
+
+    run(scenario())

@@ -22,8 +22,12 @@ from ..chat import Message, PresenceChange
 #: ``deliver(room, message, origin)``: ``origin`` is the opaque token the
 #: sender passed to :meth:`Backend.append` (so the hub can acknowledge to the
 #: sending connection and skip it), or None when the message came from
-#: another process.
+#: another process; or :data:`CHANGE` for no new message but the news of a
+#: change to a stored one (:meth:`Backend.change`): its state after it.
 Deliver = Callable[[str, Message, object], None]
+
+#: The ``origin`` of a change's delivery.
+CHANGE = object()
 
 #: ``announce(room, change, origin)``: someone's first connection entered or
 #: last one left a room (``change.event`` is "join" or "leave"); ``origin`` is
@@ -112,6 +116,36 @@ class Backend(Protocol):
     async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
         """Up to ``limit`` of the newest messages with ``after < id < before``
         (either bound may be None), oldest first."""
+
+    async def get(self, room: str, message_id: int) -> Message | None:
+        """Message ``message_id`` of ``room`` as it is now (changes applied),
+        or None if the room keeps none of that id. Raises :class:`StorageError`."""
+
+    async def change(
+        self, room: str, message_id: int, kind: str, content: str
+    ) -> tuple[Message | None, bool]:
+        """Apply a change to a stored message, atomically: ``kind``
+        :data:`~chatzilla.chat.EDIT` (to ``content``, already checked) or
+        :data:`~chatzilla.chat.DELETE`, as the room's next change id (its
+        ``rev``), by the rule of :func:`chatzilla.chat.changed`.
+
+        Returns the message after it and whether anything changed: nothing
+        does when the message is deleted already (an edit of it is refused
+        by the caller, seeing ``deleted``) or an edit gives the text it has
+        (a retry), and nothing is stored or delivered then; (None, False)
+        when the room keeps no message of that id. A change is stored as
+        durably as :meth:`append` stores, and passed to ``deliver`` in every
+        process that has the room's people (in this one before returning,
+        or for a shared backend when its reader sees it). Raises
+        :class:`StorageError`. Who may change the message is the caller's
+        business (the hub's)."""
+
+    async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
+        """Up to ``limit`` messages of ``room`` changed by a change whose id
+        is above ``after``, in the order of their latest change (oldest
+        first; a message changed twice comes once, as it is now), and the
+        room's latest change id (0 when none). Messages removed by retention
+        are left out. Raises :class:`StorageError`."""
 
     async def bounds(self, room: str) -> tuple[int, int]:
         """``(first, last)``: the lowest id ``room`` still keeps (every lower

@@ -7,8 +7,8 @@ import collections
 import time
 from collections.abc import Callable
 
-from ..chat import Message
-from .base import DEDUP_WINDOW, deliver_stored
+from ..chat import DELETE, Message, changed
+from .base import CHANGE, DEDUP_WINDOW, deliver_stored
 from .presence import LocalPresence
 from .retention import KEEP_ALL, Retention
 
@@ -21,6 +21,18 @@ class _RoomLog:
         self.messages: list[Message] = []
         self.start = 0
         self.first = first  # the lowest id kept
+        # Changed messages: id -> the id of its latest change, in the order
+        # of those changes (a change moves its message to the end).
+        self.changed: collections.OrderedDict[int, int] = collections.OrderedDict()
+        self.rev = 0  # the room's latest change id
+
+    def at(self, message_id: int) -> int | None:
+        """The index in ``messages`` of ``message_id``, if kept (ids are
+        contiguous from ``first``)."""
+        if message_id < self.first:
+            return None
+        index = self.start + message_id - self.first
+        return index if index < len(self.messages) else None
 
     def drop_below(self, first: int) -> None:
         if first <= self.first:
@@ -130,6 +142,51 @@ class MemoryBackend(LocalPresence):
         lo = log.start if after is None else bisect.bisect_right(messages, after, lo=log.start, key=key)
         hi = len(messages) if before is None else bisect.bisect_left(messages, before, lo=log.start, key=key)
         return messages[max(lo, hi - limit) : hi]
+
+    async def get(self, room: str, message_id: int) -> Message | None:
+        log = self._logs.get(room)
+        if log is None:
+            return None
+        self._prune(room, log, self._clock())
+        index = log.at(message_id)
+        return None if index is None else log.messages[index]
+
+    async def change(
+        self, room: str, message_id: int, kind: str, content: str
+    ) -> tuple[Message | None, bool]:
+        message = await self.get(room, message_id)
+        log = self._logs.get(room)
+        if message is None or log is None:
+            return None, False
+        if message.deleted and kind != DELETE:
+            return message, False
+        after = changed(message, kind, content, log.rev + 1, self._clock())
+        if after is None:
+            return message, False
+        log.rev = after.rev
+        index = log.at(message_id)
+        assert index is not None
+        log.messages[index] = after
+        log.changed.pop(message_id, None)
+        log.changed[message_id] = after.rev
+        deliver_stored(self._deliver, room, after, CHANGE)
+        return after, True
+
+    async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
+        log = self._logs.get(room)
+        if log is None:
+            return [], 0
+        self._prune(room, log, self._clock())
+        found: list[Message] = []
+        # Newest change first, back to `after`; then the oldest `limit` of them.
+        for message_id, rev in reversed(log.changed.items()):
+            if rev <= after:
+                break
+            index = log.at(message_id)
+            if index is not None:
+                found.append(log.messages[index])
+        found.reverse()
+        return found[:limit], log.rev
 
     async def bounds(self, room: str) -> tuple[int, int]:
         log = self._logs.get(room)

@@ -50,8 +50,15 @@ import asyncpg
 
 from ..chat import Message, PresenceChange
 from ..privacy import who
-from .base import DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
-from .postgres_schema import MESSAGES_CHANNEL, MIGRATION_LOCK, MIGRATIONS, PRESENCE_CHANNEL, SCHEMA_VERSION
+from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
+from .postgres_schema import (
+    CHANGES_CHANNEL,
+    MESSAGES_CHANNEL,
+    MIGRATION_LOCK,
+    MIGRATIONS,
+    PRESENCE_CHANNEL,
+    SCHEMA_VERSION,
+)
 from .retention import KEEP_ALL, PRUNE_BATCH, PRUNE_EVERY, Retention
 
 log = logging.getLogger("chatzilla.postgres")
@@ -72,6 +79,8 @@ UNKNOWN_KEPT = 60.0
 COMMAND_TIMEOUT = 5.0
 #: Messages read at once per room by the reader.
 READ_BATCH = 1000
+#: A message's columns, in the order of :class:`Message`'s fields.
+COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted"
 
 
 def normalize_url(url: str) -> str:
@@ -179,6 +188,9 @@ class PostgresBackend:
         self._local: dict[str, collections.Counter[str]] = {}
         self._last_read: dict[str, int] = {}  # room -> last id delivered here
         self._newest: dict[str, int] = {}  # room -> newest id known to exist
+        # Likewise for changes: room -> last change id delivered here, newest known.
+        self._last_rev: dict[str, int] = {}
+        self._newest_rev: dict[str, int] = {}
         # This process's appends: token -> (room, sending connection, set
         # once the reader delivered it); the token goes into the message's
         # notification, so the reader can tell its own messages whichever
@@ -227,6 +239,7 @@ class PostgresBackend:
         con = await connect(self._url)
         await con.add_listener(MESSAGES_CHANNEL, self._on_message)
         await con.add_listener(PRESENCE_CHANNEL, self._on_presence)
+        await con.add_listener(CHANGES_CHANNEL, self._on_change)
         con.add_termination_listener(self._on_lost)
         self._listener = con
 
@@ -445,8 +458,8 @@ class PostgresBackend:
             raise StorageError("the database is closed")
         try:
             rows = await self._pool.fetch(
-                "SELECT id, sender, content, ts, ref FROM messages WHERE room = $1 AND id > $2"
-                " AND id < $3 ORDER BY id DESC LIMIT $4",
+                f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id > $2 AND id < $3"
+                " ORDER BY id DESC LIMIT $4",
                 room,
                 after or 0,
                 before or 2**63 - 1,
@@ -457,6 +470,61 @@ class PostgresBackend:
             raise StorageError("history could not be read") from None
         self._healthy = True
         return [Message(*row) for row in reversed(rows)]
+
+    async def get(self, room: str, message_id: int) -> Message | None:
+        if self._pool is None:
+            raise StorageError("the database is closed")
+        try:
+            row = await self._pool.fetchrow(
+                f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id = $2", room, message_id
+            )
+        except ERRORS as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+        return None if row is None else Message(*row)
+
+    async def change(
+        self, room: str, message_id: int, kind: str, content: str
+    ) -> tuple[Message | None, bool]:
+        if self._closed or self._pool is None:
+            raise StorageError("the database is closed")
+        try:
+            row = await self._pool.fetchrow(
+                "SELECT * FROM chatzilla_change($1, $2, $3, $4, $5)",
+                room,
+                message_id,
+                kind,
+                content,
+                self._clock(),
+            )
+        except ERRORS as exc:
+            self._failed("change", exc)
+            raise StorageError("the change could not be stored") from None
+        self._healthy = True
+        if row["status"] == 0:
+            return None, False
+        # Delivered here (and in every process) by the reader, on its notification.
+        return Message(*list(row.values())[1:]), row["status"] == 1
+
+    async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
+        if self._pool is None:
+            raise StorageError("the database is closed")
+        try:
+            last = await self._pool.fetchval("SELECT last_rev FROM rooms WHERE room = $1", room)
+            rows = await self._changed_after(room, after, limit) if limit > 0 else []
+        except ERRORS as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+        return [Message(*row) for row in rows], last or 0
+
+    async def _changed_after(self, room: str, after: int, limit: int) -> list[asyncpg.Record]:
+        assert self._pool is not None
+        return await self._pool.fetch(
+            f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND rev > 0 AND rev > $2 ORDER BY rev LIMIT $3",
+            room,
+            after,
+            limit,
+        )
 
     async def bounds(self, room: str) -> tuple[int, int]:
         if self._pool is None:
@@ -545,6 +613,18 @@ class PostgresBackend:
             self._token_of[key] = token
         self._known(room, key[1])
 
+    def _on_change(self, con, pid, channel, payload: str) -> None:
+        """A change was committed: "ROOM REV"."""
+        try:
+            room, rev_text = payload.rsplit(" ", 1)
+            rev = int(rev_text)
+        except ValueError:
+            log.error("skipped a malformed change notification")
+            return
+        if room in self._last_rev and rev > self._newest_rev.get(room, 0):
+            self._newest_rev[room] = rev
+            self._wake.set()
+
     def _on_lost(self, con) -> None:
         if con is self._listener and not self._closed:
             self._listener = None
@@ -564,10 +644,14 @@ class PostgresBackend:
                     await self._listen()
                     for room in self._last_read:
                         self._newest[room] = 2**63 - 1  # read all there is
+                    for room in self._last_rev:
+                        self._newest_rev[room] = 2**63 - 1
                     log.info("Postgres listening again")
                     self._healthy = True
                 for room in list(self._last_read):
                     await self._catch_up(room)
+                for room in list(self._last_rev):
+                    await self._catch_up_changes(room)
             except asyncio.CancelledError:
                 raise
             except ERRORS as exc:
@@ -590,8 +674,8 @@ class PostgresBackend:
                 continue
             assert self._pool is not None
             rows = await self._pool.fetch(
-                "SELECT id, sender, content, ts, ref FROM messages WHERE room = $1 AND id > $2"
-                " AND id <= $3 ORDER BY id LIMIT $4",
+                f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id > $2 AND id <= $3"
+                " ORDER BY id LIMIT $4",
                 room,
                 last,
                 self._newest[room],
@@ -606,6 +690,20 @@ class PostgresBackend:
                 if row["id"] > self._last_read.get(room, 2**63):
                     self._ready.pop((room, row["id"]), None)
                     self._deliver_in_turn(room, Message(*row))
+
+    async def _catch_up_changes(self, room: str) -> None:
+        """Deliver ``room``'s changes after the last delivered, in their order."""
+        while room in self._last_rev and self._last_rev[room] < self._newest_rev.get(room, 0):
+            last = self._last_rev[room]
+            rows = await self._changed_after(room, last, READ_BATCH)
+            if self._last_rev.get(room) != last:
+                return  # the room was left (and maybe joined again) meanwhile
+            if not rows:
+                self._newest_rev[room] = last
+                return
+            for row in rows:
+                self._last_rev[room] = row["rev"]
+                deliver_stored(self._deliver, room, Message(*row), CHANGE)
 
     def _deliver_in_turn(self, room: str, message: Message) -> None:
         """Deliver ``message``, the next of ``room``, with its origin if it
@@ -645,6 +743,13 @@ class PostgresBackend:
             self._local.setdefault(room, collections.Counter())[email] += 1
             # Read from the last message at the time of this arrival on.
             self._last_read.setdefault(room, row["last_id"])
+            if room not in self._last_rev:
+                last_rev = None
+                with contextlib.suppress(*ERRORS):
+                    last_rev = await self._pool.fetchval("SELECT last_rev FROM rooms WHERE room = $1", room)
+                # Unknown (Postgres failed just now): changes are read from
+                # the first, which only repeats ones the pages know.
+                self._last_rev[room] = last_rev or 0
         self._healthy = True
         participants = list(row["participants"])
         if row["first"] == 1 and self._announce is not None:
@@ -664,6 +769,8 @@ class PostgresBackend:
             del self._local[room]
             self._last_read.pop(room, None)  # stop reading a room nobody here is in
             self._newest.pop(room, None)
+            self._last_rev.pop(room, None)
+            self._newest_rev.pop(room, None)
             self._stop_waiting(room)
         task = self._spawn(self._leave_now(room, email, key, at_once or self._grace <= 0))
         self._leaving.add(task)

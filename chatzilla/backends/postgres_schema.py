@@ -24,6 +24,8 @@ MIGRATION_LOCK = 0x63686174
 #: names the append in the process that made it); a JSON object for
 #: each presence change (node, room, event, email, count, version).
 MESSAGES_CHANNEL = "chatzilla_messages"
+#: "ROOM REV" of each change to a stored message (an edit, a delete).
+CHANGES_CHANNEL = "chatzilla_changes"
 PRESENCE_CHANNEL = "chatzilla_presence"
 
 MIGRATIONS: tuple[str, ...] = (
@@ -283,6 +285,65 @@ MIGRATIONS: tuple[str, ...] = (
         label text NOT NULL,
         created double precision NOT NULL
     );
+    """,
+    # 4: edits and deletes: a changed message holds the id of its latest
+    # change (rev, counted per room in rooms.last_rev), found by it for a
+    # catch-up; a deleted one keeps its row, with no content.
+    # chatzilla_change applies one change under the room's lock (so change
+    # ids commit in order, as message ids do) and notifies "ROOM REV".
+    # status 0: no such message; 1: changed; 2: nothing to change (deleted
+    # already, or an edit to the text it has).
+    """
+    ALTER TABLE rooms ADD COLUMN last_rev bigint NOT NULL DEFAULT 0;
+    ALTER TABLE messages
+        ADD COLUMN rev bigint NOT NULL DEFAULT 0,
+        ADD COLUMN edited double precision,
+        ADD COLUMN deleted boolean NOT NULL DEFAULT false;
+    CREATE INDEX messages_by_rev ON messages (room, rev) WHERE rev > 0;
+
+    CREATE FUNCTION chatzilla_change(
+        p_room text, p_id bigint, p_kind text, p_content text, p_ts double precision
+    ) RETURNS TABLE (
+        status integer, id bigint, sender text, content text, ts double precision, ref text,
+        rev bigint, edited double precision, deleted boolean
+    )
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        m messages%ROWTYPE;
+    BEGIN
+        PERFORM 1 FROM rooms AS r WHERE r.room = p_room FOR UPDATE;
+        SELECT * INTO m FROM messages AS x WHERE x.room = p_room AND x.id = p_id;
+        IF NOT FOUND THEN
+            status := 0;
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        status := 2;
+        IF NOT m.deleted AND NOT (p_kind = 'edit' AND m.content = p_content) THEN
+            UPDATE rooms AS r SET last_rev = r.last_rev + 1 WHERE r.room = p_room
+                RETURNING r.last_rev INTO m.rev;
+            IF p_kind = 'delete' THEN
+                m.content := '';
+                m.deleted := true;
+            ELSE
+                m.content := p_content;
+                m.edited := p_ts;
+            END IF;
+            UPDATE messages AS x SET content = m.content, deleted = m.deleted, edited = m.edited, rev = m.rev
+             WHERE x.room = p_room AND x.id = p_id;
+            PERFORM pg_notify('chatzilla_changes', p_room || ' ' || m.rev);
+            status := 1;
+        END IF;
+        id := m.id;
+        sender := m.sender;
+        content := m.content;
+        ts := m.ts;
+        ref := m.ref;
+        rev := m.rev;
+        edited := m.edited;
+        deleted := m.deleted;
+        RETURN NEXT;
+    END $$;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -53,7 +54,7 @@ from redis.typing import KeyT, StreamIdT
 
 from ..chat import Message, PresenceChange
 from ..privacy import who
-from .base import DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
+from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
 from .retention import KEEP_ALL, PRUNE_EVERY, Retention
 
 log = logging.getLogger("chatzilla.redis")
@@ -104,6 +105,39 @@ redis.call('XADD', KEYS[2], '0-' .. id, 's', ARGV[1], 'c', ARGV[2], 't', ARGV[3]
 local stamp = id .. ' ' .. ARGV[3]
 if ARGV[4] ~= '' then redis.call('SET', KEYS[3], stamp, 'EX', ARGV[6]) end
 return {0, stamp}
+"""
+
+# KEYS: stream, changes (hash: id -> the message's changed state, JSON),
+# rev (the room's change counter), revs (sorted set: id by its latest
+# change), change stream. ARGV: id, kind ("edit" or "delete"), content,
+# now. Applies the change (unless it changes nothing: a deleted message, or
+# an edit to the text it has) as the room's next change id and appends the
+# message's new state to the change stream, which every process reads.
+# Returns {status (0: no such message, 1: changed, 2: nothing to change),
+# the message's fields as a change stream entry holds them...}.
+_CHANGE = """
+local entry = redis.call('XRANGE', KEYS[1], '0-' .. ARGV[1], '0-' .. ARGV[1])[1]
+if not entry then return {0} end
+local m = {}
+local f = entry[2]
+for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
+local v, e, d = '0', '', '0'
+local state = redis.call('HGET', KEYS[2], ARGV[1])
+if state then
+  local s = cjson.decode(state)
+  m.c, v, e, d = s.c, s.v, s.e, s.d
+end
+local status = 2
+if d == '0' and not (ARGV[2] == 'edit' and m.c == ARGV[3]) then
+  status = 1
+  v = tostring(redis.call('INCR', KEYS[3]))
+  if ARGV[2] == 'delete' then m.c, d = '', '1' else m.c, e = ARGV[3], ARGV[4] end
+  redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({c = m.c, v = v, e = e, d = d}))
+  redis.call('ZADD', KEYS[4], v, ARGV[1])
+  redis.call('XADD', KEYS[5], '0-' .. v, 'i', ARGV[1], 's', m.s, 'c', m.c, 't', m.t, 'r', m.r,
+    'v', v, 'e', e, 'd', d)
+end
+return {status, 'i', ARGV[1], 's', m.s, 'c', m.c, 't', m.t, 'r', m.r, 'v', v, 'e', e, 'd', d}
 """
 
 # KEYS: stream, seq, first. ARGV: messages to keep (0: all), the cutoff time
@@ -288,6 +322,7 @@ class RedisBackend:
         self._reap_script = self._redis.register_script(_REAP)
         self._expire_script = self._redis.register_script(_EXPIRE)
         self._prune_script = self._redis.register_script(_PRUNE)
+        self._change_script = self._redis.register_script(_CHANGE)
         self._deliver: Deliver | None = None
         self._announce: Announce | None = None
         self._healthy = False
@@ -296,6 +331,7 @@ class RedisBackend:
         # after a Redis restart and to know which streams to read.
         self._local: dict[str, collections.Counter[str]] = {}
         self._last_read: dict[str, str] = {}  # room -> last stream id delivered
+        self._last_change: dict[str, str] = {}  # room -> last change stream id delivered
         self._reader_id: int | None = None
         self._rooms_changed = asyncio.Event()
         self._tokens = itertools.count(1)
@@ -456,11 +492,18 @@ class RedisBackend:
             entries = cast(
                 _Entries, await self._redis.xrevrange(self._key("stream", room), high, low, count=limit)
             )
+            messages = [self._message(entry_id, fields) for entry_id, fields in reversed(entries)]
+            if messages:
+                states = cast(
+                    list[str | None],
+                    await self._redis.hmget(self._key("chg", room), [m.id for m in messages]),
+                )
+                messages = [self._as_changed(m, state) for m, state in zip(messages, states, strict=True)]
         except (RedisError, OSError) as exc:
             self._failed("history", exc)
             raise StorageError("history could not be read") from None
         self._healthy = True
-        return [self._message(entry_id, fields) for entry_id, fields in reversed(entries)]
+        return messages
 
     @staticmethod
     def _message(entry_id: str, fields: dict[str, str]) -> Message:
@@ -468,14 +511,107 @@ class RedisBackend:
             int(entry_id.split("-")[1]), fields["s"], fields["c"], float(fields["t"]), fields["r"] or None
         )
 
-    async def _newest_id(self, client: aioredis.Redis, room: str) -> str:
-        """The id of the last entry of ``room``'s stream ("0-0" if none)."""
-        newest = cast(_Entries, await client.xrevrange(self._key("stream", room), "+", "-", count=1))
+    @staticmethod
+    def _as_changed(message: Message, state: str | None) -> Message:
+        """``message`` with its changed state (the JSON of _CHANGE), if any."""
+        if state is None:
+            return message
+        fields = json.loads(state)
+        return dataclasses.replace(
+            message,
+            content=fields["c"],
+            rev=int(fields["v"]),
+            edited=float(fields["e"]) if fields["e"] else None,
+            deleted=fields["d"] == "1",
+        )
+
+    @staticmethod
+    def _changed_message(fields: dict[str, str]) -> Message:
+        """A message's state as a change stream entry (or _CHANGE) holds it."""
+        return Message(
+            int(fields["i"]),
+            fields["s"],
+            fields["c"],
+            float(fields["t"]),
+            fields["r"] or None,
+            int(fields["v"]),
+            float(fields["e"]) if fields["e"] else None,
+            fields["d"] == "1",
+        )
+
+    async def get(self, room: str, message_id: int) -> Message | None:
+        try:
+            found = await self._by_ids(room, [message_id])
+        except (RedisError, OSError) as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+        return found[0] if found else None
+
+    async def _by_ids(self, room: str, ids: list[int]) -> list[Message]:
+        """The messages of ``room`` with these ids, as they are now, in that
+        order; those the stream no longer has (retention) left out."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for message_id in ids:
+                pipe.xrange(self._key("stream", room), f"0-{message_id}", f"0-{message_id}")
+            if ids:
+                pipe.hmget(self._key("chg", room), ids)
+            replies = await pipe.execute()
+        found = []
+        for message_id, entries, state in zip(ids, replies, replies[-1] if ids else (), strict=False):
+            if entries:
+                entry_id, fields = entries[0]
+                found.append(self._as_changed(self._message(entry_id, fields), state))
+            else:
+                log.debug("message %d of room %s changed, then removed by retention", message_id, room)
+        return found
+
+    async def change(
+        self, room: str, message_id: int, kind: str, content: str
+    ) -> tuple[Message | None, bool]:
+        try:
+            status, *flat = await self._change_script(
+                keys=[
+                    self._key("stream", room),
+                    self._key("chg", room),
+                    self._key("rev", room),
+                    self._key("revs", room),
+                    self._key("cstream", room),
+                ],
+                args=[message_id, kind, content, repr(self._clock())],
+            )
+        except (RedisError, OSError) as exc:
+            self._failed("change", exc)
+            raise StorageError("the change could not be stored") from None
+        self._healthy = True
+        if status == 0:
+            return None, False
+        # Delivered here (and in every process) by the reader, from the
+        # change stream.
+        return self._changed_message(dict(zip(flat[::2], flat[1::2], strict=True))), status == 1
+
+    async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(self._key("rev", room))
+                pipe.zrangebyscore(self._key("revs", room), f"({after}", "+inf", start=0, num=max(limit, 1))
+                last, ids = await pipe.execute()
+            found = await self._by_ids(room, [int(i) for i in ids][:limit])
+        except (RedisError, OSError) as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+        self._healthy = True
+        return found, int(last or 0)
+
+    async def _newest_id(self, client: aioredis.Redis, room: str, stream: str = "stream") -> str:
+        """The id of the last entry of ``room``'s stream (or its change
+        stream: ``stream`` "cstream"), "0-0" if none."""
+        newest = cast(_Entries, await client.xrevrange(self._key(stream, room), "+", "-", count=1))
         return newest[0][0] if newest else "0-0"
 
     async def _follow(self, room: str) -> None:
-        """Start reading ``room``'s stream after its current last entry."""
+        """Start reading ``room``'s streams after their current last entries."""
         self._last_read.setdefault(room, await self._newest_id(self._redis, room))
+        self._last_change.setdefault(room, await self._newest_id(self._redis, room, "cstream"))
         await self._wake_reader()
 
     async def _wake_reader(self) -> None:
@@ -496,6 +632,11 @@ class RedisBackend:
                 rooms: dict[KeyT, StreamIdT] = {
                     self._key("stream", room): last for room, last in self._last_read.items()
                 }
+                rooms.update(
+                    (self._key("cstream", room), last)
+                    for room, last in self._last_change.items()
+                    if room in self._last_read
+                )
                 if not rooms:
                     await self._rooms_changed.wait()
                     continue
@@ -514,7 +655,11 @@ class RedisBackend:
                 continue
             backoff = 0.1
             prefix = len(self._key("stream", ""))
+            changes = self._key("cstream", "")
             for stream, entries in replies or ():
+                if stream.startswith(changes):
+                    self._deliver_changes(stream[len(changes) :], entries)
+                    continue
                 room = stream[prefix:]
                 if room not in self._last_read:
                     self._stop_waiting(room)
@@ -535,6 +680,19 @@ class RedisBackend:
                             delivered.set_result(None)
                     deliver_stored(self._deliver, room, message, origin)
             self._read_some()
+
+    def _deliver_changes(self, room: str, entries: _Entries) -> None:
+        """Deliver the entries of ``room``'s change stream (if still read here)."""
+        if room not in self._last_read:
+            return
+        for entry_id, fields in entries:
+            self._last_change[room] = entry_id
+            try:
+                message = self._changed_message(fields)
+            except (KeyError, ValueError):
+                log.error("skipped malformed change %s of room %s", entry_id, room)
+                continue
+            deliver_stored(self._deliver, room, message, CHANGE)
 
     async def _read_past(self, room: str, message_id: int) -> None:
         """Wait (at most DELIVERY_WAIT) until the reader has delivered
@@ -579,6 +737,10 @@ class RedisBackend:
             if int(newest_id.split("-")[1]) < int(last.split("-")[1]):
                 log.warning("room %s's stream was reset; reading it from the start", room)
                 self._last_read[room] = "0-0"
+        for room, last in list(self._last_change.items()):
+            newest_id = await self._newest_id(self._reader, room, "cstream")
+            if _stream_number(newest_id) < _stream_number(last):
+                self._last_change[room] = "0-0"
 
     # -- presence --------------------------------------------------------------
 
@@ -618,6 +780,7 @@ class RedisBackend:
                 self._failed("join", exc)
                 if not self._local.get(room):
                     self._last_read.pop(room, None)
+                    self._last_change.pop(room, None)
                 raise StorageError("presence could not be recorded") from None
             self._local.setdefault(room, collections.Counter())[email] += 1
         self._healthy = True
@@ -637,6 +800,7 @@ class RedisBackend:
         if not local:
             del self._local[room]
             self._last_read.pop(room, None)  # stop reading a room nobody here is in
+            self._last_change.pop(room, None)
             self._stop_waiting(room)
         task = self._spawn(self._leave_now(room, email, key, at_once))
         self._leaving.add(task)

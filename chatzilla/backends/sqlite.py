@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from ..chat import Message
-from .base import DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
+from ..chat import DELETE, Message, changed
+from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
 from .presence import LocalPresence
 from .retention import KEEP_ALL, PRUNE_BATCH, PRUNE_EVERY, Retention
 
@@ -98,8 +98,28 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE rooms ADD COLUMN first_id INTEGER NOT NULL DEFAULT 1;
     """,
+    # 6: edits and deletes: a changed message holds the id of its latest
+    # change (rev, counted per room in rooms.last_rev, never reused), found
+    # by it for a catch-up; a deleted one keeps its row, with no content.
+    """
+    ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN edited REAL;
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN last_rev INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_by_rev ON messages (room, rev) WHERE rev > 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: A message's columns, in the order of :func:`_message`'s row.
+_COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted"
+
+
+def _message(row: tuple) -> Message:
+    """A row of :data:`_COLUMNS` as a :class:`Message`."""
+    message_id, sender, content, ts, ref, rev, edited, deleted = row
+    return Message(message_id, sender, content, ts, ref, rev, edited, bool(deleted))
+
 
 #: Every query the backend runs on a room's messages, by name. Each must
 #: cost the same however many messages the room holds: tests/test_query_plans.py
@@ -113,8 +133,15 @@ QUERIES: dict[str, str] = {
     "WHERE room = ? AND sender = ? AND ref = ? AND ts >= ? ORDER BY id DESC LIMIT 1",
     "insert": "INSERT INTO messages (room, id, sender, content, ts, ref) VALUES (?, ?, ?, ?, ?, ?)",
     # The newest ``limit`` with after < id < before: a range of the primary key.
-    "page": "SELECT id, sender, content, ts, ref FROM messages WHERE room = ? AND id > ? "
-    "AND id < ? ORDER BY id DESC LIMIT ?",
+    "page": f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?",
+    # Changes: one message, its new state, and the messages changed after a
+    # change id, in their order (the partial index holds changed ones only).
+    "get": f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id = ?",
+    "change": "UPDATE messages SET content = ?, rev = ?, edited = ?, deleted = ? WHERE room = ? AND id = ?",
+    "changes": f"SELECT {_COLUMNS} FROM messages INDEXED BY messages_by_rev "
+    "WHERE room = ? AND rev > 0 AND rev > ? ORDER BY rev LIMIT ?",
+    "last_rev": "SELECT last_rev FROM rooms WHERE room = ?",
+    "set_last_rev": "UPDATE rooms SET last_rev = ? WHERE room = ?",
     "last_id": "SELECT last_id FROM rooms WHERE room = ?",
     "bounds": "SELECT first_id, last_id FROM rooms WHERE room = ?",
     # Retention: the time of the first message from an id on (bisection),
@@ -323,7 +350,43 @@ class SQLiteBackend(LocalPresence):
         con = self._rcon
         assert con is not None
         rows = con.execute(QUERIES["page"], (room, after or 0, before or 2**63 - 1, limit)).fetchall()
-        return [Message(*row) for row in reversed(rows)]
+        return [_message(row) for row in reversed(rows)]
+
+    def _get(self, room: str, message_id: int) -> Message | None:
+        assert self._rcon is not None
+        row = self._rcon.execute(QUERIES["get"], (room, message_id)).fetchone()
+        return None if row is None else _message(row)
+
+    def _changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
+        con = self._rcon
+        assert con is not None
+        # The latest id first: changes listed past it are news all the same.
+        row = con.execute(QUERIES["last_rev"], (room,)).fetchone()
+        rows = con.execute(QUERIES["changes"], (room, after, limit)).fetchall() if limit > 0 else []
+        return [_message(r) for r in rows], row[0] if row else 0
+
+    def _change(self, room: str, message_id: int, kind: str, content: str) -> tuple[Message | None, bool]:
+        """One change in a transaction of its own (writer thread)."""
+        con = self._wcon
+        assert con is not None
+        with transaction(con):
+            row = con.execute(QUERIES["get"], (room, message_id)).fetchone()
+            if row is None:
+                return None, False
+            message = _message(row)
+            if message.deleted and kind != DELETE:
+                return message, False
+            last_rev = con.execute(QUERIES["last_rev"], (room,)).fetchone()[0]
+            after = changed(message, kind, content, last_rev + 1, self._clock())
+            if after is None:
+                return message, False
+            con.execute(
+                QUERIES["change"],
+                (after.content, after.rev, after.edited, int(after.deleted), room, message_id),
+            )
+            con.execute(QUERIES["set_last_rev"], (after.rev, room))
+        self.commits += 1
+        return after, True
 
     # -- the Backend interface --------------------------------------------
 
@@ -468,6 +531,37 @@ class SQLiteBackend(LocalPresence):
         except sqlite3.Error as exc:
             log.error("could not read history of room %s: %s", room, exc)
             raise StorageError("history could not be read") from None
+
+    async def get(self, room: str, message_id: int) -> Message | None:
+        return await self._read(self._get, room, message_id)
+
+    async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
+        return await self._read(self._changes, room, after, limit)
+
+    async def _read(self, read: Callable, *args):
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._reader, read, *args)
+        except sqlite3.Error as exc:
+            log.error("could not read history of room %s: %s", args[0], exc)
+            raise StorageError("history could not be read") from None
+
+    async def change(
+        self, room: str, message_id: int, kind: str, content: str
+    ) -> tuple[Message | None, bool]:
+        if self._closed:
+            raise StorageError("the database is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            message, done = await loop.run_in_executor(
+                self._writer, self._change, room, message_id, kind, content
+            )
+        except (sqlite3.Error, OSError) as exc:
+            self._write_failed(exc)
+            raise StorageError("the change could not be stored") from None
+        self._write_worked()
+        if done and message is not None:
+            deliver_stored(self._deliver, room, message, CHANGE)
+        return message, done
 
     async def bounds(self, room: str) -> tuple[int, int]:
         loop = asyncio.get_running_loop()
