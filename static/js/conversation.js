@@ -5,7 +5,8 @@
 // drops it on leaving, so nothing of one conversation outlives it.
 //
 // Speaks wire protocol version 1 with its extensions (rooms, `since`,
-// `history`, refs, `typing`, `leave`; docs/protocol.md). A new frame type
+// `history`, refs, `typing`, `leave`, edits and deletes with `rev`;
+// docs/protocol.md). A new frame type
 // is one more entry in HANDLERS; a new error code one more row in errors.js.
 
 import { onError, retryAfter } from './errors.js';
@@ -44,6 +45,15 @@ export class Conversation {
     // reused, so an id alone says whether a message is shown already.
     this.shown = new Set();
     this.lastId = 0;           // the newest id shown; a rejoin asks for what came after it
+    // Changes (edits, deletes): the room's change id up to which every
+    // change is known (a rejoin asks for the later ones), and the change
+    // id of each shown message that was changed (older news is ignored).
+    this.rev = 0;
+    this.revs = new Map();
+    // The page's own edits and deletes on their way: ref -> frame (sent
+    // again, with the same ref, after a rejoin; harmless if it was done).
+    this.changing = new Map();
+    this._changesRef = null;   // the `changes` request in flight
     this.participants = [];
     this._send = send;
     this._view = view;
@@ -92,6 +102,7 @@ export class Conversation {
       : { type: 'join', email: this.email, room: this.room, ref: this._joinRef };
     this._since = this.everJoined ? this.lastId : null;
     if (this._since !== null) { frame.since = this._since; }
+    frame.rev = this.rev;
     this._joining = this._send(frame);
   }
 
@@ -171,6 +182,34 @@ export class Conversation {
     this._send({ type: 'typing' });
   }
 
+  /**
+   * Edit our message `id` to `text`: null when on its way, else what the
+   * server would refuse it for ('empty', 'too_long', 'offline').
+   */
+  edit(id, text) {
+    const checked = checkMessage(text, this._maxContent);
+    if (checked.problem) { return checked.problem; }
+    return this._change({ type: 'edit', id, content: checked.content });
+  }
+
+  /** Delete our message `id`: null when on its way, else 'offline'. */
+  remove(id) {
+    return this._change({ type: 'delete', id });
+  }
+
+  _change(frame) {
+    if (this.over || !this.joined) { return 'offline'; }
+    // One change of a message at a time: a newer one replaces the older
+    // if it is still waiting, so a retry never undoes a later edit.
+    for (const [ref, waiting] of this.changing) {
+      if (waiting.id === frame.id) { this.changing.delete(ref); }
+    }
+    const ref = this._ref('c');
+    this.changing.set(ref, { ...frame, ref });
+    this._send({ ...frame, ref });
+    return null;
+  }
+
   /** Asks for the messages before id `before` (the oldest shown), unless in flight or none are left. */
   loadOlder(before) {
     const older = this.older;
@@ -223,8 +262,52 @@ export class Conversation {
     });
     // No `since`: the history is the room's latest; none means a new room.
     if (first && frame.history.length === 0) { this._reachedBeginning(Boolean(frame.truncated)); }
+    for (const message of frame.history) { this._knowRev(message); }
+    this._applyChanges(frame.changes || [], frame.changes_more, frame.rev);
     this.outbox.open();
+    // What was being changed when the connection dropped goes again.
+    for (const waiting of this.changing.values()) { this._send(waiting); }
     this._fillGap();
+  }
+
+  // The messages changed while away (`joined.changes`, a `changes` page):
+  // shown as they are now; `more`: ask for the rest, after the last one.
+  _applyChanges(changes, more, rev) {
+    for (const frame of changes) { this._onChanged(frame, false); }
+    if (more && changes.length > 0) {
+      this._changesRef = this._ref('r');
+      this._send({ type: 'changes', after: changes[changes.length - 1].rev, ref: this._changesRef });
+      return;
+    }
+    this._changesRef = null;
+    if (typeof rev === 'number') { this.rev = Math.max(this.rev, rev); }
+  }
+
+  _onChanges(frame) {
+    if (frame.ref === undefined || frame.ref !== this._changesRef) { return; }
+    this._applyChanges(frame.messages, frame.more, frame.rev);
+  }
+
+  // A message's new state (`changed`): shown if the message is, unless
+  // what is shown is as new. `live`: the room's news, in change order.
+  _onChanged(frame, live = true) {
+    // The answer to our own change (its live news comes too): done, and
+    // shown even when it changed nothing (a retry), which ends "saving…".
+    const answer = frame.ref !== undefined && this.changing.delete(frame.ref);
+    if (frame.ref === undefined && live && this._changesRef === null) {
+      this.rev = Math.max(this.rev, frame.rev);
+    }
+    if (!this.shown.has(frame.id)) { return; }
+    const known = this.revs.get(frame.id) || 0;
+    if (known < frame.rev) { this.revs.set(frame.id, frame.rev); }
+    if (known < frame.rev || (answer && known === frame.rev)) { this._view.changed(this._shown(frame)); }
+  }
+
+  // Remembers the change id of a message shown as it was then.
+  _knowRev(message) {
+    if (message.rev && (this.revs.get(message.id) || 0) < message.rev) {
+      this.revs.set(message.id, message.rev);
+    }
   }
 
   // A catch-up that says `more` left out older missed messages: they
@@ -261,6 +344,7 @@ export class Conversation {
   _onGapPage(frame) {
     const gap = this.gap;
     gap.loading = null;
+    for (const message of frame.messages) { this._knowRev(message); }
     const missed = frame.messages.filter((message) => message.id > gap.since);
     const news = missed.filter((message) => this._showing(message));
     if (news.length > 0) { this._view.missed(news.map((message) => this._shown(message))); }
@@ -301,6 +385,7 @@ export class Conversation {
 
   _onMessage(frame) {
     this._stopTyping(frame.sender);
+    this._knowRev(frame);
     if (this._showing(frame)) { this._view.message(this._shown(frame)); }
   }
 
@@ -326,6 +411,7 @@ export class Conversation {
     this.older.loading = null;
     // Known before the view looks for more to fill itself with.
     if (!frame.more) { this.older.complete = true; }
+    for (const message of frame.messages) { this._knowRev(message); }
     const messages = frame.messages.filter((message) => this._showing(message));
     this._view.older(messages.map((message) => this._shown(message)));
     if (!frame.more) { this._reachedBeginning(Boolean(frame.truncated)); }
@@ -350,6 +436,12 @@ export class Conversation {
       return this._historyError(frame);
     }
     if (ref !== undefined && this.gap !== null && ref === this.gap.ref) { return this._gapError(frame); }
+    if (ref !== undefined && this.changing.has(ref)) { return this._changeError(frame); }
+    if (ref !== undefined && ref === this._changesRef) {
+      // Not to be had now: the next rejoin asks again from the same `rev`.
+      this._changesRef = null;
+      return;
+    }
     const action = onError(frame.code, 'other');
     if (action === 'show') { this._view.problem(frame.reason); }
   }
@@ -386,6 +478,19 @@ export class Conversation {
     }
   }
 
+  _changeError(frame) {
+    const waiting = this.changing.get(frame.ref);
+    if (onError(frame.code, 'message') === 'retry') {
+      const wait = retryAfter(frame) * 1000;
+      this._timers.setTimeout(() => {
+        if (this.changing.get(frame.ref) === waiting && this.joined) { this._send(waiting); }
+      }, wait);
+      return;
+    }
+    this.changing.delete(frame.ref);
+    this._view.unchanged(waiting.id, frame.reason);
+  }
+
   _historyError(frame) {
     this.older.loading = null;
     const action = onError(frame.code, 'history');
@@ -408,10 +513,14 @@ export class Conversation {
     return true;
   }
 
-  // A message as the view shows it: with `mine`.
+  // A message as the view shows it: with `mine`, and `edited` (a time) or
+  // `deleted` when it was changed.
   _shown(message) {
-    return { id: message.id, sender: message.sender, content: message.content, ts: message.ts,
+    const shown = { id: message.id, sender: message.sender, content: message.content, ts: message.ts,
       mine: message.sender === this.me };
+    if (message.edited !== undefined) { shown.edited = message.edited; }
+    if (message.deleted) { shown.deleted = true; }
+    return shown;
   }
 
   // Nothing older is left; `removed`: the server removed older messages
@@ -454,6 +563,8 @@ const HANDLERS = {
   message: Conversation.prototype._onMessage,
   sent: Conversation.prototype._onSent,
   history: Conversation.prototype._onHistory,
+  changed: Conversation.prototype._onChanged,
+  changes: Conversation.prototype._onChanges,
   typing: Conversation.prototype._onTyping,
   error: Conversation.prototype._onError,
 };

@@ -41,13 +41,16 @@ export class Directory {
           email: this.key(frame.you),
           participants: (frame.participants || []).map((p) => this.key(p)),
           history: (frame.history || []).map(message),
+          ...(frame.changes === undefined ? {} : { changes: frame.changes.map(message) }),
         };
       case 'presence':
       case 'typing':
         return frame.person === undefined ? frame : { ...frame, email: this.key(frame.person) };
       case 'message':
+      case 'changed':
         return message(frame);
       case 'history':
+      case 'changes':
         return { ...frame, messages: (frame.messages || []).map(message) };
       default:
         return frame;

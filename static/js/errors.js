@@ -34,6 +34,9 @@ export const ON_ERROR = Object.freeze({
   // Perhaps stored: the same ref again is safe (acknowledged once, if it was);
   // its sent may also come by itself.
   outcome_unknown: { message: 'retry', join: 'retry', history: 'retry', other: 'show' },
+  // An edit or delete of a message that is gone, or someone else's.
+  not_found: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  not_yours: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   too_many_rooms: { message: 'refuse', join: 'retry', history: 'stop', other: 'show' },
   // May or may not have happened: a message goes again with its ref (safe).
   internal: { message: 'retry', join: 'retry', history: 'retry', other: 'show' },

@@ -95,6 +95,10 @@ const people = new People({
   stale: byId('people-stale'),
 }, avatars);
 const list = new MessageList(byId('messages'), formats, avatars);
+list.actions = {
+  edit: (id, text) => (current ? current.conversation.edit(id, text) : 'over'),
+  remove: (id) => (current ? current.conversation.remove(id) : 'over'),
+};
 
 // The conversation under way, with its view, or null before joining.
 let current = null;

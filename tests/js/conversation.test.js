@@ -41,13 +41,16 @@ class Setup {
   sent(type) { return this.frames.filter((frame) => frame.type === type); }
 
   /** Connects and joins; returns the join frame the page sent. */
-  join({ participants = [ME], history = [], truncated, more } = {}) {
+  join({ participants = [ME], history = [], truncated, more, rev, changes, changesMore } = {}) {
     this.open = true;
     this.conversation.opened();
     const join = this.sent('join').at(-1);
     const joined = { type: 'joined', email: ME, room: 'dev', participants, history };
     if (truncated) { joined.truncated = true; }
     if (more) { joined.more = true; }
+    if (rev !== undefined) { joined.rev = rev; }
+    if (changes !== undefined) { joined.changes = changes; }
+    if (changesMore) { joined.changes_more = true; }
     this.conversation.receive(joined);
     return join;
   }
@@ -468,4 +471,61 @@ it('warns about a frame type it does not know', () => {
   s.join();
   s.conversation.receive({ type: 'novelty' });
   assert.deepEqual(s.warnings, [['Chatzilla: unknown frame type', 'novelty']]);
+});
+
+describe('edits and deletes', () => {
+  const changed = (id, rev, extra = {}) => ({ ...message(id, ME), type: 'changed', rev, ...extra });
+
+  it('sends an edit with a ref, shows the answer, and ignores older news of the message', () => {
+    const s = new Setup({ maxContent: 50 });
+    s.join({ history: [message(1, ME)], rev: 4 });
+    assert.equal(s.conversation.edit(1, '  '), 'empty');
+    assert.equal(s.conversation.edit(1, ' new text '), null);
+    const edit = s.sent('edit')[0];
+    assert.deepEqual({ ...edit, ref: undefined }, { type: 'edit', id: 1, content: 'new text', ref: undefined });
+    s.conversation.receive(changed(1, 5, { content: 'new text', edited: 2, ref: edit.ref }));
+    s.conversation.receive(changed(1, 5, { content: 'new text', edited: 2 }));
+    s.conversation.receive(changed(1, 3, { content: 'stale' }));
+    const shown = s.view.named('changed').map((call) => [call[1].content, call[1].edited]);
+    assert.deepEqual(shown, [['new text', 2]]);
+    assert.equal(s.conversation.changing.size, 0);
+    assert.equal(s.conversation.rev, 5);
+  });
+
+  it('catches up on changes with `rev`, and asks for the rest while there are more', () => {
+    const s = new Setup();
+    const first = s.join({ history: [message(1), message(2)], rev: 7 });
+    assert.equal(first.rev, 0);
+    s.drop();
+    const again = s.join({
+      history: [], rev: 12, changesMore: true,
+      changes: [changed(1, 9, { content: 'edited', edited: 3 })],
+    });
+    assert.deepEqual([again.since, again.rev], [2, 7]);
+    const asked = s.sent('changes')[0];
+    assert.equal(asked.after, 9);
+    assert.equal(s.conversation.rev, 7);  // not past what is still to come
+    s.conversation.receive({
+      type: 'changes', after: 9, more: false, rev: 12, ref: asked.ref,
+      messages: [changed(2, 11, { content: '', deleted: true })],
+    });
+    assert.equal(s.conversation.rev, 12);
+    const shown = s.view.named('changed').map((call) => [call[1].id, call[1].content, call[1].deleted]);
+    assert.deepEqual(shown, [[1, 'edited', undefined], [2, '', true]]);
+  });
+
+  it('sends a change again after a rejoin, and says why one was refused', () => {
+    const s = new Setup();
+    s.join({ history: [message(1, ME), message(2, ME)] });
+    s.conversation.remove(1);
+    s.drop();
+    assert.equal(s.conversation.remove(2), 'offline');
+    s.join({ history: [] });
+    const deletes = s.sent('delete');
+    assert.deepEqual(deletes.map((frame) => frame.id), [1, 1]);
+    assert.equal(deletes[0].ref, deletes[1].ref);
+    s.refuse(deletes[1], 'not_yours');
+    assert.deepEqual(s.view.named('unchanged')[0].slice(1), [1, 'not_yours reason']);
+    assert.equal(s.conversation.changing.size, 0);
+  });
 });

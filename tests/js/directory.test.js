@@ -47,7 +47,8 @@ describe('a signed-in conversation', () => {
       view, timers: clock, refPrefix: 'p1.', maxContent: 100, directory: new Directory(),
     });
     conversation.opened();
-    assert.deepEqual(Object.keys(frames[0]).sort(), ['ref', 'room', 'type']);
+    // No address; `rev`: the page follows edits and deletes.
+    assert.deepEqual(Object.keys(frames[0]).sort(), ['ref', 'rev', 'room', 'type']);
     conversation.receive({
       type: 'joined', protocol: 2, you: ALICE, room: 'dev', participants: [ALICE, BOB],
       history: [

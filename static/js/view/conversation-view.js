@@ -133,6 +133,17 @@ export class ConversationView {
     });
   }
 
+  /** A shown message changed (edited, deleted): shown as it is now. */
+  changed(message) {
+    this._list.changed(message);
+  }
+
+  /** Our edit or delete of message `id` was refused, for `reason`. */
+  unchanged(id, reason) {
+    this._list.unchanged(id);
+    this._composer.problem(reason);
+  }
+
   unpend(ref) {
     const item = this._pending.get(ref);
     this._pending.delete(ref);

@@ -65,6 +65,23 @@ function timeElement(ts, formats) {
   return time;
 }
 
+// A message's text, with its web addresses as links.
+function writeContent(paragraph, content) {
+  paragraph.replaceChildren();
+  for (const part of linkParts(content)) {
+    if (part.href) {
+      const link = document.createElement('a');
+      link.href = part.href;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      link.textContent = part.text;
+      paragraph.appendChild(link);
+    } else {
+      paragraph.appendChild(document.createTextNode(part.text));
+    }
+  }
+}
+
 function actionButton(label, description, onClick) {
   const button = document.createElement('button');
   button.type = 'button';
@@ -75,6 +92,14 @@ function actionButton(label, description, onClick) {
   return button;
 }
 
+// What the page's own checks of an edit say, in words.
+const PROBLEMS = Object.freeze({
+  empty: 'an edit cannot be empty: delete the message instead',
+  too_long: 'too long',
+  offline: 'not connected: try again once connected',
+  over: 'not in this room any more',
+});
+
 /** The list `ol`, with times in `formats` (when.js) and avatars from `avatars`. */
 export class MessageList {
   constructor(ol, formats, avatars) {
@@ -82,6 +107,7 @@ export class MessageList {
     this._formats = formats;
     this._avatars = avatars;
     this._notices = new WeakMap();  // presence notice item -> {event, names, ts}
+    this._actions = { edit: () => 'over', remove: () => 'over' };
   }
 
   /** Who writes people's names and makes their avatars (avatars.js). */
@@ -121,29 +147,168 @@ export class MessageList {
     const paragraph = document.createElement('p');
     paragraph.className = 'content';
     paragraph.dir = 'auto';
-    for (const part of linkParts(content)) {
-      if (part.href) {
-        const link = document.createElement('a');
-        link.href = part.href;
-        link.target = '_blank';
-        link.rel = 'noopener noreferrer';
-        link.textContent = part.text;
-        paragraph.appendChild(link);
-      } else {
-        paragraph.appendChild(document.createTextNode(part.text));
-      }
-    }
+    writeContent(paragraph, content);
     body.append(meta, paragraph);
     item.append(this._avatars.avatar(email, 'large'), body);
     return { item, meta };
   }
 
-  /** A confirmed message ({id, sender, content, ts, mine}): with its id and time. */
+  /**
+   * What the page does with our own messages' menus: `edit(id, text)` and
+   * `remove(id)`, each null when on its way, else a reason it is not.
+   */
+  set actions(actions) { this._actions = actions; }
+
+  /**
+   * A confirmed message ({id, sender, content, ts, mine}, and `edited` or
+   * `deleted` once changed): with its id and time; ours with a menu.
+   */
   confirmed(message) {
     const parts = this._messageItem(message.sender, message.ts, message.content, message.mine);
     parts.item.dataset.id = String(message.id);
     parts.meta.appendChild(timeElement(message.ts, this._formats));
+    if (message.mine) { this._addMenu(parts.item); }
+    this._showChange(parts.item, message);
     return parts.item;
+  }
+
+  /** The item of confirmed message `id`, or null when it is not shown. */
+  itemOf(id) {
+    return this.ol.querySelector(`li.message[data-id="${Number(id)}"]`);
+  }
+
+  /** Shows message `message` as it is now (edited, deleted), where it is. */
+  changed(message) {
+    const item = this.itemOf(message.id);
+    if (item === null) { return; }
+    writeContent(item.querySelector('.content'), message.content);
+    this._closeEditing(item);
+    this._showChange(item, message);
+  }
+
+  /** Our change of message `id` did not go through: it shows as it was. */
+  unchanged(id) {
+    const item = this.itemOf(id);
+    if (item !== null) { this._closeEditing(item); }
+  }
+
+  // "(edited)" with its time, or "message deleted" instead of the text.
+  _showChange(item, message) {
+    const meta = item.querySelector('.meta');
+    const content = item.querySelector('.content');
+    if (message.deleted) {
+      item.classList.add('deleted');
+      content.textContent = 'message deleted';
+      meta.querySelectorAll('.edited, .more').forEach((node) => node.remove());
+      item.querySelector('.message-menu')?.remove();
+      return;
+    }
+    if (message.edited === undefined) { return; }
+    let mark = meta.querySelector('.edited');
+    if (mark === null) {
+      mark = document.createElement('span');
+      mark.className = 'edited';
+      mark.textContent = '(edited)';
+      meta.querySelector('.time').after(' ', mark);
+    }
+    mark.title = 'edited ' + this._formats.longTime(message.edited);
+  }
+
+  // Our message's menu: a button that opens Edit and Delete.
+  _addMenu(item) {
+    const more = actionButton('⋯', 'Edit or delete this message', () => this._toggleMenu(item));
+    more.classList.add('more');
+    more.setAttribute('aria-expanded', 'false');
+    item.querySelector('.meta').append(more);
+  }
+
+  _toggleMenu(item) {
+    const open = item.querySelector('.message-menu');
+    const more = item.querySelector('.more');
+    if (open !== null) {
+      open.remove();
+      more.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    const menu = document.createElement('div');
+    menu.className = 'message-menu';
+    menu.append(
+      actionButton('Edit', 'Edit this message', () => this._startEditing(item)), ' ',
+      actionButton('Delete', 'Delete this message', () => this._confirmDelete(item, menu)));
+    menu.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') { this._toggleMenu(item); more.focus(); }
+    });
+    item.querySelector('.body').append(menu);
+    more.setAttribute('aria-expanded', 'true');
+    menu.querySelector('button').focus();
+  }
+
+  _confirmDelete(item, menu) {
+    const question = document.createElement('span');
+    question.textContent = 'Delete this message for everyone?';
+    menu.replaceChildren(question, ' ',
+      actionButton('Delete', 'Delete this message for everyone', () => {
+        this._closeEditing(item);
+        const problem = this._actions.remove(Number(item.dataset.id));
+        if (problem) { this._say(item, problem); }
+      }), ' ',
+      actionButton('Cancel', 'Keep this message', () => this._toggleMenu(item)));
+    menu.querySelector('button').focus();
+  }
+
+  // The text in a box in place, with Save and Cancel (Enter, Escape).
+  _startEditing(item) {
+    this._closeEditing(item);
+    const content = item.querySelector('.content');
+    const form = document.createElement('form');
+    form.className = 'editor';
+    const box = document.createElement('textarea');
+    box.value = content.textContent;
+    box.rows = Math.min(6, box.value.split('\n').length);
+    box.setAttribute('aria-label', 'Edit the message');
+    const save = document.createElement('button');
+    save.type = 'submit';
+    save.className = 'action';
+    save.textContent = 'Save';
+    form.append(box, ' ', save, ' ', actionButton('Cancel', 'Stop editing', () => this._closeEditing(item)));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const problem = this._actions.edit(Number(item.dataset.id), box.value);
+      if (problem) {
+        this._say(item, problem);
+        return;
+      }
+      this._closeEditing(item);
+      this._say(item, 'saving…');
+    });
+    box.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey) {
+        event.preventDefault();
+        form.requestSubmit();
+      } else if (event.key === 'Escape') {
+        this._closeEditing(item);
+        item.querySelector('.more')?.focus();
+      }
+    });
+    content.hidden = true;
+    content.after(form);
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  // Back to showing the message: no editor, menu or state line.
+  _closeEditing(item) {
+    item.querySelectorAll('.editor, .message-menu, .change-state').forEach((node) => node.remove());
+    item.querySelector('.content').hidden = false;
+    item.querySelector('.more')?.setAttribute('aria-expanded', 'false');
+  }
+
+  _say(item, text) {
+    item.querySelector('.change-state')?.remove();
+    const state = document.createElement('span');
+    state.className = 'change-state';
+    state.textContent = PROBLEMS[text] || text;
+    item.querySelector('.meta').append(state);
   }
 
   /** One of ours on its way: greyed, "sending…". */
@@ -164,6 +329,7 @@ export class MessageList {
     item.dataset.ts = String(message.ts);
     item.dataset.day = dayKey(message.ts);
     item.querySelector('.state').replaceWith(timeElement(message.ts, this._formats));
+    this._addMenu(item);
   }
 
   /**
