@@ -116,8 +116,9 @@ clean:
 # and writes docs/performance.md. `make bench BENCH_ARGS=--quick` for a short
 # run. 5000 idle connections need more open files than some shells allow.
 # Then bench/ack_rate.py: acknowledgements a second and fan-out for memory,
-# SQLite, Postgres and Redis side by side (the Storage section of that page),
-# and bench/crowd.py: 10,000 connections against Node and the floor (The crowd).
+# SQLite, Postgres, Redis and Postgres+Redis side by side (the Storage section
+# of that page), and bench/crowd.py: 10,000 connections against Node and the
+# floor (The crowd).
 .PHONY: bench
 bench: setup
 	@[ -d bench/node/node_modules ] || npm ci --prefix bench/node --no-audit --no-fund

@@ -1,5 +1,5 @@
 """Acknowledged messages per second, and fan-out, per storage, side by side:
-memory, SQLite, Postgres and Redis (``--kinds``).
+memory, SQLite, Postgres, Redis, and Postgres with Redis (``--kinds``).
 
 Starts one real server per storage kind (``python -m chatzilla`` on a loopback
 port), connects ``--clients`` SockJS websocket clients that each send as fast
@@ -11,7 +11,7 @@ runs happen side by side in one invocation so the ratios compare like with
 like. Flood control is off (``--rate-limit 0``): the figure is the server's,
 not the limit's. Postgres gets a database of its own on the server at
 ``--postgres`` (created and dropped), Redis a key prefix of its own at
-``--redis`` (deleted after).
+``--redis`` (deleted after); postgres+redis gets both.
 
     .venv/bin/python bench/ack_rate.py --clients 20 --seconds 10
 """
@@ -84,33 +84,50 @@ async def measure(url: str, clients: int, window: int, seconds: float, shared: b
     return sum(counts) / seconds
 
 
-KINDS = ("memory", "sqlite", "postgres", "redis")
+KINDS = ("memory", "sqlite", "postgres", "redis", "postgres+redis")
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str) -> Iterator[list[str]]:
+    """The flags of a new database on the server of ``admin_url``, dropped afterwards."""
+    name = f"chatzilla_bench_{uuid.uuid4().hex[:12]}"
+    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
+    try:
+        yield ["--database-url", admin_url.rsplit("/", 1)[0] + "/" + name]
+    finally:
+        subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], check=True)
+
+
+@contextlib.contextmanager
+def redis_prefix(url: str) -> Iterator[list[str]]:
+    """The flags of a key prefix of its own in the Redis at ``url``, deleted afterwards."""
+    prefix = f"chatzilla-bench-{uuid.uuid4().hex[:12]}"
+    try:
+        yield ["--redis-url", url, "--redis-prefix", prefix]
+    finally:
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 @contextlib.contextmanager
 def storage(kind: str, tmp: str, args: argparse.Namespace) -> Iterator[list[str]]:
-    """The flags of a fresh store of ``kind``, removed afterwards."""
+    """The flags of a fresh store of ``kind``, removed afterwards
+    (postgres+redis: history in Postgres, fan-out and presence in Redis)."""
     if kind == "memory":
         yield ["--storage", "memory"]
     elif kind == "sqlite":
         yield ["--storage", "sqlite", "--db", f"{tmp}/bench-{uuid.uuid4().hex[:8]}.db"]
-    elif kind == "postgres":
-        name = f"chatzilla_bench_{uuid.uuid4().hex[:12]}"
-        subprocess.run(["psql", args.postgres, "-qc", f"CREATE DATABASE {name}"], check=True)
-        try:
-            yield ["--database-url", args.postgres.rsplit("/", 1)[0] + "/" + name]
-        finally:
-            subprocess.run(["psql", args.postgres, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], check=True)
     else:
-        prefix = f"chatzilla-bench-{uuid.uuid4().hex[:12]}"
-        try:
-            yield ["--redis-url", args.redis, "--redis-prefix", prefix]
-        finally:
-            client = redis.Redis.from_url(args.redis)
-            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-            if keys:
-                client.delete(*keys)
-            client.close()
+        with contextlib.ExitStack() as stack:
+            flags = []
+            if kind.startswith("postgres"):
+                flags += stack.enter_context(postgres_database(args.postgres))
+            if kind.endswith("redis"):
+                flags += stack.enter_context(redis_prefix(args.redis))
+            yield flags
 
 
 def main() -> None:

@@ -167,19 +167,21 @@ def make_metrics_app(app: ChatApplication) -> tornado.web.Application:
 
 def make_backend(settings: Settings) -> Backend:
     """The backend the settings ask for: Postgres when ``database_url`` is
-    set (not yet open: see :func:`open_backend`), else Redis when
-    ``redis_url`` is, else the embedded one ``storage`` names (no outside
-    service)."""
+    set (not yet open: see :func:`open_backend`), with Redis for fan-out and
+    presence when ``redis_url`` is too; else Redis alone when ``redis_url``
+    is set; else the embedded one ``storage`` names (no outside service)."""
     grace = settings.presence_grace
     retention = Retention(settings.retention_days, settings.retention_messages)
+    if settings.database_url and settings.redis_url:
+        # Imported here: the embedded default needs no Postgres or Redis client.
+        from .backends.postgres_redis import PostgresRedisBackend
+
+        return PostgresRedisBackend(
+            settings.database_url, settings.redis_url, settings.redis_prefix, grace=grace, retention=retention
+        )
     if settings.database_url:
-        # Imported here: the embedded default needs no Postgres client.
         from .backends.postgres import PostgresBackend
 
-        if settings.redis_url:
-            log.warning(
-                "REDIS_URL is not used: Postgres (DATABASE_URL) carries history, fan-out and presence"
-            )
         return PostgresBackend(settings.database_url, grace=grace, retention=retention)
     if settings.redis_url:
         # Imported here: the embedded default needs no Redis client.

@@ -192,7 +192,8 @@ SPECS: tuple[Spec, ...] = (
         "",
         _redis_url,
         ("REDIS_URL", "CHATZILLA_REDIS_URL"),
-        "share rooms with other processes through this Redis (redis://...); empty: embedded",
+        "share rooms with other processes through this Redis (redis://...); with --database-url, Redis"
+        " carries fan-out and presence and Postgres keeps history; empty: embedded",
     ),
     Spec(
         "redis_prefix",

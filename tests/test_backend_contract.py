@@ -13,6 +13,7 @@ import redis
 
 from chatzilla.backends.memory import MemoryBackend
 from chatzilla.backends.postgres import PostgresBackend
+from chatzilla.backends.postgres_redis import PostgresRedisBackend
 from chatzilla.backends.redis import RedisBackend
 from chatzilla.backends.retention import Retention
 from chatzilla.backends.sqlite import SQLiteBackend
@@ -29,7 +30,7 @@ async def _ready(backend):
     return backend
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres", "postgres+redis"])
 def make_backend(request, tmp_path):
     """``await make_backend()`` builds a fresh backend of the parametrized
     kind (opened, for Postgres)."""
@@ -51,7 +52,11 @@ def make_backend(request, tmp_path):
             raise
         pytest.skip(f"no Redis answers at {REDIS_URL}")
     prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
-    yield lambda: _ready(RedisBackend(REDIS_URL, prefix))
+    if request.param == "postgres+redis":
+        url = request.getfixturevalue("database_url")
+        yield lambda: _opened(PostgresRedisBackend(url, REDIS_URL, prefix))
+    else:
+        yield lambda: _ready(RedisBackend(REDIS_URL, prefix))
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
         client.delete(*keys)

@@ -178,11 +178,11 @@ def test_a_change_survives_a_restart_of_sqlite(tmp_path):
 # -- over the wire, on every backend ---------------------------------------------
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres", "postgres+redis"])
 def settings(request, tmp_path):
     if request.param == "postgres":
         return make_settings(database_url=request.getfixturevalue("database_url"), rate_limit=0.0)
-    if request.param == "redis":
+    if request.param.endswith("redis"):
         client = redis.Redis.from_url(REDIS_URL)
         try:
             client.ping()
@@ -190,7 +190,11 @@ def settings(request, tmp_path):
             pytest.skip(f"no Redis answers at {REDIS_URL}")
         prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
         request.addfinalizer(lambda: _drop_keys(client, prefix))
-        return make_settings(redis_url=REDIS_URL, redis_prefix=prefix, rate_limit=0.0)
+        # postgres+redis: history in Postgres, the news of changes through Redis.
+        database_url = request.getfixturevalue("database_url") if request.param != "redis" else ""
+        return make_settings(
+            redis_url=REDIS_URL, redis_prefix=prefix, database_url=database_url, rate_limit=0.0
+        )
     return make_settings(storage=request.param, db=str(tmp_path / "chatzilla.db"), rate_limit=0.0)
 
 

@@ -25,7 +25,15 @@ from .helpers import free_port
 from .postgres import admin
 from .sockjs_client import WebSocketClient
 from .test_cli import ROOT, clean_env
-from .test_redis import health, run, servers, wait_for  # noqa: F401 (servers: a fixture)
+from .test_redis import (  # noqa: F401 (fixtures)
+    health,
+    prefix,
+    redis_flags,
+    redis_url,
+    run,
+    servers,
+    wait_for,
+)
 
 
 def migrate(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -159,8 +167,17 @@ async def _say_until_stored(client, content: str, ref: str, tries: int = 100) ->
     raise AssertionError(f"{ref} was never stored")
 
 
-def test_chat_recovers_after_postgres_restarts_and_loses_nothing(private_postgres, servers):  # noqa: F811
-    one, two = servers(["--database-url", private_postgres.url])
+@pytest.fixture(params=["alone", "with redis"])
+def fan_out(request) -> list[str]:
+    """Flags beside the database's: none (Postgres carries fan-out and
+    presence too), or a Redis that carries them."""
+    if request.param == "alone":
+        return []
+    return redis_flags(request.getfixturevalue("redis_url"), request.getfixturevalue("prefix"))
+
+
+def test_chat_recovers_after_postgres_restarts_and_loses_nothing(private_postgres, fan_out, servers):  # noqa: F811
+    one, two = servers(["--database-url", private_postgres.url, *fan_out])
 
     async def scenario():
         alice = await WebSocketClient(one.url).connect()

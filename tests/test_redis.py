@@ -1,7 +1,8 @@
 """Many processes, one chat: Chatzilla processes sharing rooms through a
 real Redis, and the same tests through a real Postgres alone (only
 DATABASE_URL: LISTEN/NOTIFY and presence tables; a database of each test's
-own, see tests/postgres.py).
+own, see tests/postgres.py) and through both (history in Postgres, fan-out
+and presence in Redis).
 
 Uses the Redis at $CHATZILLA_TEST_REDIS_URL (default redis://127.0.0.1:6379/0)
 with a key prefix of its own per test, and deletes only those keys. The
@@ -60,18 +61,17 @@ def prefix(redis_url):
     client.close()
 
 
-@pytest.fixture(params=["redis", "postgres"])
+@pytest.fixture(params=["redis", "postgres", "postgres+redis"])
 def shared(request) -> list[str]:
     """The flags that make processes one chat: a Redis (with a key prefix
-    of the test's own), or a Postgres database of the test's own alone."""
-    if request.param == "postgres":
-        return ["--database-url", request.getfixturevalue("database_url")]
-    return [
-        "--redis-url",
-        request.getfixturevalue("redis_url"),
-        "--redis-prefix",
-        request.getfixturevalue("prefix"),
-    ]
+    of the test's own), a Postgres database of the test's own alone, or
+    both (Postgres keeps history, Redis carries fan-out and presence)."""
+    flags = []
+    if request.param.startswith("postgres"):
+        flags += ["--database-url", request.getfixturevalue("database_url")]
+    if request.param.endswith("redis"):
+        flags += redis_flags(request.getfixturevalue("redis_url"), request.getfixturevalue("prefix"))
+    return flags
 
 
 def redis_flags(url: str, prefix: str) -> list[str]:
@@ -158,6 +158,39 @@ def test_people_on_two_processes_chat(shared, servers):
             await bob.close()
 
     run(scenario())
+
+
+def test_messages_sent_at_once_on_two_processes_reach_everyone_once_in_order(shared, servers):
+    one, two = servers(shared)
+    rounds = 30
+
+    async def scenario():
+        readers = [await WebSocketClient(server.url).connect() for server in (one, two)]
+        writers = [await WebSocketClient(server.url).connect() for server in (one, two)]
+        try:
+            for i, client in enumerate(readers + writers):
+                await client.join(f"person{i}@example.com")
+            # Both writers send without waiting for acknowledgements: their
+            # appends race in the shared store.
+            for k in range(rounds):
+                for i, writer in enumerate(writers):
+                    await writer.send({"type": "message", "content": f"{i}:{k}", "ref": f"{i}-{k}"})
+            for reader in readers:
+                ids = []
+                while len(ids) < 2 * rounds:
+                    frame = await reader.recv(timeout=15)
+                    if frame["type"] == "message":
+                        ids.append(frame["id"])
+                assert ids == list(range(1, 2 * rounds + 1))  # each once, in id order, no gap
+            await asyncio.sleep(1)
+            for reader in readers:  # and no message again
+                while not reader.frames.empty():
+                    assert reader.frames.get_nowait()["type"] != "message"
+        finally:
+            for client in readers + writers:
+                await client.close()
+
+    run(scenario(), timeout=60)
 
 
 def test_history_since_and_retries_across_processes(shared, servers):

@@ -1,5 +1,8 @@
 """Durable history in Postgres, shared by every process that uses the same
 database: rooms, ids, presence and fan-out with nothing else (LISTEN/NOTIFY).
+:class:`PostgresStore` is the messages part, which
+:class:`~chatzilla.backends.postgres_redis.PostgresRedisBackend` shares;
+:class:`PostgresBackend` adds LISTEN and presence in tables.
 
 Messages: appends that arrive together go to Postgres as one call of
 ``chatzilla_append`` (one statement: one round trip, one transaction, one
@@ -35,14 +38,11 @@ them meanwhile.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import itertools
 import json
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 
@@ -51,6 +51,7 @@ import asyncpg
 from ..chat import Message, PresenceChange
 from ..privacy import who
 from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
+from .networked import NetworkedBackend
 from .postgres_schema import (
     CHANGES_CHANNEL,
     MESSAGES_CHANNEL,
@@ -146,14 +147,20 @@ class _Pending:
     future: asyncio.Future
 
 
-class PostgresBackend:
-    """A :class:`~chatzilla.backends.base.Backend` in the Postgres at ``url``;
-    see the module docstring. Call :meth:`open` (it migrates the schema)
-    before :meth:`start`.
+class PostgresStore(NetworkedBackend):
+    """Messages in the Postgres at ``url``, for the backends that keep them
+    there: appends grouped into transactions, history, retention, and a
+    reader that delivers each followed room's messages in id order. What
+    tells the reader of new messages (and presence) is the subclass's:
+    LISTEN/NOTIFY (:class:`PostgresBackend`) or Redis
+    (:class:`~chatzilla.backends.postgres_redis.PostgresRedisBackend`).
+    Call :meth:`open` (it migrates the schema) before :meth:`start`.
 
     ``node`` names this process (unique by default); ``grace`` is the
     presence grace period in seconds; ``clock`` gives messages their time.
     """
+
+    service = "Postgres"
 
     def __init__(
         self,
@@ -162,30 +169,15 @@ class PostgresBackend:
         node: str | None = None,
         clock: Callable[[], float] = time.time,
         grace: float = 0.0,
-        heartbeat: float = HEARTBEAT,
-        node_ttl: float = NODE_TTL,
         retention: Retention = KEEP_ALL,
     ) -> None:
+        super().__init__(node, grace)
         self._url = normalize_url(url)
         self._retention = retention
-        self.node = node or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._clock = clock
-        self._grace = grace
-        self._heartbeat = heartbeat
-        self._node_ttl = node_ttl
         self._pool: asyncpg.Pool | None = None
-        self._listener: asyncpg.Connection | None = None
-        self._deliver: Deliver | None = None
-        self._announce: Announce | None = None
-        self._healthy = False
-        self._closed = False
         self._queue: list[_Pending] = []
         self._flushing: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
-        self._leaving: set[asyncio.Task] = set()
-        # This process's connections per room and e-mail (to re-register
-        # them, and to know which rooms to read).
-        self._local: dict[str, collections.Counter[str]] = {}
         self._last_read: dict[str, int] = {}  # room -> last id delivered here
         self._newest: dict[str, int] = {}  # room -> newest id known to exist
         # Likewise for changes: room -> last change id delivered here, newest known.
@@ -198,19 +190,18 @@ class PostgresBackend:
         self._tokens = itertools.count(1)
         self._origins: dict[str, tuple[str, object, asyncio.Future[None]]] = {}
         self._token_of: dict[tuple[str, int], str] = {}  # (room, id) -> token
-        self._ready: dict[tuple[str, int], Message] = {}  # own, from the answer: no read needed
+        # Messages in hand, from an append's answer or a notification that
+        # carried them: delivered in turn with no read.
+        self._ready: dict[tuple[str, int], Message] = {}
         self._wake = asyncio.Event()
-        self._presence_lock = asyncio.Lock()
-        # (room, e-mail) whose last connection here closed within a grace
-        # period: on a clean stop, their grace starts again when it ends.
-        self._parked: set[tuple[str, str]] = set()
         #: Transactions of appends committed, for the benchmark and the group-commit test.
         self.commits = 0
 
     # -- lifecycle -------------------------------------------------------------
 
     async def open(self) -> None:
-        """Connect, migrate the schema, and listen. Raises :class:`StorageError`."""
+        """Connect, migrate the schema, and start hearing of new messages.
+        Raises :class:`StorageError`."""
         try:
             con = await connect(self._url)
         except (*ERRORS, ValueError) as exc:
@@ -230,87 +221,57 @@ class PostgresBackend:
             self._pool = await asyncpg.create_pool(
                 self._url, min_size=0, max_size=8, command_timeout=COMMAND_TIMEOUT, timeout=5.0
             )
-            await self._listen()
+            await self._open_notifications()
         except ERRORS as exc:
             raise StorageError(f"cannot reach the database: {exc}") from None
         self._healthy = True
 
-    async def _listen(self) -> None:
-        con = await connect(self._url)
-        await con.add_listener(MESSAGES_CHANNEL, self._on_message)
-        await con.add_listener(PRESENCE_CHANNEL, self._on_presence)
-        await con.add_listener(CHANGES_CHANNEL, self._on_change)
-        con.add_termination_listener(self._on_lost)
-        self._listener = con
-
     def start(self, deliver: Deliver, announce: Announce) -> None:
-        self._deliver = deliver
-        self._announce = announce
-        for loop in (self._read_loop, self._heartbeat_loop):
-            self._spawn(loop())
+        super().start(deliver, announce)
+        self._spawn(self._read_loop())
         if not self._retention.keeps_all:
             self._spawn(self._prune_loop())
 
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    @property
-    def healthy(self) -> bool:
-        return self._healthy and self._listener is not None and not self._closed
-
-    def _failed(self, what: str, exc: BaseException) -> None:
-        if self._healthy:
-            log.warning("Postgres unavailable (%s): %s", what, exc)
-        self._healthy = False
-
     async def close(self) -> None:
-        """Finish queued writes and pending leaves, forget this process's
-        presence (its people get their grace period), and disconnect."""
+        """Finish queued writes and pending leaves, say goodbye
+        (:meth:`_goodbye`: this process's people get their grace period),
+        and disconnect."""
         if self._closed:
             return
         if self._flushing is not None:
             await asyncio.wait([self._flushing], timeout=COMMAND_TIMEOUT)
-        if self._leaving:
-            await asyncio.wait(self._leaving, timeout=2.0)
+        await self._finish_leaves()
         self._closed = True
         self._stop_waiting()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stop_tasks()
         if self._pool is not None:
             with contextlib.suppress(*ERRORS):
-                await asyncio.wait_for(self._park_at_stop(), 2.0)
+                await asyncio.wait_for(self._goodbye(), 2.0)
             try:
                 await asyncio.wait_for(self._pool.close(), 2.0)
             except ERRORS:
                 self._pool.terminate()
-        if self._listener is not None:
-            listener, self._listener = self._listener, None
-            try:
-                await asyncio.wait_for(listener.close(), 1.0)
-            except ERRORS:
-                listener.terminate()
+        await self._close_notifications()
 
-    async def _park_at_stop(self) -> None:
-        """A clean stop: this process's people (those whose connections it
-        closed on the way out too) stay present for a grace period from
-        now, not from when their connection closed, so pages that come
-        back to another process, or to this one restarted, were never away."""
-        assert self._pool is not None
-        if self._parked:
-            rooms, emails = zip(*self._parked, strict=True)
-            await self._pool.execute(
-                "UPDATE present AS p SET away_until = greatest(p.away_until, chatzilla_now() + $3)"
-                " FROM unnest($1::text[], $2::text[]) AS gone (room, email)"
-                " WHERE p.room = gone.room AND p.email = gone.email AND p.away_until IS NOT NULL",
-                list(rooms),
-                list(emails),
-                self._grace,
-            )
-        await self._pool.fetchval("SELECT chatzilla_reap($1, $2, $3)", 1e9, self._grace, self.node)
+    # What the subclass does to hear of new messages.
+
+    async def _open_notifications(self) -> None:
+        """Start hearing of new messages (as :meth:`open` ends)."""
+
+    async def _reopen_notifications(self) -> bool:
+        """Called by the reader before each turn: True when notifications
+        were lost and are heard again (then every followed room is read
+        from where it was)."""
+        return False
+
+    async def _close_notifications(self) -> None:
+        """Stop hearing of new messages (as :meth:`close` ends)."""
+
+    async def _goodbye(self) -> None:
+        """On a clean stop, with the pool still open: the subclass's last words."""
+
+    def _committed(self, room: str, message: Message, token: str) -> None:
+        """``message`` (this process's append ``token``) was just committed."""
 
     # -- messages --------------------------------------------------------------
 
@@ -403,6 +364,8 @@ class PostgresBackend:
             del self._origins[pending.token]
             deliver_stored(self._deliver, pending.room, message, waiting[1])
             waiting[2].set_result(None)
+        if not row["duplicate"]:
+            self._committed(pending.room, message, pending.token)
         if not pending.future.done():
             pending.future.set_result((message, bool(row["duplicate"])))
 
@@ -599,55 +562,67 @@ class PostgresBackend:
             self._newest[room] = message_id
             self._wake.set()
 
-    def _on_message(self, con, pid, channel, payload: str) -> None:
-        """A message was committed: "ROOM ID TOKEN"."""
-        try:
-            room, message_id, token = payload.rsplit(" ", 2)
-            key = (room, int(message_id))
-        except ValueError:
-            log.error("skipped a malformed message notification")
-            return
+    def _follow_from(self, room: str, last_id: int) -> None:
+        """Deliver ``room``'s messages after ``last_id`` (if not followed yet)."""
+        self._last_read.setdefault(room, last_id)
+
+    def _unfollow(self, room: str) -> None:
+        """Stop reading ``room``: nobody here is in it."""
+        self._last_read.pop(room, None)
+        self._newest.pop(room, None)
+        self._last_rev.pop(room, None)
+        self._newest_rev.pop(room, None)
+        self._stop_waiting(room)
+
+    def _notified(self, room: str, message_id: int, token: str, message: Message | None = None) -> None:
+        """Message ``message_id`` of ``room`` (appended as ``token``, with its
+        content if the notification carried it) was committed."""
         if room not in self._last_read:
             return
+        key = (room, message_id)
         if token in self._origins:
             self._token_of[key] = token
-        self._known(room, key[1])
+        if message is not None and message_id > self._last_read[room]:
+            self._ready[key] = message
+        self._known(room, message_id)
 
-    def _on_change(self, con, pid, channel, payload: str) -> None:
-        """A change was committed: "ROOM REV"."""
-        try:
-            room, rev_text = payload.rsplit(" ", 1)
-            rev = int(rev_text)
-        except ValueError:
-            log.error("skipped a malformed change notification")
-            return
+    def _changed(self, room: str, rev: int) -> None:
+        """Change ``rev`` of ``room`` was committed: read up to it."""
         if room in self._last_rev and rev > self._newest_rev.get(room, 0):
             self._newest_rev[room] = rev
             self._wake.set()
 
-    def _on_lost(self, con) -> None:
-        if con is self._listener and not self._closed:
-            self._listener = None
-            self._failed("listen", ConnectionError("the listening connection was lost"))
-            self._wake.set()
+    async def _follow_changes(self, room: str) -> None:
+        """Deliver ``room``'s changes after its latest now (if not followed yet)."""
+        if room in self._last_rev:
+            return
+        assert self._pool is not None
+        last_rev = None
+        with contextlib.suppress(*ERRORS):
+            last_rev = await self._pool.fetchval("SELECT last_rev FROM rooms WHERE room = $1", room)
+        # Unknown (Postgres failed just now): changes are read from
+        # the first, which only repeats ones the pages know.
+        self._last_rev[room] = last_rev or 0
+
+    def _read_everything(self) -> None:
+        """Notifications may have been lost: read every followed room up to its end."""
+        for room in self._last_read:
+            self._newest[room] = 2**63 - 1
+        for room in self._last_rev:
+            self._newest_rev[room] = 2**63 - 1
+        self._wake.set()
 
     async def _read_loop(self) -> None:
         """Deliver each followed room's new messages in id order; keep the
-        listening connection up (after a reconnection, read every followed
-        room from where it was: what was notified meanwhile is not lost)."""
+        notifications coming (after they were lost, read every followed room
+        from where it was: what was notified meanwhile is not lost)."""
         backoff = 0.1
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
-                if self._listener is None:
-                    await self._listen()
-                    for room in self._last_read:
-                        self._newest[room] = 2**63 - 1  # read all there is
-                    for room in self._last_rev:
-                        self._newest_rev[room] = 2**63 - 1
-                    log.info("Postgres listening again")
-                    self._healthy = True
+                if await self._reopen_notifications():
+                    self._read_everything()
                 for room in list(self._last_read):
                     await self._catch_up(room)
                 for room in list(self._last_rev):
@@ -727,6 +702,110 @@ class PostgresBackend:
             self._token_of.pop(key, None)
             self._ready.pop(key, None)
 
+
+class PostgresBackend(PostgresStore):
+    """A :class:`~chatzilla.backends.base.Backend` in the Postgres at ``url``
+    alone (see the module docstring): :class:`PostgresStore`, hearing of new
+    messages and presence changes by LISTEN, and presence in tables."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        node: str | None = None,
+        clock: Callable[[], float] = time.time,
+        grace: float = 0.0,
+        heartbeat: float = HEARTBEAT,
+        node_ttl: float = NODE_TTL,
+        retention: Retention = KEEP_ALL,
+    ) -> None:
+        super().__init__(url, node=node, clock=clock, grace=grace, retention=retention)
+        self._heartbeat = heartbeat
+        self._node_ttl = node_ttl
+        self._listener: asyncpg.Connection | None = None
+        self._presence_lock = asyncio.Lock()
+        # (room, e-mail) whose last connection here closed within a grace
+        # period: on a clean stop, their grace starts again when it ends.
+        self._parked: set[tuple[str, str]] = set()
+
+    def start(self, deliver: Deliver, announce: Announce) -> None:
+        super().start(deliver, announce)
+        self._spawn(self._heartbeat_loop())
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy and self._listener is not None and not self._closed
+
+    # -- notifications ---------------------------------------------------------
+
+    async def _open_notifications(self) -> None:
+        con = await connect(self._url)
+        await con.add_listener(MESSAGES_CHANNEL, self._on_message)
+        await con.add_listener(PRESENCE_CHANNEL, self._on_presence)
+        await con.add_listener(CHANGES_CHANNEL, self._on_change)
+        con.add_termination_listener(self._on_lost)
+        self._listener = con
+
+    async def _reopen_notifications(self) -> bool:
+        if self._listener is not None:
+            return False
+        await self._open_notifications()
+        log.info("Postgres listening again")
+        self._healthy = True
+        return True
+
+    async def _close_notifications(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            try:
+                await asyncio.wait_for(listener.close(), 1.0)
+            except ERRORS:
+                listener.terminate()
+
+    def _on_message(self, con, pid, channel, payload: str) -> None:
+        """A message was committed: "ROOM ID TOKEN"."""
+        try:
+            room, message_id, token = payload.rsplit(" ", 2)
+            number = int(message_id)
+        except ValueError:
+            log.error("skipped a malformed message notification")
+            return
+        self._notified(room, number, token)
+
+    def _on_change(self, con, pid, channel, payload: str) -> None:
+        """A change was committed: "ROOM REV"."""
+        try:
+            room, rev_text = payload.rsplit(" ", 1)
+            rev = int(rev_text)
+        except ValueError:
+            log.error("skipped a malformed change notification")
+            return
+        self._changed(room, rev)
+
+    def _on_lost(self, con) -> None:
+        if con is self._listener and not self._closed:
+            self._listener = None
+            self._failed("listen", ConnectionError("the listening connection was lost"))
+            self._wake.set()
+
+    async def _goodbye(self) -> None:
+        """A clean stop: this process's people (those whose connections it
+        closed on the way out too) stay present for a grace period from
+        now, not from when their connection closed, so pages that come
+        back to another process, or to this one restarted, were never away."""
+        assert self._pool is not None
+        if self._parked:
+            rooms, emails = zip(*self._parked, strict=True)
+            await self._pool.execute(
+                "UPDATE present AS p SET away_until = greatest(p.away_until, chatzilla_now() + $3)"
+                " FROM unnest($1::text[], $2::text[]) AS gone (room, email)"
+                " WHERE p.room = gone.room AND p.email = gone.email AND p.away_until IS NOT NULL",
+                list(rooms),
+                list(emails),
+                self._grace,
+            )
+        await self._pool.fetchval("SELECT chatzilla_reap($1, $2, $3)", 1e9, self._grace, self.node)
+
     # -- presence --------------------------------------------------------------
 
     async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
@@ -740,16 +819,10 @@ class PostgresBackend:
             except ERRORS as exc:
                 self._failed("join", exc)
                 raise StorageError("presence could not be recorded") from None
-            self._local.setdefault(room, collections.Counter())[email] += 1
+            self._count_in(room, email)
             # Read from the last message at the time of this arrival on.
-            self._last_read.setdefault(room, row["last_id"])
-            if room not in self._last_rev:
-                last_rev = None
-                with contextlib.suppress(*ERRORS):
-                    last_rev = await self._pool.fetchval("SELECT last_rev FROM rooms WHERE room = $1", room)
-                # Unknown (Postgres failed just now): changes are read from
-                # the first, which only repeats ones the pages know.
-                self._last_rev[room] = last_rev or 0
+            self._follow_from(room, row["last_id"])
+            await self._follow_changes(room)
         self._healthy = True
         participants = list(row["participants"])
         if row["first"] == 1 and self._announce is not None:
@@ -758,23 +831,8 @@ class PostgresBackend:
             log.info("back %s (room %s, within the grace period)", who(email, log), room)
         return participants, row["version"]
 
-    def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
-        local = self._local.get(room)
-        if local is None or local[email] <= 0:
-            return
-        local[email] -= 1
-        if not local[email]:
-            del local[email]
-        if not local:
-            del self._local[room]
-            self._last_read.pop(room, None)  # stop reading a room nobody here is in
-            self._newest.pop(room, None)
-            self._last_rev.pop(room, None)
-            self._newest_rev.pop(room, None)
-            self._stop_waiting(room)
-        task = self._spawn(self._leave_now(room, email, key, at_once or self._grace <= 0))
-        self._leaving.add(task)
-        task.add_done_callback(self._leaving.discard)
+    def _left(self, room: str, email: str, key: object, at_once: bool) -> None:
+        self._spawn_leave(self._leave_now(room, email, key, at_once or self._grace <= 0))
 
     async def _leave_now(self, room: str, email: str, key: object, at_once: bool) -> None:
         assert self._pool is not None

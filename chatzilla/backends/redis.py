@@ -11,7 +11,9 @@ one order; :meth:`RedisBackend.append` returns once its reader has delivered
 the message (at most :data:`DELIVERY_WAIT` later). ``docs/architecture.md``
 explains the choice.
 
-Presence: per room, a hash of e-mail -> connections (over all processes) and
+Presence (:class:`RedisPresence`, which
+:class:`~chatzilla.backends.postgres_redis.PostgresRedisBackend` uses too):
+per room, a hash of e-mail -> connections (over all processes) and
 a sorted set keeping arrival order; each process also keeps a hash of its own
 connections and refreshes a key that expires when it stops. Joins and leaves
 are Lua scripts; their changes go to the other processes by pub/sub. A person
@@ -34,14 +36,11 @@ people and resumes reading.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import itertools
 import json
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 from typing import cast
@@ -55,6 +54,7 @@ from redis.typing import KeyT, StreamIdT
 from ..chat import Message, PresenceChange
 from ..privacy import who
 from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
+from .networked import NetworkedBackend
 from .retention import KEEP_ALL, PRUNE_EVERY, Retention
 
 log = logging.getLogger("chatzilla.redis")
@@ -263,6 +263,16 @@ return left
 """
 
 
+def client(url: str) -> aioredis.Redis:
+    """A client of the Redis at ``url`` for commands and pub/sub: a command
+    not answered in 2 s fails (Redis is then unavailable)."""
+    # decode_responses: every reply is str (redis-py's annotations say
+    # bytes | str whatever the client, hence the casts of its replies).
+    return aioredis.Redis.from_url(
+        url, socket_timeout=2.0, decode_responses=True, socket_connect_timeout=1.0, health_check_interval=0
+    )
+
+
 def key_part(text: str) -> str:
     """``text`` made safe to join with ``:`` into a key: ``%`` and ``:``
     percent-encoded, so that no two (sender, ref) pairs share a key
@@ -271,13 +281,20 @@ def key_part(text: str) -> str:
     return text.replace("%", "%25").replace(":", "%3A")
 
 
-class RedisBackend:
-    """A :class:`~chatzilla.backends.base.Backend` shared through the Redis at ``url``.
+class RedisPresence(NetworkedBackend):
+    """Presence over every process sharing the Redis at ``url``: who is in
+    each room, joins and leaves told to every process, the grace period,
+    and the people of a process that stopped or died. A
+    :class:`~chatzilla.backends.base.Backend` but for messages: the
+    backends that keep messages (:class:`RedisBackend`, and
+    :class:`~chatzilla.backends.postgres_redis.PostgresRedisBackend`) add them.
 
     Every key starts with ``prefix`` (so tests and deployments can share a
     server). ``node`` names this process (unique by default). ``grace`` is
     the presence grace period, in seconds.
     """
+
+    service = "Redis"
 
     def __init__(
         self,
@@ -289,61 +306,18 @@ class RedisBackend:
         heartbeat: float = HEARTBEAT,
         node_ttl: float = NODE_TTL,
         grace: float = 0.0,
-        retention: Retention = KEEP_ALL,
     ) -> None:
+        super().__init__(node, grace)
         self._prefix = prefix
-        self._grace = grace
-        self._retention = retention
-        self.node = node or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._clock = clock
         self._heartbeat = heartbeat
         self._node_ttl = node_ttl
-        # decode_responses: every reply is str (redis-py's annotations say
-        # bytes | str whatever the client, hence the casts of its replies).
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=2.0,
-            decode_responses=True,
-            socket_connect_timeout=1.0,
-            health_check_interval=0,
-        )
-        # XREAD BLOCK holds its connection, so the reader has its own.
-        self._reader = aioredis.Redis.from_url(
-            url,
-            socket_timeout=None,
-            single_connection_client=True,
-            decode_responses=True,
-            socket_connect_timeout=1.0,
-            health_check_interval=0,
-        )
-        self._append_script = self._redis.register_script(_APPEND)
+        self._redis = client(url)
         self._enter_script = self._redis.register_script(_ENTER)
         self._leave_script = self._redis.register_script(_LEAVE)
         self._reap_script = self._redis.register_script(_REAP)
         self._expire_script = self._redis.register_script(_EXPIRE)
-        self._prune_script = self._redis.register_script(_PRUNE)
-        self._change_script = self._redis.register_script(_CHANGE)
-        self._deliver: Deliver | None = None
-        self._announce: Announce | None = None
-        self._healthy = False
-        self._closed = False
-        # This process's connections per room and e-mail, to re-register
-        # after a Redis restart and to know which streams to read.
-        self._local: dict[str, collections.Counter[str]] = {}
-        self._last_read: dict[str, str] = {}  # room -> last stream id delivered
-        self._last_change: dict[str, str] = {}  # room -> last change stream id delivered
-        self._reader_id: int | None = None
-        self._rooms_changed = asyncio.Event()
-        self._tokens = itertools.count(1)
-        # token -> (room, sending connection, set once the reader delivered it)
-        self._origins: dict[str, tuple[str, object, asyncio.Future[None]]] = {}
-        # Tokens of appends whose outcome was unknown -> since when (monotonic).
-        self._unknown: dict[str, float] = {}
-        # Set (and replaced) each time the reader has delivered a batch.
-        self._progress = asyncio.Event()
         self._retry_leaves: list[tuple[str, str, bool]] = []
-        self._tasks: set[asyncio.Task] = set()
-        self._leaving: set[asyncio.Task] = set()
         # Joins, leaves and re-registration each read or change this
         # process's counts in Redis and in _local together: one at a time.
         self._presence_lock = asyncio.Lock()
@@ -360,10 +334,304 @@ class RedisBackend:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self, deliver: Deliver, announce: Announce) -> None:
-        self._deliver = deliver
-        self._announce = announce
-        for loop in (self._read_loop, self._presence_loop, self._heartbeat_loop):
+        super().start(deliver, announce)
+        for loop in (self._presence_loop, self._heartbeat_loop):
             self._spawn(loop())
+
+    # What a subclass that keeps messages does as presence changes.
+
+    async def _follow(self, room: str) -> None:
+        """Someone here is joining ``room`` (nobody here was in it)."""
+
+    async def _resumed(self) -> None:
+        """This process's people were registered again (after a Redis restart)."""
+
+    def _beat(self) -> None:
+        """Once a heartbeat, Redis answering."""
+
+    async def _closing(self) -> None:
+        """The backend closes: every pending wait ends."""
+
+    async def close(self) -> None:
+        """Finish pending leaves, forget this process in Redis, stop the loops."""
+        if self._closed:
+            return
+        await self._finish_leaves()
+        self._closed = True
+        await self._closing()
+        # Each loop also ends at its next turn once closed: a cancellation
+        # can come out of a redis-py call as a Redis error (likely its socket
+        # timeout firing at the same moment, which Python 3.11's
+        # asyncio.timeout turns into TimeoutError), which a loop takes for a
+        # failure and retries. Seen under load in bench/scale.py: a process
+        # stuck in close for good, its heartbeat loop still beating.
+        await self._stop_tasks()
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(self._key("node", self.node, "alive"))
+            await self._reap(self.node)
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.aclose()
+
+    # -- presence --------------------------------------------------------------
+
+    def _presence_keys(self, room: str) -> tuple[str, str, str]:
+        return self._key("count", room), self._key("order", room), self._key("pver", room)
+
+    @staticmethod
+    def _field(room: str, email: str) -> str:
+        """This process's members hash field for one person in one room."""
+        return f"{room}\t{email}"
+
+    async def _enter_redis(self, room: str, email: str, n: int) -> tuple[int, int, list[str]]:
+        """Count ``n`` more connections of ``email`` in ``room``, for this
+        process: (1 if that made them present, 2 if they came back within
+        their grace period, else 0; the presence version; the participants)."""
+        count, order, version = self._presence_keys(room)
+        return await self._enter_script(
+            keys=[
+                count,
+                order,
+                self._key("arrivals"),
+                self._key("node", self.node, "members"),
+                self._key("nodes"),
+                version,
+                self._key("away"),
+            ],
+            args=[email, self._field(room, email), self.node, n],
+        )
+
+    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
+        async with self._presence_lock:
+            try:
+                if room not in self._local:
+                    await self._follow(room)
+                first, now, participants = await self._enter_redis(room, email, 1)
+            except (RedisError, OSError) as exc:
+                self._failed("join", exc)
+                if room not in self._local:
+                    self._unfollow(room)
+                raise StorageError("presence could not be recorded") from None
+            self._count_in(room, email)
+        self._healthy = True
+        if first == 1:
+            self._publish_and_announce(room, PresenceChange("join", email, len(participants), now), key)
+        elif first == 2:
+            log.info("back %s (room %s, within the grace period)", who(email, log), room)
+        return participants, now
+
+    def _left(self, room: str, email: str, key: object, at_once: bool) -> None:
+        self._spawn_leave(self._leave_now(room, email, key, at_once))
+
+    def _grace_ends(self) -> str:
+        """The end of a grace period starting now, as the scripts take it."""
+        return repr(self._clock() + self._grace)
+
+    async def _leave_now(self, room: str, email: str, key: object, at_once: bool) -> None:
+        count, order, version = self._presence_keys(room)
+        at_once = at_once or self._grace <= 0
+        try:
+            async with self._presence_lock:
+                last, remaining, now, away = await self._leave_script(
+                    keys=[count, order, self._key("node", self.node, "members"), version, self._key("away")],
+                    args=[email, self._field(room, email), "" if at_once else self._grace_ends()],
+                )
+        except (RedisError, OSError) as exc:
+            self._failed("leave", exc)
+            self._retry_leaves.append((room, email, at_once))
+            return
+        if last:
+            self._publish_and_announce(room, PresenceChange("leave", email, remaining, now), key)
+        if away:
+            # Said at the end of the grace period, if still away then.
+            self._spawn(self._expire_after(self._grace))
+
+    async def _expire_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        with contextlib.suppress(RedisError, OSError):
+            await self._expire()
+
+    async def _expire(self, here: bool = True) -> None:
+        """Announce the leaves of everyone whose grace period is over (to
+        the other processes only, unless ``here``)."""
+        left = await self._expire_script(keys=[self._key("away")], args=[repr(self._clock()), self._prefix])
+        for i in range(0, len(left), 4):
+            room, change = left[i], PresenceChange("leave", left[i + 1], int(left[i + 2]), int(left[i + 3]))
+            if here and not self._connected_here(room, change.email):
+                self._publish_and_announce(room, change, None)
+            else:  # not here, or someone connected here (see _presence_loop)
+                await self._publish(self._event(self.node, room, change))
+
+    def _publish_and_announce(self, room: str, change: PresenceChange, origin: object) -> None:
+        if self._announce is not None:
+            self._announce(room, change, origin)
+        self._spawn(self._publish(self._event(self.node, room, change)))
+
+    @staticmethod
+    def _event(node: str, room: str, change: PresenceChange) -> str:
+        """The pub/sub message telling the other processes of ``change``."""
+        return json.dumps(
+            {
+                "node": node,
+                "room": room,
+                "event": change.event,
+                "email": change.email,
+                "count": change.count,
+                "version": change.version,
+            }
+        )
+
+    async def _publish(self, event: str) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.publish(self._channel, event)
+
+    async def _presence_loop(self) -> None:
+        """Announce presence changes made by other processes."""
+        while not self._closed:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                async for item in pubsub.listen():
+                    event = json.loads(item["data"])
+                    if event["node"] == self.node or self._announce is None:
+                        continue
+                    if event["event"] == "leave" and self._connected_here(event["room"], event["email"]):
+                        # Someone connected here, whom another process took
+                        # for gone while this one was stalled (paused,
+                        # swapped out): they never left for anyone here, and
+                        # _register_local puts them back for the others.
+                        continue
+                    self._announce(
+                        event["room"],
+                        PresenceChange(event["event"], event["email"], event["count"], event["version"]),
+                        None,
+                    )
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._failed("presence", exc)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+
+    async def _heartbeat_loop(self) -> None:
+        """Keep this process alive in Redis, and remove processes that died."""
+        while not self._closed:
+            try:
+                alive_before = await self._redis.set(
+                    self._key("node", self.node, "alive"), "1", px=int(self._node_ttl * 1000), get=True
+                )
+                if alive_before is None:
+                    async with self._presence_lock:
+                        await self._register_local()
+                # Taken as a whole: a leave that fails again goes on the new list.
+                retry, self._retry_leaves = self._retry_leaves, []
+                for room, email, at_once in retry:
+                    await self._leave_now(room, email, None, at_once)
+                await self._reap_dead()
+                await self._expire()
+                self._beat()
+                self._healthy = True
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._failed("heartbeat", exc)
+            await asyncio.sleep(self._heartbeat)
+
+    async def _register_local(self) -> None:
+        """(Re)write this process's people: on start, and after Redis lost
+        them (a restart) or another process reaped us (we were stalled)."""
+        members = self._key("node", self.node, "members")
+        known = await self._redis.hgetall(members)
+        for room, emails in self._local.items():
+            for email, n in emails.items():
+                missing = n - int(known.get(self._field(room, email), 0))
+                if missing <= 0:
+                    continue
+                first, now, participants = await self._enter_redis(room, email, missing)
+                if first == 1:
+                    # For the other processes only: here they never left.
+                    change = PresenceChange("join", email, len(participants), now)
+                    self._spawn(self._publish(self._event(self.node, room, change)))
+        if self._local:
+            await self._resumed()
+
+    async def _reap_dead(self) -> None:
+        for node in cast(set[str], await self._redis.smembers(self._key("nodes"))):
+            if node != self.node and not await self._redis.exists(self._key("node", node, "alive")):
+                await self._reap(node)
+
+    async def _reap(self, node: str) -> None:
+        """Remove ``node``'s connections (unless it is alive): the people it
+        leaves with none have their grace period from now."""
+        parked = await self._reap_script(
+            keys=[
+                self._key("node", node, "members"),
+                self._key("nodes"),
+                self._key("node", node, "alive"),
+                self._key("away"),
+            ],
+            args=[node, self._prefix, self._grace_ends()],
+        )
+        if parked:
+            log.info(
+                "process %s stopped; %d of its people are expected back within %gs", node, parked, self._grace
+            )
+        if parked and self._grace <= 0:
+            # Our own people, as this process closes: only the others are
+            # told (the hub here is shutting down).
+            await self._expire(here=node != self.node)
+
+
+class RedisBackend(RedisPresence):
+    """A :class:`~chatzilla.backends.base.Backend` shared through the Redis at
+    ``url``: :class:`RedisPresence`, and the messages in streams.
+    ``retention`` says what old messages are removed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        node: str | None = None,
+        clock: Callable[[], float] = time.time,
+        heartbeat: float = HEARTBEAT,
+        node_ttl: float = NODE_TTL,
+        grace: float = 0.0,
+        retention: Retention = KEEP_ALL,
+    ) -> None:
+        super().__init__(
+            url, prefix, node=node, clock=clock, heartbeat=heartbeat, node_ttl=node_ttl, grace=grace
+        )
+        self._retention = retention
+        # XREAD BLOCK holds its connection, so the reader has its own.
+        self._reader = aioredis.Redis.from_url(
+            url,
+            socket_timeout=None,
+            single_connection_client=True,
+            decode_responses=True,
+            socket_connect_timeout=1.0,
+            health_check_interval=0,
+        )
+        self._append_script = self._redis.register_script(_APPEND)
+        self._prune_script = self._redis.register_script(_PRUNE)
+        self._change_script = self._redis.register_script(_CHANGE)
+        self._last_read: dict[str, str] = {}  # room -> last stream id delivered
+        self._last_change: dict[str, str] = {}  # room -> last change stream id delivered
+        self._reader_id: int | None = None
+        self._rooms_changed = asyncio.Event()
+        self._tokens = itertools.count(1)
+        # token -> (room, sending connection, set once the reader delivered it)
+        self._origins: dict[str, tuple[str, object, asyncio.Future[None]]] = {}
+        # Tokens of appends whose outcome was unknown -> since when (monotonic).
+        self._unknown: dict[str, float] = {}
+        # Set (and replaced) each time the reader has delivered a batch.
+        self._progress = asyncio.Event()
+
+    def start(self, deliver: Deliver, announce: Announce) -> None:
+        super().start(deliver, announce)
+        self._spawn(self._read_loop())
         if not self._retention.keeps_all:
             self._spawn(self._prune_loop())
 
@@ -401,45 +669,6 @@ class RedisBackend:
             self._failed("history", exc)
             raise StorageError("history could not be read") from None
         return int(first or 1), int(last or 0)
-
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    @property
-    def healthy(self) -> bool:
-        return self._healthy and not self._closed
-
-    def _failed(self, what: str, exc: Exception) -> None:
-        if self._healthy:
-            log.warning("Redis unavailable (%s): %s", what, exc)
-        self._healthy = False
-
-    async def close(self) -> None:
-        """Finish pending leaves, forget this process in Redis, stop the loops."""
-        if self._closed:
-            return
-        if self._leaving:
-            await asyncio.wait(self._leaving, timeout=2.0)
-        self._closed = True
-        self._stop_waiting()
-        # Each loop also ends at its next turn once closed: a cancellation
-        # can come out of a redis-py call as a Redis error (likely its socket
-        # timeout firing at the same moment, which Python 3.11's
-        # asyncio.timeout turns into TimeoutError), which a loop takes for a
-        # failure and retries. Seen under load in bench/scale.py: a process
-        # stuck in close for good, its heartbeat loop still beating.
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.delete(self._key("node", self.node, "alive"))
-            await self._reap(self.node)
-        for client in (self._reader, self._redis):
-            with contextlib.suppress(RedisError, OSError):
-                await client.aclose()
 
     # -- messages --------------------------------------------------------------
 
@@ -614,6 +843,26 @@ class RedisBackend:
         self._last_change.setdefault(room, await self._newest_id(self._redis, room, "cstream"))
         await self._wake_reader()
 
+    def _unfollow(self, room: str) -> None:
+        self._last_read.pop(room, None)  # stop reading a room nobody here is in
+        self._last_change.pop(room, None)
+        self._stop_waiting(room)
+
+    async def _resumed(self) -> None:
+        await self._check_resets()
+        await self._wake_reader()
+
+    def _beat(self) -> None:
+        self._forget_unknown(time.monotonic() - UNKNOWN_KEPT)
+
+    async def _closing(self) -> None:
+        self._stop_waiting()
+
+    async def close(self) -> None:
+        await super().close()
+        with contextlib.suppress(RedisError, OSError):
+            await self._reader.aclose()
+
     async def _wake_reader(self) -> None:
         self._rooms_changed.set()
         if self._reader_id is not None:
@@ -741,233 +990,3 @@ class RedisBackend:
             newest_id = await self._newest_id(self._reader, room, "cstream")
             if _stream_number(newest_id) < _stream_number(last):
                 self._last_change[room] = "0-0"
-
-    # -- presence --------------------------------------------------------------
-
-    def _presence_keys(self, room: str) -> tuple[str, str, str]:
-        return self._key("count", room), self._key("order", room), self._key("pver", room)
-
-    @staticmethod
-    def _field(room: str, email: str) -> str:
-        """This process's members hash field for one person in one room."""
-        return f"{room}\t{email}"
-
-    async def _enter_redis(self, room: str, email: str, n: int) -> tuple[int, int, list[str]]:
-        """Count ``n`` more connections of ``email`` in ``room``, for this
-        process: (1 if that made them present, 2 if they came back within
-        their grace period, else 0; the presence version; the participants)."""
-        count, order, version = self._presence_keys(room)
-        return await self._enter_script(
-            keys=[
-                count,
-                order,
-                self._key("arrivals"),
-                self._key("node", self.node, "members"),
-                self._key("nodes"),
-                version,
-                self._key("away"),
-            ],
-            args=[email, self._field(room, email), self.node, n],
-        )
-
-    async def enter(self, room: str, email: str, key: object) -> tuple[list[str], int]:
-        async with self._presence_lock:
-            try:
-                if room not in self._last_read:
-                    await self._follow(room)
-                first, now, participants = await self._enter_redis(room, email, 1)
-            except (RedisError, OSError) as exc:
-                self._failed("join", exc)
-                if not self._local.get(room):
-                    self._last_read.pop(room, None)
-                    self._last_change.pop(room, None)
-                raise StorageError("presence could not be recorded") from None
-            self._local.setdefault(room, collections.Counter())[email] += 1
-        self._healthy = True
-        if first == 1:
-            self._publish_and_announce(room, PresenceChange("join", email, len(participants), now), key)
-        elif first == 2:
-            log.info("back %s (room %s, within the grace period)", who(email, log), room)
-        return participants, now
-
-    def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
-        local = self._local.get(room)
-        if local is None or local[email] <= 0:
-            return
-        local[email] -= 1
-        if not local[email]:
-            del local[email]
-        if not local:
-            del self._local[room]
-            self._last_read.pop(room, None)  # stop reading a room nobody here is in
-            self._last_change.pop(room, None)
-            self._stop_waiting(room)
-        task = self._spawn(self._leave_now(room, email, key, at_once))
-        self._leaving.add(task)
-        task.add_done_callback(self._leaving.discard)
-
-    def _grace_ends(self) -> str:
-        """The end of a grace period starting now, as the scripts take it."""
-        return repr(self._clock() + self._grace)
-
-    async def _leave_now(self, room: str, email: str, key: object, at_once: bool) -> None:
-        count, order, version = self._presence_keys(room)
-        at_once = at_once or self._grace <= 0
-        try:
-            async with self._presence_lock:
-                last, remaining, now, away = await self._leave_script(
-                    keys=[count, order, self._key("node", self.node, "members"), version, self._key("away")],
-                    args=[email, self._field(room, email), "" if at_once else self._grace_ends()],
-                )
-        except (RedisError, OSError) as exc:
-            self._failed("leave", exc)
-            self._retry_leaves.append((room, email, at_once))
-            return
-        if last:
-            self._publish_and_announce(room, PresenceChange("leave", email, remaining, now), key)
-        if away:
-            # Said at the end of the grace period, if still away then.
-            self._spawn(self._expire_after(self._grace))
-
-    async def _expire_after(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        with contextlib.suppress(RedisError, OSError):
-            await self._expire()
-
-    async def _expire(self, here: bool = True) -> None:
-        """Announce the leaves of everyone whose grace period is over (to
-        the other processes only, unless ``here``)."""
-        left = await self._expire_script(keys=[self._key("away")], args=[repr(self._clock()), self._prefix])
-        for i in range(0, len(left), 4):
-            room, change = left[i], PresenceChange("leave", left[i + 1], int(left[i + 2]), int(left[i + 3]))
-            if here and not self._connected_here(room, change.email):
-                self._publish_and_announce(room, change, None)
-            else:  # not here, or someone connected here (see _presence_loop)
-                await self._publish(self._event(self.node, room, change))
-
-    def _publish_and_announce(self, room: str, change: PresenceChange, origin: object) -> None:
-        if self._announce is not None:
-            self._announce(room, change, origin)
-        self._spawn(self._publish(self._event(self.node, room, change)))
-
-    @staticmethod
-    def _event(node: str, room: str, change: PresenceChange) -> str:
-        """The pub/sub message telling the other processes of ``change``."""
-        return json.dumps(
-            {
-                "node": node,
-                "room": room,
-                "event": change.event,
-                "email": change.email,
-                "count": change.count,
-                "version": change.version,
-            }
-        )
-
-    async def _publish(self, event: str) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.publish(self._channel, event)
-
-    def _connected_here(self, room: str, email: str) -> bool:
-        """Has ``email`` a connection in ``room`` on this process?"""
-        local = self._local.get(room)
-        return bool(local and local[email])
-
-    async def _presence_loop(self) -> None:
-        """Announce presence changes made by other processes."""
-        while not self._closed:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self._channel)
-                async for item in pubsub.listen():
-                    event = json.loads(item["data"])
-                    if event["node"] == self.node or self._announce is None:
-                        continue
-                    if event["event"] == "leave" and self._connected_here(event["room"], event["email"]):
-                        # Someone connected here, whom another process took
-                        # for gone while this one was stalled (paused,
-                        # swapped out): they never left for anyone here, and
-                        # _register_local puts them back for the others.
-                        continue
-                    self._announce(
-                        event["room"],
-                        PresenceChange(event["event"], event["email"], event["count"], event["version"]),
-                        None,
-                    )
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                self._failed("presence", exc)
-                await asyncio.sleep(0.5)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
-
-    async def _heartbeat_loop(self) -> None:
-        """Keep this process alive in Redis, and remove processes that died."""
-        while not self._closed:
-            try:
-                alive_before = await self._redis.set(
-                    self._key("node", self.node, "alive"), "1", px=int(self._node_ttl * 1000), get=True
-                )
-                if alive_before is None:
-                    async with self._presence_lock:
-                        await self._register_local()
-                # Taken as a whole: a leave that fails again goes on the new list.
-                retry, self._retry_leaves = self._retry_leaves, []
-                for room, email, at_once in retry:
-                    await self._leave_now(room, email, None, at_once)
-                await self._reap_dead()
-                await self._expire()
-                self._forget_unknown(time.monotonic() - UNKNOWN_KEPT)
-                self._healthy = True
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                self._failed("heartbeat", exc)
-            await asyncio.sleep(self._heartbeat)
-
-    async def _register_local(self) -> None:
-        """(Re)write this process's people: on start, and after Redis lost
-        them (a restart) or another process reaped us (we were stalled)."""
-        members = self._key("node", self.node, "members")
-        known = await self._redis.hgetall(members)
-        for room, emails in self._local.items():
-            for email, n in emails.items():
-                missing = n - int(known.get(self._field(room, email), 0))
-                if missing <= 0:
-                    continue
-                first, now, participants = await self._enter_redis(room, email, missing)
-                if first == 1:
-                    # For the other processes only: here they never left.
-                    change = PresenceChange("join", email, len(participants), now)
-                    self._spawn(self._publish(self._event(self.node, room, change)))
-        if self._local:
-            await self._check_resets()
-            await self._wake_reader()
-
-    async def _reap_dead(self) -> None:
-        for node in cast(set[str], await self._redis.smembers(self._key("nodes"))):
-            if node != self.node and not await self._redis.exists(self._key("node", node, "alive")):
-                await self._reap(node)
-
-    async def _reap(self, node: str) -> None:
-        """Remove ``node``'s connections (unless it is alive): the people it
-        leaves with none have their grace period from now."""
-        parked = await self._reap_script(
-            keys=[
-                self._key("node", node, "members"),
-                self._key("nodes"),
-                self._key("node", node, "alive"),
-                self._key("away"),
-            ],
-            args=[node, self._prefix, self._grace_ends()],
-        )
-        if parked:
-            log.info(
-                "process %s stopped; %d of its people are expected back within %gs", node, parked, self._grace
-            )
-        if parked and self._grace <= 0:
-            # Our own people, as this process closes: only the others are
-            # told (the hub here is shutting down).
-            await self._expire(here=node != self.node)
