@@ -42,6 +42,9 @@ class Accounts(Protocol):
     async def person_by_email(self, email: str) -> Person | None:
         """The person with this address, if they ever signed in."""
 
+    async def person_by_id(self, person_id: str) -> Person | None:
+        """The person with this public id, if there is one."""
+
     async def add_person(self, person: Person) -> Person:
         """Keep ``person``; if someone has its address already (two first
         sign-ins at once), keep nothing and return that one."""
@@ -90,6 +93,9 @@ class MemoryAccounts:
     async def person_by_email(self, email: str) -> Person | None:
         person_id = self._by_email.get(email)
         return None if person_id is None else self._people[person_id]
+
+    async def person_by_id(self, person_id: str) -> Person | None:
+        return self._people.get(person_id)
 
     async def add_person(self, person: Person) -> Person:
         existing = await self.person_by_email(person.email)
@@ -184,6 +190,9 @@ class SQLiteAccounts:
 
     async def person_by_email(self, email: str) -> Person | None:
         return await self._person("email", email)
+
+    async def person_by_id(self, person_id: str) -> Person | None:
+        return await self._person("id", person_id)
 
     async def add_person(self, person: Person) -> Person:
         await self._run(
@@ -298,6 +307,9 @@ class RedisAccounts:
     async def person_by_email(self, email: str) -> Person | None:
         return await self._person(await self._call("get", self._key("email", email)))
 
+    async def person_by_id(self, person_id: str) -> Person | None:
+        return await self._person(person_id)
+
     async def add_person(self, person: Person) -> Person:
         # The address is claimed first, atomically: two first sign-ins at
         # once make one person.
@@ -395,6 +407,9 @@ class PostgresAccounts:
 
     async def person_by_email(self, email: str) -> Person | None:
         return await self._person("email", email)
+
+    async def person_by_id(self, person_id: str) -> Person | None:
+        return await self._person("id", person_id)
 
     async def add_person(self, person: Person) -> Person:
         await self._fetch(

@@ -25,6 +25,8 @@ from .hub import Hub
 from .limits import flood_limiter
 from .mailer import make_mailer
 from .metrics import Metrics
+from .moderating import Moderation
+from .moderation_store import make_store
 from .proxies import TrustedProxies
 from .security import host_allowed
 from .server import ChatHTTPServer, max_sockets_per_address
@@ -68,9 +70,12 @@ class ChatApplication(tornado.web.Application):
         proxies: TrustedProxies,
         allowed_hosts: tuple[str, ...] = (),
         signin: SignIn | None = None,
+        moderation: Moderation | None = None,
         **kw,
     ) -> None:
         super().__init__(handlers, **kw)
+        #: Roles, mutes and bans (``--auth link``), or None.
+        self.moderation = moderation
         self.hub = hub
         self.backend = backend
         self.router = router
@@ -99,6 +104,8 @@ class ChatApplication(tornado.web.Application):
         """Stop the router's timers and release the backend."""
         self.router.shutdown()
         await self.backend.close()
+        if self.moderation is not None:
+            await self.moderation.close()
         if self.signin is not None:
             self.signin.mailer.close()
             await self.signin.accounts.close()
@@ -254,6 +261,13 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
     router = ChatRouter(
         hub, SOCKJS_PREFIX, sockjs_settings(settings), settings, io_loop=io_loop, signin=signin
     )
+    moderation = None
+    if signin is not None:
+        moderation = router.moderation = Moderation(
+            hub, make_store(settings), signin.accounts, backend, settings.admins
+        )
+    elif settings.admins:
+        log.warning("--admins is ignored under --auth open: anyone could join as an admin's address")
     metrics.watch(lambda: {**hub.stats(), "rooms": hub.room_count()}, lambda: backend.healthy)
     templates = jinja2.Environment(
         # Read once: a check of the file on every page load would be disk I/O
@@ -299,6 +313,7 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         proxies=TrustedProxies(settings.trusted_proxies),
         allowed_hosts=settings.allowed_hosts,
         signin=signin,
+        moderation=moderation,
         # The sign-in forms' XSRF token (checked by their handlers only).
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
         static_path=str(STATIC),

@@ -27,8 +27,9 @@ from .backends.base import StorageError
 from .connection_limits import ConnectionLimits
 from .frames import V1, V2
 from .hub import TOO_SLOW, Hub
+from .moderating import Moderation
 from .outbox import Outbox
-from .protocol import Change, Changes, Join, Leave, ProtocolError, Say, Typing
+from .protocol import Change, Changes, Join, Leave, Moderate, ProtocolError, Say, Typing
 from .proxies import address_key
 from .settings import Settings
 from .signin import SESSION_COOKIE, SignIn
@@ -111,6 +112,8 @@ class ChatRouter(SockJSRouter):
         self.hub = hub
         #: Who may join (``--auth link``), or None: anyone, as any address.
         self.signin = signin
+        #: Moderation (``--auth link``), set by the app factory; else None.
+        self.moderation: Moderation | None = None
         #: The protocol its connections speak: 2 with sign-in, else 1.
         self.wire = V1 if signin is None else V2
         self.allowed_origins = settings.allowed_origins
@@ -318,6 +321,10 @@ class ChatConnection(SockJSConnection):
             self._hub.typing(self)
         elif isinstance(command, Leave):
             self._hub.leave(self)
+        elif isinstance(command, Moderate):
+            # Parsed in protocol 2 only, where the router has moderation.
+            assert self._router.moderation is not None
+            await self._router.moderation.act(self, command)
         else:
             await self._hub.scrollback(self, command.before, command.limit)
 

@@ -10,6 +10,7 @@ twice.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import logging
@@ -58,6 +59,21 @@ TOO_SLOW = (4008, "Too slow: the client does not read what is sent")
 #: seconds; the ones in between are dropped without a word. Pages send one
 #: every 2 seconds while someone types and show it for a few seconds.
 TYPING_INTERVAL = 2.0
+
+
+class Gate(Protocol):
+    """What moderation checks (see :mod:`chatzilla.moderating`); None under
+    ``--auth open``, where there is none."""
+
+    async def admit(self, room: str, key: str) -> dict:
+        """Let ``key`` into ``room``: the fields it adds to ``joined``.
+        Raises :class:`ProtocolError` (``banned``, ``unavailable``)."""
+
+    def check_say(self, room: str, key: str, ref: str | None) -> None:
+        """Raise :class:`ProtocolError` ``muted`` when ``key`` may not speak in ``room``."""
+
+    def muted(self, room: str, key: str) -> bool:
+        """Whether ``key`` is muted in ``room`` now (its typing is not relayed)."""
 
 
 class Client(Hashable, Protocol):
@@ -125,6 +141,9 @@ class Hub:
         metrics: Metrics | None = None,
     ) -> None:
         self._backend = backend
+        #: Moderation's checks at join, message and typing; set by the app
+        #: factory under ``--auth link``.
+        self.gate: Gate | None = None
         self._wire = wire
         #: What this hub counts for /metrics (the app's; a hub of its own by default).
         self.metrics = metrics or Metrics()
@@ -250,6 +269,9 @@ class Hub:
         ``unavailable`` (history could not be read).
         """
         member = self._admit(client, raw_email, raw_room, address, verified)
+        # Checked once registered, frames held: a ban given meanwhile either
+        # is in the store by now or reaches this member and closes it.
+        extra = await self._let_in(client, member)
         # Whatever goes wrong from here (a bug of ours included), the member
         # is rolled back: a half-joined connection would stay present and
         # hold every frame of the room.
@@ -267,6 +289,7 @@ class Hub:
             truncated,
             named_room=raw_room is not None,
             changes=changes,
+            extra=extra,
         )
 
     def _admit(
@@ -293,6 +316,17 @@ class Hub:
         if address is not None:
             self._rooms_of.setdefault(address, collections.Counter())[room] += 1
         return member
+
+    async def _let_in(self, client: Client, member: _Member) -> dict:
+        """The gate's fields for ``joined``; rolls the member back (it is not
+        in the backend yet) and raises when the gate refuses."""
+        if self.gate is None:
+            return {}
+        try:
+            return await self.gate.admit(member.room, member.email)
+        except BaseException:
+            self._forget_member(client, member, entered=False)
+            raise
 
     async def _enter(self, client: Client, member: _Member) -> list[str]:
         """Count the member present in the backend (the others hear of it);
@@ -358,6 +392,7 @@ class Hub:
         truncated: bool,
         named_room: bool,
         changes: tuple[list[Message], int] | None = None,
+        extra: dict | None = None,
     ) -> None:
         """Send ``joined`` (with ``room`` when the join named one; with
         ``"more": true`` when older messages, after ``since``, were left out;
@@ -380,6 +415,7 @@ class Hub:
                 joined["changes"], changes_more = self._fit_oldest(changed, MAX_CATCH_UP)
                 if changes_more:
                     joined["changes_more"] = True
+        joined.update(extra or {})
         client.send_text(protocol.encode(joined), requested=True)
         member.seen = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
@@ -595,6 +631,8 @@ class Hub:
         member = self._members.get(client)
         if member is None:
             raise ProtocolError("not_joined", "join before sending messages", ref)
+        if self.gate is not None:
+            self.gate.check_say(member.room, member.email, ref)
         if self._messages is not None:
             wait = self._messages.take(member.email)
             if wait:
@@ -657,7 +695,9 @@ class Hub:
         member = self._members.get(client)
         if member is None:
             raise ProtocolError("not_joined", "join before saying you are typing")
-        if self._typing.take(client):
+        if self._typing.take(client) or (
+            self.gate is not None and self.gate.muted(member.room, member.email)
+        ):
             return
         roster = self._rosters[member.room]
         text = protocol.encode(self._wire.typing(member.email))
@@ -730,6 +770,46 @@ class Hub:
             if version and version <= member.presence_seen:
                 return  # already in this client's participants
         client.send_text(text, requested)
+
+    # -- moderation --------------------------------------------------------
+
+    def member_of(self, client: Client) -> tuple[str, str] | None:
+        """``(room, key)`` of a joined connection, else None."""
+        member = self._members.get(client)
+        return None if member is None else (member.room, member.email)
+
+    def present_here(self) -> list[tuple[str, str]]:
+        """``(room, key)`` of every joined connection of this process, each pair once."""
+        return sorted({(m.room, m.email) for m in self._members.values()})
+
+    def tell_room(self, room: str, frame: dict, skip: object = None, skip_key: str | None = None) -> None:
+        """Send ``frame`` to every connection of ``room`` in this process but
+        ``skip`` and those of ``skip_key``."""
+        roster = self._rosters.get(room)
+        if roster is None:
+            return
+        text = protocol.encode(frame)
+        for client in roster.connections():
+            if client is not skip and (skip_key is None or roster.email_of(client) != skip_key):
+                self._send(client, text)
+
+    def tell_one(self, client: Client, frame: dict) -> None:
+        """Send ``frame`` to ``client`` alone."""
+        self._send(client, protocol.encode(frame))
+
+    def close_in_room(self, room: str, chosen: Callable[[str], bool], code: int, reason: str) -> int:
+        """Take out of ``room`` at once, and close with a close frame, every
+        connection whose key ``chosen`` picks; returns how many."""
+        roster = self._rosters.get(room)
+        if roster is None:
+            return 0
+        picked = [c for c in roster.connections() if chosen(roster.email_of(c) or "")]
+        loop = asyncio.get_running_loop()
+        for client in picked:
+            self._leave(client, at_once=True)
+            # After this turn's frames (the ones saying why) are written.
+            loop.call_soon(client.close, code, reason)
+        return len(picked)
 
     # -- figures -----------------------------------------------------------
 

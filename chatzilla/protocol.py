@@ -130,7 +130,25 @@ class Leave:
     ref: str | None = None
 
 
-Command = Join | Say | Scrollback | Typing | Leave | Change | Changes
+@dataclasses.dataclass(frozen=True)
+class Moderate:
+    """A moderation frame (protocol 2): ``kind`` is ``grant``, ``revoke``,
+    ``mute``, ``unmute``, ``ban`` or ``unban``, on the person whose public
+    id is ``person``; ``role`` goes with grant and revoke, ``minutes`` (None:
+    until lifted) with mute and ban. The rules are :mod:`chatzilla.moderation`'s."""
+
+    kind: str
+    person: str
+    role: str | None = None
+    minutes: int | None = None
+    reason: str | None = None
+    ref: str | None = None
+
+
+#: The frame types of :class:`Moderate`.
+MODERATE = ("grant", "revoke", "mute", "unmute", "ban", "unban")
+
+Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Moderate
 
 
 def normalize_email(raw: str) -> str:
@@ -284,6 +302,15 @@ def parse_frame(text: str, version: int = 1) -> Command:
         return Typing(ref=ref)
     if kind == "leave":
         return Leave(ref=ref)
+    if kind in MODERATE and version == 2:
+        return Moderate(
+            kind=kind,
+            person=_required(frame, "person", ref),
+            role=_field(frame, "role", ref),
+            minutes=_integer(frame, "minutes", 1, ref),
+            reason=_field(frame, "reason", ref),
+            ref=ref,
+        )
     raise ProtocolError("bad_frame", f"unknown frame type {kind[:40]!r}", ref)
 
 

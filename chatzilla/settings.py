@@ -142,6 +142,20 @@ def _public_url(text: str) -> str:
     return url
 
 
+def _admins(text: str) -> tuple[str, ...]:
+    # Imported here: the protocol module is the one place addresses are checked.
+    from .protocol import ProtocolError, normalize_email
+
+    admins = []
+    for raw in text.split(","):
+        if raw.strip():
+            try:
+                admins.append(normalize_email(raw))
+            except ProtocolError as exc:
+                raise ValueError(f"{raw.strip()!r}: {exc.reason}") from None
+    return tuple(admins)
+
+
 def _days(text: str) -> float:
     value = float(text)
     if not 0 < value <= 3650:
@@ -370,6 +384,14 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("session_days", 30.0, _days, ("CHATZILLA_SESSION_DAYS",), "days a sign-in lasts in a browser"),
     Spec(
+        "admins",
+        (),
+        _admins,
+        ("CHATZILLA_ADMINS",),
+        "comma-separated addresses of the chat's administrators, who moderate every room once "
+        "signed in (--auth link only: under open auth anyone could claim an address)",
+    ),
+    Spec(
         "metrics_port",
         0,
         _optional_port,
@@ -432,6 +454,7 @@ class Settings:
     mail_from: str = _BY_NAME["mail_from"].default
     public_url: str = _BY_NAME["public_url"].default
     session_days: float = _BY_NAME["session_days"].default
+    admins: tuple[str, ...] = _BY_NAME["admins"].default
     metrics_port: int = _BY_NAME["metrics_port"].default
     metrics_token: str = _BY_NAME["metrics_token"].default
     log_level: str = _BY_NAME["log_level"].default

@@ -345,5 +345,33 @@ MIGRATIONS: tuple[str, ...] = (
         RETURN NEXT;
     END $$;
     """,
+    # 5: moderation (chatzilla.moderation_store): each room's owner and
+    # moderators (one owner at most), mutes and bans in force or expired,
+    # and the audit log of every change (each a JSON action).
+    """
+    CREATE TABLE room_roles (
+        room text NOT NULL,
+        person text NOT NULL,
+        role text NOT NULL,
+        PRIMARY KEY (room, person)
+    );
+    CREATE UNIQUE INDEX room_owner ON room_roles (room) WHERE role = 'owner';
+    CREATE TABLE sanctions (
+        room text NOT NULL,
+        person text NOT NULL,
+        kind text NOT NULL,
+        until double precision,
+        reason text NOT NULL,
+        actor text NOT NULL,
+        ts double precision NOT NULL,
+        PRIMARY KEY (room, person, kind)
+    );
+    CREATE TABLE audit_log (
+        seq bigserial PRIMARY KEY,
+        room text NOT NULL,
+        action text NOT NULL
+    );
+    CREATE INDEX audit_log_by_room ON audit_log (room, seq);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -108,6 +108,34 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE rooms ADD COLUMN last_rev INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX messages_by_rev ON messages (room, rev) WHERE rev > 0;
     """,
+    # 7: moderation (chatzilla.moderation_store): each room's owner and
+    # moderators (one owner at most), mutes and bans in force or expired,
+    # and the audit log of every change.
+    """
+    CREATE TABLE room_roles (
+        room TEXT NOT NULL,
+        person TEXT NOT NULL,
+        role TEXT NOT NULL,
+        PRIMARY KEY (room, person)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX room_owner ON room_roles (room) WHERE role = 'owner';
+    CREATE TABLE sanctions (
+        room TEXT NOT NULL,
+        person TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        until REAL,
+        reason TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        ts REAL NOT NULL,
+        PRIMARY KEY (room, person, kind)
+    ) WITHOUT ROWID;
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        room TEXT NOT NULL,
+        action TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_by_room ON audit_log (room, seq);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

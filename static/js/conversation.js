@@ -10,6 +10,7 @@
 // is one more entry in HANDLERS; a new error code one more row in errors.js.
 
 import { onError, retryAfter } from './errors.js';
+import { moderationNotice } from './notices.js';
 import { Outbox } from './outbox.js';
 import { checkMessage } from './rules.js';
 
@@ -55,6 +56,8 @@ export class Conversation {
     this.changing = new Map();
     this._changesRef = null;   // the `changes` request in flight
     this.participants = [];
+    // Protocol 2: the room's roles, key -> "admin", "owner" or "moderator".
+    this.roles = {};
     this._send = send;
     this._view = view;
     this._timers = timers;
@@ -244,6 +247,7 @@ export class Conversation {
     this._joinTries = 0;
     this.me = frame.email;
     this.participants = frame.participants.slice();
+    this.roles = { ...(frame.roles || {}) };
     const startOver = this._catchUpGap(frame);
     if (startOver) {
       // Not every missed message can be fetched (too many, or some are
@@ -259,6 +263,8 @@ export class Conversation {
       first,
       truncated: startOver,
       history: history.map((message) => this._shown(message)),
+      roles: this.roles,
+      muted: frame.muted || null,
     });
     // No `since`: the history is the room's latest; none means a new room.
     if (first && frame.history.length === 0) { this._reachedBeginning(Boolean(frame.truncated)); }
@@ -426,6 +432,18 @@ export class Conversation {
     this._view.typists(Array.from(this._typists.keys()));
   }
 
+  _onModerated(frame) {
+    if (frame.action === 'grant' || frame.action === 'claim') { this.roles[frame.person] = frame.role; }
+    if (frame.action === 'revoke') { delete this.roles[frame.person]; }
+    const name = (key) => (key === this.me ? 'you' : this._directory ? this._directory.name(key) : key);
+    const text = moderationNotice(frame, name(frame.person), name(frame.by));
+    this._view.moderated(text.charAt(0).toUpperCase() + text.slice(1), {
+      roles: this.roles,
+      action: frame.action,
+      mine: frame.person === this.me,
+    });
+  }
+
   _onError(frame) {
     const ref = frame.ref;
     // An answer to an earlier conversation's frame.
@@ -567,4 +585,5 @@ const HANDLERS = {
   changes: Conversation.prototype._onChanges,
   typing: Conversation.prototype._onTyping,
   error: Conversation.prototype._onError,
+  moderated: Conversation.prototype._onModerated,
 };

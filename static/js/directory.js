@@ -25,6 +25,12 @@ export class Directory {
     return String(who);
   }
 
+  /** The name to show for `key`: a person's name, else the key itself (an address). */
+  name(key) {
+    const person = this._people.get(key);
+    return person ? person.name : String(key);
+  }
+
   /** What protocol 2 said of `key`, or null (an address, or nobody known). */
   person(key) {
     return this._people.get(key) || null;
@@ -49,6 +55,8 @@ export class Directory {
       case 'message':
       case 'changed':
         return message(frame);
+      case 'moderated':
+        return frame.person === undefined ? frame : { ...frame, person: this.key(frame.person), by: this.key(frame.by) };
       case 'history':
       case 'changes':
         return { ...frame, messages: (frame.messages || []).map(message) };

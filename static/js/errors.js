@@ -40,6 +40,11 @@ export const ON_ERROR = Object.freeze({
   too_many_rooms: { message: 'refuse', join: 'retry', history: 'stop', other: 'show' },
   // May or may not have happened: a message goes again with its ref (safe).
   internal: { message: 'retry', join: 'retry', history: 'retry', other: 'show' },
+  // Moderation (protocol 2): the reason says for how long and why.
+  muted: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  banned: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  not_allowed: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  unknown_person: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
 });
 
 // A code this page does not know yet.
@@ -67,6 +72,8 @@ export const ON_CLOSE = Object.freeze({
   4008: { reason: 'the connection was too slow', atLeastMs: 0 },
   4009: { reason: 'a frame was too large', atLeastMs: 0 },
   4029: { reason: 'too many connections or frames from this address', atLeastMs: 10000 },
+  // Banned: the next join says why, and the page stops there.
+  4403: { reason: 'banned from this room', atLeastMs: 0 },
 });
 
 /** The least milliseconds to wait before connecting again after close `code`. */

@@ -25,3 +25,35 @@ export function sentence(notice) {
 export function withName(names, name) {
   return names.includes(name) ? names.slice() : names.concat([name]);
 }
+
+// -- moderation ------------------------------------------------------------------
+
+/** A sanction's length for people: "10 min", "2 h", "3 d", or "until lifted" (until null). */
+export function howLong(ts, until) {
+  if (until === null || until === undefined) { return 'until lifted'; }
+  const minutes = Math.max(1, Math.round((until - ts) / 60));
+  if (minutes % 1440 === 0) { return 'for ' + minutes / 1440 + ' d'; }
+  if (minutes % 60 === 0) { return 'for ' + minutes / 60 + ' h'; }
+  return 'for ' + minutes + ' min';
+}
+
+const ROLE_NAMES = { owner: 'the owner', moderator: 'a moderator' };
+
+/**
+ * The sentence of a `moderated` frame (docs/protocol.md), its people as
+ * names (`person` and `by` are what `nameOf` makes of the frame's people):
+ * "Alice muted Bob for 10 min: spam".
+ */
+export function moderationNotice(frame, person, by) {
+  const why = frame.reason ? ': ' + frame.reason : '';
+  switch (frame.action) {
+    case 'claim': return person + ' owns this room now';
+    case 'grant': return by + ' made ' + person + ' ' + (ROLE_NAMES[frame.role] || frame.role);
+    case 'revoke': return by + ' removed ' + person + ' as ' + frame.role + why;
+    case 'mute': return by + ' muted ' + person + ' ' + howLong(frame.ts, frame.until) + why;
+    case 'unmute': return by + ' lifted ' + person + "'s mute" + why;
+    case 'ban': return by + ' banned ' + person + ' ' + howLong(frame.ts, frame.until) + why;
+    case 'unban': return by + ' lifted ' + person + "'s ban" + why;
+    default: return by + ' moderated ' + person + why;
+  }
+}

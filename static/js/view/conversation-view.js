@@ -4,6 +4,7 @@
 // page makes one per conversation and disposes of it on leaving, with every
 // listener it added.
 
+import { howLong } from '../notices.js';
 import { isolated } from './list.js';
 
 const NEAR_TOP_PX = 40;     // scrolled this close to the top loads older ones
@@ -72,11 +73,15 @@ export class ConversationView {
 
   // -- what the conversation says -------------------------------------------------
 
-  joined({ me, participants, first, truncated, history }) {
+  joined({ me, participants, first, truncated, history, roles = {}, muted = null }) {
     this._me = me;
     this._page.showChat(first);
-    this._people.set(participants, me);
+    this._people.set(participants, me, roles);
     this._people.live(true);
+    if (muted) {
+      this._composer.problem('You are muted in this room ' + howLong(this._now() / 1000, muted.until) +
+        (muted.reason ? ': ' + muted.reason : ''));
+    }
     if (truncated) { this._list.startOver(); }
     this._atEnd(() => {
       for (const message of history) {
@@ -207,6 +212,14 @@ export class ConversationView {
   }
 
   problem(reason) { this._composer.problem(reason); }
+
+  /** A moderation notice (`text`); `roles` as they are now; `mine`: it concerns this person. */
+  moderated(text, { roles, action, mine }) {
+    this._people.roles(roles);
+    this._atEnd(() => this._list.insert(this._list.textItem('notice moderation', text), this._list.liveEnd()));
+    if (mine && (action === 'mute' || action === 'ban')) { this._composer.problem(text); }
+    if (mine && action === 'unmute') { this._composer.problem(''); }
+  }
 
   addressRefused(reason) { this._page.addressRefused(reason); }
 

@@ -10,10 +10,16 @@ export class People {
     this._items = new Map();  // email -> its <li>
     this._me = null;
     this._joined = false;
+    this._roles = {};         // key -> role, for the badges
   }
 
-  /** Everyone present (in the order they came) as `me` sees them; `me` null: nobody, not joined. */
-  set(participants, me) {
+  /**
+   * Everyone present (in the order they came) as `me` sees them; `me`
+   * null: nobody, not joined. `roles` (key -> admin, owner or moderator)
+   * puts a badge by their names.
+   */
+  set(participants, me, roles = {}) {
+    this._roles = roles;
     this._me = me;
     this._joined = me !== null;
     this._items.clear();
@@ -26,6 +32,23 @@ export class People {
   change(event, email, count) {
     if (event === 'join') { this._add(email); } else { this._remove(email); }
     this._count(count);
+  }
+
+  /** The room's roles changed: the badges follow. */
+  roles(roles) {
+    this._roles = roles;
+    for (const [key, item] of this._items) { this._badge(item, key); }
+  }
+
+  _badge(item, key) {
+    const old = item.querySelector('.badge');
+    if (old) { old.remove(); }
+    const role = this._roles[key];
+    if (!role) { return; }
+    const badge = document.createElement('span');
+    badge.className = 'badge ' + role;
+    badge.textContent = role;
+    item.querySelector('.name').append(' ', badge);
   }
 
   /** Whether the list is live (connected and joined) or the last one known. */
@@ -54,6 +77,7 @@ export class People {
       name.append(' ', you);
     }
     item.append(this._avatars.avatar(email, 'small'), name);
+    this._badge(item, email);
     return item;
   }
 

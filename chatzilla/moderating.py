@@ -1,0 +1,274 @@
+"""Moderation at work: checks a join, a message and a typing frame against
+the room's sanctions, carries out the moderation frames, and applies every
+change (this process's and, through the store, every other process's) to
+the connections here.
+
+It is the hub's :class:`~chatzilla.hub.Gate` under ``--auth link``; the rules
+are :mod:`chatzilla.moderation`'s, the keeping :mod:`chatzilla.moderation_store`'s.
+Each process keeps the mutes of the people it has seen (read at their join,
+then changed by the actions it hears), so a message costs no round trip; a
+process that lost its store's notices reads again what its people's are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from . import moderation
+from .accounts import Accounts
+from .backends.base import Backend, StorageError
+from .hub import Hub
+from .identity import Person, public_of
+from .moderation import BAN, MUTE, OWNER, Action, NotAllowed, Sanction
+from .moderation_store import ModerationStore
+from .protocol import DEFAULT_ROOM, Moderate, ProtocolError
+
+log = logging.getLogger("chatzilla.moderation")
+
+#: The close frame of a banned person's connections: the code; the reason
+#: says how long and why (see :func:`chatzilla.moderation.ban_close_reason`).
+BANNED_CLOSE = 4403
+
+_PERSON_ID = re.compile(r"p[0-9a-f]{12}")
+
+
+class Moderation:
+    """The moderation of one app: ``hub`` (whose gate it becomes), ``store``,
+    ``accounts`` (who a person id is; whether an admin address signed in),
+    ``backend`` (whether a room ever had a message), ``admins`` (addresses)."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        store: ModerationStore,
+        accounts: Accounts,
+        backend: Backend,
+        admins: tuple[str, ...],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._hub = hub
+        self.store = store
+        self._accounts = accounts
+        self._backend = backend
+        self._admins = admins
+        self._admin_ids: dict[str, str] = {}  # address -> id, once they signed in
+        self._clock = clock
+        self._mutes: dict[tuple[str, str], Sanction] = {}  # (room, person id)
+        self._tasks: set[asyncio.Task] = set()
+        self._listening = False
+        hub.gate = self
+
+    # -- the hub's gate ------------------------------------------------------
+
+    async def admit(self, room: str, key: str) -> dict:
+        """``roles`` (and ``muted``, when the person is) for ``joined``; a
+        room that never had a message and has no owner becomes the joining
+        person's. Raises ``banned`` or ``unavailable``."""
+        if not self._listening:
+            # From the first join on (the loop runs by then): before it,
+            # nobody here has anything to hear.
+            self._listening = True
+            self.store.listen(self._heard)
+        person = public_of(key)
+        person_id = person["id"]
+        try:
+            admins = await self._admin_id_set()
+            roles = await self.store.roles(room)
+            sanctions = await self.store.sanctions(room, person_id) if person_id else []
+            now = self._clock()
+            for sanction in sanctions:
+                if sanction.kind == BAN and sanction.active(now):
+                    raise ProtocolError("banned", sanction.explain(now))
+            self._mutes.pop((room, person_id), None)
+            for sanction in sanctions:
+                if sanction.kind == MUTE and sanction.active(now):
+                    self._mutes[(room, person_id)] = sanction
+            if person_id and room != DEFAULT_ROOM and OWNER not in roles.values():
+                await self._claim(room, key, roles)
+        except StorageError:
+            raise ProtocolError("unavailable", "the room's rules cannot be read now; join again") from None
+        extra: dict = {"roles": {**roles, **{a: moderation.ADMIN for a in admins}}}
+        mute = self._mutes.get((room, person_id))
+        if mute is not None:
+            extra["muted"] = {"until": mute.until, "reason": mute.reason}
+        return extra
+
+    async def _claim(self, room: str, key: str, roles: dict[str, str]) -> None:
+        """The room's first person owns it, if it never had a message. The
+        others in the room hear of it; the claimer's ``joined`` says it."""
+        _first, last = await self._backend.bounds(room)
+        if last:
+            return  # a room of before roles: an admin names its owner
+        person = public_of(key)
+        action = Action(
+            "claim", room, person["id"], person["id"], self._clock(), role=OWNER,
+            target_public=person, actor_public=person,
+        )  # fmt: skip
+        if await self.store.claim(action):
+            roles[person["id"]] = OWNER
+            self._hub.tell_room(room, action.frame(), skip_key=key)
+
+    def check_say(self, room: str, key: str, ref: str | None) -> None:
+        mute = self._mute(room, key)
+        if mute is not None:
+            now = self._clock()
+            raise ProtocolError(
+                "muted", mute.explain(now), ref, retry_after=None if mute.until is None else mute.until - now
+            )
+
+    def muted(self, room: str, key: str) -> bool:
+        return self._mute(room, key) is not None
+
+    def _mute(self, room: str, key: str) -> Sanction | None:
+        if not self._mutes:
+            return None
+        person_id = public_of(key)["id"]
+        mute = self._mutes.get((room, person_id))
+        if mute is not None and not mute.active(self._clock()):
+            del self._mutes[(room, person_id)]
+            return None
+        return mute
+
+    async def _admin_id_set(self) -> set[str]:
+        """The ids of the admins who signed in (each address asked until it has)."""
+        for address in self._admins:
+            if address not in self._admin_ids:
+                person = await self._accounts.person_by_email(address)
+                if person is not None:
+                    self._admin_ids[address] = person.id
+        return set(self._admin_ids.values())
+
+    # -- moderation frames ---------------------------------------------------
+
+    async def act(self, client: object, command: Moderate) -> None:
+        """Carry out a moderation frame of ``client``'s person in its room.
+        Raises :class:`ProtocolError` ``not_joined``, ``bad_frame``,
+        ``not_allowed``, ``unknown_person`` or ``unavailable``."""
+        ref = command.ref
+        joined = self._hub.member_of(client)  # type: ignore[arg-type]
+        if joined is None:
+            raise ProtocolError("not_joined", "join a room before moderating it", ref)
+        room, key = joined
+        actor = public_of(key)
+        now = self._clock()
+        try:
+            reason = moderation.check_reason(command.reason)
+            until = moderation.until_of(command.minutes, now) if command.kind in (MUTE, BAN) else None
+        except ValueError as exc:
+            raise ProtocolError("bad_frame", str(exc), ref) from None
+        if not _PERSON_ID.fullmatch(command.person):
+            raise ProtocolError("unknown_person", "no person has this id", ref)
+        try:
+            target = await self._accounts.person_by_id(command.person)
+            if target is None:
+                raise ProtocolError("unknown_person", "no person has this id", ref)
+            action = await self._decide(command, room, actor, target, now, reason, until)
+            await self.store.apply(action)
+        except NotAllowed as exc:
+            raise ProtocolError("not_allowed", exc.reason, ref) from None
+        except StorageError:
+            raise ProtocolError("unavailable", "the change could not be kept; send it again", ref) from None
+        log.info(
+            "%s: %s %s by %s (room %s)", action.kind, action.target, action.role or "", actor["id"], room
+        )
+        self.apply(action, ref=ref, origin=client)
+
+    async def _decide(
+        self,
+        command: Moderate,
+        room: str,
+        actor: dict,
+        target: Person,
+        now: float,
+        reason: str,
+        until: float | None,
+    ) -> Action:
+        """The action ``command`` asks for, if the actor may; raises :class:`NotAllowed`."""
+        admins = await self._admin_id_set()
+        roles = await self.store.roles(room)
+        actor_role = moderation.role_of(actor["id"], roles, admins)
+        target_role = moderation.role_of(target.id, roles, admins)
+        role = command.role
+        if command.kind == "grant":
+            if role is None:
+                raise NotAllowed("grant names a role: moderator (or owner, by an admin)")
+            moderation.check_role_change(actor_role, target_role, role)
+            if role == OWNER and room == DEFAULT_ROOM:
+                raise NotAllowed("the lobby has no owner: admins look after it")
+        elif command.kind == "revoke":
+            role = roles.get(target.id)
+            if role is None:
+                raise NotAllowed("this person has no role in this room")
+            moderation.check_role_change(actor_role, target_role, role)
+        else:
+            moderation.check_sanction(actor_role, target_role, command.kind)
+        return Action(
+            command.kind, room, target.id, actor["id"], now, reason=reason, until=until, role=role,
+            target_public=target.public(), actor_public=actor,
+        )  # fmt: skip
+
+    # -- applying changes ----------------------------------------------------
+
+    def apply(self, action: Action, ref: str | None = None, origin: object = None) -> None:
+        """Carry ``action`` out on this process's connections: tell the room
+        (``origin``'s copy with ``ref``, its acknowledgement), keep a mute,
+        forget a lifted one, close a banned person's connections."""
+        if action.kind == MUTE:
+            self._mutes[(action.room, action.target)] = action.sanction()
+        elif action.kind == "unmute":
+            self._mutes.pop((action.room, action.target), None)
+        frame = action.frame()
+        self._hub.tell_room(action.room, frame, skip=origin)
+        if origin is not None:
+            self._hub.tell_one(origin, {**frame, "ref": ref} if ref is not None else frame)  # type: ignore[arg-type]
+        if action.kind == BAN:
+            self._close_banned(action.room, action.target, action.sanction())
+
+    def _close_banned(self, room: str, person_id: str, ban: Sanction) -> None:
+        """Close every connection of ``person_id`` in ``room`` here, saying why."""
+
+        def theirs(key: str) -> bool:
+            return public_of(key)["id"] == person_id
+
+        closed = self._hub.close_in_room(room, theirs, BANNED_CLOSE, moderation.ban_close_reason(ban))
+        if closed:
+            log.info("closed %d connections of banned %s (room %s)", closed, person_id, room)
+
+    def _heard(self, action: Action | None) -> None:
+        """Another process's action, or None: notices may have been lost."""
+        if action is not None:
+            self.apply(action)
+            return
+        task = asyncio.ensure_future(self._read_again())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read_again(self) -> None:
+        """Read the sanctions of everyone here again (notices were lost):
+        close the banned, keep the muted."""
+        now = self._clock()
+        for room, key in self._hub.present_here():
+            person_id = public_of(key)["id"]
+            if not person_id:
+                continue
+            try:
+                sanctions = await self.store.sanctions(room, person_id)
+            except StorageError:
+                return  # lost again: the next reconnection reads again
+            self._mutes.pop((room, person_id), None)
+            for sanction in sanctions:
+                if not sanction.active(now):
+                    continue
+                if sanction.kind == MUTE:
+                    self._mutes[(room, person_id)] = sanction
+                else:
+                    self._close_banned(room, person_id, sanction)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.store.close()

@@ -1,0 +1,647 @@
+"""Where moderation is kept: room roles, mutes and bans, the audit log.
+
+Four stores, one per kind of backend, beside the messages and the accounts:
+:class:`MemoryModeration` (lost on restart), :class:`SQLiteModeration` (the
+chat's SQLite file, tables of schema version 7), :class:`RedisModeration`
+(keys under the deployment's prefix) and :class:`PostgresModeration`
+(tables of schema version 5). Every change is one :class:`~chatzilla.moderation.Action`,
+kept with its audit entry in one transaction, and told to the other
+processes that share the store (Redis: a pub/sub channel; Postgres: NOTIFY
+on :data:`CHANNEL`, sent when the change commits). The embedded stores serve
+one process: nobody else to tell. Each method raises
+:class:`~chatzilla.backends.base.StorageError` when the store cannot answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from .backends.base import StorageError
+from .moderation import BAN, LIFTS, MUTE, OWNER, Action, Sanction
+from .settings import Settings
+
+log = logging.getLogger("chatzilla.moderation")
+
+#: Postgres NOTIFY channel of moderation actions (Redis: PREFIX:moderation).
+CHANNEL = "chatzilla_moderation"
+
+#: ``listener(action)``: a change made by another process; ``listener(None)``:
+#: changes may have been missed (the store's connection was lost and is back).
+Listener = Callable[[Action | None], None]
+
+
+class ModerationStore(Protocol):
+    """What moderation needs kept."""
+
+    async def roles(self, room: str) -> dict[str, str]:
+        """The room's owner and moderators: person id -> role."""
+
+    async def sanctions(self, room: str, person: str) -> list[Sanction]:
+        """The person's mute and ban in the room as kept, expired or not."""
+
+    async def apply(self, action: Action) -> None:
+        """Carry out a grant, revoke, mute, unmute, ban or unban, write it in
+        the audit log and tell the other processes, all or nothing. Lifting
+        what is not there, or revoking a role nobody has, changes nothing
+        but is audited all the same."""
+
+    async def claim(self, action: Action) -> bool:
+        """Make ``action.target`` the owner of ``action.room`` if it has
+        none (a "claim"); True when it did (audited and told)."""
+
+    async def audit(self, room: str | None, limit: int) -> list[Action]:
+        """The newest ``limit`` actions (of ``room``, or every room), oldest first."""
+
+    async def rooms(self) -> list[str]:
+        """Every room with a role or a sanction kept."""
+
+    def listen(self, listener: Listener) -> None:
+        """Hear the other processes' actions from now on (a task of the running loop)."""
+
+    async def close(self) -> None:
+        """Release what the store holds; safe to call twice."""
+
+
+def _changes(action: Action) -> tuple[str, str | None]:
+    """What ``action`` does to the kept state: ("role", role or None to
+    remove), ("sanction", kind to set) or ("lift", kind to remove)."""
+    if action.kind == "grant":
+        return "role", action.role
+    if action.kind == "revoke":
+        return "role", None
+    if action.kind in (MUTE, BAN):
+        return "sanction", action.kind
+    return "lift", LIFTS[action.kind]
+
+
+class MemoryModeration:
+    """Everything in this process's memory, for ``--storage memory``."""
+
+    def __init__(self) -> None:
+        self._roles: dict[str, dict[str, str]] = {}
+        self._sanctions: dict[tuple[str, str, str], Sanction] = {}
+        self._log: list[Action] = []
+
+    async def roles(self, room: str) -> dict[str, str]:
+        return dict(self._roles.get(room, {}))
+
+    async def sanctions(self, room: str, person: str) -> list[Sanction]:
+        return [s for kind in (MUTE, BAN) if (s := self._sanctions.get((room, person, kind))) is not None]
+
+    async def apply(self, action: Action) -> None:
+        what, value = _changes(action)
+        roles = self._roles.setdefault(action.room, {})
+        if what == "role":
+            if value == OWNER:
+                for person in [p for p, r in roles.items() if r == OWNER]:
+                    del roles[person]
+            if value is None:
+                roles.pop(action.target, None)
+            else:
+                roles[action.target] = value
+        elif what == "sanction":
+            assert value is not None
+            self._sanctions[(action.room, action.target, value)] = action.sanction()
+        else:
+            assert value is not None
+            self._sanctions.pop((action.room, action.target, value), None)
+        if not roles:
+            del self._roles[action.room]
+        self._log.append(action)
+
+    async def claim(self, action: Action) -> bool:
+        roles = self._roles.setdefault(action.room, {})
+        if OWNER in roles.values():
+            return False
+        roles[action.target] = OWNER
+        self._log.append(action)
+        return True
+
+    async def audit(self, room: str | None, limit: int) -> list[Action]:
+        return [a for a in self._log if room is None or a.room == room][-limit:]
+
+    async def rooms(self) -> list[str]:
+        return sorted(set(self._roles) | {room for room, _, _ in self._sanctions})
+
+    def listen(self, listener: Listener) -> None:
+        pass  # one process: nobody else changes anything
+
+    async def close(self) -> None:
+        pass
+
+
+class SQLiteModeration:
+    """The moderation tables of the chat's SQLite file (schema version 7),
+    used from one thread with its own connection, each change one
+    transaction with its audit entry."""
+
+    def __init__(self, path: str) -> None:
+        # Imported here: the SQLite module imports the backend seam, as we do.
+        from .backends.sqlite import connect, migrate
+
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-moderation")
+        self._con: sqlite3.Connection | None = None
+
+        def open_() -> None:
+            self._con = connect(path)
+            migrate(self._con)
+
+        try:
+            # Start-up, before serving: waiting here blocks no handler.
+            self._thread.submit(open_).result()
+        except (sqlite3.Error, OSError) as exc:
+            self._thread.shutdown(wait=False)
+            raise StorageError(f"cannot open the database {path!r}: {exc}") from None
+
+    async def _run(self, work: Callable[[sqlite3.Connection], Any], write: bool = False) -> Any:
+        from .backends.sqlite import transaction
+
+        def run() -> Any:
+            assert self._con is not None
+            if not write:
+                # A read needs no lock: the message writer goes on meanwhile.
+                return work(self._con)
+            with transaction(self._con) as con:
+                return work(con)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+        except sqlite3.Error as exc:
+            raise StorageError(f"moderation: {exc}") from None
+
+    async def roles(self, room: str) -> dict[str, str]:
+        rows = await self._run(
+            lambda con: con.execute("SELECT person, role FROM room_roles WHERE room = ?", (room,)).fetchall()
+        )
+        return dict(rows)
+
+    async def sanctions(self, room: str, person: str) -> list[Sanction]:
+        rows = await self._run(
+            lambda con: con.execute(
+                "SELECT room, person, kind, until, reason, actor, ts FROM sanctions "
+                "WHERE room = ? AND person = ?",
+                (room, person),
+            ).fetchall()
+        )
+        return [Sanction(*row) for row in rows]
+
+    async def apply(self, action: Action) -> None:
+        what, value = _changes(action)
+
+        def work(con: sqlite3.Connection) -> None:
+            if what == "role":
+                if value == OWNER:
+                    con.execute("DELETE FROM room_roles WHERE room = ? AND role = 'owner'", (action.room,))
+                if value is None:
+                    con.execute(
+                        "DELETE FROM room_roles WHERE room = ? AND person = ?", (action.room, action.target)
+                    )
+                else:
+                    con.execute(
+                        "INSERT OR REPLACE INTO room_roles (room, person, role) VALUES (?, ?, ?)",
+                        (action.room, action.target, value),
+                    )
+            elif what == "sanction":
+                s = action.sanction()
+                con.execute(
+                    "INSERT OR REPLACE INTO sanctions (room, person, kind, until, reason, actor, ts) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (s.room, s.person, s.kind, s.until, s.reason, s.actor, s.ts),
+                )
+            else:
+                con.execute(
+                    "DELETE FROM sanctions WHERE room = ? AND person = ? AND kind = ?",
+                    (action.room, action.target, value),
+                )
+            con.execute("INSERT INTO audit_log (room, action) VALUES (?, ?)", (action.room, action.to_json()))
+
+        await self._run(work, write=True)
+
+    async def claim(self, action: Action) -> bool:
+        def work(con: sqlite3.Connection) -> bool:
+            claimed = con.execute(
+                "INSERT INTO room_roles (room, person, role) SELECT ?, ?, 'owner' "
+                "WHERE NOT EXISTS (SELECT 1 FROM room_roles WHERE room = ? AND role = 'owner') "
+                "ON CONFLICT DO NOTHING",
+                (action.room, action.target, action.room),
+            ).rowcount
+            if claimed:
+                con.execute(
+                    "INSERT INTO audit_log (room, action) VALUES (?, ?)", (action.room, action.to_json())
+                )
+            return bool(claimed)
+
+        return bool(await self._run(work, write=True))
+
+    async def audit(self, room: str | None, limit: int) -> list[Action]:
+        def work(con: sqlite3.Connection) -> list[tuple]:
+            if room is None:
+                return con.execute(
+                    "SELECT action FROM audit_log ORDER BY seq DESC LIMIT ?", (limit,)
+                ).fetchall()
+            return con.execute(
+                "SELECT action FROM audit_log WHERE room = ? ORDER BY seq DESC LIMIT ?", (room, limit)
+            ).fetchall()
+
+        return [Action.from_json(row[0]) for row in reversed(await self._run(work))]
+
+    async def rooms(self) -> list[str]:
+        rows = await self._run(
+            lambda con: con.execute(
+                "SELECT room FROM room_roles UNION SELECT room FROM sanctions ORDER BY room"
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    def listen(self, listener: Listener) -> None:
+        pass  # a SQLite file serves one process
+
+    async def close(self) -> None:
+        if self._con is None:
+            return
+
+        def close_() -> None:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, close_)
+        self._thread.shutdown(wait=False)
+
+
+def _envelope(node: str, action: Action) -> str:
+    return json.dumps({"node": node, "action": action.to_json()})
+
+
+def _opened(node: str, text: str | bytes) -> Action | None:
+    """The action of another node's envelope; None for this node's own
+    (already applied here) or for one that cannot be read."""
+    try:
+        envelope = json.loads(text)
+        if envelope["node"] == node:
+            return None
+        return Action.from_json(envelope["action"])
+    except (ValueError, TypeError, KeyError):
+        log.warning("ignored a moderation notice that is not one")
+        return None
+
+
+class RedisModeration:
+    """Keys under ``prefix``: ``roles:ROOM`` (a hash of id -> role),
+    ``owner:ROOM`` (the owner's id, set once by a claim, atomically),
+    ``sanctions:ROOM`` (a hash of KIND:ID -> the sanction, JSON),
+    ``moderated`` (the set of rooms with either) and ``audit`` (a list of
+    actions, JSON). A change is one MULTI/EXEC with its audit entry and its
+    PUBLISH on ``PREFIX:moderation``."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._prefix = prefix
+        self.node = os.urandom(6).hex()
+        self._task: asyncio.Task | None = None
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self._prefix, *parts))
+
+    async def _call(self, name: str, *args, **kwargs):
+        import redis
+
+        try:
+            return await getattr(self._redis, name)(*args, **kwargs)
+        except (redis.RedisError, OSError) as exc:
+            raise StorageError(f"moderation: {exc}") from None
+
+    async def roles(self, room: str) -> dict[str, str]:
+        return await self._call("hgetall", self._key("roles", room))
+
+    async def sanctions(self, room: str, person: str) -> list[Sanction]:
+        raw = await self._call("hmget", self._key("sanctions", room), f"{MUTE}:{person}", f"{BAN}:{person}")
+        return [Sanction(**json.loads(r)) for r in raw if r is not None]
+
+    async def _exec(self, build: Callable[[Any], None]) -> list:
+        import redis
+
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                build(pipe)
+                return await pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            raise StorageError(f"moderation: {exc}") from None
+
+    def _record(self, pipe: Any, action: Action) -> None:
+        pipe.rpush(self._key("audit"), action.to_json())
+        pipe.publish(self._key("moderation"), _envelope(self.node, action))
+
+    async def apply(self, action: Action) -> None:
+        what, value = _changes(action)
+        roles = self._key("roles", action.room)
+        owners: list[str] = []
+        if what == "role":
+            current = await self.roles(action.room)
+            owners = [p for p, r in current.items() if r == OWNER]
+
+        def build(pipe: Any) -> None:
+            if what == "role":
+                # The owner's seat (see claim) follows the owner.
+                if value == OWNER:
+                    if others := [p for p in owners if p != action.target]:
+                        pipe.hdel(roles, *others)
+                    pipe.set(self._key("owner", action.room), action.target)
+                elif action.target in owners:
+                    pipe.delete(self._key("owner", action.room))
+                if value is None:
+                    pipe.hdel(roles, action.target)
+                else:
+                    pipe.hset(roles, action.target, value)
+            elif what == "sanction":
+                sanction = json.dumps(action.sanction().__dict__)
+                pipe.hset(self._key("sanctions", action.room), f"{value}:{action.target}", sanction)
+            else:
+                pipe.hdel(self._key("sanctions", action.room), f"{value}:{action.target}")
+            pipe.sadd(self._key("moderated"), action.room)
+            self._record(pipe, action)
+
+        await self._exec(build)
+
+    async def claim(self, action: Action) -> bool:
+        # The owner's seat is taken atomically first: of two first comers, one.
+        if not await self._call("set", self._key("owner", action.room), action.target, nx=True):
+            return False
+
+        def build(pipe: Any) -> None:
+            pipe.hset(self._key("roles", action.room), action.target, OWNER)
+            pipe.sadd(self._key("moderated"), action.room)
+            self._record(pipe, action)
+
+        await self._exec(build)
+        return True
+
+    async def audit(self, room: str | None, limit: int) -> list[Action]:
+        # The whole list for one room: an operator's occasional look.
+        actions = [Action.from_json(a) for a in await self._call("lrange", self._key("audit"), 0, -1)]
+        return [a for a in actions if room is None or a.room == room][-limit:]
+
+    async def rooms(self) -> list[str]:
+        # The set remembers every room ever moderated: those with nothing
+        # kept any more are left out (an operator's occasional look).
+        rooms = []
+        for room in sorted(await self._call("smembers", self._key("moderated"))):
+            if await self._call("hlen", self._key("roles", room)) or await self._call(
+                "hlen", self._key("sanctions", room)
+            ):
+                rooms.append(room)
+        return rooms
+
+    def listen(self, listener: Listener) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._listen(listener))
+
+    async def _listen(self, listener: Listener) -> None:
+        import redis
+
+        lost = False
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._key("moderation"))
+                if lost:
+                    listener(None)  # what was said meanwhile is lost: read again
+                    lost = False
+                async for item in pubsub.listen():
+                    action = _opened(self.node, item["data"])
+                    if action is not None:
+                        listener(action)
+            except asyncio.CancelledError:
+                raise
+            except (redis.RedisError, OSError) as exc:
+                if not lost:
+                    log.warning("moderation: lost Redis (%s); listening again", exc)
+                lost = True
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(redis.RedisError, OSError):
+                    await pubsub.aclose()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._redis.aclose()
+
+
+class PostgresModeration:
+    """The moderation tables of the Postgres at ``url`` (schema version 5),
+    through a small pool of its own; each change one transaction with its
+    audit entry and its NOTIFY, which Postgres sends when it commits."""
+
+    def __init__(self, url: str) -> None:
+        from .backends.postgres import normalize_url
+
+        self._url = normalize_url(url)
+        self._pool: Any = None  # an asyncpg.Pool (asyncpg has no types)
+        self._opening = asyncio.Lock()
+        self.node = os.urandom(6).hex()
+        self._task: asyncio.Task | None = None
+
+    async def _pool_(self) -> Any:
+        import asyncpg
+
+        from .backends.postgres import COMMAND_TIMEOUT, migrate
+
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._url, min_size=0, max_size=4, command_timeout=COMMAND_TIMEOUT, timeout=5.0
+                )
+                async with self._pool.acquire() as con:
+                    await migrate(con)
+        return self._pool
+
+    async def _transaction(self, work: Callable[[Any], Any]) -> Any:
+        from .backends.postgres import ERRORS
+
+        try:
+            pool = await self._pool_()
+            async with pool.acquire() as con, con.transaction():
+                return await work(con)
+        except ERRORS as exc:
+            raise StorageError(f"moderation: {exc}") from None
+
+    async def roles(self, room: str) -> dict[str, str]:
+        rows = await self._transaction(
+            lambda con: con.fetch("SELECT person, role FROM room_roles WHERE room = $1", room)
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def sanctions(self, room: str, person: str) -> list[Sanction]:
+        rows = await self._transaction(
+            lambda con: con.fetch(
+                "SELECT room, person, kind, until, reason, actor, ts FROM sanctions "
+                "WHERE room = $1 AND person = $2",
+                room,
+                person,
+            )
+        )
+        return [Sanction(*row) for row in rows]
+
+    async def _record(self, con: Any, action: Action) -> None:
+        await con.execute(
+            "INSERT INTO audit_log (room, action) VALUES ($1, $2)", action.room, action.to_json()
+        )
+        await con.execute("SELECT pg_notify($1, $2)", CHANNEL, _envelope(self.node, action))
+
+    async def apply(self, action: Action) -> None:
+        what, value = _changes(action)
+
+        async def work(con: Any) -> None:
+            if what == "role":
+                if value == OWNER:
+                    await con.execute(
+                        "DELETE FROM room_roles WHERE room = $1 AND role = 'owner'", action.room
+                    )
+                if value is None:
+                    await con.execute(
+                        "DELETE FROM room_roles WHERE room = $1 AND person = $2", action.room, action.target
+                    )
+                else:
+                    await con.execute(
+                        "INSERT INTO room_roles (room, person, role) VALUES ($1, $2, $3) "
+                        "ON CONFLICT (room, person) DO UPDATE SET role = excluded.role",
+                        action.room,
+                        action.target,
+                        value,
+                    )
+            elif what == "sanction":
+                s = action.sanction()
+                await con.execute(
+                    "INSERT INTO sanctions (room, person, kind, until, reason, actor, ts) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room, person, kind) DO UPDATE "
+                    "SET until = excluded.until, reason = excluded.reason, actor = excluded.actor, "
+                    "ts = excluded.ts",
+                    s.room,
+                    s.person,
+                    s.kind,
+                    s.until,
+                    s.reason,
+                    s.actor,
+                    s.ts,
+                )
+            else:
+                await con.execute(
+                    "DELETE FROM sanctions WHERE room = $1 AND person = $2 AND kind = $3",
+                    action.room,
+                    action.target,
+                    value,
+                )
+            await self._record(con, action)
+
+        await self._transaction(work)
+
+    async def claim(self, action: Action) -> bool:
+        async def work(con: Any) -> bool:
+            # The partial unique index admits one owner: of two first comers, one row.
+            status = await con.execute(
+                "INSERT INTO room_roles (room, person, role) VALUES ($1, $2, 'owner') ON CONFLICT DO NOTHING",
+                action.room,
+                action.target,
+            )
+            if status.endswith(" 0"):
+                return False
+            await self._record(con, action)
+            return True
+
+        return bool(await self._transaction(work))
+
+    async def audit(self, room: str | None, limit: int) -> list[Action]:
+        if room is None:
+            rows = await self._transaction(
+                lambda con: con.fetch("SELECT action FROM audit_log ORDER BY seq DESC LIMIT $1", limit)
+            )
+        else:
+            rows = await self._transaction(
+                lambda con: con.fetch(
+                    "SELECT action FROM audit_log WHERE room = $1 ORDER BY seq DESC LIMIT $2", room, limit
+                )
+            )
+        return [Action.from_json(row[0]) for row in reversed(rows)]
+
+    async def rooms(self) -> list[str]:
+        rows = await self._transaction(
+            lambda con: con.fetch(
+                "SELECT room FROM room_roles UNION SELECT room FROM sanctions ORDER BY room"
+            )
+        )
+        return [row[0] for row in rows]
+
+    def listen(self, listener: Listener) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._listen(listener))
+
+    async def _listen(self, listener: Listener) -> None:
+        import asyncpg
+
+        from .backends.postgres import ERRORS
+
+        lost = False
+        while True:
+            con = None
+            try:
+                await self._pool_()  # the schema, before the first notice
+                con = await asyncpg.connect(self._url, timeout=5.0)
+                gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+                def heard(_con: Any, _pid: int, _channel: str, payload: str) -> None:
+                    action = _opened(self.node, payload)
+                    if action is not None:
+                        listener(action)
+
+                await con.add_listener(CHANNEL, heard)
+                con.add_termination_listener(lambda _con, gone=gone: gone.done() or gone.set_result(None))
+                if lost:
+                    listener(None)
+                    lost = False
+                await gone
+                raise ConnectionError("the listening connection was lost")
+            except asyncio.CancelledError:
+                raise
+            except (*ERRORS, ConnectionError) as exc:
+                if not lost:
+                    log.warning("moderation: lost Postgres (%s); listening again", exc)
+                lost = True
+                await asyncio.sleep(0.5)
+            finally:
+                if con is not None:
+                    con.terminate()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
+def make_store(settings: Settings) -> ModerationStore:
+    """The store beside the messages: Postgres, Redis, memory or the SQLite file."""
+    if settings.database_url:
+        return PostgresModeration(settings.database_url)
+    if settings.redis_url:
+        return RedisModeration(settings.redis_url, settings.redis_prefix)
+    if settings.storage == "memory":
+        return MemoryModeration()
+    return SQLiteModeration(settings.db)

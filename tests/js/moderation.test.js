@@ -1,0 +1,70 @@
+// Moderation on the page, without a browser: what a `moderated` frame says
+// and does to the roles, and what the page does when muted or banned.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+
+import { Conversation } from '../../static/js/conversation.js';
+import { Directory } from '../../static/js/directory.js';
+import { closeWait, onError } from '../../static/js/errors.js';
+import { howLong, moderationNotice } from '../../static/js/notices.js';
+import { Clock, recorder } from './fakes.js';
+
+const ALICE = { id: 'pa', name: 'Alice', avatar: '' };
+const BOB = { id: 'pb', name: 'Bob', avatar: '' };
+
+function signedIn() {
+  const view = recorder();
+  const frames = [];
+  const conversation = new Conversation({
+    email: null, room: 'dev', send: (frame) => { frames.push(frame); return true; }, view,
+    timers: new Clock(), refPrefix: 'p1.', maxContent: 20, directory: new Directory(),
+  });
+  conversation.opened();
+  return { view, frames, conversation };
+}
+
+it('tells what moderators did, in words', () => {
+  const ts = 1000;
+  assert.equal(moderationNotice({ action: 'mute', ts, until: ts + 600, reason: 'spam' }, 'Bob', 'Alice'),
+    'Alice muted Bob for 10 min: spam');
+  assert.equal(moderationNotice({ action: 'ban', ts, until: null }, 'Bob', 'Alice'), 'Alice banned Bob until lifted');
+  assert.equal(moderationNotice({ action: 'grant', role: 'moderator', ts }, 'Bob', 'Alice'),
+    'Alice made Bob a moderator');
+  assert.equal(moderationNotice({ action: 'unban', ts }, 'Bob', 'Alice'), "Alice lifted Bob's ban");
+  assert.equal(moderationNotice({ action: 'claim', role: 'owner', ts }, 'Bob', 'Bob'), 'Bob owns this room now');
+  assert.equal(howLong(0, 7200), 'for 2 h');
+  assert.equal(howLong(0, 3 * 86400), 'for 3 d');
+});
+
+it('keeps the roles and shows each change', () => {
+  const { view, conversation } = signedIn();
+  conversation.receive({
+    type: 'joined', protocol: 2, you: BOB, room: 'dev', participants: [ALICE, BOB], history: [],
+    roles: { pa: 'owner' }, muted: { until: null, reason: 'spam' },
+  });
+  const [joined] = view.named('joined');
+  assert.deepEqual(joined[1].roles, { pa: 'owner' });
+  assert.deepEqual(joined[1].muted, { until: null, reason: 'spam' });
+  conversation.receive({ type: 'moderated', action: 'grant', role: 'moderator', person: BOB, by: ALICE, ts: 5 });
+  const [text, what] = view.named('moderated')[0].slice(1);
+  assert.equal(text, 'Alice made you a moderator');
+  assert.deepEqual(what.roles, { pa: 'owner', pb: 'moderator' });
+  conversation.receive({ type: 'moderated', action: 'revoke', role: 'moderator', person: BOB, by: ALICE, ts: 6 });
+  assert.deepEqual(conversation.roles, { pa: 'owner' });
+  conversation.receive({ type: 'moderated', action: 'mute', person: BOB, by: ALICE, ts: 7, until: 67 });
+  const last = view.named('moderated').at(-1);
+  assert.equal(last[1], 'Alice muted you for 1 min');
+  assert.equal(last[2].mine, true);
+});
+
+it('stops at a ban: the join says why, and no new attempt follows', () => {
+  assert.equal(onError('banned', 'join'), 'stop');
+  assert.equal(onError('muted', 'message'), 'refuse');
+  assert.equal(closeWait(4403), 0);
+  const { view, frames, conversation } = signedIn();
+  const join = frames.at(-1);
+  conversation.receive({ type: 'error', code: 'banned', reason: 'you are banned from this room until lifted: spam',
+    ref: join.ref });
+  assert.deepEqual(view.named('joinProblem').at(-1), ['joinProblem', 'you are banned from this room until lifted: spam']);
+  assert.equal(frames.filter((frame) => frame.type === 'join').length, 1);
+});

@@ -1,0 +1,263 @@
+"""Moderation over a real server (``--auth link``, protocol 2): roles, the
+owner of a new room, mutes and bans and their lifting, who may do what, on
+every backend (memory, SQLite, Redis, Postgres). People are signed in by
+sessions kept in the server's own accounts store, as the sign-in pages keep
+them (the pages themselves are test_signin_flow's)."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+
+import pytest
+import redis
+
+from chatzilla.identity import Person, new_person_id
+from chatzilla.signin import digest, new_secret
+
+from .conftest import make_settings
+
+ADMIN = "admin@example.com"
+REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+def settings(request, tmp_path):
+    common = {"auth": "link", "admins": (ADMIN,), "rate_limit": 0.0}
+    if request.param == "postgres":
+        return make_settings(database_url=request.getfixturevalue("database_url"), **common)
+    if request.param == "redis":
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            client.ping()
+        except redis.RedisError:
+            if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
+                raise
+            pytest.skip(f"no Redis answers at {REDIS_URL}")
+        prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
+        request.addfinalizer(lambda: _drop_prefix(client, prefix))
+        return make_settings(redis_url=REDIS_URL, redis_prefix=prefix, **common)
+    return make_settings(storage=request.param, db=str(tmp_path / "chatzilla.db"), **common)
+
+
+def _drop_prefix(client, prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def person(app, connect):
+    """``await person(email, name, room=None)``: a connection of a person
+    signed in (a session of the server's accounts), joined to ``room``
+    unless it is None; returns ``(client, public, joined)``."""
+    accounts = app.signin.accounts
+
+    async def make(email: str, name: str, room: str | None = "dev", token: bool = False):
+        who = await accounts.add_person(Person(new_person_id(), email, name))
+        secret = new_secret()
+        await accounts.add_session(digest(secret), who.id, time.time() + 3600)
+        client = await connect("websocket", headers={"Cookie": f"chatzilla_session={secret}"})
+        client.person = who
+        client.secret = secret
+        joined = None
+        if room is not None:
+            await client.send({"type": "join", "room": room})
+            joined = await client.expect("joined")
+        return client, who.public(), joined
+
+    return make
+
+
+async def answer(client, ref: str) -> dict:
+    """The next frame that carries ``ref`` (the answer to the frame that
+    had it), past presence and others' frames."""
+    while True:
+        frame = await client.recv()
+        if frame.get("ref") == ref:
+            return frame
+
+
+async def rejoin(connect, secret: str, room: str = "dev"):
+    """A new connection of the same browser, joining ``room``; its first answer."""
+    client = await connect("websocket", headers={"Cookie": f"chatzilla_session={secret}"})
+    await client.send({"type": "join", "room": room, "ref": "j"})
+    return client, await client.recv()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_first_person_in_a_new_room_owns_it_and_names_moderators(person):
+    alice, a, joined = await person("alice@example.com", "Alice")
+    assert joined["roles"] == {a["id"]: "owner"}
+    bob, b, joined = await person("bob@example.com", "Bob")
+    assert joined["roles"] == {a["id"]: "owner"}  # the first, not the latest
+    await alice.expect("presence")
+    carol, c, _ = await person("carol@example.com", "Carol")
+    await alice.expect("presence")
+    await bob.expect("presence")
+    # A member names nobody.
+    await carol.send({"type": "grant", "person": b["id"], "role": "moderator", "ref": "g0"})
+    refused = await carol.expect("error")
+    assert refused["code"] == "not_allowed" and refused["ref"] == "g0"
+    await alice.send({"type": "grant", "person": b["id"], "role": "moderator", "ref": "g1"})
+    done = await alice.expect("moderated")
+    assert done["ref"] == "g1" and done["action"] == "grant" and done["role"] == "moderator"
+    assert done["person"] == b and done["by"] == a
+    for other in (bob, carol):
+        seen = await other.expect("moderated")
+        assert seen["person"] == b and "ref" not in seen
+    # Only an admin names an owner.
+    await alice.send({"type": "grant", "person": c["id"], "role": "owner", "ref": "g2"})
+    assert (await alice.expect("error"))["code"] == "not_allowed"
+    # The role is kept: a later join says so.
+    _, _, joined = await person("dave@example.com", "Dave")
+    assert joined["roles"] == {a["id"]: "owner", b["id"]: "moderator"}
+    await alice.expect("presence")
+    await alice.send({"type": "revoke", "person": b["id"], "ref": "r1"})
+    assert (await alice.expect("moderated"))["action"] == "revoke"
+    _, _, joined = await person("erin@example.com", "Erin")
+    assert joined["roles"] == {a["id"]: "owner"}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_lobby_has_no_owner_and_admins_moderate_every_room(person):
+    alice, a, joined = await person("alice@example.com", "Alice", room="lobby")
+    assert joined["roles"] == {}
+    root, r, joined = await person(ADMIN, "Root", room="lobby")
+    assert joined["roles"] == {r["id"]: "admin"}
+    await alice.expect("presence")
+    await root.send({"type": "mute", "person": a["id"], "minutes": 5, "reason": "calm down", "ref": "m"})
+    assert (await root.expect("moderated"))["ref"] == "m"
+    assert (await alice.expect("moderated"))["action"] == "mute"
+    # An owner of another room is nobody here; nobody acts on an admin.
+    owner, o, _ = await person("olga@example.com", "Olga", room="olgas")
+    await owner.send({"type": "leave"})
+    await owner.send({"type": "join", "room": "lobby"})
+    await owner.expect("joined")
+    await owner.send({"type": "ban", "person": r["id"], "ref": "b"})
+    assert (await owner.expect("error"))["code"] == "not_allowed"
+    # The admin names a moderator of the lobby, and an owner of a room of before.
+    await root.send({"type": "grant", "person": o["id"], "role": "moderator", "ref": "g"})
+    assert (await answer(root, "g"))["role"] == "moderator"
+    await root.send({"type": "grant", "person": o["id"], "role": "owner", "ref": "o"})
+    assert (await answer(root, "o"))["code"] == "not_allowed"  # the lobby has no owner
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_muted_person_is_told_how_long_and_why_until_unmuted(person):
+    alice, _a, _ = await person("alice@example.com", "Alice")
+    bob, b, _ = await person("bob@example.com", "Bob")
+    await alice.expect("presence")
+    await alice.send({"type": "mute", "person": b["id"], "minutes": 10, "reason": "spam", "ref": "m"})
+    done = await alice.expect("moderated")
+    assert done["until"] == pytest.approx(done["ts"] + 600) and done["reason"] == "spam"
+    heard = await bob.expect("moderated")
+    assert heard["action"] == "mute" and heard["person"] == b
+    await bob.send({"type": "message", "content": "buy now", "ref": "x"})
+    refused = await bob.expect("error")
+    assert refused["code"] == "muted" and refused["ref"] == "x"
+    assert re.fullmatch(
+        r"you are muted in this room for another (10 min 0|9 min \d+) s: spam", refused["reason"]
+    )
+    assert 570 < refused["retry_after"] <= 600
+    await bob.send({"type": "typing"})  # dropped: nobody hears a muted person type
+    # Catching up later: the join says so.
+    _, _, joined = await rejoin_as(person, bob)
+    assert joined["muted"]["reason"] == "spam"
+    await alice.send({"type": "unmute", "person": b["id"], "ref": "u"})
+    assert (await alice.expect("moderated"))["action"] == "unmute"
+    assert (await bob.expect("moderated"))["action"] == "unmute"
+    await bob.say("sorry", "y")
+    message = await alice.expect("message")  # no typing frame came first
+    assert message["content"] == "sorry"
+
+
+async def rejoin_as(person, client):
+    """Another connection of ``client``'s person (a second browser), joined to dev."""
+    return await person(client.person.email, client.person.name)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_ban_closes_the_persons_connections_saying_why_and_keeps_them_out(person, connect, app):
+    alice, _a, _ = await person("alice@example.com", "Alice")
+    bob, b, _ = await person("bob@example.com", "Bob")
+    await alice.expect("presence")
+    token = "czb_" + new_secret()
+    await app.signin.accounts.add_token(digest(token), b["id"], "bot", time.time())
+    await alice.send({"type": "ban", "person": b["id"], "reason": "spam links", "ref": "b"})
+    assert (await alice.expect("moderated"))["until"] is None
+    assert (await bob.expect("moderated"))["action"] == "ban"
+    closed = await bob.expect("_close")
+    assert closed["code"] == 4403 and closed["reason"] == "Banned from this room until lifted: spam links"
+    assert (await alice.expect("presence"))["event"] == "leave"
+    # The same browser cannot come back, nor the person's bot.
+    _, answer = await rejoin(connect, bob.secret)
+    assert answer["code"] == "banned" and answer["ref"] == "j"
+    assert answer["reason"] == "you are banned from this room until lifted: spam links"
+    bot = await connect("raw-websocket")
+    await bot.send({"type": "join", "token": token, "room": "dev"})
+    assert (await bot.expect("error"))["code"] == "banned"
+    # Other rooms are not this one.
+    _elsewhere, answer = await rejoin(connect, bob.secret, room="elsewhere")
+    assert answer["type"] == "joined"
+    await alice.send({"type": "unban", "person": b["id"], "ref": "u"})
+    assert (await alice.expect("moderated"))["action"] == "unban"
+    _again, answer = await rejoin(connect, bob.secret)
+    assert answer["type"] == "joined"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_ban_for_a_time_says_how_long(person, connect):
+    alice, _a, _ = await person("alice@example.com", "Alice")
+    bob, b, _ = await person("bob@example.com", "Bob")
+    await alice.expect("presence")
+    await alice.send({"type": "ban", "person": b["id"], "minutes": 90, "ref": "b"})
+    assert (await alice.expect("moderated"))["until"] == pytest.approx(time.time() + 5400, abs=30)
+    assert (await bob.expect("moderated"))["until"] is not None
+    closed = await bob.expect("_close")
+    assert closed["reason"] == "Banned from this room for 1 h 30 min"
+    _, answer = await rejoin(connect, bob.secret)
+    assert re.fullmatch(r"you are banned from this room for another 1 h (30|29) min", answer["reason"])
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_who_may_act_on_whom(person):
+    owner, o, _ = await person("olga@example.com", "Olga")
+    mod, m, _ = await person("max@example.com", "Max")
+    _mod2, m2, _ = await person("mia@example.com", "Mia")
+    member, p, _ = await person("pat@example.com", "Pat")
+    for role_of in (m, m2):
+        await owner.send({"type": "grant", "person": role_of["id"], "role": "moderator"})
+    frames = [f for f in [await owner.recv() for _ in range(5)] if f["type"] == "moderated"]
+    assert len(frames) == 2
+
+    async def refused(client, frame, code="not_allowed"):
+        await client.send({**frame, "ref": "r"})
+        got = await answer(client, "r")
+        assert got["type"] == "error" and got["code"] == code, got
+
+    await refused(mod, {"type": "ban", "person": o["id"]})  # above them
+    await refused(mod, {"type": "mute", "person": m2["id"], "minutes": 1})  # their peer
+    await refused(mod, {"type": "grant", "person": p["id"], "role": "moderator"})  # owners name
+    await refused(member, {"type": "mute", "person": m["id"], "minutes": 1})
+    await refused(member, {"type": "unban", "person": p["id"]})
+    await refused(owner, {"type": "mute", "person": o["id"], "minutes": 1})  # not oneself
+    await refused(owner, {"type": "mute", "person": "p000000000000"}, "unknown_person")
+    await refused(owner, {"type": "mute", "person": "../../x"}, "unknown_person")
+    await refused(owner, {"type": "mute", "person": p["id"], "minutes": 0}, "bad_frame")
+    await refused(owner, {"type": "mute", "person": p["id"], "reason": "x" * 201}, "bad_frame")
+    await refused(owner, {"type": "grant", "person": p["id"]})  # no role
+    await refused(owner, {"type": "revoke", "person": p["id"]})  # has none
+    # A moderator does mute a member.
+    await mod.send({"type": "mute", "person": p["id"], "minutes": 1, "ref": "ok"})
+    assert (await answer(mod, "ok"))["type"] == "moderated"
+
+
+@pytest.mark.gen_test
+async def test_before_joining_there_is_no_one_to_moderate(person):
+    client, _, _ = await person("alice@example.com", "Alice", room=None)
+    await client.send({"type": "ban", "person": "p000000000000", "ref": "b"})
+    assert (await client.expect("error"))["code"] == "not_joined"

@@ -1,0 +1,101 @@
+"""Moderation across two server processes sharing Redis or Postgres: an
+owner on one process mutes and bans a person connected to the other, who is
+refused, closed and kept out there at once; a mute given while they were
+away is in their next ``joined``."""
+
+from __future__ import annotations
+
+import time
+
+from chatzilla.accounts import PostgresAccounts, RedisAccounts
+from chatzilla.identity import Person, new_person_id
+from chatzilla.signin import digest, new_secret
+
+from .sockjs_client import WebSocketClient, XhrPollingClient
+from .test_redis import prefix, redis_url, run, servers, shared  # noqa: F401 (fixtures)
+
+
+async def seed(flags: list[str], email: str, name: str) -> tuple[dict, str]:
+    """A person and a session of theirs, kept where the processes keep
+    them (as the sign-in pages would); returns their public self and the
+    session cookie's value."""
+    if flags[0] == "--database-url":
+        accounts = PostgresAccounts(flags[1])
+    else:
+        accounts = RedisAccounts(flags[1], flags[3])
+    try:
+        person = await accounts.add_person(Person(new_person_id(), email, name))
+        secret = new_secret()
+        await accounts.add_session(digest(secret), person.id, time.time() + 3600)
+    finally:
+        await accounts.close()
+    return person.public(), secret
+
+
+def cookie(secret: str) -> dict[str, str]:
+    return {"Cookie": f"chatzilla_session={secret}"}
+
+
+async def until_ref(client, ref: str) -> dict:
+    while True:
+        frame = await client.recv()
+        if frame.get("ref") == ref:
+            return frame
+
+
+def test_a_mute_and_a_ban_given_on_one_process_hold_on_the_other(shared, servers):  # noqa: F811
+    one, two = servers([*shared, "--auth", "link"])
+
+    async def scenario():
+        a, alice_secret = await seed(shared, "alice@example.com", "Alice")
+        b, bob_secret = await seed(shared, "bob@example.com", "Bob")
+        alice = await WebSocketClient(one.url, headers=cookie(alice_secret)).connect()
+        bob = await XhrPollingClient(two.url, headers=cookie(bob_secret)).connect()
+        opened = [alice, bob]
+        try:
+            await alice.send({"type": "join", "room": "dev"})
+            assert (await alice.expect("joined"))["roles"] == {a["id"]: "owner"}
+            await bob.send({"type": "join", "room": "dev"})
+            assert (await bob.expect("joined"))["roles"] == {a["id"]: "owner"}
+            await alice.expect("presence")
+
+            await alice.send({"type": "mute", "person": b["id"], "minutes": 5, "reason": "spam", "ref": "m"})
+            assert (await alice.expect("moderated"))["ref"] == "m"
+            assert (await bob.expect("moderated"))["action"] == "mute"
+            await bob.send({"type": "message", "content": "buy now", "ref": "x"})
+            refused = await bob.expect("error")
+            assert refused["code"] == "muted" and refused["reason"].endswith(": spam")
+
+            await alice.send({"type": "unmute", "person": b["id"], "ref": "u"})
+            assert (await bob.expect("moderated"))["action"] == "unmute"
+            await bob.say("sorry", "y")
+            assert (await until_ref(alice, "u"))["action"] == "unmute"
+            assert (await alice.expect("message"))["content"] == "sorry"
+
+            await alice.send({"type": "ban", "person": b["id"], "reason": "again", "ref": "b"})
+            assert (await bob.expect("moderated"))["action"] == "ban"
+            closed = await bob.expect("_close")
+            assert (closed["code"], closed["reason"]) == (4403, "Banned from this room until lifted: again")
+            for url in (two.url, one.url):
+                again = await WebSocketClient(url, headers=cookie(bob_secret)).connect()
+                opened.append(again)
+                await again.send({"type": "join", "room": "dev"})
+                assert (await again.expect("error"))["code"] == "banned"
+
+            # Away, then muted, then back on the other process: the join says so.
+            await alice.send({"type": "unban", "person": b["id"], "ref": "ub"})
+            await until_ref(alice, "ub")
+            later = {"type": "mute", "person": b["id"], "minutes": 5, "reason": "later", "ref": "m2"}
+            await alice.send(later)
+            await until_ref(alice, "m2")
+            back = await WebSocketClient(two.url, headers=cookie(bob_secret)).connect()
+            opened.append(back)
+            await back.send({"type": "join", "room": "dev", "since": 1})
+            joined = await back.expect("joined")
+            assert joined["muted"]["reason"] == "later"
+            assert [m["content"] for m in joined["history"]] == []  # "sorry" was id 1
+        finally:
+            for client in opened:
+                await client.close()
+
+    run(scenario(), timeout=60)
