@@ -312,7 +312,13 @@ class ChatConnection(SockJSConnection):
             )
         elif isinstance(command, Change):
             if command.content is None:
-                await self._hub.delete(self, command.id, command.ref)
+                try:
+                    await self._hub.delete(self, command.id, command.ref)
+                except ProtocolError as error:
+                    # Someone else's: a moderator's to delete, perhaps.
+                    if error.code != "not_yours" or self._router.moderation is None:
+                        raise
+                    await self._router.moderation.delete(self, command, error)
             else:
                 await self._hub.edit(self, command.id, command.content, command.ref)
         elif isinstance(command, Changes):

@@ -566,13 +566,25 @@ class Hub:
         after = await self._apply(member.room, message_id, DELETE, "", ref)
         self._answer_change(client, after, ref)
 
-    async def delete_message(self, room: str, message_id: int, *, actor: str, reason: str) -> Message:
+    async def delete_message(
+        self,
+        room: str,
+        message_id: int,
+        *,
+        actor: str,
+        reason: str,
+        answer: Client | None = None,
+        ref: str | None = None,
+    ) -> Message:
         """Delete message ``message_id`` of ``room`` whoever sent it (a
         moderator's delete, ``actor`` the key of who does it, ``reason`` for
         the log): the same change as the sender's own :meth:`delete`, which
-        everyone in the room receives. Returns the message after it.
-        Raises :class:`ProtocolError` ``not_found`` or ``unavailable``."""
-        after = await self._apply(room, message_id, DELETE, "", None)
+        everyone in the room receives (``answer``, the moderator's
+        connection, as the answer to its frame, with ``ref``). Returns the
+        message after it. Raises :class:`ProtocolError` ``not_found`` or ``unavailable``."""
+        after = await self._apply(room, message_id, DELETE, "", ref)
+        if answer is not None:
+            self._answer_change(answer, after, ref)
         log.info("message %d of room %s deleted by %s: %s", message_id, room, who(actor, log), reason)
         return after
 

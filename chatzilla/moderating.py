@@ -21,11 +21,11 @@ from collections.abc import Callable
 from . import moderation
 from .accounts import Accounts
 from .backends.base import Backend, StorageError
-from .hub import Hub
+from .hub import Client, Hub
 from .identity import Person, public_of
 from .moderation import BAN, MUTE, OWNER, Action, NotAllowed, Sanction
 from .moderation_store import ModerationStore
-from .protocol import DEFAULT_ROOM, Moderate, ProtocolError
+from .protocol import DEFAULT_ROOM, Change, Moderate, ProtocolError
 
 log = logging.getLogger("chatzilla.moderation")
 
@@ -144,12 +144,12 @@ class Moderation:
 
     # -- moderation frames ---------------------------------------------------
 
-    async def act(self, client: object, command: Moderate) -> None:
+    async def act(self, client: Client, command: Moderate) -> None:
         """Carry out a moderation frame of ``client``'s person in its room.
         Raises :class:`ProtocolError` ``not_joined``, ``bad_frame``,
         ``not_allowed``, ``unknown_person`` or ``unavailable``."""
         ref = command.ref
-        joined = self._hub.member_of(client)  # type: ignore[arg-type]
+        joined = self._hub.member_of(client)
         if joined is None:
             raise ProtocolError("not_joined", "join a room before moderating it", ref)
         room, key = joined
@@ -176,6 +176,52 @@ class Moderation:
             "%s: %s %s by %s (room %s)", action.kind, action.target, action.role or "", actor["id"], room
         )
         self.apply(action, ref=ref, origin=client)
+
+    async def delete(self, client: Client, command: Change, refused: ProtocolError) -> None:
+        """A ``delete`` of someone else's message (``refused`` as not
+        theirs): carried out when the sender is a moderator here above the
+        message's sender, kept in the audit log with ``command.reason`` and
+        told to the room as a ``moderated`` frame; else ``refused`` stands
+        (a member deletes only their own), or ``not_allowed``."""
+        ref = command.ref
+        joined = self._hub.member_of(client)
+        if joined is None:
+            raise refused
+        room, key = joined
+        actor = public_of(key)
+        try:
+            reason = moderation.check_reason(command.reason)
+        except ValueError as exc:
+            raise ProtocolError("bad_frame", str(exc), ref) from None
+        try:
+            admins = await self._admin_id_set()
+            roles = await self.store.roles(room)
+            actor_role = moderation.role_of(actor["id"], roles, admins)
+            if moderation.RANK[actor_role] < moderation.RANK[moderation.MODERATOR]:
+                raise refused
+            message = await self._backend.get(room, command.id)
+            if message is None:
+                raise ProtocolError("not_found", f"room {room} has no message {command.id}", ref)
+            sender = public_of(message.sender)
+            moderation.check_sanction(actor_role, moderation.role_of(sender["id"], roles, admins), "delete")
+            await self._hub.delete_message(
+                room,
+                command.id,
+                actor=key,
+                reason=reason,
+                answer=client,
+                ref=ref,
+            )
+            action = Action(
+                "delete", room, sender["id"], actor["id"], self._clock(), reason=reason,
+                target_public=sender, actor_public=actor, message=command.id,
+            )  # fmt: skip
+            await self.store.apply(action)
+        except NotAllowed as exc:
+            raise ProtocolError("not_allowed", exc.reason, ref) from None
+        except StorageError:
+            raise ProtocolError("unavailable", "the change could not be kept; send it again", ref) from None
+        self.apply(action)
 
     async def _decide(
         self,

@@ -35,8 +35,9 @@ RANK = {ADMIN: 3, OWNER: 2, MODERATOR: 1, None: 0}
 MUTE = "mute"
 BAN = "ban"
 #: Action kinds, as frame types and in the audit log. "claim": a room's
-#: first person became its owner.
-KINDS = ("grant", "revoke", MUTE, "unmute", BAN, "unban", "claim")
+#: first person became its owner; "delete": a moderator deleted someone
+#: else's message (the message's change is the messages' own, see the hub).
+KINDS = ("grant", "revoke", MUTE, "unmute", BAN, "unban", "claim", "delete")
 LIFTS = {"unmute": MUTE, "unban": BAN}
 
 #: Longest mute or ban for a time, in minutes (a year); longer: until lifted.
@@ -150,7 +151,7 @@ class Action:
     (``actor`` "" for the operator), ``target_public`` and ``actor_public``
     the ``{id, name, avatar}`` the room's frames show; ``role`` goes with
     grant, revoke and claim, ``until`` (None: until lifted) with mute and
-    ban."""
+    ban, ``message`` (an id) with delete."""
 
     kind: str
     room: str
@@ -162,6 +163,7 @@ class Action:
     role: str | None = None
     target_public: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NOBODY))
     actor_public: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPERATOR))
+    message: int | None = None
 
     def sanction(self) -> Sanction:
         """The sanction a mute or ban puts in place."""
@@ -180,6 +182,8 @@ class Action:
             frame["role"] = self.role
         if self.kind in (MUTE, BAN):
             frame["until"] = self.until
+        if self.message is not None:
+            frame["message"] = self.message
         if self.reason:
             frame["reason"] = self.reason
         return frame

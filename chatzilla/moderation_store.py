@@ -72,7 +72,10 @@ class ModerationStore(Protocol):
 
 def _changes(action: Action) -> tuple[str, str | None]:
     """What ``action`` does to the kept state: ("role", role or None to
-    remove), ("sanction", kind to set) or ("lift", kind to remove)."""
+    remove), ("sanction", kind to set), ("lift", kind to remove) or
+    ("none", None): a delete is the messages' change, only audited here."""
+    if action.kind == "delete":
+        return "none", None
     if action.kind == "grant":
         return "role", action.role
     if action.kind == "revoke":
@@ -110,7 +113,7 @@ class MemoryModeration:
         elif what == "sanction":
             assert value is not None
             self._sanctions[(action.room, action.target, value)] = action.sanction()
-        else:
+        elif what == "lift":
             assert value is not None
             self._sanctions.pop((action.room, action.target, value), None)
         if not roles:
@@ -216,7 +219,7 @@ class SQLiteModeration:
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (s.room, s.person, s.kind, s.until, s.reason, s.actor, s.ts),
                 )
-            else:
+            elif what == "lift":
                 con.execute(
                     "DELETE FROM sanctions WHERE room = ? AND person = ? AND kind = ?",
                     (action.room, action.target, value),
@@ -366,7 +369,7 @@ class RedisModeration:
             elif what == "sanction":
                 sanction = json.dumps(action.sanction().__dict__)
                 pipe.hset(self._key("sanctions", action.room), f"{value}:{action.target}", sanction)
-            else:
+            elif what == "lift":
                 pipe.hdel(self._key("sanctions", action.room), f"{value}:{action.target}")
             pipe.sadd(self._key("moderated"), action.room)
             self._record(pipe, action)
@@ -538,7 +541,7 @@ class PostgresModeration:
                     s.actor,
                     s.ts,
                 )
-            else:
+            elif what == "lift":
                 await con.execute(
                     "DELETE FROM sanctions WHERE room = $1 AND person = $2 AND kind = $3",
                     action.room,

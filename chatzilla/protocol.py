@@ -106,6 +106,8 @@ class Change:
     id: int
     content: str | None
     ref: str | None = None
+    #: Why, for a moderator's delete of someone else's message (the audit log's).
+    reason: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,7 +296,8 @@ def parse_frame(text: str, version: int = 1) -> Command:
         if message_id is None:
             raise ProtocolError("bad_frame", f"'{kind}' needs the integer field 'id'", ref)
         content = _required(frame, "content", ref) if kind == "edit" else None
-        return Change(id=message_id, content=content, ref=ref)
+        reason = _field(frame, "reason", ref) if kind == "delete" else None
+        return Change(id=message_id, content=content, ref=ref, reason=reason)
     if kind == "changes":
         after = _integer(frame, "after", 0, ref)
         return Changes(after=0 if after is None else after, ref=ref)

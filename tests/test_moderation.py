@@ -261,3 +261,55 @@ async def test_before_joining_there_is_no_one_to_moderate(person):
     client, _, _ = await person("alice@example.com", "Alice", room=None)
     await client.send({"type": "ban", "person": "p000000000000", "ref": "b"})
     assert (await client.expect("error"))["code"] == "not_joined"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_moderator_deletes_anyones_message_and_it_is_audited_and_caught_up(person, connect, app):
+    alice, a, _ = await person("alice@example.com", "Alice")
+    bob, b, _ = await person("bob@example.com", "Bob")
+    await alice.expect("presence")
+    carol, _c, _ = await person("carol@example.com", "Carol")
+    await alice.expect("presence")
+    await bob.expect("presence")
+    sent = await bob.say("spam spam", "s")
+    spam = sent["id"]
+    await alice.send({"type": "message", "content": "welcome", "ref": "w"})
+    own = (await answer(alice, "w"))["id"]
+    # A member deletes only their own.
+    await carol.send({"type": "delete", "id": spam, "ref": "d0"})
+    assert (await answer(carol, "d0"))["code"] == "not_yours"
+    await bob.send({"type": "delete", "id": own, "ref": "d1"})
+    assert (await answer(bob, "d1"))["code"] == "not_yours"
+    # The owner deletes anyone's, saying why; a catch-up later sees it gone.
+    await carol.close()
+    await alice.send({"type": "delete", "id": spam, "reason": "ads", "ref": "d2"})
+    done = await answer(alice, "d2")
+    assert done["type"] == "changed" and done["id"] == spam and done["deleted"] and done["content"] == ""
+    kinds: dict = {}
+    while len(kinds) < 2:
+        frame = await bob.recv()
+        if frame["type"] in ("changed", "moderated"):
+            kinds[frame["type"]] = frame
+    assert kinds["changed"]["deleted"]
+    told = kinds["moderated"]
+    assert (told["action"], told["message"], told["reason"], told["person"], told["by"]) == (
+        "delete",
+        spam,
+        "ads",
+        b,
+        a,
+    )
+    [entry] = [x for x in await app.moderation.store.audit("dev", 10) if x.kind == "delete"]
+    assert (entry.actor, entry.target, entry.message, entry.reason) == (a["id"], b["id"], spam, "ads")
+    # Carol comes back, catching up by id and by change.
+    back, _, _ = await person("carol@example.com", "Carol", room=None)
+    await back.send({"type": "join", "room": "dev", "since": own, "rev": 0})
+    joined = await back.expect("joined")
+    assert [(c["id"], c.get("deleted", False)) for c in joined["changes"]] == [(spam, True)]
+    # A moderator does not delete the owner's.
+    await alice.send({"type": "grant", "person": b["id"], "role": "moderator", "ref": "g"})
+    await answer(alice, "g")
+    await bob.send({"type": "delete", "id": own, "ref": "d3"})
+    assert (await answer(bob, "d3"))["code"] == "not_allowed"
+    await alice.send({"type": "delete", "id": 999, "ref": "d4"})
+    assert (await answer(alice, "d4"))["code"] == "not_found"

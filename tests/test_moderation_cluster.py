@@ -70,7 +70,16 @@ def test_a_mute_and_a_ban_given_on_one_process_hold_on_the_other(shared, servers
             assert (await bob.expect("moderated"))["action"] == "unmute"
             await bob.say("sorry", "y")
             assert (await until_ref(alice, "u"))["action"] == "unmute"
-            assert (await alice.expect("message"))["content"] == "sorry"
+            sorry = await alice.expect("message")
+            assert sorry["content"] == "sorry"
+            # A moderator's delete reaches the other process: the change and who did it.
+            await alice.send({"type": "delete", "id": sorry["id"], "reason": "not sorry", "ref": "d"})
+            assert (await until_ref(alice, "d"))["deleted"]
+            seen = {}
+            while len(seen) < 2:
+                frame = await bob.recv()
+                seen[frame["type"]] = frame
+            assert seen["changed"]["deleted"] and seen["moderated"]["reason"] == "not sorry"
 
             await alice.send({"type": "ban", "person": b["id"], "reason": "again", "ref": "b"})
             assert (await bob.expect("moderated"))["action"] == "ban"
