@@ -1,5 +1,6 @@
 """``python -m chatzilla``: serve the chat until SIGTERM or Ctrl-C;
-``python -m chatzilla migrate``: bring the Postgres schema up to date.
+``python -m chatzilla migrate``: bring the Postgres schema up to date;
+``python -m chatzilla admin ...``: the operator's tools (:mod:`chatzilla.admin`).
 
 Exit status 0 after a clean shutdown, 2 for a bad setting or a port that
 cannot be bound (one line on stderr, no traceback).
@@ -127,6 +128,10 @@ def migrate(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "admin":
+        from . import admin
+
+        return admin.main(args[1:], dict(os.environ))
     command = args.pop(0) if args and args[0] == "migrate" else None
     try:
         settings = load(args, os.environ)

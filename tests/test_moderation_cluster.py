@@ -5,12 +5,16 @@ away is in their next ``joined``."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import time
 
 from chatzilla.accounts import PostgresAccounts, RedisAccounts
 from chatzilla.identity import Person, new_person_id
 from chatzilla.signin import digest, new_secret
 
+from .server_process import ROOT
 from .sockjs_client import WebSocketClient, XhrPollingClient
 from .test_redis import prefix, redis_url, run, servers, shared  # noqa: F401 (fixtures)
 
@@ -106,5 +110,35 @@ def test_a_mute_and_a_ban_given_on_one_process_hold_on_the_other(shared, servers
         finally:
             for client in opened:
                 await client.close()
+
+    run(scenario(), timeout=60)
+
+
+def test_an_operators_ban_from_the_command_line_closes_connections_at_once(shared, servers):  # noqa: F811
+    one, two = servers([*shared, "--auth", "link"])
+
+    async def scenario():
+        _b, bob_secret = await seed(shared, "bob@example.com", "Bob")
+        bobs = [
+            await WebSocketClient(server.url, headers=cookie(bob_secret)).connect() for server in (one, two)
+        ]
+        try:
+            for bob in bobs:
+                await bob.send({"type": "join", "room": "dev"})
+                await bob.expect("joined")
+            command = [sys.executable, "-m", "chatzilla", "admin", *shared]
+            command += ["ban", "dev", "bob@example.com", "--reason", "a deletion request is coming"]
+            done = await asyncio.to_thread(subprocess.run, command, cwd=ROOT, capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+            for bob in bobs:
+                frame = await bob.recv()
+                while frame["type"] == "presence":
+                    frame = await bob.recv()
+                assert frame["type"] == "moderated" and frame["by"]["name"] == "operator"
+                closed = await bob.expect("_close")
+                assert closed["reason"] == "Banned from this room until lifted: a deletion request is coming"
+        finally:
+            for bob in bobs:
+                await bob.close()
 
     run(scenario(), timeout=60)

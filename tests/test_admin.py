@@ -1,0 +1,311 @@
+"""``python -m chatzilla admin``: a backup that survives a change of backend
+(SQLite -> Postgres -> SQLite, every row the same), an export of one room,
+a deletion request on both SQL storages, and the command line itself as an
+operator runs it (a real subprocess on a real SQLite file)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chatzilla.accounts import Link, PostgresAccounts, SQLiteAccounts
+from chatzilla.admin import FORGOTTEN, PostgresDatabase, SQLiteDatabase, export, forget, import_
+from chatzilla.backends.postgres import PostgresBackend
+from chatzilla.backends.sqlite import SQLiteBackend
+from chatzilla.chat import DELETE, EDIT
+from chatzilla.identity import Person
+from chatzilla.moderation import Action
+from chatzilla.moderation_store import PostgresModeration, SQLiteModeration
+from chatzilla.signin import digest
+
+ROOT = Path(__file__).resolve().parent.parent
+ALICE = Person("p0000000000a1", "alice@example.com", "Alice")
+BOB = Person("p0000000000b2", "bob@example.com", "Bob")
+
+
+async def _fill(backend, accounts, store) -> None:
+    """A little of everything the chat keeps, through the chat's own stores."""
+    for person in (ALICE, BOB):
+        await accounts.add_person(person)
+    await accounts.add_token(digest("czb_alice"), ALICE.id, "weather", 1000.0)
+    await accounts.add_session(digest("session-bob"), BOB.id, time.time() + 3600)
+    await accounts.add_link(digest("link-bob"), Link(BOB.email, "dev", time.time() + 600))
+    backend.start(lambda *_: None, lambda *_: None)
+    for n in range(5):
+        for room, person in (("dev", ALICE), ("dev", BOB), ("lobby", BOB)):
+            await backend.append(room, person.key(), f"{room} {n} from {person.name} ✓", f"r{n}", None)
+    await backend.append("lobby", "open@example.com", "from an --auth open time", None, None)
+    await backend.change("dev", 1, EDIT, "edited ✓")
+    await backend.change("dev", 3, DELETE, "")
+    await store.claim(Action("claim", "dev", ALICE.id, ALICE.id, 1000.0, role="owner"))
+    await store.apply(Action("grant", "dev", BOB.id, ALICE.id, 1001.0, role="moderator"))
+    await store.apply(Action("mute", "lobby", BOB.id, "", 1002.0, until=5000.0, reason="calm down"))
+    await store.apply(Action("ban", "dev", "p0000000000c3", BOB.id, 1003.0, reason="spam"))
+
+
+async def _sqlite_filled(path: str) -> None:
+    backend, accounts, store = SQLiteBackend(path), SQLiteAccounts(path), SQLiteModeration(path)
+    try:
+        await _fill(backend, accounts, store)
+    finally:
+        await backend.close()
+        await accounts.close()
+        await store.close()
+
+
+async def _export(db, room=None) -> list[dict]:
+    out = io.StringIO()
+    try:
+        await export(db, out, room, batch=4)  # small pages: paging is part of it
+    finally:
+        await db.close()
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+async def _import(db, lines: list[dict]) -> int:
+    try:
+        return await import_(db, io.StringIO("".join(json.dumps(r) + "\n" for r in lines)))
+    finally:
+        await db.close()
+
+
+def test_a_backup_goes_from_sqlite_to_postgres_and_back_unchanged(tmp_path, database_url):
+    first, last = str(tmp_path / "first.db"), str(tmp_path / "last.db")
+
+    async def scenario():
+        await _sqlite_filled(first)
+        from_sqlite = await _export(await SQLiteDatabase(first).open())
+        await _import(await PostgresDatabase(database_url).open(), from_sqlite)
+        from_postgres = await _export(await PostgresDatabase(database_url).open())
+        await _import(await SQLiteDatabase(last).open(), from_postgres)
+        again = await _export(await SQLiteDatabase(last).open())
+        # The chat reads the copies as it read the original.
+        pg = PostgresBackend(database_url)
+        await pg.open()
+        try:
+            pg_page = await pg.page("dev", None, None, 50)
+        finally:
+            await pg.close()
+        sqlite = SQLiteBackend(last)
+        accounts = SQLiteAccounts(last)
+        store = SQLiteModeration(last)
+        try:
+            page = await sqlite.page("dev", None, None, 50)
+            bounds = await sqlite.bounds("dev")
+            bot = await accounts.token_person(digest("czb_alice"))
+            roles = await store.roles("dev")
+            mutes = await store.sanctions("lobby", BOB.id)
+            audit = await store.audit(None, 10)
+            # A new message after the copy gets the next id, never a used one.
+            sqlite.start(lambda *_: None, lambda *_: None)
+            new, _ = await sqlite.append("dev", ALICE.key(), "after the copy", None, None)
+        finally:
+            await sqlite.close()
+            await accounts.close()
+            await store.close()
+        return from_sqlite, from_postgres, again, pg_page, page, bounds, bot, roles, mutes, audit, new
+
+    from_sqlite, from_postgres, again, pg_page, page, bounds, bot, roles, mutes, audit, new = asyncio.run(
+        scenario()
+    )
+    assert from_sqlite[0] == {"kind": "chatzilla-export", "version": 1, "room": None}
+    kinds = [r["kind"] for r in from_sqlite[1:]]
+    assert {k: kinds.count(k) for k in set(kinds)} == {
+        "room": 2, "message": 16, "person": 2, "token": 1, "session": 1, "role": 2, "sanction": 2, "audit": 4,
+    }  # fmt: skip
+    assert from_postgres == from_sqlite and again == from_sqlite
+    assert [(m.id, m.content) for m in page] == [(m.id, m.content) for m in pg_page]
+    assert page[0].content == "edited ✓" and page[0].edited is not None and page[2].deleted
+    assert bounds == (1, 10) and new.id == 11
+    assert bot == ALICE and roles == {ALICE.id: "owner", BOB.id: "moderator"}
+    assert mutes[0].reason == "calm down" and [a.kind for a in audit] == ["claim", "grant", "mute", "ban"]
+
+
+def test_an_export_of_one_room_holds_that_room_alone(tmp_path, database_url):
+    path = str(tmp_path / "chatzilla.db")
+
+    async def scenario():
+        await _sqlite_filled(path)
+        lines = await _export(await SQLiteDatabase(path).open(), "lobby")
+        await _import(await PostgresDatabase(database_url).open(), lines)
+        pg = PostgresBackend(database_url)
+        await pg.open()
+        try:
+            return lines, await pg.page("lobby", None, None, 50), await pg.page("dev", None, None, 50)
+        finally:
+            await pg.close()
+
+    lines, lobby, dev = asyncio.run(scenario())
+    assert {r["kind"] for r in lines[1:]} == {"room", "message", "sanction", "audit"}
+    assert all(r["room"] == "lobby" for r in lines[1:])
+    assert len(lobby) == 6 and dev == []
+
+
+def test_an_import_refuses_what_is_no_export(tmp_path):
+    from chatzilla.admin import AdminError
+
+    async def scenario():
+        db = await SQLiteDatabase(str(tmp_path / "x.db")).open()
+        try:
+            await import_(db, io.StringIO('{"kind": "something else"}\n'))
+        finally:
+            await db.close()
+
+    with pytest.raises(AdminError, match="not a Chatzilla export"):
+        asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path, request):
+    path = str(tmp_path / "chatzilla.db")
+
+    async def scenario():
+        if kind == "sqlite":
+            await _sqlite_filled(path)
+            opened = lambda: SQLiteDatabase(path).open()  # noqa: E731
+            parts = lambda: (SQLiteBackend(path), SQLiteAccounts(path), SQLiteModeration(path))  # noqa: E731
+        else:
+            url = request.getfixturevalue("database_url")
+            backend = PostgresBackend(url)
+            await backend.open()
+            accounts, store = PostgresAccounts(url), PostgresModeration(url)
+            try:
+                await _fill(backend, accounts, store)
+            finally:
+                await backend.close()
+                await accounts.close()
+                await store.close()
+            opened = lambda: PostgresDatabase(url).open()  # noqa: E731
+
+            async def _pg():
+                b = PostgresBackend(url)
+                await b.open()
+                return b
+
+            parts = None
+        db = await opened()
+        try:
+            removed = await forget(db, BOB.email)
+            again = await forget(db, BOB.email)
+        finally:
+            await db.close()
+        if parts is not None:
+            backend, accounts, store = parts()
+        else:
+            backend, accounts, store = await _pg(), PostgresAccounts(url), PostgresModeration(url)
+        try:
+            dev = await backend.page("dev", None, None, 50)
+            lobby = await backend.page("lobby", None, None, 50)
+            changes, rev = await backend.changes("dev", 0, 100)
+            seen = (
+                await accounts.person_by_email(BOB.email),
+                await accounts.session_person(digest("session-bob"), time.time()),
+                await accounts.peek_link(digest("link-bob"), time.time()),
+                await accounts.person_by_email(ALICE.email),
+                await accounts.token_person(digest("czb_alice")),
+            )
+            roles = await store.roles("dev")
+            sanctions = await store.sanctions("lobby", BOB.id)
+            audit = await store.audit(None, 10)
+        finally:
+            await backend.close()
+            await accounts.close()
+            await store.close()
+        return removed, again, dev, lobby, changes, rev, seen, roles, sanctions, audit
+
+    removed, again, dev, lobby, changes, rev, seen, roles, sanctions, audit = asyncio.run(scenario())
+    assert removed == {
+        "messages": 10, "links": 1, "sessions": 1, "bot_tokens": 0, "room_roles": 1, "sanctions": 1,
+        "audit entries redacted": 3, "people": 1,
+    }  # fmt: skip
+    assert again == {"messages": 0, "links": 0}
+    bobs = [m for m in dev + lobby if m.sender == FORGOTTEN]
+    assert len(bobs) == 10 and all(m.deleted and m.content == "" for m in bobs)
+    assert not any("Bob" in m.content or BOB.id in m.sender for m in dev + lobby)
+    assert [m.content for m in dev if m.sender == ALICE.key()][:3] == ["edited ✓", "", "dev 2 from Alice ✓"]
+    assert any(m.content == "from an --auth open time" for m in lobby)
+    # A page catching up by change sees each of them go.
+    assert {m.id for m in changes if m.sender == FORGOTTEN} == {m.id for m in dev if m.sender == FORGOTTEN}
+    assert rev == 2 + 5  # an edit and a delete before, then Bob's five in dev
+    assert seen[:3] == (None, None, None) and seen[3] == ALICE and seen[4] == ALICE
+    assert roles == {ALICE.id: "owner"} and sanctions == []
+    text = json.dumps([a.to_json() for a in audit])
+    assert (
+        BOB.id not in text
+        and "Bob" not in text
+        and [a.kind for a in audit] == ["claim", "grant", "mute", "ban"]
+    )
+
+
+def admin(*args: str, db: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CHATZILLA_DB": db}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "chatzilla", "admin", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_command_line_as_an_operator_runs_it(tmp_path):
+    db = str(tmp_path / "chatzilla.db")
+    asyncio.run(_sqlite_filled(db))
+    people = admin("people", db=db)
+    assert people.returncode == 0 and people.stdout.splitlines() == [
+        f"{ALICE.id}\tAlice\talice@example.com",
+        f"{BOB.id}\tBob\tbob@example.com",
+    ]
+    rooms = admin("rooms", db=db)
+    assert rooms.stdout.splitlines() == [
+        "dev\tmessages 1-10\troles 2\tsanctions 1",
+        "lobby\tmessages 1-6\troles 0\tsanctions 1",
+    ]
+    banned = admin("ban", "dev", "bob@Example.COM", "--minutes", "60", "--reason", "flooding", db=db)
+    assert banned.returncode == 0 and banned.stdout == f"ban: Bob ({BOB.id}) in dev\n"
+    assert admin("revoke", "dev", BOB.id, db=db).returncode == 0
+    audit = admin("audit", "dev", db=db).stdout.splitlines()
+    assert audit[-2].split("\t")[1:5] == ["dev", "operator ()", "ban", f"Bob ({BOB.id})"]
+    assert audit[-2].endswith("reason: flooding") and "\trevoke\t" in audit[-1]
+
+    async def bans():
+        store = SQLiteModeration(db)
+        try:
+            return await store.sanctions("dev", BOB.id), await store.roles("dev")
+        finally:
+            await store.close()
+
+    sanctions, roles = asyncio.run(bans())
+    assert [(s.kind, s.reason, s.actor) for s in sanctions] == [("ban", "flooding", "")]
+    assert sanctions[0].until == pytest.approx(time.time() + 3600, abs=60)
+    assert roles == {ALICE.id: "owner"}
+    # A backup and a restore into a new file, by file.
+    backup, copy = str(tmp_path / "backup.jsonl"), str(tmp_path / "copy.db")
+    exported = admin("export", "--output", backup, db=db)
+    assert exported.returncode == 0 and exported.stderr.startswith("exported ")
+    imported = admin("import", backup, db=copy)
+    assert imported.returncode == 0 and imported.stdout.startswith("imported ")
+    assert admin("people", db=copy).stdout == people.stdout
+    forgot = admin("forget", "bob@example.com", db=db)
+    assert forgot.returncode == 0 and forgot.stdout.startswith("forgot bob@example.com: 10 messages")
+    # What an operator gets wrong is said in one line.
+    nobody = admin("ban", "dev", "carol@example.com", db=db)
+    assert (
+        nobody.returncode == 1
+        and nobody.stderr == "chatzilla admin: nobody with 'carol@example.com' ever signed in\n"
+    )
+    lobby = admin("grant", "lobby", ALICE.email, "owner", db=db)
+    assert lobby.returncode == 1 and "the lobby has no owner" in lobby.stderr
+    memory = admin("--storage", "memory", "people", db=db)
+    assert memory.returncode == 2 and "memory storage" in memory.stderr
