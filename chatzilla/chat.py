@@ -10,6 +10,7 @@ come back (no change at all) or :meth:`Roster.expire` says they left.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Hashable
 from typing import Any, Generic, TypeVar
 
@@ -38,6 +39,9 @@ class Message:
     rev: int = 0
     edited: float | None = None
     deleted: bool = False
+    #: (emoji, the keys of who reacted with it, in order), in the order of
+    #: each emoji's first reaction; an emoji nobody reacts with is not kept.
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def frame(self, kind: str = "message") -> dict[str, Any]:
         """The ``message`` frame every other participant receives (no
@@ -57,6 +61,11 @@ class Message:
             frame["edited"] = self.edited
         if self.deleted:
             frame["deleted"] = True
+        if self.reactions:
+            frame["reactions"] = [
+                {"emoji": emoji, "count": len(people), "people": list(people)}
+                for emoji, people in self.reactions
+            ]
         return frame
 
     def ack(self) -> dict[str, Any]:
@@ -67,27 +76,65 @@ class Message:
         return frame
 
 
-#: What a change does to a message: "edit" (new ``content``) or "delete".
+#: What a change does to a message: "edit" (new ``content``), "delete",
+#: "react" or "unreact" (``who`` adds or takes back ``emoji``).
 EDIT = "edit"
 DELETE = "delete"
+REACT = "react"
+UNREACT = "unreact"
 
 
-def changed(message: Message, kind: str, content: str, rev: int, now: float) -> Message | None:
-    """``message`` after the change ``kind`` (:data:`EDIT` to ``content``, or
-    :data:`DELETE`) as change ``rev`` at time ``now``; None when it changes
-    nothing (deleting a deleted message, editing a message to the text it
-    has): the backends store nothing then, which makes a retried change
-    harmless. An edit of a deleted message is refused before this
-    (:class:`ValueError` here)."""
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One change to a stored message (see :func:`changed`)."""
+
+    kind: str
+    content: str = ""
+    emoji: str = ""
+    who: str = ""
+
+
+def changed(message: Message, change: Change, rev: int, now: float) -> Message | None:
+    """``message`` after ``change`` as change ``rev`` at time ``now``; None
+    when it changes nothing (deleting a deleted message, editing a message
+    to the text it has, a reaction that is there already or not there): the
+    backends store nothing then, which makes a retried change harmless.
+    Raises :class:`ValueError` for an edit of, or a reaction to, a deleted
+    message (the caller refuses it)."""
     if message.deleted:
-        if kind == DELETE:
+        if change.kind == DELETE:
             return None
-        raise ValueError("a deleted message cannot be edited")
-    if kind == DELETE:
-        return dataclasses.replace(message, content="", deleted=True, rev=rev)
-    if content == message.content:
+        raise ValueError("a deleted message cannot change")
+    if change.kind == DELETE:
+        return dataclasses.replace(message, content="", deleted=True, reactions=(), rev=rev)
+    if change.kind == EDIT:
+        if change.content == message.content:
+            return None
+        return dataclasses.replace(message, content=change.content, edited=now, rev=rev)
+    reactions = {emoji: list(people) for emoji, people in message.reactions}
+    people = reactions.setdefault(change.emoji, [])
+    if (change.who in people) == (change.kind == REACT):
         return None
-    return dataclasses.replace(message, content=content, edited=now, rev=rev)
+    if change.kind == REACT:
+        people.append(change.who)
+    else:
+        people.remove(change.who)
+    kept = tuple((emoji, tuple(people)) for emoji, people in reactions.items() if people)
+    return dataclasses.replace(message, reactions=kept, rev=rev)
+
+
+def reactions_text(message: Message) -> str:
+    """``message.reactions`` as storage keeps them: JSON ("" for none)."""
+    if not message.reactions:
+        return ""
+    return json.dumps([[emoji, list(people)] for emoji, people in message.reactions], ensure_ascii=False)
+
+
+def parse_reactions(text: str | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """What :func:`reactions_text` wrote."""
+    if not text:
+        return ()
+    return tuple((emoji, tuple(people)) for emoji, people in json.loads(text))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -67,6 +67,8 @@ class WireV2(Wire):
     def message(self, message: Message) -> dict[str, Any]:
         frame = message.frame()
         frame["sender"] = self.who(message.sender)
+        for reaction in frame.get("reactions", ()):
+            reaction["people"] = [self.who(key) for key in reaction["people"]]
         return frame
 
     def presence(self, change: PresenceChange) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Protocol
 from . import protocol
 from .backends import retention
 from .backends.base import CHANGE, Backend, OutcomeUnknown, StorageError
-from .chat import DELETE, EDIT, Message, PresenceChange, Roster
+from .chat import DELETE, EDIT, REACT, UNREACT, Change, Message, PresenceChange, Roster
 from .frames import V1, Wire
 from .limits import RateLimiter
 from .metrics import Metrics
@@ -550,7 +550,7 @@ class Hub:
             error.ref = ref
             raise
         await self._check_owner(member, message_id, ref)
-        after = await self._apply(member.room, message_id, EDIT, content, ref)
+        after = await self._apply(member.room, message_id, Change(EDIT, content=content), ref)
         if after.deleted:
             raise ProtocolError("not_found", f"message {message_id} was deleted", ref)
         self._answer_change(client, after, ref)
@@ -563,7 +563,48 @@ class Hub:
         Raises as :meth:`edit` does (but ``empty`` and ``too_long``)."""
         member = self._member_changing(client, ref)
         await self._check_owner(member, message_id, ref)
-        after = await self._apply(member.room, message_id, DELETE, "", ref)
+        after = await self._apply(member.room, message_id, Change(DELETE), ref)
+        self._answer_change(client, after, ref)
+
+    async def react(
+        self, client: Client, message_id: int, raw_emoji: str, remove: bool, ref: str | None
+    ) -> None:
+        """Add (or with ``remove`` take back) the sender's reaction
+        ``raw_emoji`` to any message of the room: everyone receives the
+        message's new state as a ``changed`` frame, ``client`` as the answer
+        with ``ref``. Reacting twice, or taking back what is not there,
+        changes nothing and is answered the same way.
+
+        Raises :class:`ProtocolError` ``not_joined``, ``rate_limited``,
+        ``invalid_emoji``, ``too_many_reactions`` (a message has at most
+        :data:`~chatzilla.protocol.MAX_REACTIONS` different ones),
+        ``not_found`` (no such message, or deleted) or ``unavailable``."""
+        member = self._member_changing(client, ref)
+        emoji = protocol.check_emoji(raw_emoji, ref)
+        try:
+            message = await self._backend.get(member.room, message_id)
+        except StorageError:
+            raise ProtocolError("unavailable", "the message cannot be read now; try again", ref) from None
+        if message is None or message.deleted:
+            raise ProtocolError("not_found", f"room {member.room} has no message {message_id}", ref)
+        kinds = dict(message.reactions)
+        if not remove and emoji not in kinds and len(kinds) >= protocol.MAX_REACTIONS:
+            raise ProtocolError(
+                "too_many_reactions",
+                f"message {message_id} has {len(kinds)} different reactions, its most: add to one of them",
+                ref,
+            )
+        # Who reacted is kept as their key; a person renamed since (protocol
+        # 2) is the same person: their earlier key stands for them.
+        me = self._wire.owner(member.email)
+        who = next(
+            (key for keys in kinds.values() for key in keys if self._wire.owner(key) == me),
+            member.email,
+        )
+        change = Change(UNREACT if remove else REACT, emoji=emoji, who=who)
+        after = await self._apply(member.room, message_id, change, ref)
+        if after.deleted:
+            raise ProtocolError("not_found", f"message {message_id} was deleted", ref)
         self._answer_change(client, after, ref)
 
     async def delete_message(
@@ -582,7 +623,7 @@ class Hub:
         everyone in the room receives (``answer``, the moderator's
         connection, as the answer to its frame, with ``ref``). Returns the
         message after it. Raises :class:`ProtocolError` ``not_found`` or ``unavailable``."""
-        after = await self._apply(room, message_id, DELETE, "", ref)
+        after = await self._apply(room, message_id, Change(DELETE), ref)
         if answer is not None:
             self._answer_change(answer, after, ref)
         log.info("message %d of room %s deleted by %s: %s", message_id, room, who(actor, log), reason)
@@ -614,9 +655,9 @@ class Hub:
         if not mine or self._wire.owner(message.sender) != mine:
             raise ProtocolError("not_yours", f"message {message_id} is someone else's", ref)
 
-    async def _apply(self, room: str, message_id: int, kind: str, content: str, ref: str | None) -> Message:
+    async def _apply(self, room: str, message_id: int, change: Change, ref: str | None) -> Message:
         try:
-            after, done = await self._backend.change(room, message_id, kind, content)
+            after, done = await self._backend.change(room, message_id, change)
         except StorageError:
             raise ProtocolError("unavailable", "the change could not be stored; send it again", ref) from None
         if after is None:

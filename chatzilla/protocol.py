@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import re
+import unicodedata
 from typing import Any
 
 from . import identity
@@ -25,6 +26,9 @@ MAX_PAGE = 100
 #: can keep (SQLite's integers are signed 64-bit). A larger one would fail in
 #: the backend (OverflowError, a Redis error) instead of being refused here.
 MAX_INTEGER = 2**63 - 1
+#: Different reactions one message may have; the longest reaction, in characters.
+MAX_REACTIONS = 20
+MAX_EMOJI = 16
 
 _ROOM = re.compile(r"[a-z0-9_-]{1,64}")
 
@@ -111,6 +115,17 @@ class Change:
 
 
 @dataclasses.dataclass(frozen=True)
+class Reaction:
+    """A ``react`` (or, ``remove``, ``unreact``): the sender's ``emoji``
+    (unchecked) on message ``id``."""
+
+    id: int
+    emoji: str
+    remove: bool
+    ref: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Changes:
     """A ``changes`` request: the messages changed after change id ``after``."""
 
@@ -150,7 +165,7 @@ class Moderate:
 #: The frame types of :class:`Moderate`.
 MODERATE = ("grant", "revoke", "mute", "unmute", "ban", "unban")
 
-Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Moderate
+Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Reaction | Moderate
 
 
 def normalize_email(raw: str) -> str:
@@ -207,6 +222,30 @@ def clean_content(raw: str, limit: int) -> str:
             "too_long", f"a message has at most {limit} characters, this one has {len(content)}"
         )
     return content
+
+
+# What an emoji may hold: symbols (So, Sk: skin tones), marks (Mn: the
+# variation selector U+FE0F; Me: the keycap U+20E3), the zero-width joiner
+# and tag characters (Cf, flags of regions), and the digits, # and * that
+# start a keycap. Letters, white space, controls and unassigned characters
+# are no emoji.
+_EMOJI_PARTS = frozenset(("So", "Sk", "Mn", "Me"))
+_EMOJI_FORMAT = frozenset(chr(c) for c in (0x200D, *range(0xE0020, 0xE0080)))
+
+
+def check_emoji(raw: str, ref: str | None = None) -> str:
+    """A reaction: one emoji (a sequence such as a flag, a family or a
+    keycap counts as one), at most :data:`MAX_EMOJI` characters. Raises
+    ``invalid_emoji``."""
+    emoji = raw.strip(_BLANK)
+    ok = 0 < len(emoji) <= MAX_EMOJI and any(unicodedata.category(c) in ("So", "Sk", "Me") for c in emoji)
+    for c in emoji:
+        category = unicodedata.category(c)
+        if not (category in _EMOJI_PARTS or c in _EMOJI_FORMAT or c in "0123456789#*"):
+            ok = False
+    if not ok:
+        raise ProtocolError("invalid_emoji", "a reaction is one emoji", ref)
+    return emoji
 
 
 def _field(frame: dict[str, Any], name: str, ref: str | None) -> str | None:
@@ -291,10 +330,12 @@ def parse_frame(text: str, version: int = 1) -> Command:
             limit=MAX_PAGE if limit is None else min(limit, MAX_PAGE),
             ref=ref,
         )
-    if kind in ("edit", "delete"):
+    if kind in ("edit", "delete", "react", "unreact"):
         message_id = _integer(frame, "id", 1, ref)
         if message_id is None:
             raise ProtocolError("bad_frame", f"'{kind}' needs the integer field 'id'", ref)
+        if kind in ("react", "unreact"):
+            return Reaction(message_id, _required(frame, "emoji", ref), kind == "unreact", ref)
         content = _required(frame, "content", ref) if kind == "edit" else None
         reason = _field(frame, "reason", ref) if kind == "delete" else None
         return Change(id=message_id, content=content, ref=ref, reason=reason)

@@ -6,6 +6,7 @@ offline included. Across processes: tests/test_redis.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 
@@ -15,12 +16,12 @@ import redis
 from chatzilla.backends.base import CHANGE
 from chatzilla.backends.memory import MemoryBackend
 from chatzilla.backends.sqlite import SQLiteBackend
-from chatzilla.chat import DELETE, EDIT, Message, changed
+from chatzilla.chat import DELETE, EDIT, REACT, UNREACT, Change, Message, changed
 from chatzilla.frames import V1, V2
 from chatzilla.hub import Hub
 from chatzilla.identity import Person
 from chatzilla.limits import RateLimiter
-from chatzilla.protocol import ProtocolError
+from chatzilla.protocol import ProtocolError, check_emoji
 
 from .conftest import make_settings
 from .test_backend_contract import (
@@ -34,7 +35,7 @@ from .test_hub import Recorder
 
 def test_an_edit_keeps_id_sender_and_time_and_says_when():
     message = Message(7, "a@example.com", "hello", 100.0, "r1")
-    after = changed(message, EDIT, "hello!", 3, 150.0)
+    after = changed(message, Change(EDIT, "hello!"), 3, 150.0)
     assert after == Message(7, "a@example.com", "hello!", 100.0, "r1", rev=3, edited=150.0)
     assert after.frame() == {
         "type": "message",
@@ -49,16 +50,47 @@ def test_an_edit_keeps_id_sender_and_time_and_says_when():
 
 def test_a_delete_empties_the_message_and_a_second_changes_nothing():
     message = Message(7, "a@example.com", "hello", 100.0)
-    deleted = changed(message, DELETE, "", 4, 150.0)
+    deleted = changed(message, Change(DELETE), 4, 150.0)
     assert deleted is not None and (deleted.content, deleted.deleted, deleted.rev) == ("", True, 4)
     assert deleted.frame("changed")["deleted"] is True
-    assert changed(deleted, DELETE, "", 5, 160.0) is None
+    assert changed(deleted, Change(DELETE), 5, 160.0) is None
     with pytest.raises(ValueError):
-        changed(deleted, EDIT, "back", 5, 160.0)
+        changed(deleted, Change(EDIT, "back"), 5, 160.0)
 
 
 def test_an_edit_to_the_same_text_changes_nothing():
-    assert changed(Message(7, "a@example.com", "hello", 100.0), EDIT, "hello", 1, 150.0) is None
+    assert changed(Message(7, "a@example.com", "hello", 100.0), Change(EDIT, "hello"), 1, 150.0) is None
+
+
+def test_reactions_are_added_once_taken_back_and_gone_with_a_delete():
+    message = Message(7, "a@example.com", "hello", 100.0)
+    one = changed(message, Change(REACT, emoji="👍", who="b@example.com"), 1, 150.0)
+    assert one is not None
+    two = changed(one, Change(REACT, emoji="👍", who="c@example.com"), 2, 151.0)
+    three = changed(two, Change(REACT, emoji="🎉", who="b@example.com"), 3, 152.0)
+    assert three is not None and three.edited is None
+    assert three.frame()["reactions"] == [
+        {"emoji": "👍", "count": 2, "people": ["b@example.com", "c@example.com"]},
+        {"emoji": "🎉", "count": 1, "people": ["b@example.com"]},
+    ]
+    assert changed(three, Change(REACT, emoji="👍", who="b@example.com"), 4, 153.0) is None
+    assert changed(three, Change(UNREACT, emoji="😀", who="b@example.com"), 4, 153.0) is None
+    back = changed(three, Change(UNREACT, emoji="🎉", who="b@example.com"), 4, 153.0)
+    assert back is not None and back.reactions == (("👍", ("b@example.com", "c@example.com")),)
+    gone = changed(three, Change(DELETE), 5, 154.0)
+    assert gone is not None and gone.reactions == () and "reactions" not in gone.frame()
+
+
+@pytest.mark.parametrize("emoji", ["👍", "❤️", "🇫🇷", "👩‍👩‍👧", "1️⃣", "👍🏽", "✅", " 🎉 "])
+def test_an_emoji_is_accepted(emoji):
+    assert check_emoji(emoji) == emoji.strip()
+
+
+@pytest.mark.parametrize("emoji", ["", " ", "a", "ok", "1", "👍 x", "\u200b", "<b>", "👍" * 17, "\x00"])
+def test_anything_else_is_no_emoji(emoji):
+    with pytest.raises(ProtocolError) as refused:
+        check_emoji(emoji)
+    assert refused.value.code == "invalid_emoji"
 
 
 def test_an_unchanged_message_is_version_1s_frame():
@@ -91,7 +123,7 @@ def test_changes_are_stored_listed_and_delivered(make_backend):  # noqa: F811
             first, _ = await backend.append("lobby", "a@example.com", "one", "r1", "tab")
             second, _ = await backend.append("lobby", "b@example.com", "two", None, "tab")
             assert await backend.changes("lobby", 0, 10) == ([], 0)
-            edited, done = await backend.change("lobby", first.id, EDIT, "one, edited")
+            edited, done = await backend.change("lobby", first.id, Change(EDIT, "one, edited"))
             assert done and (edited.rev, edited.content, edited.sender, edited.ts) == (
                 1,
                 "one, edited",
@@ -99,16 +131,16 @@ def test_changes_are_stored_listed_and_delivered(make_backend):  # noqa: F811
                 first.ts,
             )
             assert edited.edited is not None and edited.edited >= first.ts
-            again, done_again = await backend.change("lobby", first.id, EDIT, "one, edited")
+            again, done_again = await backend.change("lobby", first.id, Change(EDIT, "one, edited"))
             assert (again, done_again) == (edited, False)  # a retry changes nothing
-            deleted, done = await backend.change("lobby", second.id, DELETE, "")
+            deleted, done = await backend.change("lobby", second.id, Change(DELETE))
             assert done and (deleted.rev, deleted.content, deleted.deleted) == (2, "", True)
-            assert (await backend.change("lobby", second.id, DELETE, ""))[1] is False
-            refused, done = await backend.change("lobby", second.id, EDIT, "back")
+            assert (await backend.change("lobby", second.id, Change(DELETE)))[1] is False
+            refused, done = await backend.change("lobby", second.id, Change(EDIT, "back"))
             assert refused == deleted and not done
-            missing = await backend.change("lobby", 999, EDIT, "x")
+            missing = await backend.change("lobby", 999, Change(EDIT, "x"))
             assert missing == (None, False)
-            edited_twice, _ = await backend.change("lobby", first.id, EDIT, "one, again")
+            edited_twice, _ = await backend.change("lobby", first.id, Change(EDIT, "one, again"))
             assert edited_twice.rev == 3
             # Delivered in this process before returning, or soon (shared backends).
             for _ in range(200):
@@ -133,11 +165,12 @@ def test_changes_are_stored_listed_and_delivered(make_backend):  # noqa: F811
     delivered, got, missing, page, everything, after_2, first_only, elsewhere, first, second = asyncio.run(
         scenario()
     )
-    assert delivered == [
-        (first.id, 1, "one, edited", False),
-        (second.id, 2, "", True),
-        (first.id, 3, "one, again", False),
-    ]
+    # In change order, each as it was then or later: Postgres's reader reads
+    # a message as it is when notified, so a message changed twice in a
+    # row may come once, as it is after the second.
+    assert [rev for _, rev, _, _ in delivered] == sorted({rev for _, rev, _, _ in delivered})
+    assert delivered[-2:] == [(second.id, 2, "", True), (first.id, 3, "one, again", False)]
+    assert delivered[0] in ((first.id, 1, "one, edited", False), (second.id, 2, "", True))
     assert got is not None and (got.content, got.rev, got.ref) == ("one, again", 3, "r1")
     assert missing is None
     assert [(m.id, m.content, m.rev, m.deleted) for m in page] == [
@@ -151,6 +184,43 @@ def test_changes_are_stored_listed_and_delivered(make_backend):  # noqa: F811
     assert elsewhere == ([], 0)
 
 
+def test_reactions_are_stored_and_delivered(make_backend):  # noqa: F811
+    async def scenario():
+        backend = await make_backend()
+        changes = []
+        backend.start(
+            lambda room, m, origin: changes.append(m) if origin is CHANGE else None, lambda *_: None
+        )
+        try:
+            await backend.enter("lobby", "a@example.com", "tab")
+            message, _ = await backend.append("lobby", "a@example.com", "react to me", None, "tab")
+            for who in ("b@example.com", "c@example.com"):
+                await backend.change("lobby", message.id, Change(REACT, emoji="👍", who=who))
+            await backend.change("lobby", message.id, Change(REACT, emoji="🇫🇷", who="b@example.com"))
+            again = await backend.change("lobby", message.id, Change(REACT, emoji="👍", who="b@example.com"))
+            await backend.change("lobby", message.id, Change(UNREACT, emoji="👍", who="b@example.com"))
+            for _ in range(200):
+                if changes and changes[-1].rev == 4:
+                    break
+                await asyncio.sleep(0.025)
+            page = await backend.page("lobby", None, None, 1)
+            listed = await backend.changes("lobby", 0, 5)
+            return again, changes, page[0], listed
+        finally:
+            await backend.close()
+
+    again, changes, stored, (listed, rev) = asyncio.run(scenario())
+    assert again[1] is False
+    # In change order; a shared backend's reader may deliver a message
+    # changed twice in a row once, as it is after the second.
+    revs = [m.rev for m in changes]
+    assert revs == sorted(set(revs)) and revs[-1] == 4
+    assert (
+        changes[-1].reactions == stored.reactions == (("👍", ("c@example.com",)), ("🇫🇷", ("b@example.com",)))
+    )
+    assert [m.reactions for m in listed] == [stored.reactions] and rev == 4
+
+
 def test_a_change_survives_a_restart_of_sqlite(tmp_path):
     path = str(tmp_path / "chatzilla.db")
 
@@ -158,7 +228,7 @@ def test_a_change_survives_a_restart_of_sqlite(tmp_path):
         backend = SQLiteBackend(path)
         backend.start(lambda *_: None, lambda *_: None)
         message, _ = await backend.append("lobby", "a@example.com", "hello", None, None)
-        await backend.change("lobby", message.id, EDIT, "hello, edited")
+        await backend.change("lobby", message.id, Change(EDIT, "hello, edited"))
         await backend.close()
 
     async def read():
@@ -262,6 +332,40 @@ async def test_edit_and_delete_reach_everyone_and_later_joins(connect):
         "edited": answer["edited"],
         "deleted": True,
     }
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_reactions_reach_everyone(connect):
+    alice = await connect()
+    bob = await connect()
+    await alice.join("alice@example.com")
+    await bob.join("bob@example.com")
+    await alice.expect("presence")
+    sent = await alice.say("vote here")
+    await bob.expect("message")
+    await bob.send({"type": "react", "id": sent["id"], "emoji": "👍", "ref": "r-1"})
+    answer = await _answered(bob, "r-1", rev=1)
+    assert answer["reactions"] == [{"emoji": "👍", "count": 1, "people": ["bob@example.com"]}]
+    assert "edited" not in answer
+    live = await _changed(alice, rev=1)
+    assert live["reactions"] == answer["reactions"] and live["content"] == "vote here"
+    await alice.send({"type": "react", "id": sent["id"], "emoji": "👍", "ref": "r-2"})
+    await _answered(alice, "r-2", rev=2)
+    assert (await _changed(bob, rev=2))["reactions"][0]["people"] == ["bob@example.com", "alice@example.com"]
+    await bob.send({"type": "unreact", "id": sent["id"], "emoji": "👍", "ref": "r-3"})
+    await _answered(bob, "r-3", rev=3)
+    assert (await _changed(alice, rev=3))["reactions"][0]["people"] == ["alice@example.com"]
+    for frame, code in (
+        ({"type": "react", "id": sent["id"], "emoji": "no"}, "invalid_emoji"),
+        ({"type": "react", "id": sent["id"]}, "bad_frame"),
+        ({"type": "react", "id": 999, "emoji": "👍"}, "not_found"),
+    ):
+        await bob.send({**frame, "ref": "x"})
+        assert (await bob.expect("error"))["code"] == code
+    joined_page = await connect()
+    await joined_page.send({"type": "join", "email": "carol@example.com"})
+    history = (await joined_page.expect("joined"))["history"]
+    assert history[-1]["reactions"] == [{"emoji": "👍", "count": 1, "people": ["alice@example.com"]}]
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -401,6 +505,46 @@ def test_own_in_protocol_2_is_the_person_whatever_their_name():
     assert code == "not_yours"
     assert frames[-1]["sender"] == {"id": "p1", "name": "Alice", "avatar": frames[-1]["sender"]["avatar"]}
     assert {f["content"] for f in frames} == {"hello, renamed"}
+
+
+def test_reactions_over_the_hub_name_people_and_are_bounded():
+    alice, alicia = Person("p1", "alice@example.com", "Alice"), Person("p1", "alice@example.com", "Alicia")
+
+    async def scenario():
+        hub = _hub(wire=V2)
+        tab, later = Recorder("alice"), Recorder("alicia")
+        for client in (tab, later):
+            hub.open(client)
+        await hub.join(tab, None, verified=alice.key())
+        await hub.say(tab, "hello", None)
+        await hub.react(tab, 1, "👍", False, "r1")
+        # Renamed since: the same person takes the reaction back.
+        await hub.join(later, None, verified=alicia.key())
+        await hub.react(later, 1, "👍", True, "r2")
+        refused = []
+        for n, emoji in enumerate("😀😁😂🤣😃😄😅😆😉😊😋😎😍😘🥰😗😙😚🙂🤗🤩"):
+            try:
+                await hub.react(tab, 1, emoji, False, f"e{n}")
+            except ProtocolError as error:
+                refused.append(error.code)
+        for bad in ("x", "👍 and more"):
+            try:
+                await hub.react(tab, 1, bad, False, "bad")
+            except ProtocolError as error:
+                refused.append(error.code)
+        return (
+            [f for f in tab.take() if f["type"] == "changed" and f.get("ref") == "r1"],
+            later.take(),
+            refused,
+        )
+
+    answers, later, refused = asyncio.run(scenario())
+    assert answers[0]["reactions"][0]["emoji"] == "👍"
+    assert answers[0]["reactions"][0]["people"][0]["id"] == "p1"
+    assert "@" not in json.dumps(answers)  # no address in protocol 2
+    taken_back = next(f for f in later if f.get("ref") == "r2")
+    assert "reactions" not in taken_back
+    assert refused == ["too_many_reactions", "invalid_emoji", "invalid_emoji"]
 
 
 def test_a_moderator_deletes_anyones_message_through_the_hub(caplog):

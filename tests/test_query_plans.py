@@ -32,7 +32,7 @@ ARGUMENTS: dict[str, tuple] = {
     "set_first_id": (5001, "lobby"),
     "rooms": (),
     "get": ("lobby", 3000),
-    "change": ("edited", 7, 1.5, 0, "lobby", 3000),
+    "change": ("edited", 7, 1.5, 0, None, "lobby", 3000),
     "changes": ("lobby", 3, 1001),
     "last_rev": ("lobby",),
     "set_last_rev": (7, "lobby"),
@@ -57,7 +57,7 @@ def seeded(tmp_path_factory):
     # Every tenth message changed since, one change id each.
     con.executemany(
         QUERIES["change"],
-        (("edited", i // 10, 2000.0, 0, room, i) for room in ROOMS for i in range(10, 6001, 10)),
+        (("edited", i // 10, 2000.0, 0, None, room, i) for room in ROOMS for i in range(10, 6001, 10)),
     )
     con.execute("COMMIT")
     yield con

@@ -534,16 +534,23 @@ def test_edits_and_deletes_across_processes_and_after_a_catch_up(shared, servers
         while error["type"] == "presence":
             error = await bob.recv()
         assert error["code"] == "not_yours"
+        # But he may react to it, and Alice sees it on her process.
+        await bob.send({"type": "react", "id": acks[1]["id"], "emoji": "🎉", "ref": "b"})
+        await changed(bob, "b")
+        reacted = await changed(alice)
+        assert reacted["reactions"] == [{"emoji": "🎉", "count": 1, "people": ["bob@example.com"]}]
         back = await WebSocketClient(two.url).connect()
         await back.send(
             {"type": "join", "email": "carol@example.com", "since": seen["history"][-1]["id"], "rev": 0}
         )
         joined = await back.expect("joined")
-        assert joined["history"] == [] and joined["rev"] == answer["rev"] + 1
+        assert joined["history"] == [] and joined["rev"] == answer["rev"] + 2
         assert [(c["id"], c["content"], c.get("deleted", False)) for c in joined["changes"]] == [
             (acks[0]["id"], "m0 edited", False),
             (acks[2]["id"], "", True),
+            (acks[1]["id"], "m1", False),
         ]
+        assert joined["changes"][-1]["reactions"][0]["emoji"] == "🎉"
         for client in (alice, bob, back):
             await client.close()
 

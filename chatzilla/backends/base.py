@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from ..chat import Message, PresenceChange
+from ..chat import Change, Message, PresenceChange
 
 #: ``deliver(room, message, origin)``: ``origin`` is the opaque token the
 #: sender passed to :meth:`Backend.append` (so the hub can acknowledge to the
@@ -121,18 +121,17 @@ class Backend(Protocol):
         """Message ``message_id`` of ``room`` as it is now (changes applied),
         or None if the room keeps none of that id. Raises :class:`StorageError`."""
 
-    async def change(
-        self, room: str, message_id: int, kind: str, content: str
-    ) -> tuple[Message | None, bool]:
-        """Apply a change to a stored message, atomically: ``kind``
-        :data:`~chatzilla.chat.EDIT` (to ``content``, already checked) or
-        :data:`~chatzilla.chat.DELETE`, as the room's next change id (its
-        ``rev``), by the rule of :func:`chatzilla.chat.changed`.
+    async def change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
+        """Apply ``change`` (an edit, already checked, a delete, a reaction
+        added or taken back) to a stored message, atomically, as the room's
+        next change id (its ``rev``), by the rule of
+        :func:`chatzilla.chat.changed`, the same for every backend.
 
         Returns the message after it and whether anything changed: nothing
-        does when the message is deleted already (an edit of it is refused
-        by the caller, seeing ``deleted``) or an edit gives the text it has
-        (a retry), and nothing is stored or delivered then; (None, False)
+        does when :func:`~chatzilla.chat.changed` says so (a retry) or the
+        message is deleted already (an edit or reaction is then refused by
+        the caller, seeing ``deleted``), and nothing is stored or delivered
+        then; (None, False)
         when the room keeps no message of that id. A change is stored as
         durably as :meth:`append` stores, and passed to ``deliver`` in every
         process that has the room's people (in this one before returning,

@@ -7,7 +7,7 @@ import collections
 import time
 from collections.abc import Callable
 
-from ..chat import DELETE, Message, changed
+from ..chat import Change, Message, changed
 from .base import CHANGE, DEDUP_WINDOW, deliver_stored
 from .presence import LocalPresence
 from .retention import KEEP_ALL, Retention
@@ -151,16 +151,15 @@ class MemoryBackend(LocalPresence):
         index = log.at(message_id)
         return None if index is None else log.messages[index]
 
-    async def change(
-        self, room: str, message_id: int, kind: str, content: str
-    ) -> tuple[Message | None, bool]:
+    async def change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
         message = await self.get(room, message_id)
         log = self._logs.get(room)
         if message is None or log is None:
             return None, False
-        if message.deleted and kind != DELETE:
+        try:
+            after = changed(message, change, log.rev + 1, self._clock())
+        except ValueError:
             return message, False
-        after = changed(message, kind, content, log.rev + 1, self._clock())
         if after is None:
             return message, False
         log.rev = after.rev

@@ -48,7 +48,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from ..chat import Message, PresenceChange
+from ..chat import Change, Message, PresenceChange, changed, parse_reactions, reactions_text
 from ..privacy import who
 from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
 from .networked import NetworkedBackend
@@ -81,7 +81,15 @@ COMMAND_TIMEOUT = 5.0
 #: Messages read at once per room by the reader.
 READ_BATCH = 1000
 #: A message's columns, in the order of :class:`Message`'s fields.
-COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted"
+COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted, reactions"
+#: Times a change is tried when the message keeps changing under it.
+CHANGE_TRIES = 10
+
+
+def _message(row: asyncpg.Record) -> Message:
+    """A row of :data:`COLUMNS` as a :class:`Message`."""
+    message_id, sender, content, ts, ref, rev, edited, deleted, reactions = row
+    return Message(message_id, sender, content, ts, ref, rev, edited, deleted, parse_reactions(reactions))
 
 
 def normalize_url(url: str) -> str:
@@ -432,7 +440,7 @@ class PostgresStore(NetworkedBackend):
             self._failed("history", exc)
             raise StorageError("history could not be read") from None
         self._healthy = True
-        return [Message(*row) for row in reversed(rows)]
+        return [_message(row) for row in reversed(rows)]
 
     async def get(self, room: str, message_id: int) -> Message | None:
         if self._pool is None:
@@ -444,30 +452,47 @@ class PostgresStore(NetworkedBackend):
         except ERRORS as exc:
             self._failed("history", exc)
             raise StorageError("history could not be read") from None
-        return None if row is None else Message(*row)
+        return None if row is None else _message(row)
 
-    async def change(
-        self, room: str, message_id: int, kind: str, content: str
-    ) -> tuple[Message | None, bool]:
+    async def change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
         if self._closed or self._pool is None:
             raise StorageError("the database is closed")
+        # The new state is computed here (chat.changed, every backend's
+        # rule) and set only if the message did not change meanwhile.
         try:
-            row = await self._pool.fetchrow(
-                "SELECT * FROM chatzilla_change($1, $2, $3, $4, $5)",
-                room,
-                message_id,
-                kind,
-                content,
-                self._clock(),
-            )
+            for _ in range(CHANGE_TRIES):
+                row = await self._pool.fetchrow(
+                    f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id = $2", room, message_id
+                )
+                if row is None:
+                    return None, False
+                message = _message(row)
+                try:
+                    after = changed(message, change, message.rev + 1, self._clock())
+                except ValueError:
+                    return message, False
+                if after is None:
+                    return message, False
+                status, rev = await self._pool.fetchrow(
+                    "SELECT * FROM chatzilla_set_message($1, $2, $3, $4, $5, $6, $7)",
+                    room,
+                    message_id,
+                    message.rev,
+                    after.content,
+                    after.edited,
+                    after.deleted,
+                    reactions_text(after) or None,
+                )
+                if status == 0:
+                    return None, False
+                if status == 1:
+                    # Delivered here (and in every process) by the reader, on its notification.
+                    self._healthy = True
+                    return dataclasses.replace(after, rev=rev), True
         except ERRORS as exc:
             self._failed("change", exc)
             raise StorageError("the change could not be stored") from None
-        self._healthy = True
-        if row["status"] == 0:
-            return None, False
-        # Delivered here (and in every process) by the reader, on its notification.
-        return Message(*list(row.values())[1:]), row["status"] == 1
+        raise StorageError("the message kept changing; try again")
 
     async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
         if self._pool is None:
@@ -478,7 +503,7 @@ class PostgresStore(NetworkedBackend):
         except ERRORS as exc:
             self._failed("history", exc)
             raise StorageError("history could not be read") from None
-        return [Message(*row) for row in rows], last or 0
+        return [_message(row) for row in rows], last or 0
 
     async def _changed_after(self, room: str, after: int, limit: int) -> list[asyncpg.Record]:
         assert self._pool is not None
@@ -664,7 +689,7 @@ class PostgresStore(NetworkedBackend):
             for row in rows:
                 if row["id"] > self._last_read.get(room, 2**63):
                     self._ready.pop((room, row["id"]), None)
-                    self._deliver_in_turn(room, Message(*row))
+                    self._deliver_in_turn(room, _message(row))
 
     async def _catch_up_changes(self, room: str) -> None:
         """Deliver ``room``'s changes after the last delivered, in their order."""
@@ -678,7 +703,7 @@ class PostgresStore(NetworkedBackend):
                 return
             for row in rows:
                 self._last_rev[room] = row["rev"]
-                deliver_stored(self._deliver, room, Message(*row), CHANGE)
+                deliver_stored(self._deliver, room, _message(row), CHANGE)
 
     def _deliver_in_turn(self, room: str, message: Message) -> None:
         """Deliver ``message``, the next of ``room``, with its origin if it

@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from ..chat import Message
+from ..chat import Change, Message
 from .base import Announce, Deliver
 from .postgres import ERRORS, PostgresStore
 from .redis import HEARTBEAT, NODE_TTL, RedisPresence, client
@@ -157,13 +157,11 @@ class PostgresRedisBackend(PostgresStore):
             }
         )
 
-    async def change(
-        self, room: str, message_id: int, kind: str, content: str
-    ) -> tuple[Message | None, bool]:
+    async def change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
         """:meth:`PostgresStore.change`, then its news: read (in the
         change's order) by this process's reader at once, by the others' on
         its publication."""
-        message, changed = await super().change(room, message_id, kind, content)
+        message, changed = await super().change(room, message_id, change)
         if changed and message is not None:
             self._changed(room, message.rev)
             self._send({"room": room, "rev": message.rev})

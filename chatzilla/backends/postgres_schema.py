@@ -373,5 +373,46 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_log_by_room ON audit_log (room, seq);
     """,
+    # 6: reactions (JSON [[emoji, [who...]], ...], NULL: none). A change is
+    # computed by the backend (chat.changed, the rule of every backend) and
+    # set by chatzilla_set_message only if the message is still at the
+    # change id it was computed from: status 0, no such message; 1, set as
+    # the room's next change id (rev; notified "ROOM REV"); 2, it changed
+    # meanwhile (read it again). It replaces chatzilla_change.
+    """
+    ALTER TABLE messages ADD COLUMN reactions text;
+    DROP FUNCTION chatzilla_change(text, bigint, text, text, double precision);
+
+    CREATE FUNCTION chatzilla_set_message(
+        p_room text, p_id bigint, p_expected bigint, p_content text, p_edited double precision,
+        p_deleted boolean, p_reactions text
+    ) RETURNS TABLE (status integer, rev bigint)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        found_rev bigint;
+        new_rev bigint;
+    BEGIN
+        PERFORM 1 FROM rooms AS r WHERE r.room = p_room FOR UPDATE;
+        SELECT m.rev INTO found_rev FROM messages AS m WHERE m.room = p_room AND m.id = p_id;
+        IF NOT FOUND THEN
+            status := 0;
+            rev := 0;
+        ELSIF found_rev <> p_expected THEN
+            status := 2;
+            rev := found_rev;
+        ELSE
+            UPDATE rooms AS r SET last_rev = r.last_rev + 1 WHERE r.room = p_room
+                RETURNING r.last_rev INTO new_rev;
+            UPDATE messages AS m
+               SET content = p_content, edited = p_edited, deleted = p_deleted,
+                   reactions = p_reactions, rev = new_rev
+             WHERE m.room = p_room AND m.id = p_id;
+            PERFORM pg_notify('chatzilla_changes', p_room || ' ' || new_rev);
+            status := 1;
+            rev := new_rev;
+        END IF;
+        RETURN NEXT;
+    END $$;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

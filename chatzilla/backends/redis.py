@@ -51,7 +51,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import KeyT, StreamIdT
 
-from ..chat import Message, PresenceChange
+from ..chat import Change, Message, PresenceChange, changed, parse_reactions, reactions_text
 from ..privacy import who
 from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
 from .networked import NetworkedBackend
@@ -83,6 +83,9 @@ def _stream_number(entry_id: str) -> int:
     return int(entry_id.split("-")[1])
 
 
+#: Times a change is tried when the message keeps changing under it.
+CHANGE_TRIES = 10
+
 #: How long :meth:`RedisBackend.append` waits, once Redis has a message, for
 #: this process's stream reader to deliver it, in seconds. Past it (the
 #: reader is behind, or reconnecting) it returns all the same: the message is
@@ -109,35 +112,30 @@ return {0, stamp}
 
 # KEYS: stream, changes (hash: id -> the message's changed state, JSON),
 # rev (the room's change counter), revs (sorted set: id by its latest
-# change), change stream. ARGV: id, kind ("edit" or "delete"), content,
-# now. Applies the change (unless it changes nothing: a deleted message, or
-# an edit to the text it has) as the room's next change id and appends the
-# message's new state to the change stream, which every process reads.
-# Returns {status (0: no such message, 1: changed, 2: nothing to change),
-# the message's fields as a change stream entry holds them...}.
+# change), change stream. ARGV: id, the change id the new state was
+# computed from (chat.changed, by the backend), content, edited ('' for
+# none), deleted ('0'/'1'), reactions (JSON, '' for none). Sets the new
+# state as the room's next change id, unless the message changed meanwhile,
+# and appends it to the change stream, which every process reads. Returns
+# {status (0: no such message, 1: set, 2: changed meanwhile), rev}.
 _CHANGE = """
 local entry = redis.call('XRANGE', KEYS[1], '0-' .. ARGV[1], '0-' .. ARGV[1])[1]
-if not entry then return {0} end
+if not entry then return {0, 0} end
+local v = '0'
+local state = redis.call('HGET', KEYS[2], ARGV[1])
+if state then v = cjson.decode(state).v end
+if v ~= ARGV[2] then return {2, tonumber(v)} end
 local m = {}
 local f = entry[2]
 for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
-local v, e, d = '0', '', '0'
-local state = redis.call('HGET', KEYS[2], ARGV[1])
-if state then
-  local s = cjson.decode(state)
-  m.c, v, e, d = s.c, s.v, s.e, s.d
-end
-local status = 2
-if d == '0' and not (ARGV[2] == 'edit' and m.c == ARGV[3]) then
-  status = 1
-  v = tostring(redis.call('INCR', KEYS[3]))
-  if ARGV[2] == 'delete' then m.c, d = '', '1' else m.c, e = ARGV[3], ARGV[4] end
-  redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({c = m.c, v = v, e = e, d = d}))
-  redis.call('ZADD', KEYS[4], v, ARGV[1])
-  redis.call('XADD', KEYS[5], '0-' .. v, 'i', ARGV[1], 's', m.s, 'c', m.c, 't', m.t, 'r', m.r,
-    'v', v, 'e', e, 'd', d)
-end
-return {status, 'i', ARGV[1], 's', m.s, 'c', m.c, 't', m.t, 'r', m.r, 'v', v, 'e', e, 'd', d}
+local rev = redis.call('INCR', KEYS[3])
+v = tostring(rev)
+local new = cjson.encode({c = ARGV[3], v = v, e = ARGV[4], d = ARGV[5], x = ARGV[6]})
+redis.call('HSET', KEYS[2], ARGV[1], new)
+redis.call('ZADD', KEYS[4], rev, ARGV[1])
+redis.call('XADD', KEYS[5], '0-' .. v, 'i', ARGV[1], 's', m.s, 'c', ARGV[3], 't', m.t, 'r', m.r,
+  'v', v, 'e', ARGV[4], 'd', ARGV[5], 'x', ARGV[6])
+return {1, rev}
 """
 
 # KEYS: stream, seq, first. ARGV: messages to keep (0: all), the cutoff time
@@ -752,6 +750,7 @@ class RedisBackend(RedisPresence):
             rev=int(fields["v"]),
             edited=float(fields["e"]) if fields["e"] else None,
             deleted=fields["d"] == "1",
+            reactions=parse_reactions(fields.get("x")),
         )
 
     @staticmethod
@@ -766,6 +765,7 @@ class RedisBackend(RedisPresence):
             int(fields["v"]),
             float(fields["e"]) if fields["e"] else None,
             fields["d"] == "1",
+            parse_reactions(fields.get("x")),
         )
 
     async def get(self, room: str, message_id: int) -> Message | None:
@@ -794,29 +794,48 @@ class RedisBackend(RedisPresence):
                 log.debug("message %d of room %s changed, then removed by retention", message_id, room)
         return found
 
-    async def change(
-        self, room: str, message_id: int, kind: str, content: str
-    ) -> tuple[Message | None, bool]:
+    async def change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
+        # The new state is computed here (chat.changed, every backend's
+        # rule) and set only if the message did not change meanwhile.
         try:
-            status, *flat = await self._change_script(
-                keys=[
-                    self._key("stream", room),
-                    self._key("chg", room),
-                    self._key("rev", room),
-                    self._key("revs", room),
-                    self._key("cstream", room),
-                ],
-                args=[message_id, kind, content, repr(self._clock())],
-            )
+            for _ in range(CHANGE_TRIES):
+                message = await self.get(room, message_id)
+                if message is None:
+                    return None, False
+                try:
+                    after = changed(message, change, message.rev + 1, self._clock())
+                except ValueError:
+                    return message, False
+                if after is None:
+                    return message, False
+                status, rev = await self._change_script(
+                    keys=[
+                        self._key("stream", room),
+                        self._key("chg", room),
+                        self._key("rev", room),
+                        self._key("revs", room),
+                        self._key("cstream", room),
+                    ],
+                    args=[
+                        message_id,
+                        str(message.rev),
+                        after.content,
+                        repr(after.edited) if after.edited is not None else "",
+                        "1" if after.deleted else "0",
+                        reactions_text(after),
+                    ],
+                )
+                if status == 0:
+                    return None, False
+                if status == 1:
+                    # Delivered here (and in every process) by the reader,
+                    # from the change stream.
+                    self._healthy = True
+                    return dataclasses.replace(after, rev=int(rev)), True
         except (RedisError, OSError) as exc:
             self._failed("change", exc)
             raise StorageError("the change could not be stored") from None
-        self._healthy = True
-        if status == 0:
-            return None, False
-        # Delivered here (and in every process) by the reader, from the
-        # change stream.
-        return self._changed_message(dict(zip(flat[::2], flat[1::2], strict=True))), status == 1
+        raise StorageError("the message kept changing; try again")
 
     async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
         try:

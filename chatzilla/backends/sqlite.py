@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from ..chat import DELETE, Message, changed
+from ..chat import Change, Message, changed, parse_reactions, reactions_text
 from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
 from .presence import LocalPresence
 from .retention import KEEP_ALL, PRUNE_BATCH, PRUNE_EVERY, Retention
@@ -136,17 +136,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_log_by_room ON audit_log (room, seq);
     """,
+    # 8: reactions: JSON [[emoji, [who...]], ...] (NULL: none).
+    """
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: A message's columns, in the order of :func:`_message`'s row.
-_COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted"
+_COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted, reactions"
 
 
 def _message(row: tuple) -> Message:
     """A row of :data:`_COLUMNS` as a :class:`Message`."""
-    message_id, sender, content, ts, ref, rev, edited, deleted = row
-    return Message(message_id, sender, content, ts, ref, rev, edited, bool(deleted))
+    message_id, sender, content, ts, ref, rev, edited, deleted, reactions = row
+    return Message(
+        message_id, sender, content, ts, ref, rev, edited, bool(deleted), parse_reactions(reactions)
+    )
 
 
 #: Every query the backend runs on a room's messages, by name. Each must
@@ -165,7 +171,8 @@ QUERIES: dict[str, str] = {
     # Changes: one message, its new state, and the messages changed after a
     # change id, in their order (the partial index holds changed ones only).
     "get": f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id = ?",
-    "change": "UPDATE messages SET content = ?, rev = ?, edited = ?, deleted = ? WHERE room = ? AND id = ?",
+    "change": "UPDATE messages SET content = ?, rev = ?, edited = ?, deleted = ?, reactions = ? "
+    "WHERE room = ? AND id = ?",
     "changes": f"SELECT {_COLUMNS} FROM messages INDEXED BY messages_by_rev "
     "WHERE room = ? AND rev > 0 AND rev > ? ORDER BY rev LIMIT ?",
     "last_rev": "SELECT last_rev FROM rooms WHERE room = ?",
@@ -393,7 +400,7 @@ class SQLiteBackend(LocalPresence):
         rows = con.execute(QUERIES["changes"], (room, after, limit)).fetchall() if limit > 0 else []
         return [_message(r) for r in rows], row[0] if row else 0
 
-    def _change(self, room: str, message_id: int, kind: str, content: str) -> tuple[Message | None, bool]:
+    def _change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
         """One change in a transaction of its own (writer thread)."""
         con = self._wcon
         assert con is not None
@@ -402,15 +409,24 @@ class SQLiteBackend(LocalPresence):
             if row is None:
                 return None, False
             message = _message(row)
-            if message.deleted and kind != DELETE:
-                return message, False
             last_rev = con.execute(QUERIES["last_rev"], (room,)).fetchone()[0]
-            after = changed(message, kind, content, last_rev + 1, self._clock())
+            try:
+                after = changed(message, change, last_rev + 1, self._clock())
+            except ValueError:
+                return message, False
             if after is None:
                 return message, False
             con.execute(
                 QUERIES["change"],
-                (after.content, after.rev, after.edited, int(after.deleted), room, message_id),
+                (
+                    after.content,
+                    after.rev,
+                    after.edited,
+                    int(after.deleted),
+                    reactions_text(after) or None,
+                    room,
+                    message_id,
+                ),
             )
             con.execute(QUERIES["set_last_rev"], (after.rev, room))
         self.commits += 1
@@ -573,16 +589,12 @@ class SQLiteBackend(LocalPresence):
             log.error("could not read history of room %s: %s", args[0], exc)
             raise StorageError("history could not be read") from None
 
-    async def change(
-        self, room: str, message_id: int, kind: str, content: str
-    ) -> tuple[Message | None, bool]:
+    async def change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
         if self._closed:
             raise StorageError("the database is closed")
         loop = asyncio.get_running_loop()
         try:
-            message, done = await loop.run_in_executor(
-                self._writer, self._change, room, message_id, kind, content
-            )
+            message, done = await loop.run_in_executor(self._writer, self._change, room, message_id, change)
         except (sqlite3.Error, OSError) as exc:
             self._write_failed(exc)
             raise StorageError("the change could not be stored") from None

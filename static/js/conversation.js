@@ -200,12 +200,19 @@ export class Conversation {
     return this._change({ type: 'delete', id });
   }
 
+  /** Add our reaction `emoji` to message `id` (or take it back: `undo`); null, or 'offline'. */
+  react(id, emoji, undo = false) {
+    return this._change({ type: undo ? 'unreact' : 'react', id, emoji });
+  }
+
   _change(frame) {
     if (this.over || !this.joined) { return 'offline'; }
-    // One change of a message at a time: a newer one replaces the older
-    // if it is still waiting, so a retry never undoes a later edit.
+    // One change of a kind of a message at a time (its text; one emoji):
+    // a newer one replaces the older if it still waits, so a retry never
+    // undoes a later one.
+    const kind = (f) => (f.emoji === undefined ? 'text' : 'emoji ' + f.emoji);
     for (const [ref, waiting] of this.changing) {
-      if (waiting.id === frame.id) { this.changing.delete(ref); }
+      if (waiting.id === frame.id && kind(waiting) === kind(frame)) { this.changing.delete(ref); }
     }
     const ref = this._ref('c');
     this.changing.set(ref, { ...frame, ref });
@@ -538,6 +545,11 @@ export class Conversation {
       mine: message.sender === this.me };
     if (message.edited !== undefined) { shown.edited = message.edited; }
     if (message.deleted) { shown.deleted = true; }
+    if (message.reactions && message.reactions.length > 0) {
+      shown.reactions = message.reactions.map((r) => ({
+        emoji: r.emoji, people: r.people, mine: r.people.includes(this.me),
+      }));
+    }
     return shown;
   }
 

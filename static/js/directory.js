@@ -38,7 +38,13 @@ export class Directory {
 
   /** `frame` with its people as keys, in protocol 1's fields. */
   normalize(frame) {
-    const message = (m) => (m && typeof m.sender === 'object' ? { ...m, sender: this.key(m.sender) } : m);
+    const reactions = (list) => list.map((r) => ({ ...r, people: (r.people || []).map((p) => this.key(p)) }));
+    const message = (m) => {
+      if (!m || typeof m.sender !== 'object') { return m; }
+      const keyed = { ...m, sender: this.key(m.sender) };
+      if (Array.isArray(m.reactions)) { keyed.reactions = reactions(m.reactions); }
+      return keyed;
+    };
     switch (frame.type) {
       case 'joined':
         if (frame.you === undefined) { return frame; }

@@ -98,6 +98,7 @@ const list = new MessageList(byId('messages'), formats, avatars);
 list.actions = {
   edit: (id, text) => (current ? current.conversation.edit(id, text) : 'over'),
   remove: (id) => (current ? current.conversation.remove(id) : 'over'),
+  react: (id, emoji, undo) => (current ? current.conversation.react(id, emoji, undo) : 'over'),
 };
 
 // The conversation under way, with its view, or null before joining.

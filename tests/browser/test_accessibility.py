@@ -151,9 +151,10 @@ def tab_through(page, stops: int = 40) -> list[str]:
 
 def test_every_control_is_reachable_by_keyboard(chat_with_everything):
     alice, _, _ = chat_with_everything()
-    seen = tab_through(alice.page)
+    # Each message has its reaction button (and one's own its menu) on the way.
+    seen = tab_through(alice.page, 100)
     # In the order they are on screen: the header, the conversation (with
-    # its links), the composer, then the panel.
+    # its links and each message's buttons), the composer, then the panel.
     order = ["notify", "leave", "messages", "link:https://example.com/0", "message", "room-input"]
     assert [stop for stop in seen if stop in order][: len(order)] == order, seen
     assert seen[seen.index("message") + 1] == "BUTTON"  # Send

@@ -101,3 +101,44 @@ def test_an_edit_can_be_cancelled_and_an_empty_one_is_refused_at_once(people):
     expect(mine.locator(".content")).to_be_visible()
     expect(mine.locator(".edited")).to_have_count(0)
     expect(bob.message("keep me").locator(".edited")).to_have_count(0)
+
+
+def test_react_with_a_common_or_any_emoji_and_take_it_back(people, artifacts):
+    alice = people("alice@example.com")
+    bob = people("bob@example.com")
+    alice.say("lunch at noon?")
+    bob.sees("alice@example.com", "lunch at noon?")
+
+    question = bob.message("lunch at noon?")
+    question.get_by_role("button", name="Add a reaction").click()
+    question.get_by_role("button", name="React with 👍").click()
+    expect(question.locator(".picker")).to_have_count(0)
+    theirs = alice.message("lunch at noon?").locator(".reaction")
+    expect(theirs).to_have_text(["👍 1"])
+    expect(theirs).to_have_attribute("aria-pressed", "false")
+    expect(theirs).to_have_attribute("title", "bob@example.com")
+
+    # Alice adds hers to Bob's 👍, and any emoji through the box.
+    theirs.click()
+    expect(theirs).to_have_text(["👍 2"])
+    expect(theirs).to_have_attribute("aria-pressed", "true")
+    mine = alice.message("lunch at noon?")
+    mine.get_by_role("button", name="Add a reaction").click()
+    mine.get_by_role("textbox", name="Any emoji").fill("🍕")
+    mine.get_by_role("textbox", name="Any emoji").press("Enter")
+    expect(question.locator(".reaction")).to_have_text(["👍 2", "🍕 1"])
+    expect(question.locator(".reaction").first).to_have_attribute(
+        "title", "bob@example.com, alice@example.com"
+    )
+    alice.page.screenshot(path=str(artifacts / "reactions.png"))
+
+    # Not an emoji: refused, and said.
+    mine.get_by_role("button", name="Add a reaction").click()
+    mine.get_by_role("textbox", name="Any emoji").fill("yes")
+    mine.get_by_role("textbox", name="Any emoji").press("Enter")
+    expect(alice.page.locator("#composer-error")).to_contain_text("emoji")
+
+    # Bob takes his back.
+    question.locator(".reaction", has_text="👍").click()
+    expect(alice.message("lunch at noon?").locator(".reaction")).to_have_text(["👍 1", "🍕 1"])
+    expect(question.locator(".reaction").first).to_have_attribute("aria-pressed", "false")

@@ -528,4 +528,19 @@ describe('edits and deletes', () => {
     assert.deepEqual(s.view.named('unchanged')[0].slice(1), [1, 'not_yours reason']);
     assert.equal(s.conversation.changing.size, 0);
   });
+
+  it('reacts and takes a reaction back, and shows whose reactions are ours', () => {
+    const s = new Setup();
+    s.join({ history: [message(1)] });
+    assert.equal(s.conversation.react(1, '👍'), null);
+    assert.equal(s.conversation.react(1, '🎉'), null);
+    assert.equal(s.conversation.react(1, '👍', true), null);
+    // The second 👍 change replaced the first, still waiting; 🎉 stays.
+    assert.deepEqual([...s.conversation.changing.values()].map((f) => [f.type, f.emoji]),
+      [['react', '🎉'], ['unreact', '👍']]);
+    s.conversation.receive({ ...message(1), type: 'changed', rev: 1,
+      reactions: [{ emoji: '🎉', count: 2, people: ['carol@example.com', ME] }] });
+    const shown = s.view.named('changed')[0][1];
+    assert.deepEqual(shown.reactions, [{ emoji: '🎉', people: ['carol@example.com', ME], mine: true }]);
+  });
 });

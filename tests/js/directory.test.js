@@ -30,6 +30,8 @@ describe('the directory', () => {
     assert.equal(directory.normalize({ type: 'presence', event: 'join', person: BOB, count: 2 }).email, 'pb2');
     assert.equal(directory.normalize({ type: 'typing', person: BOB }).email, 'pb2');
     assert.equal(directory.normalize(message).sender, 'pb2');
+    const reacted = { ...message, type: 'changed', rev: 1, reactions: [{ emoji: '👍', count: 1, people: [ALICE] }] };
+    assert.deepEqual(directory.normalize(reacted).reactions, [{ emoji: '👍', count: 1, people: ['pa1'] }]);
     assert.equal(directory.normalize({ type: 'history', messages: [message], more: false }).messages[0].sender, 'pb2');
     // Protocol 1 frames pass as they are.
     const v1 = { type: 'presence', event: 'join', email: 'bob@example.com', count: 2 };

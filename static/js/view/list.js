@@ -92,6 +92,9 @@ function actionButton(label, description, onClick) {
   return button;
 }
 
+// The picker's reactions; any other emoji can be typed in its box.
+const COMMON_EMOJI = Object.freeze(['👍', '❤️', '😂', '🎉', '😮', '😢']);
+
 // What the page's own checks of an edit say, in words.
 const PROBLEMS = Object.freeze({
   empty: 'an edit cannot be empty: delete the message instead',
@@ -107,7 +110,7 @@ export class MessageList {
     this._formats = formats;
     this._avatars = avatars;
     this._notices = new WeakMap();  // presence notice item -> {event, names, ts}
-    this._actions = { edit: () => 'over', remove: () => 'over' };
+    this._actions = { edit: () => 'over', remove: () => 'over', react: () => 'over' };
   }
 
   /** Who writes people's names and makes their avatars (avatars.js). */
@@ -154,8 +157,9 @@ export class MessageList {
   }
 
   /**
-   * What the page does with our own messages' menus: `edit(id, text)` and
-   * `remove(id)`, each null when on its way, else a reason it is not.
+   * What the page does with messages' menus: `edit(id, text)`,
+   * `remove(id)` (our own) and `react(id, emoji, undo)` (any), each null
+   * when on its way, else a reason it is not.
    */
   set actions(actions) { this._actions = actions; }
 
@@ -168,6 +172,7 @@ export class MessageList {
     parts.item.dataset.id = String(message.id);
     parts.meta.appendChild(timeElement(message.ts, this._formats));
     if (message.mine) { this._addMenu(parts.item); }
+    this._addReactButton(parts.item);
     this._showChange(parts.item, message);
     return parts.item;
   }
@@ -199,10 +204,11 @@ export class MessageList {
     if (message.deleted) {
       item.classList.add('deleted');
       content.textContent = 'message deleted';
-      meta.querySelectorAll('.edited, .more').forEach((node) => node.remove());
-      item.querySelector('.message-menu')?.remove();
+      meta.querySelectorAll('.edited, .more, .react').forEach((node) => node.remove());
+      item.querySelectorAll('.message-menu, .reactions, .picker').forEach((node) => node.remove());
       return;
     }
+    this._showReactions(item, message.reactions || []);
     if (message.edited === undefined) { return; }
     let mark = meta.querySelector('.edited');
     if (mark === null) {
@@ -212,6 +218,94 @@ export class MessageList {
       meta.querySelector('.time').after(' ', mark);
     }
     mark.title = 'edited ' + this._formats.longTime(message.edited);
+  }
+
+  // One button per emoji: the emoji and its count, pressed when we gave
+  // it (a click takes ours back, or adds it); who gave it on hover.
+  _showReactions(item, reactions) {
+    let row = item.querySelector('.reactions');
+    if (reactions.length === 0) {
+      row?.remove();
+      return;
+    }
+    if (row === null) {
+      row = document.createElement('div');
+      row.className = 'reactions';
+      item.querySelector('.content').after(row);
+    }
+    const id = Number(item.dataset.id);
+    row.replaceChildren(...reactions.map((reaction) => {
+      const names = reaction.people.map((key) => this._avatars.nameOf(key)).join(', ');
+      const count = reaction.people.length;
+      const button = actionButton(`${reaction.emoji} ${count}`,
+        `${reaction.emoji} from ${names}: ${reaction.mine ? 'take yours back' : 'add yours'}`, () => {
+          const problem = this._actions.react(id, reaction.emoji, reaction.mine);
+          if (problem) { this._say(item, problem); }
+        });
+      button.classList.add('reaction');
+      button.title = names;
+      button.setAttribute('aria-pressed', String(reaction.mine));
+      return button;
+    }));
+  }
+
+  // Every message's button for a new reaction: a picker of a few common
+  // ones, and a box for any emoji.
+  _addReactButton(item) {
+    const react = actionButton('☺+', 'Add a reaction', () => this._togglePicker(item));
+    react.classList.add('react');
+    react.setAttribute('aria-expanded', 'false');
+    item.querySelector('.meta').append(react);
+  }
+
+  _togglePicker(item) {
+    const react = item.querySelector('.react');
+    const open = item.querySelector('.picker');
+    if (open !== null) {
+      open.remove();
+      react.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    const id = Number(item.dataset.id);
+    const picker = document.createElement('form');
+    picker.className = 'picker';
+    const pick = (emoji) => {
+      const problem = this._actions.react(id, emoji, false);
+      if (problem) {
+        this._say(item, problem);
+        return;
+      }
+      this._togglePicker(item);
+    };
+    for (const emoji of COMMON_EMOJI) {
+      const button = actionButton(emoji, `React with ${emoji}`, () => pick(emoji));
+      button.classList.add('emoji');
+      picker.append(button);
+    }
+    const any = document.createElement('input');
+    any.type = 'text';
+    any.size = 4;
+    any.maxLength = 16;
+    any.placeholder = 'any';
+    any.setAttribute('aria-label', 'Any emoji');
+    const add = document.createElement('button');
+    add.type = 'submit';
+    add.className = 'action';
+    add.textContent = 'Add';
+    picker.append(' ', any, ' ', add);
+    picker.addEventListener('submit', (event) => {
+      event.preventDefault();
+      if (any.value.trim()) { pick(any.value.trim()); }
+    });
+    picker.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        this._togglePicker(item);
+        react.focus();
+      }
+    });
+    item.querySelector('.body').append(picker);
+    react.setAttribute('aria-expanded', 'true');
+    picker.querySelector('button').focus();
   }
 
   // Our message's menu: a button that opens Edit and Delete.
@@ -330,6 +424,7 @@ export class MessageList {
     item.dataset.day = dayKey(message.ts);
     item.querySelector('.state').replaceWith(timeElement(message.ts, this._formats));
     this._addMenu(item);
+    this._addReactButton(item);
   }
 
   /**
