@@ -539,11 +539,12 @@ class Hub:
         Editing it to the text it has already changes nothing (so a retry is
         harmless) and is answered the same way.
 
-        Raises :class:`ProtocolError` ``not_joined``, ``rate_limited`` (edits
-        count as messages), ``empty``, ``too_long``, ``not_found`` (no such
-        message in the room, or deleted), ``not_yours`` or ``unavailable``.
+        Raises :class:`ProtocolError` ``not_joined``, ``muted`` (an edit says
+        something new, as a message does), ``rate_limited`` (edits count as
+        messages), ``empty``, ``too_long``, ``not_found`` (no such message in
+        the room, or deleted), ``not_yours`` or ``unavailable``.
         """
-        member = self._member_changing(client, ref)
+        member = self._member_changing(client, ref, says=True)
         try:
             content = protocol.clean_content(raw_content, self._max_content)
         except ProtocolError as error:
@@ -629,12 +630,15 @@ class Hub:
         log.info("message %d of room %s deleted by %s: %s", message_id, room, who(actor, log), reason)
         return after
 
-    def _member_changing(self, client: Client, ref: str | None) -> _Member:
+    def _member_changing(self, client: Client, ref: str | None, says: bool = False) -> _Member:
         """The member about to change a message, within the flood limits of
-        its messages. Raises ``not_joined`` or ``rate_limited``."""
+        its messages; ``says``: the change says something (an edit), which
+        a muted person may not. Raises ``not_joined``, ``muted`` or ``rate_limited``."""
         member = self._members.get(client)
         if member is None:
             raise ProtocolError("not_joined", "join before changing messages", ref)
+        if says and self.gate is not None:
+            self.gate.check_say(member.room, member.email, ref)
         if self._messages is not None:
             wait = self._messages.take(member.email)
             if wait:

@@ -234,6 +234,11 @@ class Moderation:
         until: float | None,
     ) -> Action:
         """The action ``command`` asks for, if the actor may; raises :class:`NotAllowed`."""
+        if target.id == actor["id"]:
+            # A rank acts on those below it, so never on oneself: an owner
+            # who made themselves a moderator would leave a new room to
+            # whoever came in next.
+            raise NotAllowed("nobody moderates themselves")
         admins = await self._admin_id_set()
         roles = await self.store.roles(room)
         actor_role = moderation.role_of(actor["id"], roles, admins)
