@@ -75,9 +75,18 @@ def _die_with_parent() -> None:
 class Server:
     """One server subprocess on a free loopback port; stderr and later stdout go to a log file."""
 
-    def __init__(self, name: str, tmp: Path, tag: str, chatzilla_db: bool, checkout: Path = ROOT) -> None:
+    def __init__(
+        self,
+        name: str,
+        tmp: Path,
+        tag: str,
+        chatzilla_db: bool,
+        checkout: Path = ROOT,
+        flags: tuple[str, ...] = (),
+    ) -> None:
         """``name`` is one of :data:`SERVERS`; ``checkout``: the Chatzilla
-        to run (another one, to compare builds side by side)."""
+        to run (another one, to compare builds side by side), with these
+        ``flags`` besides the bench's own."""
         self.name = name
         self.log_path = tmp / f"{name}-{tag}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATZILLA_") and k != "PORT"}
@@ -105,6 +114,7 @@ class Server:
             ]
             if chatzilla_db:
                 cmd += ["--storage", "sqlite", "--db", str(tmp / f"bench-{tag}.db")]
+            cmd += flags
         elif name == "floor":
             cmd = [PYTHON, str(BENCH / "floor_server.py"), "--host", "127.0.0.1", "--port", "0"]
         else:

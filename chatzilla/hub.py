@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Hashable
-from typing import Protocol
+from typing import Protocol, cast
 
 from . import protocol
 from .backends import retention
@@ -161,6 +161,9 @@ class Hub:
         self._members: dict[Client, _Member] = {}
         self._rosters: dict[str, Roster[Client]] = {}
         self._closing = False  # set by close_all: the server is shutting down
+        # Room -> while a join's read of its newest messages is under way,
+        # what the joins that came meanwhile wait for (see _newest).
+        self._newest_reads: dict[str, asyncio.Future[tuple[list[Message], bool]] | None] = {}
         backend.start(self._deliver, self._announce)
 
     # -- connections -------------------------------------------------------
@@ -354,9 +357,12 @@ class Hub:
         backend too) and raises :class:`ProtocolError` ``unavailable`` when
         they cannot be read."""
         try:
-            count = self._history_limit if since is None else MAX_CATCH_UP
-            history = await self._backend.page(member.room, since, None, count + 1)
-            return history, len(history) <= count and await self._removed(member.room, history, since, None)
+            if since is None:
+                return await self._newest(member.room)
+            history = await self._backend.page(member.room, since, None, MAX_CATCH_UP + 1)
+            return history, len(history) <= MAX_CATCH_UP and await self._removed(
+                member.room, history, since, None
+            )
         except StorageError:
             self._forget_member(client, member, entered=True)
             raise ProtocolError("unavailable", "the room's history cannot be read now; join again") from None
@@ -381,6 +387,50 @@ class Hub:
         except BaseException:
             self._forget_member(client, member, entered=True)
             raise
+
+    async def _newest(self, room: str) -> tuple[list[Message], bool]:
+        """The room's last ``history_limit + 1`` messages and whether
+        retention removed any, for a join. At most one such read of a room
+        is under way at a time: the joins that come meanwhile share the next
+        one, which starts as it ends, so a crowd joining at once makes a few
+        reads, not 10,000. Each of them registered its member before that
+        read starts (whatever is stored after it is held for them, and
+        nothing falls between); a lone join reads at once, in its own task."""
+        if room in self._newest_reads:
+            waiting = self._newest_reads[room]
+            if waiting is None:
+                waiting = self._newest_reads[room] = asyncio.get_running_loop().create_future()
+            return await asyncio.shield(waiting)
+        self._newest_reads[room] = None
+        try:
+            return await self._read_newest(room)
+        finally:
+            self._next_newest(room)
+
+    async def _read_newest(self, room: str) -> tuple[list[Message], bool]:
+        count = self._history_limit
+        history = await self._backend.page(room, None, None, count + 1)
+        return history, len(history) <= count and await self._removed(room, history, None, None)
+
+    def _next_newest(self, room: str) -> None:
+        """A read of ``room`` ended: the one for the joins that came meanwhile starts, if any."""
+        waiting = self._newest_reads.pop(room)
+        if waiting is None:
+            return
+        self._newest_reads[room] = None
+
+        def done(task: asyncio.Task[tuple[list[Message], bool]]) -> None:
+            self._next_newest(room)
+            if waiting.cancelled():
+                return
+            if task.cancelled():
+                waiting.cancel()
+            elif (error := task.exception()) is not None:
+                waiting.set_exception(error)
+            else:
+                waiting.set_result(task.result())
+
+        asyncio.ensure_future(self._read_newest(room)).add_done_callback(done)
 
     def _send_joined(
         self,
@@ -778,14 +828,22 @@ class Hub:
             return
         # The sender's `sent` goes out here, in the same pass as everyone
         # else's copy, so every connection sees ids in strictly increasing
-        # order whether they arrive as acknowledgements or messages.
+        # order whether they arrive as acknowledgements or messages. It
+        # goes first: its connection is then among the first written to.
         text = protocol.encode(self._wire.message(message))
         connections = roster.connections()
+        sender = cast(Client, origin)  # the connection that sent it, when it is one of ours
+        if origin is not None and roster.email_of(sender) is not None:
+            self._ack(sender, message, live=True)
+        members, message_id = self._members, message.id
         for client in connections:
             if client is origin:
-                self._ack(client, message, live=True)
+                continue
+            member = members.get(client)
+            if member is None or (member.held is None and message_id > member.seen):
+                client.send_text(text)  # what _send would do, for most of a crowd
             else:
-                self._send(client, text, message.id)
+                self._send(client, text, message_id)
         self.metrics.messages_out.inc()
         self.metrics.deliveries.inc(len(connections))
 
@@ -799,9 +857,15 @@ class Hub:
             # would only race the close frame on the wire.
             return
         text = protocol.encode(self._wire.presence(change))
+        members, version = self._members, change.version
         for client in roster.connections():
-            if client is not origin:
-                self._send(client, text, version=change.version)
+            if client is origin:
+                continue
+            member = members.get(client)
+            if member is None or (member.held is None and (not version or version > member.presence_seen)):
+                client.send_text(text)  # what _send would do, for most of a crowd
+            else:
+                self._send(client, text, version=version)
 
     def _send(
         self,

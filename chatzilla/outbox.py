@@ -9,6 +9,8 @@ turn :meth:`Outbox.flush` writes each connection's frames as one SockJS
 (everyone in a room but the sender) share the same bytes, built once; those
 bytes go straight to the socket when Tornado has nothing else waiting to be
 written on it, and through Tornado's stream (which queues them) otherwise.
+A flush writes to a slice of the waiting connections at a time, so a crowd's
+fan-out does not hold up the rest of the loop.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ def write(stream: IOStream, data: bytes) -> None:
     stream.write(data)  # its future's outcome is retrieved by Tornado itself
 
 
+#: Most connections one flush writes to before the loop runs its other
+#: callbacks (a frame that arrived, a stored message's acknowledgement):
+#: one message to a room of 10,000 connections is some 100 ms of writing,
+#: and whoever sends meanwhile should not wait for all of it.
+SLICE = 1000
+
+
 class Outbox:
     """The connections with frames waiting, flushed once per loop turn.
 
@@ -76,20 +85,44 @@ class Outbox:
     asyncio's ``call_soon``). A connection calls
     :meth:`wake` when its first frame of a turn arrives; :meth:`flush` then
     calls each such connection's ``flush(cache)``, where ``cache`` maps the
-    frames of a packet to its bytes, shared by every connection this turn.
+    frames of a packet to its bytes, shared by every connection of that flush.
+
+    A flush writes to at most ``slice_`` connections and schedules itself
+    again for the rest, so the loop serves others in between. Up to half a
+    slice goes to connections woken since the last flush (a sender waiting
+    for its acknowledgement goes ahead of the rest of a crowd's fan-out);
+    the rest of it, oldest first, to those waiting longer: nobody waits for
+    ever, however busy. A connection is waiting at most once: frames that
+    come for it meanwhile join the ones it has waiting.
     """
 
-    def __init__(self, schedule: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(self, schedule: Callable[[Callable[[], None]], None], slice_: int = SLICE) -> None:
         self._schedule = schedule
-        self._waiting: list = []
+        self._slice = slice_
+        self._fresh: list = []  # woken since the last flush began
+        self._backlog: list = []  # woken earlier, oldest first
+        self._scheduled = False
 
     def wake(self, connection) -> None:
-        if not self._waiting:
+        if not self._scheduled:
+            self._scheduled = True
             self._schedule(self.flush)
-        self._waiting.append(connection)
+        self._fresh.append(connection)
 
     def flush(self) -> None:
-        waiting, self._waiting = self._waiting, []
+        fresh, backlog = self._fresh, self._backlog
+        self._fresh = []
+        if len(fresh) + len(backlog) <= self._slice:
+            waiting, self._backlog = backlog + fresh if backlog else fresh, []
+        else:
+            ahead = self._slice // 2 if backlog else self._slice
+            waiting = fresh[:ahead]
+            rest = self._slice - len(waiting)
+            waiting += backlog[:rest]
+            self._backlog = backlog[rest:] + fresh[ahead:]
+        self._scheduled = bool(self._backlog)
+        if self._scheduled:
+            self._schedule(self.flush)
         cache: dict = {}
         for connection in waiting:
             try:

@@ -574,6 +574,35 @@ def test_message_during_join_is_seen_exactly_once_after_joined(before):
     assert len(frames) == (2 if before else 1)
 
 
+@pytest.mark.parametrize("before", [True, False], ids=["snapshot-before", "snapshot-after"])
+def test_joins_of_one_turn_share_one_history_read_and_miss_nothing(before):
+    chat = gated_chat(before)
+    alice = chat.joined("alice", "alice@example.com")
+    chat.say(alice, "before the crowd")
+    crowd = [chat.connect(f"tab{n}") for n in range(5)]
+
+    async def scenario():
+        reading, gate = chat.backend.hold_next_read()  # only the next read waits
+        joins = [
+            asyncio.ensure_future(chat.hub.join(c, f"p{n % 2}@example.com")) for n, c in enumerate(crowd)
+        ]
+        await reading.wait()
+        await chat.hub.say(alice, "during the joins", None)
+        # Every join waits for that one read: none has its `joined` yet.
+        assert all(c.texts == [] for c in crowd)
+        gate.set()
+        await asyncio.gather(*joins)
+
+    run_scenario(scenario())
+    for client in crowd:
+        frames = client.take()
+        assert frames[0]["type"] == "joined"
+        seen = [m["id"] for m in frames[0]["history"]] + [
+            f["id"] for f in frames[1:] if f["type"] == "message"
+        ]
+        assert seen == [1, 2]
+
+
 def test_presence_during_join_comes_after_joined():
     chat = gated_chat(before=True)
     chat.joined("alice", "alice@example.com")
@@ -584,10 +613,16 @@ def test_presence_during_join_comes_after_joined():
         join = asyncio.ensure_future(chat.hub.join(bob, "bob@example.com"))
         await reading.wait()
         carol = chat.connect("carol")
-        await chat.hub.join(carol, "carol@example.com")
+        # Carol is present at once; her history comes with the room's next
+        # read, after Bob's (joins of a room share reads: see Hub._newest).
+        carol_join = asyncio.ensure_future(chat.hub.join(carol, "carol@example.com"))
+        while chat.hub.stats()["participants"] < 3:
+            await asyncio.sleep(0)
         assert bob.texts == []
         gate.set()
         await join
+        await carol_join
+        assert carol.take()[0]["type"] == "joined"
 
     run_scenario(scenario())
     frames = bob.take()
