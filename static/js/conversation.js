@@ -195,6 +195,26 @@ export class Conversation {
     return this._change({ type: 'edit', id, content: checked.content });
   }
 
+  /**
+   * Whether this person may moderate `key` here (mute, ban, delete their
+   * messages): a moderator, owner or admin above them (docs/protocol.md).
+   */
+  moderates(key) {
+    const mine = RANK[this.roles[this.me]] || 0;
+    return key !== this.me && mine >= RANK.moderator && mine > (RANK[this.roles[key]] || 0);
+  }
+
+  /**
+   * Send a moderation frame (`kind`: mute, ban...) about person `key`, with
+   * `fields` (minutes, reason): null when on its way, else 'offline'. Its
+   * answer is the room's `moderated` frame, or an error the page shows.
+   */
+  moderate(kind, key, fields = {}) {
+    if (this.over || !this.joined) { return 'offline'; }
+    this._send({ type: kind, person: key, ...fields, ref: this._ref('x') });
+    return null;
+  }
+
   /** Delete our message `id`: null when on its way, else 'offline'. */
   remove(id) {
     return this._change({ type: 'delete', id });
@@ -585,6 +605,9 @@ export class Conversation {
     this._view.typists([]);
   }
 }
+
+// Roles, lowest first (docs/protocol.md): someone acts only on a lower one.
+const RANK = Object.freeze({ moderator: 1, owner: 2, admin: 3 });
 
 // Frame type -> its handler (called with the conversation as `this`).
 const HANDLERS = {

@@ -99,6 +99,8 @@ list.actions = {
   edit: (id, text) => (current ? current.conversation.edit(id, text) : 'over'),
   remove: (id) => (current ? current.conversation.remove(id) : 'over'),
   react: (id, emoji, undo) => (current ? current.conversation.react(id, emoji, undo) : 'over'),
+  moderates: (sender) => (current ? current.conversation.moderates(sender) : false),
+  moderate: (kind, sender, fields) => (current ? current.conversation.moderate(kind, sender, fields) : 'over'),
 };
 
 // The conversation under way, with its view, or null before joining.

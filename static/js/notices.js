@@ -54,6 +54,8 @@ export function moderationNotice(frame, person, by) {
     case 'unmute': return by + ' lifted ' + person + "'s mute" + why;
     case 'ban': return by + ' banned ' + person + ' ' + howLong(frame.ts, frame.until) + why;
     case 'unban': return by + ' lifted ' + person + "'s ban" + why;
+    case 'delete':
+      return by + ' deleted ' + (person === 'you' ? 'a message of yours' : 'a message of ' + person) + why;
     default: return by + ' moderated ' + person + why;
   }
 }

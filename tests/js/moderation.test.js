@@ -31,6 +31,8 @@ it('tells what moderators did, in words', () => {
   assert.equal(moderationNotice({ action: 'grant', role: 'moderator', ts }, 'Bob', 'Alice'),
     'Alice made Bob a moderator');
   assert.equal(moderationNotice({ action: 'unban', ts }, 'Bob', 'Alice'), "Alice lifted Bob's ban");
+  assert.equal(moderationNotice({ action: 'delete', ts, message: 4, reason: 'ads' }, 'Bob', 'Alice'),
+    'Alice deleted a message of Bob: ads');
   assert.equal(moderationNotice({ action: 'claim', role: 'owner', ts }, 'Bob', 'Bob'), 'Bob owns this room now');
   assert.equal(howLong(0, 7200), 'for 2 h');
   assert.equal(howLong(0, 3 * 86400), 'for 3 d');
@@ -67,4 +69,22 @@ it('stops at a ban: the join says why, and no new attempt follows', () => {
     ref: join.ref });
   assert.deepEqual(view.named('joinProblem').at(-1), ['joinProblem', 'you are banned from this room until lifted: spam']);
   assert.equal(frames.filter((frame) => frame.type === 'join').length, 1);
+});
+
+it('offers moderation only above the other person', () => {
+  const { frames, conversation } = signedIn();
+  conversation.receive({
+    type: 'joined', protocol: 2, you: BOB, room: 'dev', participants: [ALICE, BOB], history: [],
+    roles: { pa: 'owner' },
+  });
+  assert.equal(conversation.moderates('pa'), false);
+  assert.equal(conversation.moderates('pc'), false);  // a member moderates nobody
+  conversation.receive({ type: 'moderated', action: 'grant', role: 'moderator', person: BOB, by: ALICE, ts: 5 });
+  assert.equal(conversation.moderates('pc'), true);
+  assert.equal(conversation.moderates('pa'), false);  // not the owner
+  assert.equal(conversation.moderates('pb'), false);  // not oneself
+  assert.equal(conversation.moderate('ban', 'pc', { reason: 'spam' }), null);
+  const frame = frames.at(-1);
+  assert.deepEqual({ ...frame, ref: undefined }, { type: 'ban', person: 'pc', reason: 'spam', ref: undefined });
+  assert.ok(frame.ref.startsWith('p1.x'));
 });

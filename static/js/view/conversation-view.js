@@ -216,6 +216,7 @@ export class ConversationView {
   /** A moderation notice (`text`); `roles` as they are now; `mine`: it concerns this person. */
   moderated(text, { roles, action, mine }) {
     this._people.roles(roles);
+    this._list.refreshMenus();
     this._atEnd(() => this._list.insert(this._list.textItem('notice moderation', text), this._list.liveEnd()));
     if (mine && (action === 'mute' || action === 'ban')) { this._composer.problem(text); }
     if (mine && action === 'unmute') { this._composer.problem(''); }

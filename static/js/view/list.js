@@ -110,7 +110,9 @@ export class MessageList {
     this._formats = formats;
     this._avatars = avatars;
     this._notices = new WeakMap();  // presence notice item -> {event, names, ts}
-    this._actions = { edit: () => 'over', remove: () => 'over', react: () => 'over' };
+    this._actions = {
+      edit: () => 'over', remove: () => 'over', react: () => 'over', moderates: () => false, moderate: () => 'over',
+    };
   }
 
   /** Who writes people's names and makes their avatars (avatars.js). */
@@ -158,7 +160,9 @@ export class MessageList {
 
   /**
    * What the page does with messages' menus: `edit(id, text)`,
-   * `remove(id)` (our own) and `react(id, emoji, undo)` (any), each null
+   * `remove(id)` (our own, or anyone's for a moderator), `react(id, emoji,
+   * undo)` (any), `moderates(sender)` (whether this person may moderate the
+   * sender) and `moderate(kind, sender, fields)` (mute, ban), each null
    * when on its way, else a reason it is not.
    */
   set actions(actions) { this._actions = actions; }
@@ -171,10 +175,23 @@ export class MessageList {
     const parts = this._messageItem(message.sender, message.ts, message.content, message.mine);
     parts.item.dataset.id = String(message.id);
     parts.meta.appendChild(timeElement(message.ts, this._formats));
-    if (message.mine) { this._addMenu(parts.item); }
+    if (message.mine || this._actions.moderates(message.sender)) { this._addMenu(parts.item); }
     this._addReactButton(parts.item);
     this._showChange(parts.item, message);
     return parts.item;
+  }
+
+  /** Roles changed: others' messages get (or lose) the moderator's menu. */
+  refreshMenus() {
+    for (const item of this.ol.querySelectorAll('li.message[data-id]:not(.mine):not(.deleted)')) {
+      const may = this._actions.moderates(item.dataset.sender);
+      const more = item.querySelector('.more');
+      if (may && more === null) { this._addMenu(item); }
+      if (!may && more !== null) {
+        this._closeEditing(item);
+        more.remove();
+      }
+    }
   }
 
   /** The item of confirmed message `id`, or null when it is not shown. */
@@ -308,9 +325,11 @@ export class MessageList {
     picker.querySelector('button').focus();
   }
 
-  // Our message's menu: a button that opens Edit and Delete.
+  // A message's menu: a button that opens Edit and Delete (ours), or the
+  // moderator's Delete, Mute and Ban (someone else's).
   _addMenu(item) {
-    const more = actionButton('⋯', 'Edit or delete this message', () => this._toggleMenu(item));
+    const label = item.classList.contains('mine') ? 'Edit or delete this message' : 'Moderate this message';
+    const more = actionButton('⋯', label, () => this._toggleMenu(item));
     more.classList.add('more');
     more.setAttribute('aria-expanded', 'false');
     item.querySelector('.meta').append(more);
@@ -326,9 +345,17 @@ export class MessageList {
     }
     const menu = document.createElement('div');
     menu.className = 'message-menu';
-    menu.append(
-      actionButton('Edit', 'Edit this message', () => this._startEditing(item)), ' ',
-      actionButton('Delete', 'Delete this message', () => this._confirmDelete(item, menu)));
+    if (item.classList.contains('mine')) {
+      menu.append(
+        actionButton('Edit', 'Edit this message', () => this._startEditing(item)), ' ',
+        actionButton('Delete', 'Delete this message', () => this._confirmDelete(item, menu)));
+    } else {
+      menu.append(
+        actionButton('Delete', 'Delete this message', () => this._confirmDelete(item, menu)), ' ',
+        actionButton('Mute 10 min', 'Mute 10 min: its sender, in this room',
+          () => this._sanction(item, 'mute', { minutes: 10 })), ' ',
+        actionButton('Ban', 'Ban its sender from this room', () => this._confirmBan(item, menu)));
+    }
     menu.addEventListener('keydown', (event) => {
       if (event.key === 'Escape') { this._toggleMenu(item); more.focus(); }
     });
@@ -348,6 +375,35 @@ export class MessageList {
       }), ' ',
       actionButton('Cancel', 'Keep this message', () => this._toggleMenu(item)));
     menu.querySelector('button').focus();
+  }
+
+  // Ban: a reason (optional), then Ban or Cancel.
+  _confirmBan(item, menu) {
+    const form = document.createElement('form');
+    form.className = 'ban-form';
+    const reason = document.createElement('input');
+    reason.type = 'text';
+    reason.maxLength = 200;
+    reason.placeholder = 'reason (shown to them)';
+    reason.setAttribute('aria-label', 'Why they are banned');
+    const ban = document.createElement('button');
+    ban.type = 'submit';
+    ban.className = 'action';
+    ban.textContent = 'Ban';
+    ban.setAttribute('aria-label', 'Ban them from this room');
+    form.append(reason, ' ', ban, ' ', actionButton('Cancel', 'Do not ban', () => this._toggleMenu(item)));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this._sanction(item, 'ban', reason.value.trim() ? { reason: reason.value.trim() } : {});
+    });
+    menu.replaceChildren(form);
+    reason.focus();
+  }
+
+  _sanction(item, kind, fields) {
+    this._closeEditing(item);
+    const problem = this._actions.moderate(kind, item.dataset.sender, fields);
+    if (problem) { this._say(item, problem); }
   }
 
   // The text in a box in place, with Save and Cancel (Enter, Escape).
