@@ -13,7 +13,7 @@ their next join, and a connection already in the room goes on until then
 Rooms and people (``rooms``, ``people``), backups (``export`` as JSON lines,
 of one room or everything; ``import`` of such a file) and deletion requests
 (``forget ADDRESS``: their messages become "message deleted" markers from
-nobody, their sessions, bot tokens, sign-in links, roles and sanctions go,
+nobody, their reactions come off every message, their sessions, bot tokens, sign-in links, roles and sanctions go,
 and the audit log no longer names them) on the SQL storages: the SQLite file
 and Postgres. An export of one imports into the other.
 
@@ -36,6 +36,7 @@ from typing import Any, TextIO
 from . import moderation
 from .accounts import Accounts, PostgresAccounts, RedisAccounts, SQLiteAccounts
 from .backends.base import StorageError
+from .chat import parse_reactions
 from .identity import Person
 from .moderation import OWNER, Action, NotAllowed
 from .moderation_store import ModerationStore, make_store
@@ -166,7 +167,7 @@ class PostgresDatabase(Database):
 
 # -- export and import ------------------------------------------------------------
 
-_MESSAGE_COLUMNS = ("room", "id", "sender", "content", "ts", "ref", "rev", "edited", "deleted")
+_MESSAGE_COLUMNS = ("room", "id", "sender", "content", "ts", "ref", "rev", "edited", "deleted", "reactions")
 #: What an export holds, by kind: the table and its columns, in the order
 #: they are written (rooms before their messages, people before their tokens).
 _TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -314,7 +315,7 @@ async def forget(db: Database, email: str) -> dict[str, int]:
                     "UPDATE rooms SET last_rev = last_rev + 1 WHERE room = ? RETURNING last_rev", room
                 )
                 await db.fetch(
-                    "UPDATE messages SET sender = ?, content = '', deleted = ?, rev = ? "
+                    "UPDATE messages SET sender = ?, content = '', deleted = ?, reactions = NULL, rev = ? "
                     "WHERE room = ? AND id = ?",
                     FORGOTTEN,
                     True if db.postgres else 1,
@@ -323,6 +324,7 @@ async def forget(db: Database, email: str) -> dict[str, int]:
                     message_id,
                 )
             removed["messages"] += len(messages)
+        removed["reactions"] = await _unreact(db, email, person)
         removed["links"] = len(await db.fetch("DELETE FROM signin_links WHERE email = ? RETURNING 1", email))
         if person is not None:
             for table in ("sessions", "bot_tokens"):
@@ -338,6 +340,40 @@ async def forget(db: Database, email: str) -> dict[str, int]:
         return removed
 
     return await db.atomic(work)
+
+
+async def _unreact(db: Database, email: str, person: str | None) -> int:
+    """Take the person's reactions off every message (each a change, with
+    a new change id); returns how many were taken off."""
+    # A reaction names its giver by key: their address (--auth open) or
+    # their person key, which holds their id.
+    mine = {email} if person is None else {email, person}
+    taken = 0
+    for needle in mine:
+        found = await db.fetch(
+            "SELECT room, id, reactions FROM messages WHERE reactions LIKE ? ORDER BY room, id", f"%{needle}%"
+        )
+        for room, message_id, text in found:
+            kept, here = [], 0
+            for emoji, people in parse_reactions(text):
+                others = [p for p in people if p != email and _key_id(p) != person]
+                here += len(people) - len(others)
+                if others:
+                    kept.append([emoji, others])
+            if not here:
+                continue  # the needle was only part of someone else's name
+            taken += here
+            [(rev,)] = await db.fetch(
+                "UPDATE rooms SET last_rev = last_rev + 1 WHERE room = ? RETURNING last_rev", room
+            )
+            await db.fetch(
+                "UPDATE messages SET reactions = ?, rev = ? WHERE room = ? AND id = ?",
+                json.dumps(kept, ensure_ascii=False) if kept else None,
+                rev,
+                room,
+                message_id,
+            )
+    return taken
 
 
 def _key_id(key: str) -> str | None:

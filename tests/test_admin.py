@@ -20,7 +20,7 @@ from chatzilla.accounts import Link, PostgresAccounts, SQLiteAccounts
 from chatzilla.admin import FORGOTTEN, PostgresDatabase, SQLiteDatabase, export, forget, import_
 from chatzilla.backends.postgres import PostgresBackend
 from chatzilla.backends.sqlite import SQLiteBackend
-from chatzilla.chat import DELETE, EDIT
+from chatzilla.chat import DELETE, EDIT, REACT, Change
 from chatzilla.identity import Person
 from chatzilla.moderation import Action
 from chatzilla.moderation_store import PostgresModeration, SQLiteModeration
@@ -43,8 +43,11 @@ async def _fill(backend, accounts, store) -> None:
         for room, person in (("dev", ALICE), ("dev", BOB), ("lobby", BOB)):
             await backend.append(room, person.key(), f"{room} {n} from {person.name} ✓", f"r{n}", None)
     await backend.append("lobby", "open@example.com", "from an --auth open time", None, None)
-    await backend.change("dev", 1, EDIT, "edited ✓")
-    await backend.change("dev", 3, DELETE, "")
+    await backend.change("dev", 1, Change(EDIT, content="edited ✓"))
+    await backend.change("dev", 3, Change(DELETE))
+    await backend.change("dev", 5, Change(REACT, emoji="👍", who=BOB.key()))
+    await backend.change("dev", 5, Change(REACT, emoji="👍", who=ALICE.key()))
+    await backend.change("dev", 7, Change(REACT, emoji="🎉", who=BOB.key()))
     await store.claim(Action("claim", "dev", ALICE.id, ALICE.id, 1000.0, role="owner"))
     await store.apply(Action("grant", "dev", BOB.id, ALICE.id, 1001.0, role="moderator"))
     await store.apply(Action("mute", "lobby", BOB.id, "", 1002.0, until=5000.0, reason="calm down"))
@@ -223,10 +226,10 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
 
     removed, again, dev, lobby, changes, rev, seen, roles, sanctions, audit = asyncio.run(scenario())
     assert removed == {
-        "messages": 10, "links": 1, "sessions": 1, "bot_tokens": 0, "room_roles": 1, "sanctions": 1,
-        "audit entries redacted": 3, "people": 1,
+        "messages": 10, "reactions": 2, "links": 1, "sessions": 1, "bot_tokens": 0, "room_roles": 1,
+        "sanctions": 1, "audit entries redacted": 3, "people": 1,
     }  # fmt: skip
-    assert again == {"messages": 0, "links": 0}
+    assert again == {"messages": 0, "reactions": 0, "links": 0}
     bobs = [m for m in dev + lobby if m.sender == FORGOTTEN]
     assert len(bobs) == 10 and all(m.deleted and m.content == "" for m in bobs)
     assert not any("Bob" in m.content or BOB.id in m.sender for m in dev + lobby)
@@ -234,7 +237,11 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
     assert any(m.content == "from an --auth open time" for m in lobby)
     # A page catching up by change sees each of them go.
     assert {m.id for m in changes if m.sender == FORGOTTEN} == {m.id for m in dev if m.sender == FORGOTTEN}
-    assert rev == 2 + 5  # an edit and a delete before, then Bob's five in dev
+    # Five changes before (an edit, a delete, three reactions), Bob's five
+    # messages in dev, then his reactions off two messages.
+    assert rev == 5 + 5 + 2
+    reactions = {m.id: m.reactions for m in dev if m.id in (5, 7)}
+    assert reactions == {5: (("👍", (ALICE.key(),)),), 7: ()}
     assert seen[:3] == (None, None, None) and seen[3] == ALICE and seen[4] == ALICE
     assert roles == {ALICE.id: "owner"} and sanctions == []
     text = json.dumps([a.to_json() for a in audit])
