@@ -13,9 +13,9 @@ their next join, and a connection already in the room goes on until then
 Rooms and people (``rooms``, ``people``), backups (``export`` as JSON lines,
 of one room or everything; ``import`` of such a file) and deletion requests
 (``forget ADDRESS``: their messages become "message deleted" markers from
-nobody, their reactions come off every message, their sessions, bot tokens, sign-in links, roles and sanctions go,
-and the audit log no longer names them) on the SQL storages: the SQLite file
-and Postgres. An export of one imports into the other.
+nobody, their reactions come off every message, their sessions, bot tokens,
+sign-in links, roles and sanctions go, and the audit log no longer names
+them) on the SQL storages: the SQLite file and Postgres. An export of one imports into the other.
 
 Memory storage lives in the server process: nothing here reaches it.
 """
