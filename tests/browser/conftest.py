@@ -1,15 +1,40 @@
-"""Fixtures for the browser tests: a real server process and Chromium.
+"""Fixtures for the browser tests: real server processes and Chromium.
 
-* ``server``: ``python -m chatzilla`` started as a subprocess on a free port
-  (``--port 0``), stopped with SIGTERM in teardown, which must exit 0.
-* ``start_server``: starts more servers (the reconnect test restarts one on
-  the same port).
+The server a test gets
+----------------------
+
+* ``server``: by default the worker's **shared** server (started once per
+  pytest-xdist worker, stopped with SIGTERM at the end of the session, which
+  must exit 0). A server start and stop costs a second or two of CPU on a
+  busy machine, more than many a test itself. What keeps tests apart on it
+  is the room: every test gets a fresh one (``room``) and ``people`` opens
+  it, so presence (and its grace period), history, ids and typing start
+  empty in every test, as on a fresh server.
+* ``@pytest.mark.server_flags("--max-content", "80")`` (on a test or a
+  module's ``pytestmark``): the shared server started with those flags
+  (one per set of flags and worker). Prefer this to a server of your own
+  when a setting only needs to differ.
+* ``@pytest.mark.own_server``: a fresh server for the test, stopped in its
+  teardown (with the flags of ``server_flags``, if any, and its SQLite file
+  in the test's ``tmp_path``). For tests that stop, restart or kill it, read
+  its database, need the lobby (``/``) or its log to themselves. ``room``
+  is then ``"lobby"``.
+* ``start_server(port=0, *flags)``: starts more servers of the test's own,
+  each stopped in teardown (the reconnect test restarts one on the same
+  port). The servers of one test share one database (``tmp_path``).
+* ``room``: this test's room; ``room_url``: its page on ``server``.
+
+The browser and people
+----------------------
+
 * ``browser``: one headless Debian Chromium for the whole session, driven by
   Playwright's sync API (not the pytest-playwright plugin, whose ``base_url``
   fixture clashes with pytest-tornado's).
 * ``people``: ``people("alice@example.com")`` opens a fresh browser context
-  (its own cookies and storage: one person) on the page and joins;
-  ``path="r/dev"`` opens a room's page instead of the lobby,
+  (its own cookies and storage: one person) on the test's room and joins;
+  ``path="r/dev"`` opens another page of the server instead (on a shared
+  server, name other rooms after ``people.room``: ``f"r/{people.room}-b"``,
+  as another test may use "dev" at the same time),
   ``viewport=PHONE`` a narrow one, ``color_scheme="dark"`` the dark theme,
   ``locale="en-US"`` another language than British English (the default,
   which writes 24-hour times and the day before the month).
@@ -22,6 +47,10 @@
   scan of the page (node_modules/axe-core, injected by ``evaluate``, which
   the page's CSP does not apply to).
 
+Wait for conditions (``expect``, ``wait_until`` in helpers.py), never for a
+fixed time, unless the wait is what the test is about (nothing happens
+within it); these tests run on loaded machines.
+
 These tests run in their own pytest process (``make test-browser``): the
 sync API keeps an event loop running that pytest-tornado cannot share.
 """
@@ -29,6 +58,7 @@ sync API keeps an event loop running that pytest-tornado cannot share.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -41,6 +71,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from chatzilla.protocol import DEFAULT_ROOM
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,8 +149,13 @@ def gravatar_hash(email: str) -> str:
 class ChatServer:
     """One ``python -m chatzilla`` process; its log (stderr) goes to a file."""
 
-    def __init__(self, port: int, log_path: Path, db_path: Path, *args: str) -> None:
+    def __init__(
+        self, port: int, log_path: Path, db_path: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         self.log_path = log_path
+        self.db_path = db_path
+        #: Whether tests share it (each in a room of its own).
+        self.shared = False
         self._log = open(log_path, "wb")  # noqa: SIM115 (open as long as the server runs)
         self.process = subprocess.Popen(
             [
@@ -141,6 +178,7 @@ class ChatServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._log,
+            env=env,
         )
         try:
             self.url = self._read_banner()
@@ -184,6 +222,7 @@ class ChatServer:
         """SIGTERM; the server must exit 0 within SHUTDOWN_TIMEOUT seconds."""
         if self.stopped:
             return
+        assert not self.shared, "a test stopped the shared server: mark it own_server"
         self.stopped = True
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -199,6 +238,7 @@ class ChatServer:
         assert code == 0, f"the server exited with {code} after SIGTERM; log:\n{self.log()}"
 
     def kill(self) -> None:
+        assert not self.shared, "a test killed the shared server: mark it own_server"
         if not self.stopped:
             self.stopped = True
             self.process.kill()
@@ -209,6 +249,43 @@ class ChatServer:
         if self.process.stdout is not None:
             self.process.stdout.close()
         self._log.close()
+
+
+#: Flags of every shared server. Every test comes from 127.0.0.1, and the
+#: rooms of a worker's earlier tests stay occupied for the presence grace
+#: period after them: the per-address limits (tested in the server tests)
+#: would refuse a busy worker's next room.
+SHARED_FLAGS = ("--max-rooms-per-address", "1000", "--max-connections-per-address", "1000")
+
+
+@pytest.fixture(scope="session")
+def shared_servers(tmp_path_factory):
+    """``shared_servers(flags)``: the worker's server started with ``flags``
+    (started on first use); all are stopped at the end of the session and
+    must exit 0. Not for tests to use directly: see ``server``."""
+    servers: dict[tuple[str, ...], ChatServer] = {}
+    # Started whatever a test's monkeypatch set: only the flags count.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CHATZILLA_")}
+
+    def get(flags: tuple[str, ...]) -> ChatServer:
+        if flags not in servers:
+            path = tmp_path_factory.mktemp("shared-server")
+            server = ChatServer(0, path / "server.log", path / "chatzilla.db", *SHARED_FLAGS, *flags, env=env)
+            server.shared = True
+            servers[flags] = server
+        return servers[flags]
+
+    yield get
+    errors = []
+    for server in servers.values():
+        server.shared = False  # no test uses it any more: it may stop
+        try:
+            server.stop()
+        except AssertionError as exc:
+            errors.append(str(exc))
+        finally:
+            server.kill()
+    assert not errors, "\n".join(errors)
 
 
 @pytest.fixture
@@ -240,9 +317,35 @@ def start_server(tmp_path):
 
 
 @pytest.fixture
-def server(start_server) -> ChatServer:
-    """A fresh server for the test, on a free port."""
-    return start_server()
+def server(request) -> ChatServer:
+    """The test's server: the worker's shared one for the test's
+    ``server_flags``, or with ``own_server`` a fresh one (see the module's
+    docstring)."""
+    marker = request.node.get_closest_marker("server_flags")
+    flags = tuple(marker.args) if marker else ()
+    if request.node.get_closest_marker("own_server"):
+        return request.getfixturevalue("start_server")(0, *flags)
+    return request.getfixturevalue("shared_servers")(flags)
+
+
+_rooms = itertools.count(1)
+
+
+@pytest.fixture
+def room(request, server) -> str:
+    """This test's room: a fresh one on a shared server (its number in the
+    worker and the test's name), the lobby on a server of the test's own."""
+    if not server.shared:
+        return DEFAULT_ROOM
+    name = f"{next(_rooms)}-{request.node.name}".lower()
+    # 64 characters at most: 16 are left for a test's other rooms' suffixes.
+    return re.sub(r"[^a-z0-9_-]+", "_", name)[:48]
+
+
+@pytest.fixture
+def room_url(server, room) -> str:
+    """The page of ``room`` on ``server``."""
+    return server.url if room == DEFAULT_ROOM else f"{server.url}r/{room}"
 
 
 # -- the browser --------------------------------------------------------------
@@ -432,25 +535,39 @@ class Person:
 
 
 @pytest.fixture
-def people(browser, server):
-    """``people(email=None, transport=None, on=None, path="")``: a person on the page.
+def people(browser, start_server, server, room):
+    """``people(email=None, transport=None, on=None, path=None)``: a person on the page.
 
-    Each is a fresh browser context; with ``email`` it also joins. Teardown
-    fails the test if a page threw (unless the error matches a pattern the
-    test put in ``people.known_page_errors``), logged a console error (unless
-    the test set ``people.allow_network_errors``) or opened a dialog.
+    Each is a fresh browser context on ``room``'s page (``path``: another
+    page, relative to the server's root; ``on``: another server, or a proxy
+    of this one); with ``email`` it also joins. ``people.room`` is the
+    test's room. Teardown fails the test if a page threw (unless the error
+    matches a pattern the test put in ``people.known_page_errors``), logged
+    a console error (unless the test set ``people.allow_network_errors``)
+    or opened a dialog. (It asks for ``start_server`` so that every person
+    has gone before the test's own servers stop.)
     """
     opened: list[Person] = []
+    room_path = "" if room == DEFAULT_ROOM else f"r/{room}"
 
     def open_person(
-        email: str | None = None, *, transport: str | None = None, on: ChatServer | None = None, **kw
+        email: str | None = None,
+        *,
+        transport: str | None = None,
+        on: ChatServer | None = None,
+        path: str | None = None,
+        **kw,
     ) -> Person:
-        person = Person(browser, (on or server).url, transport=transport, **kw)
+        if path is None:
+            # A server of its own (not a proxy of this one): its lobby.
+            path = "" if isinstance(on, ChatServer) and not on.shared else room_path
+        person = Person(browser, (on or server).url, transport=transport, path=path, **kw)
         opened.append(person)
         if email is not None:
             person.join(email)
         return person
 
+    open_person.room = room
     open_person.allow_network_errors = False
     open_person.known_page_errors = []
     yield open_person

@@ -13,6 +13,12 @@ def wait_until(page, condition, timeout: float = 5.0) -> None:
         page.wait_for_timeout(20)
 
 
+def after_layout(page) -> None:
+    """Returns once the page has laid out and painted what has changed: two
+    animation frames on (the first may be the one already under way)."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 def restart_with(start_server, server, monkeypatch, **env: str):
     """Stops ``server`` and starts another on its port and database, with the
     settings ``env`` (CHATZILLA_... variables) changed. Pages open on the old

@@ -15,16 +15,12 @@ from .helpers import restart_with
 from .pictures import portrait
 from .relay import Relay
 
-pytestmark = pytest.mark.browser
-
-
 MAX_CONTENT = 200
 
+pytestmark = [pytest.mark.browser, pytest.mark.server_flags("--max-content", str(MAX_CONTENT))]
 
-@pytest.fixture
-def server(start_server, monkeypatch):
-    monkeypatch.setenv("CHATZILLA_MAX_CONTENT", str(MAX_CONTENT))
-    return start_server()
+#: The tests of ``chat_with_everything``, which restarts the server.
+restarts = pytest.mark.own_server
 
 
 @pytest.fixture
@@ -85,6 +81,7 @@ def test_axe_finds_nothing_serious_before_joining(people, axe_violations):
         assert axe_violations(person.page) == [], options
 
 
+@restarts
 @pytest.mark.parametrize("options", [{}, {"color_scheme": "dark"}], ids=["light", "dark"])
 def test_axe_finds_nothing_serious_in_a_conversation(chat_with_everything, axe_violations, options):
     alice, _, relay = chat_with_everything(**options)
@@ -93,6 +90,7 @@ def test_axe_finds_nothing_serious_in_a_conversation(chat_with_everything, axe_v
     assert axe_violations(alice.page) == []
 
 
+@restarts
 def test_axe_finds_nothing_serious_on_a_phone(chat_with_everything, axe_violations):
     alice, _, relay = chat_with_everything(viewport=PHONE)
     assert axe_violations(alice.page) == []
@@ -111,6 +109,7 @@ def test_the_message_list_is_a_polite_live_region(people):
     expect(alice.status).to_have_attribute("role", "status")
 
 
+@restarts
 def test_every_control_has_a_name(chat_with_everything):
     alice, _, _ = chat_with_everything()
     page = alice.page
@@ -149,6 +148,7 @@ def tab_through(page, stops: int = 40) -> list[str]:
     return seen
 
 
+@restarts
 def test_every_control_is_reachable_by_keyboard(chat_with_everything):
     alice, _, _ = chat_with_everything()
     # Each message has its reaction button (and one's own its menu) on the way.

@@ -49,14 +49,14 @@ def notifications(person) -> dict:
 def test_hidden_tab_counts_unread_in_the_title_and_marks_where_you_left_off(people):
     alice = people("alice@example.com")
     bob = people("bob@example.com")
-    expect(alice.page).to_have_title("lobby · Chatzilla")
+    expect(alice.page).to_have_title(f"{people.room} · Chatzilla")
     bob.say("seen while here")
     alice.sees("bob@example.com", "seen while here")
 
     alice.hide()
     for text in ("first while away", "second while away", "third while away"):
         bob.say(text)
-    expect(alice.page).to_have_title("(3) lobby · Chatzilla")
+    expect(alice.page).to_have_title(f"(3) {people.room} · Chatzilla")
     # The line sits right above the first message she has not seen.
     line = alice.page.locator("#messages li.unread-line")
     expect(line).to_have_text("New messages")
@@ -68,23 +68,23 @@ def test_hidden_tab_counts_unread_in_the_title_and_marks_where_you_left_off(peop
     alice.sees("alice@example.com", "from my other tab", mine=True)
     people("carol@example.com")
     expect(alice.notices).to_have_text(["bob@example.com joined", "carol@example.com joined"])
-    expect(alice.page).to_have_title("(3) lobby · Chatzilla")
+    expect(alice.page).to_have_title(f"(3) {people.room} · Chatzilla")
 
     alice.show()
-    expect(alice.page).to_have_title("lobby · Chatzilla")
+    expect(alice.page).to_have_title(f"{people.room} · Chatzilla")
     expect(line).to_have_count(1)  # still there: where she left off
 
     # Away again: the line moves to the new first unread message.
     alice.hide()
     bob.say("fourth while away")
-    expect(alice.page).to_have_title("(1) lobby · Chatzilla")
+    expect(alice.page).to_have_title(f"(1) {people.room} · Chatzilla")
     expect(line).to_have_count(1)
     expect(following.locator(".content")).to_have_text("fourth while away")
     alice.show()
     # Writing means she has caught up: the line goes.
     alice.say("back")
     expect(line).to_have_count(0)
-    expect(alice.page).to_have_title("lobby · Chatzilla")
+    expect(alice.page).to_have_title(f"{people.room} · Chatzilla")
 
 
 def test_coming_back_shows_where_you_left_off(people):
@@ -113,7 +113,7 @@ def test_notifications_only_after_opting_in_with_a_click(people):
     # Not asked for: the page did not ask the browser, and shows nothing.
     alice.hide()
     bob.say("before opting in")
-    expect(alice.page).to_have_title("(1) lobby · Chatzilla")
+    expect(alice.page).to_have_title(f"(1) {people.room} · Chatzilla")
     assert notifications(alice) == {"asked": 0, "shown": []}
 
     alice.show()
@@ -127,9 +127,9 @@ def test_notifications_only_after_opting_in_with_a_click(people):
     alice.sees("bob@example.com", "while you look")
     alice.hide()
     bob.say("while you are away")
-    expect(alice.page).to_have_title("(1) lobby · Chatzilla")
+    expect(alice.page).to_have_title(f"(1) {people.room} · Chatzilla")
     assert notifications(alice)["shown"] == [
-        {"title": "bob@example.com in lobby", "body": "while you are away"}
+        {"title": f"bob@example.com in {people.room}", "body": "while you are away"}
     ]
 
     # Remembered on the next visit; and a click turns them off.
@@ -141,7 +141,7 @@ def test_notifications_only_after_opting_in_with_a_click(people):
     expect(button).to_have_attribute("aria-pressed", "false")
     alice.hide()
     bob.say("off again")
-    expect(alice.page).to_have_title("(1) lobby · Chatzilla")
+    expect(alice.page).to_have_title(f"(1) {people.room} · Chatzilla")
     assert notifications(alice)["shown"] == []
     assert notifications(alice)["asked"] == 0  # granted already: not asked again
 

@@ -23,10 +23,8 @@ import sqlite3
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import restart_with, wait_until
+from .helpers import wait_until
 from .relay import Relay
-
-pytestmark = pytest.mark.browser
 
 #: The page retries after about 0.5 s, 1 s, 2 s, 4 s... (+-25% jitter).
 RECONNECT_TIMEOUT = 15_000
@@ -39,18 +37,22 @@ PAGE_MAX_CONTENT = 200
 MAX_CONTENT = 80
 
 
-@pytest.fixture
-def server(start_server, monkeypatch):
-    monkeypatch.setenv("CHATZILLA_HEARTBEAT_DELAY", "1")
-    monkeypatch.setenv("CHATZILLA_HISTORY_LIMIT", str(HISTORY_LIMIT))
-    monkeypatch.setenv("CHATZILLA_MAX_CONTENT", str(PAGE_MAX_CONTENT))
-    return start_server()
+FLAGS = ("--heartbeat-delay", "1", "--history-limit", str(HISTORY_LIMIT))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.server_flags(*FLAGS, "--max-content", str(PAGE_MAX_CONTENT)),
+]
+
+#: The tests of ``lower_the_limit``, which restarts the server.
+restarts = pytest.mark.own_server
 
 
-def lower_the_limit(start_server, server, monkeypatch):
+def lower_the_limit(start_server, server):
     """The server comes back allowing only MAX_CONTENT characters: what a
     page typed offline within the limit it knew is now refused for good."""
-    return restart_with(start_server, server, monkeypatch, CHATZILLA_MAX_CONTENT=str(MAX_CONTENT))
+    server.stop()
+    return start_server(server.port, *FLAGS, "--max-content", str(MAX_CONTENT))
 
 
 class Outage:
@@ -83,14 +85,16 @@ class Outage:
         expect(self.person.status).to_have_text("Connected", timeout=RECONNECT_TIMEOUT)
 
 
-def stored(tmp_path, content: str) -> int:
-    """How many times the server's database holds a message with ``content``."""
-    with sqlite3.connect(f"file:{tmp_path / 'chatzilla.db'}?mode=ro", uri=True) as db:
-        return db.execute("SELECT count(*) FROM messages WHERE content = ?", (content,)).fetchone()[0]
+def stored(server, room: str, content: str) -> int:
+    """How many times ``server``'s database (SQLite: the default storage)
+    holds a message with ``content`` in ``room``."""
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
+        query = "SELECT count(*) FROM messages WHERE room = ? AND content = ?"
+        return db.execute(query, (room, content)).fetchone()[0]
 
 
 @pytest.mark.parametrize("how", ["offline", "cut"])
-def test_back_online_the_page_shows_every_missed_message_once(people, tmp_path, how):
+def test_back_online_the_page_shows_every_missed_message_once(people, server, how):
     people.allow_network_errors = True  # requests refused while offline
     outage = Outage(people, "alice@example.com", how)
     alice = outage.person
@@ -130,7 +134,7 @@ def test_back_online_the_page_shows_every_missed_message_once(people, tmp_path, 
     bob.sees("alice@example.com", "typed while offline")
     expect(bob.messages.locator(".content")).to_have_text(everything)
     assert alice.ids() == bob.ids() == list(range(1, len(everything) + 1))
-    assert stored(tmp_path, "typed while offline") == 1
+    assert stored(server, people.room, "typed while offline") == 1
 
     # And the conversation goes on, both ways.
     bob.say("welcome back")
@@ -140,7 +144,7 @@ def test_back_online_the_page_shows_every_missed_message_once(people, tmp_path, 
     expect(alice.messages).to_have_count(len(everything) + 2)
 
 
-def test_a_lost_ack_is_retried_with_the_same_ref_and_kept_once(people, tmp_path):
+def test_a_lost_ack_is_retried_with_the_same_ref_and_kept_once(people, server):
     people.allow_network_errors = True
     outage = Outage(people, "alice@example.com", "cut")
     alice, relay = outage.person, outage.relay
@@ -171,7 +175,7 @@ def test_a_lost_ack_is_retried_with_the_same_ref_and_kept_once(people, tmp_path)
     sends = relay.frames("message")
     assert [frame["content"] for frame in sends] == ["my ack gets lost"] * 2
     assert sends[0]["ref"] == sends[1]["ref"]
-    assert stored(tmp_path, "my ack gets lost") == 1
+    assert stored(server, people.room, "my ack gets lost") == 1
 
 
 def test_every_message_carries_a_fresh_ref(people):
@@ -188,9 +192,8 @@ def test_every_message_carries_a_fresh_ref(people):
     assert again.relay.frames("message")[0]["ref"] not in refs
 
 
-def test_a_failed_message_can_be_edited_and_sent_or_removed(
-    people, server, start_server, monkeypatch, tmp_path
-):
+@restarts
+def test_a_failed_message_can_be_edited_and_sent_or_removed(people, server, start_server):
     """Edit puts the refused text back in the composer (after any draft) and
     takes it out of the list; Remove only takes it out."""
     people.allow_network_errors = True
@@ -205,7 +208,7 @@ def test_a_failed_message_can_be_edited_and_sent_or_removed(
         alice.composer.fill(text)
         alice.composer.press("Enter")
     expect(alice.pending).to_have_count(2)
-    lower_the_limit(start_server, server, monkeypatch)
+    lower_the_limit(start_server, server)
     expect(bob.status).to_have_text("Connected", timeout=RECONNECT_TIMEOUT)
     outage.end()
     expect(alice.failed).to_have_count(2)
@@ -229,12 +232,11 @@ def test_a_failed_message_can_be_edited_and_sent_or_removed(
     expect(bob.messages.locator(".content")).to_have_text(["Short version: ship it."])
     expect(alice.messages.locator(".content")).to_have_text(["Short version: ship it."])
     expect(alice.messages.locator(".sender")).to_have_text(["Me"])
-    assert stored(tmp_path, too_long) == 0 and stored(tmp_path, also_too_long) == 0
+    assert stored(server, people.room, too_long) == stored(server, people.room, also_too_long) == 0
 
 
-def test_pending_and_failed_messages_in_a_room(
-    people, server, start_server, monkeypatch, tmp_path, artifacts
-):
+@restarts
+def test_pending_and_failed_messages_in_a_room(people, server, start_server, artifacts):
     people.allow_network_errors = True
     outage = Outage(people, "alice@example.com", "cut", path="r/launch")
     alice = outage.person
@@ -248,7 +250,7 @@ def test_pending_and_failed_messages_in_a_room(
     alice.composer.fill(too_long)
     alice.composer.press("Enter")
     expect(alice.pending).to_have_count(1)
-    lower_the_limit(start_server, server, monkeypatch)
+    lower_the_limit(start_server, server)
     expect(bob.status).to_have_text("Connected", timeout=RECONNECT_TIMEOUT)
     outage.end()
     # Refused for good: marked failed with the server's reason, not retried.
@@ -287,5 +289,5 @@ def test_pending_and_failed_messages_in_a_room(
     expect(alice.messages.locator(".content")).to_have_text(
         [*delivered[:2], too_long.strip(), *delivered[2:]]
     )
-    assert stored(tmp_path, too_long.strip()) == 0
+    assert stored(server, "launch", too_long.strip()) == 0
     alice.page.screenshot(path=str(artifacts / "room-after-reconnect.png"))

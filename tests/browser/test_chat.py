@@ -132,6 +132,7 @@ def test_a_sent_message_leaves_the_composer_at_once_and_is_pending_until_its_ack
     check_time(alice, "waiting for the ack")
 
 
+@pytest.mark.server_flags("--presence-grace", "2")  # 8 s by default: only waited out here
 def test_presence_count_and_join_leave_notices(people):
     alice = people("alice@example.com")
     expect(alice.count).to_have_text("1")
@@ -148,7 +149,7 @@ def test_presence_count_and_join_leave_notices(people):
     expect(bob.people_list).to_have_text(["bob@example.com", "alice@example.com"])
     expect(bob.page.locator("#people li.me .you")).to_have_text("(you)")
 
-    # Gone: the room hears it after the server's presence grace period (8 s).
+    # Gone: the room hears it after the server's presence grace period.
     bob.close()
     expect(alice.count).to_have_text("1", timeout=12_000)
     expect(alice.notices).to_have_text(["bob@example.com joined", "bob@example.com left"])

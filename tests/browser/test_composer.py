@@ -7,17 +7,12 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from .helpers import after_layout
 from .relay import Relay
-
-pytestmark = pytest.mark.browser
 
 MAX_CONTENT = 80
 
-
-@pytest.fixture
-def server(start_server, monkeypatch):
-    monkeypatch.setenv("CHATZILLA_MAX_CONTENT", str(MAX_CONTENT))
-    return start_server()
+pytestmark = [pytest.mark.browser, pytest.mark.server_flags("--max-content", str(MAX_CONTENT))]
 
 
 def test_blank_and_too_long_are_said_at_once_with_a_counter(people, axe_violations):
@@ -97,18 +92,18 @@ def test_the_newest_message_stays_in_view_as_the_composer_grows(people, artifact
         alice.page.keyboard.type(f"line {i}")
         alice.page.keyboard.press("Shift+Enter")
     assert alice.composer.evaluate("el => el.getBoundingClientRect().height") > 100
-    alice.page.wait_for_timeout(100)  # a frame for the layout
+    after_layout(alice.page)
     alice.page.screenshot(path=str(artifacts / "composer-grown.png"))
     assert newest_in_view(alice)
     # A line under the composer: still in view.
     alice.composer.fill("x" * (MAX_CONTENT + 1))
     expect(alice.page.locator("#composer-error")).to_be_visible()
-    alice.page.wait_for_timeout(100)
+    after_layout(alice.page)
     assert newest_in_view(alice)
     # And what comes next too.
     bob.say("the newest")
     expect(alice.message("the newest")).to_be_in_viewport()
-    alice.page.wait_for_timeout(100)
+    after_layout(alice.page)
     assert newest_in_view(alice)
 
     # Scrolled up to read, the view stays where the reader is.
@@ -118,6 +113,6 @@ def test_the_newest_message_stays_in_view_as_the_composer_grows(people, artifact
     expect(alice.page.locator("#jump")).to_be_visible()
     top = alice.page.locator("#messages").evaluate("el => el.scrollTop")
     alice.composer.fill("one\ntwo\nthree\nfour")
-    alice.page.wait_for_timeout(100)
+    after_layout(alice.page)
     assert alice.page.locator("#messages").evaluate("el => el.scrollTop") == top
     assert not newest_in_view(alice)

@@ -14,7 +14,7 @@ from .test_catch_up import stored
 pytestmark = pytest.mark.browser
 
 
-def test_messages_sent_too_fast_wait_and_go_out_in_order(people, tmp_path):
+def test_messages_sent_too_fast_wait_and_go_out_in_order(people, server):
     alice = people("alice@example.com")
     bob = people("bob@example.com")
     texts = [f"quick {i:02d}" for i in range(25)]
@@ -33,4 +33,4 @@ def test_messages_sent_too_fast_wait_and_go_out_in_order(people, tmp_path):
     for text in (texts[0], texts[-1]):
         alice.sees("alice@example.com", text, mine=True)
         expect(alice.message(text)).to_have_attribute("data-id", re.compile(r"^\d+$"))
-        assert stored(tmp_path, text) == 1
+        assert stored(server, people.room, text) == 1

@@ -47,7 +47,7 @@ def test_desktop_layout(people):
     people("bob@example.com")
     page = alice.page
     header = page.locator("header.topbar")
-    expect(header.locator("#room-name")).to_have_text("lobby")
+    expect(header.locator("#room-name")).to_have_text(people.room)
     expect(header.locator("#status")).to_have_text("Connected")
     expect(header.locator("#status")).to_have_attribute("data-state", "connected")
     expect(page.locator("#sidebar")).to_be_visible()
@@ -147,6 +147,7 @@ def converse(alice, bob, carol) -> None:
         expect(person.messages).to_have_count(6)
 
 
+@pytest.mark.own_server  # the lobby, as the README's copy shows it
 def test_screenshots(people, artifacts):
     """Desktop, phone (and its panel) and dark: saved to the artifacts, and
     the desktop one is what the README shows (docs/screenshot.png)."""

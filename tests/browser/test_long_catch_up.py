@@ -20,21 +20,19 @@ from tornado.websocket import websocket_connect
 
 from .test_catch_up import RECONNECT_TIMEOUT, Outage
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    # A heartbeat a second (the offline page notices at once: test_catch_up),
+    # no flood control for the bot, and no disk: what is kept is not the point.
+    pytest.mark.server_flags("--heartbeat-delay", "1", "--rate-limit", "0", "--storage", "memory"),
+]
 
 MISSED = 600
 
 
-@pytest.fixture
-def server(start_server, monkeypatch):
-    monkeypatch.setenv("CHATZILLA_HEARTBEAT_DELAY", "1")
-    monkeypatch.setenv("CHATZILLA_RATE_LIMIT", "0")
-    return start_server()
-
-
-async def _say_all(url: str, email: str, texts: list[str]) -> None:
+async def _say_all(url: str, room: str, email: str, texts: list[str]) -> None:
     ws = await websocket_connect(url.replace("http", "ws", 1).rstrip("/") + "/chat/websocket")
-    await ws.write_message(json.dumps({"type": "join", "email": email}))
+    await ws.write_message(json.dumps({"type": "join", "email": email, "room": room}))
     while json.loads(await ws.read_message())["type"] != "joined":
         pass
     for text in texts:
@@ -44,14 +42,15 @@ async def _say_all(url: str, email: str, texts: list[str]) -> None:
     ws.close()
 
 
-def say_all(url: str, email: str, texts: list[str]) -> None:
-    """``email`` says every one of ``texts`` over the raw WebSocket, each
-    acknowledged before the next (on a thread: Playwright owns this one's loop)."""
+def say_all(url: str, room: str, email: str, texts: list[str]) -> None:
+    """``email`` says every one of ``texts`` in ``room`` over the raw
+    WebSocket, each acknowledged before the next (on a thread: Playwright
+    owns this one's loop)."""
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            asyncio.run(_say_all(url, email, texts))
+            asyncio.run(_say_all(url, room, email, texts))
         except BaseException as exc:  # reported in the test's thread
             failure.append(exc)
 
@@ -66,12 +65,12 @@ def test_six_hundred_long_messages_missed_all_come(people, server, how):
     people.allow_network_errors = True
     outage = Outage(people, "alice@example.com", how)
     alice = outage.person
-    say_all(server.url, "bob@example.com", ["before the outage"])
+    say_all(server.url, people.room, "bob@example.com", ["before the outage"])
     alice.sees("bob@example.com", "before the outage")
 
     outage.begin()
     missed = [f"missed {n:03d} " + "x" * 1985 for n in range(1, MISSED + 1)]
-    say_all(server.url, "bob@example.com", missed)
+    say_all(server.url, people.room, "bob@example.com", missed)
     outage.end()
 
     expect(alice.messages).to_have_count(MISSED + 1, timeout=RECONNECT_TIMEOUT)

@@ -6,24 +6,41 @@ from __future__ import annotations
 
 import itertools
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
+from .helpers import wait_until
 from .relay import Relay
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    # A heartbeat a second: a poll in flight when the browser goes offline
+    # ends within a second (25 s by default), so the page notices at once.
+    pytest.mark.server_flags("--heartbeat-delay", "1"),
+]
 
 #: connection.js: 0.5 s, 1 s, 2 s, then 3 s at most, each +-25%.
 MOST_BETWEEN_ATTEMPTS = 3.0 * 1.25
+#: Failed attempts after which the wait for the next is at its most.
+TO_THE_MOST = 3
 
 
-@pytest.fixture
-def server(start_server, monkeypatch):
-    # A heartbeat a second: a poll in flight when the browser goes offline
-    # ends within a second (25 s by default), so the page notices at once.
-    monkeypatch.setenv("CHATZILLA_HEARTBEAT_DELAY", "1")
-    return start_server()
+def into_the_longest_wait(page, failed) -> None:
+    """Returns a second into the wait after the TO_THE_MOST-th failed attempt
+    (``failed()`` counts them): the page's own next attempt is 1.25 s away
+    or more (3 s less 25%, less that second), so connecting within a second
+    is the page cutting the wait short. The second lets the attempt end:
+    while one is under way, retrying now does nothing."""
+    wait_until(page, lambda: failed() >= TO_THE_MOST, timeout=30)
+    page.wait_for_timeout(1_000)
+
+
+def attempts_since(person, since: int) -> int:
+    """How many times the person's page tried to connect (asked for
+    /chat/info, as sockjs-client does first) after its ``since``-th request."""
+    return sum(1 for url in person.requests[since:] if urlsplit(url).path == "/chat/info")
 
 
 def through_relay(people, email: str, **kw):
@@ -69,8 +86,7 @@ def test_offline_the_people_list_is_the_last_known_and_says_so(people, artifacts
 def test_retry_now_connects_at_once(people):
     alice, relay = through_relay(people, "alice@example.com")
     relay.cut()
-    # Long enough for the wait between attempts to have grown to its most.
-    alice.page.wait_for_timeout(5_000)
+    into_the_longest_wait(alice.page, lambda: relay.refused)
     relay.restore()
     before = len(relay.attempts)
     clicked = time.monotonic()
@@ -84,7 +100,8 @@ def test_attempts_are_never_more_than_a_few_seconds_apart(people):
     3 s away (not 8 or 16 s): a page is back soon after its server."""
     alice, relay = through_relay(people, "alice@example.com")
     relay.cut()
-    alice.page.wait_for_timeout(20_000)
+    # 15 s on time: 0.5, 1, 2, 3, 3... s apart (20 s passes for 0.5, 1, 2, 4, 8 s).
+    wait_until(alice.page, lambda: len(relay.attempts) >= 8, timeout=60)
     attempts = list(relay.attempts[1:])  # after the first connection
     gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
     assert len(attempts) >= 7, attempts
@@ -99,10 +116,11 @@ def test_back_online_or_back_to_the_tab_connects_at_once(people, how):
         # Chromium's offline mode: the polls fail, and coming back fires `online`.
         people.allow_network_errors = True
         alice = people("alice@example.com", transport="xhr-polling")
+        since = len(alice.requests)
         alice.context.set_offline(True)
         expect(alice.status).to_have_text("Reconnecting…")
         # Waits of 0.5, 1, 2, 4, 8 s would have the next attempt 1.6 s or more away.
-        alice.page.wait_for_timeout(10_000)
+        into_the_longest_wait(alice.page, lambda: attempts_since(alice, since))
         started = time.monotonic()
         alice.context.set_offline(False)
     else:
@@ -110,7 +128,7 @@ def test_back_online_or_back_to_the_tab_connects_at_once(people, how):
         alice.hide()
         relay.cut()
         expect(alice.status).to_have_text("Reconnecting…")
-        alice.page.wait_for_timeout(10_000)
+        into_the_longest_wait(alice.page, lambda: relay.refused)
         relay.restore()
         started = time.monotonic()
         alice.show()

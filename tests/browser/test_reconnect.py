@@ -10,7 +10,8 @@ from playwright.sync_api import expect
 
 from chatzilla.privacy import email_hash
 
-pytestmark = pytest.mark.browser
+# Each test stops its server and starts another on its port.
+pytestmark = [pytest.mark.browser, pytest.mark.own_server]
 
 #: The page retries after about 0.5 s, 1 s, 2 s, 4 s... (+-25% jitter).
 RECONNECT_TIMEOUT = 15_000

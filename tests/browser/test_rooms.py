@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+# The lobby (/) and rooms of given names: a server of each test's own.
+pytestmark = [pytest.mark.browser, pytest.mark.own_server]
 
 
 def test_messages_stay_in_their_room(people):

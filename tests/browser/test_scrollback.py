@@ -11,13 +11,19 @@ from playwright.sync_api import expect
 
 from .relay import Relay
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    # The seeder is a bot storing thousands of messages at once: flood
+    # control off (the page's own pace is checked elsewhere), and no disk
+    # (what is kept is not the point).
+    pytest.mark.server_flags("--rate-limit", "0", "--storage", "memory"),
+]
 
 RECONNECT_TIMEOUT = 15_000
 
-#: Sends `count` messages "PREFIX001"... as seeder@example.com in the lobby
+#: Sends `count` messages "PREFIX001"... as seeder@example.com in `room`
 #: and resolves once all are acknowledged.
-SEED = """async ({url, count, prefix, first}) => {
+SEED = """async ({url, room, count, prefix, first}) => {
   const ws = new WebSocket(url);
   await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
   let acked = 0;
@@ -28,7 +34,7 @@ SEED = """async ({url, count, prefix, first}) => {
       if (frame.type === 'sent' && ++acked === count) { resolve(); }
     };
   });
-  ws.send(JSON.stringify({type: 'join', email: 'seeder@example.com'}));
+  ws.send(JSON.stringify({type: 'join', email: 'seeder@example.com', room: room}));
   for (let i = first; i < first + count; i++) {
     const content = prefix + String(i).padStart(3, '0');
     ws.send(JSON.stringify({type: 'message', content: content, ref: content}));
@@ -39,21 +45,15 @@ SEED = """async ({url, count, prefix, first}) => {
 
 
 @pytest.fixture
-def server(start_server, monkeypatch):
-    # The seeder is a bot storing a thousand messages at once: flood control
-    # off (the page's own pace is checked elsewhere).
-    monkeypatch.setenv("CHATZILLA_RATE_LIMIT", "0")
-    return start_server()
-
-
-@pytest.fixture
 def seed(people, server):
-    """``seed(count, first=1)`` stores messages "seed 001"... in the lobby."""
+    """``seed(count, first=1)`` stores messages "seed 001"... in the test's room."""
     seeder = people()
     url = server.url.replace("http://", "ws://") + "chat/websocket"
 
     def send(count: int, first: int = 1) -> None:
-        seeder.page.evaluate(SEED, {"url": url, "count": count, "prefix": "seed ", "first": first})
+        seeder.page.evaluate(
+            SEED, {"url": url, "room": people.room, "count": count, "prefix": "seed ", "first": first}
+        )
 
     return send
 
@@ -118,7 +118,7 @@ def test_a_short_conversation_says_where_it_begins(people, seed):
     expect(carol.messages.locator(".content")).to_have_text(contents(1, 3))
     # Nothing to scroll, so the page asked by itself and learnt there is no more.
     expect(carol.marker).to_have_text("Beginning of the conversation")
-    dave = people("dave@example.com", path="r/empty")
+    dave = people("dave@example.com", path=f"r/{people.room}-empty")
     expect(dave.marker).to_have_text("Beginning of the conversation")
 
 

@@ -52,9 +52,9 @@ def watched_page(browser):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_the_page_chats_without_a_csp_violation(browser, server, transport):
+def test_the_page_chats_without_a_csp_violation(browser, room_url, transport):
     with watched_page(browser) as (page, messages):
-        response = page.goto(f"{server.url}?transports={transport}")
+        response = page.goto(f"{room_url}?transports={transport}")
         assert "script-src 'self'" in response.headers["content-security-policy"]
         page.locator("#email").fill("alice@example.com")
         page.locator("#join-form button[type=submit]").click()
@@ -66,9 +66,9 @@ def test_the_page_chats_without_a_csp_violation(browser, server, transport):
         assert _csp_messages(messages) == []
 
 
-def test_the_policy_is_enforced(browser, server):
+def test_the_policy_is_enforced(browser, room_url):
     with watched_page(browser) as (page, messages):
-        page.goto(server.url)
+        page.goto(room_url)
         ran = page.evaluate("""() => {
           const script = document.createElement('script');
           script.textContent = 'window.injected = true;';

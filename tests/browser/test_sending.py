@@ -29,7 +29,7 @@ def type_and_send(person, text: str) -> None:
     person.page.keyboard.press("Enter")
 
 
-def test_typing_on_at_once_sends_each_message_once(people, slow, tmp_path, artifacts):
+def test_typing_on_at_once_sends_each_message_once(people, server, slow, artifacts):
     alice = people("alice@example.com", on=slow)
     bob = people("bob@example.com")
     alice.composer.click()
@@ -51,10 +51,10 @@ def test_typing_on_at_once_sends_each_message_once(people, slow, tmp_path, artif
         expect(person.messages.locator(".content")).to_have_text(["ok", "see you at 5"])
     alice.sees("alice@example.com", "see you at 5", mine=True)
     assert alice.ids() == bob.ids() == [1, 2]
-    assert stored(tmp_path, "ok") == stored(tmp_path, "see you at 5") == 1
+    assert stored(server, people.room, "ok") == stored(server, people.room, "see you at 5") == 1
 
 
-def test_a_burst_past_flood_control_reads_the_same_for_everyone(people, slow, tmp_path):
+def test_a_burst_past_flood_control_reads_the_same_for_everyone(people, server, slow):
     """25 messages typed without a pause: flood control holds some back (10
     at once, then 5 a second), the rest wait as pending and go out in the
     order typed; the sender's page, the others' and a reload all read the
@@ -75,7 +75,7 @@ def test_a_burst_past_flood_control_reads_the_same_for_everyone(people, slow, tm
     assert alice.messages.locator(".content").all_text_contents() == order
     assert alice.ids() == bob.ids() == list(range(1, 26))
     for text in texts:
-        assert stored(tmp_path, text) == 1, text
+        assert stored(server, people.room, text) == 1, text
     alice.page.reload()
     expect(alice.messages).to_have_count(25)
     assert alice.messages.locator(".content").all_text_contents() == order

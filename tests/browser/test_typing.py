@@ -26,7 +26,7 @@ def typist(people, email: str):
 def test_the_others_see_who_is_typing(people):
     alice, relay = typist(people, "alice@example.com")
     bob = people("bob@example.com")
-    carol = people("carol@example.com", path="r/elsewhere")
+    carol = people("carol@example.com", path=f"r/{people.room}-b")
 
     alice.composer.press_sequentially("hel")
     for person in (bob,):
