@@ -8,8 +8,10 @@ afterwards" proves b got nothing in between.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+from collections.abc import Callable
 
 
 class Clock:
@@ -27,6 +29,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def eventually(condition: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    """Returns once ``condition()`` is true, polling every 10 ms; fails after
+    ``timeout`` seconds (generous: a loaded machine is slow, a quiet one
+    returns at once)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout}s: {what or condition}"
+        await asyncio.sleep(0.01)
 
 
 MESSAGE_KEYS = {"type", "id", "sender", "content", "ts"}

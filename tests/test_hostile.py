@@ -26,7 +26,7 @@ from chatzilla.proxies import DEFAULT_TRUSTED, TrustedProxies, address_key, pars
 from chatzilla.security import host_allowed, parse_hosts
 
 from .conftest import make_settings
-from .helpers import assert_error
+from .helpers import assert_error, eventually
 from .sockjs_client import Refused
 from .test_hub import Recorder
 
@@ -227,7 +227,7 @@ async def test_info_logs_name_people_by_a_hash_and_debug_by_address(connect, cap
         b = await connect()
         await b.join(ALICE)  # back within the grace period
         await b.send({"type": "leave"})
-        await asyncio.sleep(0.1)
+        await eventually(lambda: f"leave {email_hash(ALICE)}" in caplog.text, what="the leave logged")
     assert f"join {email_hash(ALICE)}" in caplog.text
     assert f"back {email_hash(ALICE)}" in caplog.text
     assert f"leave {email_hash(ALICE)}" in caplog.text
@@ -236,7 +236,7 @@ async def test_info_logs_name_people_by_a_hash_and_debug_by_address(connect, cap
     with caplog.at_level(logging.DEBUG, logger="chatzilla"):
         c = await connect()
         await c.join(BOB)
-        await asyncio.sleep(0.1)
+        await eventually(lambda: f"join {email_hash(BOB)}" in caplog.text, what="the join logged")
     assert f"join {email_hash(BOB)} <{BOB}>" in caplog.text
 
 

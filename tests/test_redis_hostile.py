@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import time
 import weakref
 
 from chatzilla.backends.redis import NODE_TTL
@@ -189,9 +190,15 @@ def test_a_sender_that_leaves_before_its_message_is_read_back_is_released(redis_
                 backend.leave(room, "a@example.com", tab, at_once=True)
                 await asyncio.wait_for(appending, 30)
                 del tab, appending
-            await asyncio.sleep(1.5)  # the reader's next round
-            gc.collect()
-            return [ref for ref in tabs if ref() is not None]
+            # Let go of at the reader's next round (a second or so): until
+            # then, or 30 s, whichever comes first.
+            deadline = time.monotonic() + 30
+            while True:
+                gc.collect()
+                kept = [ref for ref in tabs if ref() is not None]
+                if not kept or time.monotonic() > deadline:
+                    return kept
+                await asyncio.sleep(0.1)
         finally:
             await backend.close()
 
