@@ -10,16 +10,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    # The offline page notices at the next heartbeat (see test_catch_up).
+    pytest.mark.server_flags("--heartbeat-delay", "1"),
+]
 
 RECONNECT_TIMEOUT = 15_000
-
-
-@pytest.fixture
-def server(start_server, monkeypatch):
-    # The offline page notices at the next heartbeat (see test_catch_up).
-    monkeypatch.setenv("CHATZILLA_HEARTBEAT_DELAY", "1")
-    return start_server()
 
 
 def test_edit_and_delete_your_own_messages_and_catch_up_on_them(people, artifacts):
