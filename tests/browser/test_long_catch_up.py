@@ -39,7 +39,11 @@ async def _say_all(url: str, room: str, email: str, texts: list[str]) -> None:
         await ws.write_message(json.dumps({"type": "message", "content": text, "ref": uuid.uuid4().hex}))
         while json.loads(await ws.read_message())["type"] != "sent":
             pass
+    # Until the server's close frame: the socket is closed before the loop
+    # ends (else it is collected open, later, in a test: a ResourceWarning).
     ws.close()
+    while await ws.read_message() is not None:
+        pass
 
 
 def say_all(url: str, room: str, email: str, texts: list[str]) -> None:
