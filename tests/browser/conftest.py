@@ -13,7 +13,8 @@ The server a test gets
 * ``@pytest.mark.server_flags("--max-content", "80")`` (on a test or a
   module's ``pytestmark``): the shared server started with those flags
   (one per set of flags and worker). Prefer this to a server of your own
-  when a setting only needs to differ.
+  when a setting only needs to differ. Shared servers have no flood
+  control unless a test's flags turn it on (``SHARED_FLAGS``).
 * ``@pytest.mark.own_server``: a fresh server for the test, stopped in its
   teardown (with the flags of ``server_flags``, if any, and its SQLite file
   in the test's ``tmp_path``). For tests that stop, restart or kill it, read
@@ -251,11 +252,21 @@ class ChatServer:
         self._log.close()
 
 
-#: Flags of every shared server. Every test comes from 127.0.0.1, and the
-#: rooms of a worker's earlier tests stay occupied for the presence grace
-#: period after them: the per-address limits (tested in the server tests)
-#: would refuse a busy worker's next room.
-SHARED_FLAGS = ("--max-rooms-per-address", "1000", "--max-connections-per-address", "1000")
+#: Flags of every shared server, before a test's own ``server_flags`` (a
+#: later flag wins). Every test comes from 127.0.0.1, and the rooms of a
+#: worker's earlier tests stay occupied for the presence grace period after
+#: them: the per-address limits (tested in the server tests) would refuse a
+#: busy worker's next room. Flood control is off: it counts per address
+#: across rooms, so bob's 25 messages in one test slowed down the next
+#: test's bob; the modules about it (test_flood, test_sending) turn it on.
+SHARED_FLAGS = (
+    "--max-rooms-per-address",
+    "1000",
+    "--max-connections-per-address",
+    "1000",
+    "--rate-limit",
+    "0",
+)
 
 
 @pytest.fixture(scope="session")

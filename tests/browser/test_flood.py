@@ -11,7 +11,11 @@ from playwright.sync_api import expect
 
 from .test_catch_up import stored
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    # Flood control as by default (the shared servers have none).
+    pytest.mark.server_flags("--rate-limit", "5"),
+]
 
 
 def test_messages_sent_too_fast_wait_and_go_out_in_order(people, server):

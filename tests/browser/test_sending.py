@@ -12,7 +12,11 @@ from .helpers import wait_until
 from .latency import DelayingProxy
 from .test_catch_up import stored
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    # Flood control as by default (the shared servers have none).
+    pytest.mark.server_flags("--rate-limit", "5"),
+]
 
 
 @pytest.fixture
