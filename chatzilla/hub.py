@@ -109,6 +109,12 @@ class _Member:
     # Likewise for presence: changes up to this version were already in
     # `joined.participants` (another process's news can arrive late).
     presence_seen: int = 0
+    # Whether the backend counted it present (or may have): only then does
+    # it hear of its leave. A connection that ends before (while its join
+    # waits on moderation or on the backend) leaves when it is counted, with
+    # `left_at_once` as its leave had it (see Hub._entered).
+    entered: bool = False
+    left_at_once: bool = False
 
 
 class Hub:
@@ -187,8 +193,25 @@ class Hub:
     def _leave(self, client: Client, at_once: bool = False) -> None:
         self._typing.forget(client)
         member = self._drop_member(client)
-        if member is not None:
+        if member is None:
+            return
+        if member.entered:
             self._backend.leave(member.room, member.email, client, at_once)
+        else:
+            # Not counted yet: a leave now would be lost (or, in a backend
+            # that counts by person, taken off another tab of theirs); the
+            # join tells the backend once it has counted it.
+            member.left_at_once = at_once
+
+    def _entered(self, client: Client, member: _Member) -> bool:
+        """The backend counted ``member`` present (or may have): from now on
+        its leave goes to the backend. False when ``client`` ended (or left)
+        meanwhile: the backend is told of that leave now."""
+        member.entered = True
+        if self._members.get(client) is member:
+            return True
+        self._backend.leave(member.room, member.email, client, member.left_at_once)
+        return False
 
     def _drop_member(self, client: Client) -> _Member | None:
         """Forget ``client`` in this hub (its room's roster too), not in the
@@ -213,6 +236,8 @@ class Hub:
         """Undo a join that failed, if ``member`` is still ``client``'s;
         ``entered``: the backend may have counted it, and hears of the leave
         (a backend ignores a leave it never counted)."""
+        if entered and not member.entered and not self._entered(client, member):
+            return  # gone meanwhile: the backend has just heard of it
         if self._members.get(client) is not member:
             return  # already gone (the connection closed meanwhile)
         if entered:
@@ -271,14 +296,20 @@ class Hub:
         ``invalid_room``, ``too_many_rooms`` (never for the lobby) or
         ``unavailable`` (history could not be read).
         """
+        if client not in self._clients:
+            return  # it ended before its join was taken up (while its session was looked up)
         member = self._admit(client, raw_email, raw_room, address, verified)
         # Checked once registered, frames held: a ban given meanwhile either
         # is in the store by now or reaches this member and closes it.
         extra = await self._let_in(client, member)
+        if self._members.get(client) is not member:
+            return  # it ended (or was banned) meanwhile: never counted present
         # Whatever goes wrong from here (a bug of ours included), the member
         # is rolled back: a half-joined connection would stay present and
         # hold every frame of the room.
         participants = await self._enter(client, member)
+        if not self._entered(client, member):
+            return  # it ended while its presence was recorded
         history, truncated = await self._read_history(client, member, since)
         changes = await self._read_changes(client, member, since, rev)
         if self._members.get(client) is not member:
