@@ -683,6 +683,12 @@ class Hub:
             (key for keys in kinds.values() for key in keys if self._wire.owner(key) == me),
             member.email,
         )
+        if not remove and who not in kinds.get(emoji, ()) and self._too_big(message, emoji, who):
+            raise ProtocolError(
+                "too_many_reactions",
+                f"message {message_id} holds as many reactions as one message can: add none to it",
+                ref,
+            )
         change = Change(UNREACT if remove else REACT, emoji=emoji, who=who)
         after = await self._apply(member.room, message_id, change, ref)
         if after.deleted:
@@ -710,6 +716,16 @@ class Hub:
             self._answer_change(answer, after, ref)
         log.info("message %d of room %s deleted by %s: %s", message_id, room, who(actor, log), reason)
         return after
+
+    def _too_big(self, message: Message, emoji: str, who: str) -> bool:
+        """Whether ``message``'s frame would pass
+        :data:`~chatzilla.protocol.MAX_MESSAGE_BYTES` on the wire once
+        ``who`` reacted with ``emoji``."""
+        size = protocol.wire_size(protocol.encode(self._changed_frame(message)))
+        size += protocol.wire_size(protocol.encode(self._wire.who(who))) + 1
+        if emoji not in dict(message.reactions):
+            size += protocol.wire_size(protocol.encode({"emoji": emoji, "count": 1, "people": []})) + 1
+        return size > protocol.MAX_MESSAGE_BYTES
 
     def _member_changing(self, client: Client, ref: str | None, says: bool = False) -> _Member:
         """The member about to change a message, within the flood limits of

@@ -29,6 +29,13 @@ MAX_INTEGER = 2**63 - 1
 #: Different reactions one message may have; the longest reaction, in characters.
 MAX_REACTIONS = 20
 MAX_EMOJI = 16
+#: Most bytes a message's frame may reach on the wire with its reactions
+#: (:func:`wire_size`): every reaction sends the whole message to the whole
+#: room, and history sends at least one message however large, so people
+#: piling on (under ``--auth open``, one client under many addresses) must
+#: not make it megabytes. Some 2000 reactions of plain addresses, 370 of
+#: version 2 persons.
+MAX_MESSAGE_BYTES = 64 * 1024
 
 _ROOM = re.compile(r"[a-z0-9_-]{1,64}")
 
