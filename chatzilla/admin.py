@@ -179,12 +179,16 @@ _TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "role": ("room_roles", ("room", "person", "role")),
     "sanction": ("sanctions", ("room", "person", "kind", "until", "reason", "actor", "ts")),
     "audit": ("audit_log", ("seq", "room", "action")),
+    "rules": ("room_rules", ("room", "topic", "private", "read_only")),
+    "invitation": ("invitations", ("room", "person")),
 }
 #: A column written under another name: a sanction's kind is its "type"
 #: (each line's "kind" is what the line holds).
 _FIELD = {"kind": "type"}
+#: Columns that are true or false (SQLite keeps 0 or 1).
+_FLAGS = {"message": ("deleted",), "rules": ("private", "read_only")}
 #: Kinds kept per room (an export of one room holds these only).
-_ROOM_KINDS = ("room", "message", "role", "sanction", "audit")
+_ROOM_KINDS = ("room", "message", "role", "sanction", "audit", "rules", "invitation")
 _KEYS = {
     "rooms": ("room",),
     "messages": ("room", "id"),
@@ -194,6 +198,8 @@ _KEYS = {
     "room_roles": ("room", "person"),
     "sanctions": ("room", "person", "kind"),
     "audit_log": ("seq",),
+    "room_rules": ("room",),
+    "invitations": ("room", "person"),
 }
 
 
@@ -223,8 +229,8 @@ async def export(db: Database, out: TextIO, room: str | None = None, batch: int 
             )
             for row in rows:
                 record = {_FIELD.get(c, c): v for c, v in zip(columns, row, strict=True)}
-                if kind == "message":
-                    record["deleted"] = bool(record["deleted"])
+                for flag in _FLAGS.get(kind, ()):
+                    record[flag] = bool(record[flag])
                 out.write(json.dumps({"kind": kind, **record}, ensure_ascii=False) + "\n")
             written += len(rows)
             if len(rows) < batch:
@@ -254,8 +260,8 @@ async def import_(db: Database, lines: TextIO) -> int:
                 raise AdminError(f"line {number}: unknown kind {kind!r}")
             table, columns = _TABLES[kind]
             values = [record.get(_FIELD.get(c, c)) for c in columns]
-            if kind == "message" and not db.postgres:
-                values[columns.index("deleted")] = int(bool(record.get("deleted")))
+            for flag in _FLAGS.get(kind, ()) if not db.postgres else ():
+                values[columns.index(flag)] = int(bool(record.get(flag)))
             names = ", ".join(columns)
             marks = ", ".join("?" for _ in columns)
             if kind == "room":
@@ -331,7 +337,7 @@ async def forget(db: Database, email: str) -> dict[str, int]:
                 removed[table] = len(
                     await db.fetch(f"DELETE FROM {table} WHERE person = ? RETURNING 1", person)
                 )
-            for table in ("room_roles", "sanctions"):
+            for table in ("room_roles", "sanctions", "invitations"):
                 removed[table] = len(
                     await db.fetch(f"DELETE FROM {table} WHERE person = ? RETURNING 1", person)
                 )
@@ -424,6 +430,15 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("person", help="an address or a public id")
         if name == "grant":
             command.add_argument("role", choices=moderation.ROOM_ROLES)
+    rules = commands.add_parser("rules", help="a room's topic, and whether it is private or read-only")
+    rules.add_argument("room")
+    rules.add_argument("--topic")
+    rules.add_argument("--private", choices=("yes", "no"))
+    rules.add_argument("--read-only", choices=("yes", "no"))
+    for name in ("invite", "uninvite"):
+        command = commands.add_parser(name, help=f"{name} a person to a private room")
+        command.add_argument("room")
+        command.add_argument("person", help="an address or a public id")
     for name in ("mute", "ban", "unmute", "unban"):
         command = commands.add_parser(name, help=f"{name} a person in a room")
         command.add_argument("room")
@@ -479,6 +494,27 @@ async def _person(accounts: Accounts, text: str) -> Person:
     return person
 
 
+async def _rules(args: argparse.Namespace, settings: Settings, say: Callable[[str], None]) -> None:
+    """rules: change the fields given, as an admin would."""
+    try:
+        room = check_room(args.room)
+    except ProtocolError as exc:
+        raise AdminError(exc.reason) from None
+    flag = {"yes": True, "no": False, None: None}
+    if room == "lobby" and flag[args.private]:
+        raise AdminError("the lobby is for everyone: it cannot be private")
+    store = make_store(settings)
+    try:
+        try:
+            rules = (await store.rules(room)).changed(args.topic, flag[args.private], flag[args.read_only])
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
+        await store.apply(Action("rules", room, "", "", time.time(), rules=rules.frame()))
+        say(f"rules of {room}: " + json.dumps(rules.frame(), ensure_ascii=False))
+    finally:
+        await store.close()
+
+
 async def _moderate(args: argparse.Namespace, settings: Settings, say: Callable[[str], None]) -> None:
     """grant, revoke, mute, unmute, ban, unban: as an admin would, by "operator"."""
     try:
@@ -516,7 +552,10 @@ async def _moderate(args: argparse.Namespace, settings: Settings, say: Callable[
 
 
 async def _run(args: argparse.Namespace, settings: Settings, say: Callable[[str], None], out: TextIO) -> None:
-    if args.command in ("grant", "revoke", "mute", "unmute", "ban", "unban"):
+    if args.command == "rules":
+        await _rules(args, settings, say)
+        return
+    if args.command in ("grant", "revoke", "mute", "unmute", "ban", "unban", "invite", "uninvite"):
         await _moderate(args, settings, say)
         return
     if args.command == "audit":

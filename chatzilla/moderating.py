@@ -23,7 +23,7 @@ from .accounts import Accounts
 from .backends.base import Backend, StorageError
 from .hub import Client, Hub
 from .identity import Person, public_of
-from .moderation import BAN, MUTE, OWNER, Action, NotAllowed, Sanction
+from .moderation import BAN, MUTE, OWNER, Action, NotAllowed, Rules, Sanction
 from .moderation_store import ModerationStore
 from .protocol import DEFAULT_ROOM, Change, Moderate, ProtocolError
 
@@ -58,6 +58,10 @@ class Moderation:
         self._admin_ids: dict[str, str] = {}  # address -> id, once they signed in
         self._clock = clock
         self._mutes: dict[tuple[str, str], Sanction] = {}  # (room, person id)
+        # The rules and roles of the rooms people joined here (read at each
+        # join, then changed by the actions heard), for each message's check.
+        self._rules: dict[str, Rules] = {}
+        self._roles: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._listening = False
         hub.gate = self
@@ -83,6 +87,16 @@ class Moderation:
             for sanction in sanctions:
                 if sanction.kind == BAN and sanction.active(now):
                     raise ProtocolError("banned", sanction.explain(now))
+            rules = self._rules[room] = await self.store.rules(room)
+            self._roles[room] = roles
+            if (
+                rules.private
+                and moderation.role_of(person_id, roles, admins) is None
+                and not (person_id and await self.store.invited(room, person_id))
+            ):
+                raise ProtocolError(
+                    "not_invited", "this room is private: ask its owner or a moderator to invite you"
+                )
             self._mutes.pop((room, person_id), None)
             for sanction in sanctions:
                 if sanction.kind == MUTE and sanction.active(now):
@@ -91,7 +105,7 @@ class Moderation:
                 await self._claim(room, key, roles)
         except StorageError:
             raise ProtocolError("unavailable", "the room's rules cannot be read now; join again") from None
-        extra: dict = {"roles": {**roles, **{a: moderation.ADMIN for a in admins}}}
+        extra: dict = {"roles": {**roles, **{a: moderation.ADMIN for a in admins}}, "rules": rules.frame()}
         mute = self._mutes.get((room, person_id))
         if mute is not None:
             extra["muted"] = {"until": mute.until, "reason": mute.reason}
@@ -113,6 +127,15 @@ class Moderation:
             self._hub.tell_room(room, action.frame(), skip_key=key)
 
     def check_say(self, room: str, key: str, ref: str | None) -> None:
+        rules = self._rules.get(room)
+        if rules is not None and rules.read_only:
+            role = moderation.role_of(
+                public_of(key)["id"], self._roles.get(room, {}), set(self._admin_ids.values())
+            )
+            if moderation.RANK[role] < moderation.RANK[moderation.MODERATOR]:
+                raise ProtocolError(
+                    "read_only", "this room is read-only: only its moderators speak here", ref
+                )
         mute = self._mute(room, key)
         if mute is not None:
             now = self._clock()
@@ -160,6 +183,9 @@ class Moderation:
             until = moderation.until_of(command.minutes, now) if command.kind in (MUTE, BAN) else None
         except ValueError as exc:
             raise ProtocolError("bad_frame", str(exc), ref) from None
+        if command.kind == "rules":
+            await self._change_rules(client, room, actor, command, now)
+            return
         if not _PERSON_ID.fullmatch(command.person):
             raise ProtocolError("unknown_person", "no person has this id", ref)
         try:
@@ -223,6 +249,31 @@ class Moderation:
             raise ProtocolError("unavailable", "the change could not be kept; send it again", ref) from None
         self.apply(action)
 
+    async def _change_rules(
+        self, client: Client, room: str, actor: dict, command: Moderate, now: float
+    ) -> None:
+        """A ``rules`` frame: the owner's or an admin's."""
+        ref = command.ref
+        try:
+            admins = await self._admin_id_set()
+            roles = await self.store.roles(room)
+            moderation.check_rules(moderation.role_of(actor["id"], roles, admins))
+            if room == DEFAULT_ROOM and command.private:
+                raise NotAllowed("the lobby is for everyone: it cannot be private")
+            rules = (await self.store.rules(room)).changed(command.topic, command.private, command.read_only)
+            action = Action(
+                "rules", room, "", actor["id"], now, target_public=dict(moderation.NOBODY),
+                actor_public=actor, rules=rules.frame(),
+            )  # fmt: skip
+            await self.store.apply(action)
+        except ValueError as exc:
+            raise ProtocolError("bad_frame", str(exc), ref) from None
+        except NotAllowed as exc:
+            raise ProtocolError("not_allowed", exc.reason, ref) from None
+        except StorageError:
+            raise ProtocolError("unavailable", "the change could not be kept; send it again", ref) from None
+        self.apply(action, ref=ref, origin=client)
+
     async def _decide(
         self,
         command: Moderate,
@@ -250,6 +301,8 @@ class Moderation:
             moderation.check_role_change(actor_role, target_role, role)
             if role == OWNER and room == DEFAULT_ROOM:
                 raise NotAllowed("the lobby has no owner: admins look after it")
+        elif command.kind in ("invite", "uninvite"):
+            moderation.check_invite(actor_role)
         elif command.kind == "revoke":
             role = roles.get(target.id)
             if role is None:
@@ -272,12 +325,33 @@ class Moderation:
             self._mutes[(action.room, action.target)] = action.sanction()
         elif action.kind == "unmute":
             self._mutes.pop((action.room, action.target), None)
+        elif action.kind == "rules" and action.rules is not None:
+            self._rules[action.room] = Rules(**action.rules)
+        elif action.kind in ("grant", "claim") and action.role is not None and action.room in self._roles:
+            roles = self._roles[action.room]
+            if action.role == OWNER:
+                for person in [p for p, r in roles.items() if r == OWNER]:
+                    del roles[person]
+            roles[action.target] = action.role
+        elif action.kind == "revoke" and action.room in self._roles:
+            self._roles[action.room].pop(action.target, None)
         frame = action.frame()
         self._hub.tell_room(action.room, frame, skip=origin)
         if origin is not None:
             self._hub.tell_one(origin, {**frame, "ref": ref} if ref is not None else frame)  # type: ignore[arg-type]
         if action.kind == BAN:
             self._close_banned(action.room, action.target, action.sanction())
+        rules = self._rules.get(action.room)
+        if action.kind == "uninvite" and rules is not None and rules.private:
+            roles = self._roles.get(action.room, {})
+            if moderation.role_of(action.target, roles, set(self._admin_ids.values())) is None:
+
+                def theirs(key: str) -> bool:
+                    return public_of(key)["id"] == action.target
+
+                self._hub.close_in_room(
+                    action.room, theirs, BANNED_CLOSE, "This room is private: you are not invited any more"
+                )
 
     def _close_banned(self, room: str, person_id: str, ban: Sanction) -> None:
         """Close every connection of ``person_id`` in ``room`` here, saying why."""

@@ -36,8 +36,12 @@ MUTE = "mute"
 BAN = "ban"
 #: Action kinds, as frame types and in the audit log. "claim": a room's
 #: first person became its owner; "delete": a moderator deleted someone
-#: else's message (the message's change is the messages' own, see the hub).
-KINDS = ("grant", "revoke", MUTE, "unmute", BAN, "unban", "claim", "delete")
+#: else's message (the message's change is the messages' own, see the hub);
+#: "rules": the room's rules changed (owners and admins); "invite" and
+#: "uninvite": someone may (no longer) join a private room.
+KINDS = ("grant", "revoke", MUTE, "unmute", BAN, "unban", "claim", "delete", "rules", "invite", "uninvite")
+#: Longest topic, in characters.
+MAX_TOPIC = 200
 LIFTS = {"unmute": MUTE, "unban": BAN}
 
 #: Longest mute or ban for a time, in minutes (a year); longer: until lifted.
@@ -48,6 +52,45 @@ MAX_REASON = 200
 OPERATOR = {"id": "", "name": "operator", "avatar": ""}
 #: A person of whom nothing is known any more.
 NOBODY = {"id": "", "name": "someone", "avatar": ""}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """A room's rules: a ``topic`` (may be empty); ``private``: only the
+    invited (and the room's owner, moderators and admins) join it;
+    ``read_only``: only they speak in it."""
+
+    topic: str = ""
+    private: bool = False
+    read_only: bool = False
+
+    def frame(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def changed(self, topic: str | None, private: bool | None, read_only: bool | None) -> Rules:
+        """These rules with the fields given changed; raises ValueError for
+        a topic over :data:`MAX_TOPIC` characters."""
+        if topic is not None:
+            topic = " ".join(topic.split())
+            if len(topic) > MAX_TOPIC:
+                raise ValueError(f"a topic has at most {MAX_TOPIC} characters, this one has {len(topic)}")
+        return Rules(
+            self.topic if topic is None else topic,
+            self.private if private is None else private,
+            self.read_only if read_only is None else read_only,
+        )
+
+
+def check_rules(actor: str | None) -> None:
+    """Only a room's owner and admins change its rules."""
+    if RANK[actor] < RANK[OWNER]:
+        raise NotAllowed("only the room's owner and admins change its rules")
+
+
+def check_invite(actor: str | None) -> None:
+    """The room's moderators, owner and admins invite people."""
+    if RANK[actor] < RANK[MODERATOR]:
+        raise NotAllowed("only the room's moderators, its owner and admins invite people")
 
 
 class NotAllowed(Exception):
@@ -164,6 +207,8 @@ class Action:
     target_public: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(NOBODY))
     actor_public: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(OPERATOR))
     message: int | None = None
+    #: With "rules": the room's rules after the change (:class:`Rules` as a dict).
+    rules: dict[str, Any] | None = None
 
     def sanction(self) -> Sanction:
         """The sanction a mute or ban puts in place."""
@@ -184,6 +229,8 @@ class Action:
             frame["until"] = self.until
         if self.message is not None:
             frame["message"] = self.message
+        if self.rules is not None:
+            frame["rules"] = self.rules
         if self.reason:
             frame["reason"] = self.reason
         return frame

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from .backends.base import StorageError
-from .moderation import BAN, LIFTS, MUTE, OWNER, Action, Sanction
+from .moderation import BAN, LIFTS, MUTE, OWNER, Action, Rules, Sanction
 from .settings import Settings
 
 log = logging.getLogger("chatzilla.moderation")
@@ -47,8 +47,15 @@ class ModerationStore(Protocol):
     async def sanctions(self, room: str, person: str) -> list[Sanction]:
         """The person's mute and ban in the room as kept, expired or not."""
 
+    async def rules(self, room: str) -> Rules:
+        """The room's rules (the defaults when none were set)."""
+
+    async def invited(self, room: str, person: str) -> bool:
+        """Whether the person is invited to the room."""
+
     async def apply(self, action: Action) -> None:
-        """Carry out a grant, revoke, mute, unmute, ban or unban, write it in
+        """Carry out a grant, revoke, mute, unmute, ban, unban, rules,
+        invite or uninvite (a delete is only audited), write it in
         the audit log and tell the other processes, all or nothing. Lifting
         what is not there, or revoking a role nobody has, changes nothing
         but is audited all the same."""
@@ -74,8 +81,8 @@ def _changes(action: Action) -> tuple[str, str | None]:
     """What ``action`` does to the kept state: ("role", role or None to
     remove), ("sanction", kind to set), ("lift", kind to remove) or
     ("none", None): a delete is the messages' change, only audited here."""
-    if action.kind == "delete":
-        return "none", None
+    if action.kind in ("delete", "rules", "invite", "uninvite"):
+        return action.kind, None
     if action.kind == "grant":
         return "role", action.role
     if action.kind == "revoke":
@@ -92,9 +99,17 @@ class MemoryModeration:
         self._roles: dict[str, dict[str, str]] = {}
         self._sanctions: dict[tuple[str, str, str], Sanction] = {}
         self._log: list[Action] = []
+        self._rules: dict[str, Rules] = {}
+        self._invited: set[tuple[str, str]] = set()
 
     async def roles(self, room: str) -> dict[str, str]:
         return dict(self._roles.get(room, {}))
+
+    async def rules(self, room: str) -> Rules:
+        return self._rules.get(room, Rules())
+
+    async def invited(self, room: str, person: str) -> bool:
+        return (room, person) in self._invited
 
     async def sanctions(self, room: str, person: str) -> list[Sanction]:
         return [s for kind in (MUTE, BAN) if (s := self._sanctions.get((room, person, kind))) is not None]
@@ -116,6 +131,12 @@ class MemoryModeration:
         elif what == "lift":
             assert value is not None
             self._sanctions.pop((action.room, action.target, value), None)
+        elif what == "rules":
+            self._rules[action.room] = Rules(**(action.rules or {}))
+        elif what == "invite":
+            self._invited.add((action.room, action.target))
+        elif what == "uninvite":
+            self._invited.discard((action.room, action.target))
         if not roles:
             del self._roles[action.room]
         self._log.append(action)
@@ -186,6 +207,22 @@ class SQLiteModeration:
         )
         return dict(rows)
 
+    async def rules(self, room: str) -> Rules:
+        rows = await self._run(
+            lambda con: con.execute(
+                "SELECT topic, private, read_only FROM room_rules WHERE room = ?", (room,)
+            ).fetchall()
+        )
+        return Rules(rows[0][0], bool(rows[0][1]), bool(rows[0][2])) if rows else Rules()
+
+    async def invited(self, room: str, person: str) -> bool:
+        rows = await self._run(
+            lambda con: con.execute(
+                "SELECT 1 FROM invitations WHERE room = ? AND person = ?", (room, person)
+            ).fetchall()
+        )
+        return bool(rows)
+
     async def sanctions(self, room: str, person: str) -> list[Sanction]:
         rows = await self._run(
             lambda con: con.execute(
@@ -223,6 +260,21 @@ class SQLiteModeration:
                 con.execute(
                     "DELETE FROM sanctions WHERE room = ? AND person = ? AND kind = ?",
                     (action.room, action.target, value),
+                )
+            elif what == "rules":
+                r = Rules(**(action.rules or {}))
+                con.execute(
+                    "INSERT OR REPLACE INTO room_rules (room, topic, private, read_only) VALUES (?, ?, ?, ?)",
+                    (action.room, r.topic, int(r.private), int(r.read_only)),
+                )
+            elif what == "invite":
+                con.execute(
+                    "INSERT OR IGNORE INTO invitations (room, person) VALUES (?, ?)",
+                    (action.room, action.target),
+                )
+            elif what == "uninvite":
+                con.execute(
+                    "DELETE FROM invitations WHERE room = ? AND person = ?", (action.room, action.target)
                 )
             con.execute("INSERT INTO audit_log (room, action) VALUES (?, ?)", (action.room, action.to_json()))
 
@@ -327,6 +379,13 @@ class RedisModeration:
     async def roles(self, room: str) -> dict[str, str]:
         return await self._call("hgetall", self._key("roles", room))
 
+    async def rules(self, room: str) -> Rules:
+        raw = await self._call("get", self._key("rules", room))
+        return Rules(**json.loads(raw)) if raw else Rules()
+
+    async def invited(self, room: str, person: str) -> bool:
+        return bool(await self._call("sismember", self._key("invited", room), person))
+
     async def sanctions(self, room: str, person: str) -> list[Sanction]:
         raw = await self._call("hmget", self._key("sanctions", room), f"{MUTE}:{person}", f"{BAN}:{person}")
         return [Sanction(**json.loads(r)) for r in raw if r is not None]
@@ -371,6 +430,12 @@ class RedisModeration:
                 pipe.hset(self._key("sanctions", action.room), f"{value}:{action.target}", sanction)
             elif what == "lift":
                 pipe.hdel(self._key("sanctions", action.room), f"{value}:{action.target}")
+            elif what == "rules":
+                pipe.set(self._key("rules", action.room), json.dumps(Rules(**(action.rules or {})).frame()))
+            elif what == "invite":
+                pipe.sadd(self._key("invited", action.room), action.target)
+            elif what == "uninvite":
+                pipe.srem(self._key("invited", action.room), action.target)
             pipe.sadd(self._key("moderated"), action.room)
             self._record(pipe, action)
 
@@ -488,6 +553,18 @@ class PostgresModeration:
         )
         return {row[0]: row[1] for row in rows}
 
+    async def rules(self, room: str) -> Rules:
+        rows = await self._transaction(
+            lambda con: con.fetch("SELECT topic, private, read_only FROM room_rules WHERE room = $1", room)
+        )
+        return Rules(rows[0][0], rows[0][1], rows[0][2]) if rows else Rules()
+
+    async def invited(self, room: str, person: str) -> bool:
+        rows = await self._transaction(
+            lambda con: con.fetch("SELECT 1 FROM invitations WHERE room = $1 AND person = $2", room, person)
+        )
+        return bool(rows)
+
     async def sanctions(self, room: str, person: str) -> list[Sanction]:
         rows = await self._transaction(
             lambda con: con.fetch(
@@ -547,6 +624,27 @@ class PostgresModeration:
                     action.room,
                     action.target,
                     value,
+                )
+            elif what == "rules":
+                r = Rules(**(action.rules or {}))
+                await con.execute(
+                    "INSERT INTO room_rules (room, topic, private, read_only) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (room) DO UPDATE SET topic = excluded.topic, private = excluded.private, "
+                    "read_only = excluded.read_only",
+                    action.room,
+                    r.topic,
+                    r.private,
+                    r.read_only,
+                )
+            elif what == "invite":
+                await con.execute(
+                    "INSERT INTO invitations (room, person) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    action.room,
+                    action.target,
+                )
+            elif what == "uninvite":
+                await con.execute(
+                    "DELETE FROM invitations WHERE room = $1 AND person = $2", action.room, action.target
                 )
             await self._record(con, action)
 

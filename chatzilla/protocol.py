@@ -167,10 +167,14 @@ class Moderate:
     minutes: int | None = None
     reason: str | None = None
     ref: str | None = None
+    #: With ``rules`` (no ``person``): the fields to change.
+    topic: str | None = None
+    private: bool | None = None
+    read_only: bool | None = None
 
 
 #: The frame types of :class:`Moderate`.
-MODERATE = ("grant", "revoke", "mute", "unmute", "ban", "unban")
+MODERATE = ("grant", "revoke", "mute", "unmute", "ban", "unban", "rules", "invite", "uninvite")
 
 Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Reaction | Moderate
 
@@ -275,6 +279,14 @@ def _required(frame: dict[str, Any], name: str, ref: str | None) -> str:
     return value
 
 
+def _boolean(frame: dict[str, Any], name: str, ref: str | None) -> bool | None:
+    """An optional true or false: None when absent (or null)."""
+    value = frame.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise ProtocolError("bad_frame", f"field '{name}' must be true or false", ref)
+    return value
+
+
 def _integer(frame: dict[str, Any], name: str, minimum: int, ref: str | None) -> int | None:
     value = frame.get(name)
     if value is None:
@@ -353,6 +365,15 @@ def parse_frame(text: str, version: int = 1) -> Command:
         return Typing(ref=ref)
     if kind == "leave":
         return Leave(ref=ref)
+    if kind == "rules" and version == 2:
+        return Moderate(
+            kind=kind,
+            person="",
+            topic=_field(frame, "topic", ref),
+            private=_boolean(frame, "private", ref),
+            read_only=_boolean(frame, "read_only", ref),
+            ref=ref,
+        )
     if kind in MODERATE and version == 2:
         return Moderate(
             kind=kind,

@@ -22,7 +22,7 @@ from chatzilla.backends.postgres import PostgresBackend
 from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.chat import DELETE, EDIT, REACT, Change
 from chatzilla.identity import Person
-from chatzilla.moderation import Action
+from chatzilla.moderation import Action, Rules
 from chatzilla.moderation_store import PostgresModeration, SQLiteModeration
 from chatzilla.signin import digest
 
@@ -52,6 +52,10 @@ async def _fill(backend, accounts, store) -> None:
     await store.apply(Action("grant", "dev", BOB.id, ALICE.id, 1001.0, role="moderator"))
     await store.apply(Action("mute", "lobby", BOB.id, "", 1002.0, until=5000.0, reason="calm down"))
     await store.apply(Action("ban", "dev", "p0000000000c3", BOB.id, 1003.0, reason="spam"))
+    await store.apply(
+        Action("rules", "dev", "", ALICE.id, 1004.0, rules=Rules("team ✓", True, False).frame())
+    )
+    await store.apply(Action("invite", "dev", BOB.id, ALICE.id, 1005.0))
 
 
 async def _sqlite_filled(path: str) -> None:
@@ -105,6 +109,7 @@ def test_a_backup_goes_from_sqlite_to_postgres_and_back_unchanged(tmp_path, data
             bounds = await sqlite.bounds("dev")
             bot = await accounts.token_person(digest("czb_alice"))
             roles = await store.roles("dev")
+            rules = await store.rules("dev"), await store.invited("dev", BOB.id)
             mutes = await store.sanctions("lobby", BOB.id)
             audit = await store.audit(None, 10)
             # A new message after the copy gets the next id, never a used one.
@@ -114,22 +119,25 @@ def test_a_backup_goes_from_sqlite_to_postgres_and_back_unchanged(tmp_path, data
             await sqlite.close()
             await accounts.close()
             await store.close()
-        return from_sqlite, from_postgres, again, pg_page, page, bounds, bot, roles, mutes, audit, new
+        return from_sqlite, from_postgres, again, pg_page, page, bounds, bot, roles, rules, mutes, audit, new
 
-    from_sqlite, from_postgres, again, pg_page, page, bounds, bot, roles, mutes, audit, new = asyncio.run(
-        scenario()
+    from_sqlite, from_postgres, again, pg_page, page, bounds, bot, roles, rules, mutes, audit, new = (
+        asyncio.run(scenario())
     )
     assert from_sqlite[0] == {"kind": "chatzilla-export", "version": 1, "room": None}
     kinds = [r["kind"] for r in from_sqlite[1:]]
     assert {k: kinds.count(k) for k in set(kinds)} == {
-        "room": 2, "message": 16, "person": 2, "token": 1, "session": 1, "role": 2, "sanction": 2, "audit": 4,
+        "room": 2, "message": 16, "person": 2, "token": 1, "session": 1, "role": 2, "sanction": 2, "audit": 6,
+        "rules": 1, "invitation": 1,
     }  # fmt: skip
     assert from_postgres == from_sqlite and again == from_sqlite
     assert [(m.id, m.content) for m in page] == [(m.id, m.content) for m in pg_page]
     assert page[0].content == "edited ✓" and page[0].edited is not None and page[2].deleted
     assert bounds == (1, 10) and new.id == 11
     assert bot == ALICE and roles == {ALICE.id: "owner", BOB.id: "moderator"}
-    assert mutes[0].reason == "calm down" and [a.kind for a in audit] == ["claim", "grant", "mute", "ban"]
+    assert rules == (Rules("team ✓", True, False), True)
+    assert mutes[0].reason == "calm down"
+    assert [a.kind for a in audit] == ["claim", "grant", "mute", "ban", "rules", "invite"]
 
 
 def test_an_export_of_one_room_holds_that_room_alone(tmp_path, database_url):
@@ -216,7 +224,7 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
                 await accounts.token_person(digest("czb_alice")),
             )
             roles = await store.roles("dev")
-            sanctions = await store.sanctions("lobby", BOB.id)
+            sanctions = await store.sanctions("lobby", BOB.id) + [await store.invited("dev", BOB.id)]
             audit = await store.audit(None, 10)
         finally:
             await backend.close()
@@ -227,7 +235,7 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
     removed, again, dev, lobby, changes, rev, seen, roles, sanctions, audit = asyncio.run(scenario())
     assert removed == {
         "messages": 10, "reactions": 2, "links": 1, "sessions": 1, "bot_tokens": 0, "room_roles": 1,
-        "sanctions": 1, "audit entries redacted": 3, "people": 1,
+        "sanctions": 1, "invitations": 1, "audit entries redacted": 4, "people": 1,
     }  # fmt: skip
     assert again == {"messages": 0, "reactions": 0, "links": 0}
     bobs = [m for m in dev + lobby if m.sender == FORGOTTEN]
@@ -243,12 +251,12 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
     reactions = {m.id: m.reactions for m in dev if m.id in (5, 7)}
     assert reactions == {5: (("👍", (ALICE.key(),)),), 7: ()}
     assert seen[:3] == (None, None, None) and seen[3] == ALICE and seen[4] == ALICE
-    assert roles == {ALICE.id: "owner"} and sanctions == []
+    assert roles == {ALICE.id: "owner"} and sanctions == [False]
     text = json.dumps([a.to_json() for a in audit])
     assert (
         BOB.id not in text
         and "Bob" not in text
-        and [a.kind for a in audit] == ["claim", "grant", "mute", "ban"]
+        and [a.kind for a in audit] == ["claim", "grant", "mute", "ban", "rules", "invite"]
     )
 
 
@@ -297,6 +305,9 @@ def test_the_command_line_as_an_operator_runs_it(tmp_path):
     assert [(s.kind, s.reason, s.actor) for s in sanctions] == [("ban", "flooding", "")]
     assert sanctions[0].until == pytest.approx(time.time() + 3600, abs=60)
     assert roles == {ALICE.id: "owner"}
+    ruled = admin("rules", "dev", "--read-only", "yes", "--topic", "news", db=db)
+    assert ruled.stdout == 'rules of dev: {"topic": "news", "private": true, "read_only": true}\n'
+    assert admin("invite", "dev", "alice@example.com", db=db).stdout == f"invite: Alice ({ALICE.id}) in dev\n"
     # A backup and a restore into a new file, by file.
     backup, copy = str(tmp_path / "backup.jsonl"), str(tmp_path / "copy.db")
     exported = admin("export", "--output", backup, db=db)

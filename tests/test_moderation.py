@@ -313,3 +313,71 @@ async def test_a_moderator_deletes_anyones_message_and_it_is_audited_and_caught_
     assert (await answer(bob, "d3"))["code"] == "not_allowed"
     await alice.send({"type": "delete", "id": 999, "ref": "d4"})
     assert (await answer(alice, "d4"))["code"] == "not_found"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_private_room_lets_in_the_invited_alone(person, connect):
+    alice, a, joined = await person("alice@example.com", "Alice")
+    assert joined["rules"] == {"topic": "", "private": False, "read_only": False}
+    bob, _b, _ = await person("bob@example.com", "Bob")
+    await alice.expect("presence")
+    await bob.send({"type": "rules", "topic": "mine now", "ref": "r0"})
+    assert (await answer(bob, "r0"))["code"] == "not_allowed"
+    await alice.send({"type": "rules", "private": True, "topic": "  the  team's room ", "ref": "r1"})
+    done = await answer(alice, "r1")
+    rules = {"topic": "the team's room", "private": True, "read_only": False}
+    assert (done["type"], done["action"], done["rules"], done["by"]) == ("moderated", "rules", rules, a)
+    assert (await bob.expect("moderated"))["rules"] == rules  # present before: stays until leaving
+    carol, c, _ = await person("carol@example.com", "Carol", room=None)
+    await carol.send({"type": "join", "room": "dev", "ref": "j"})
+    refused = await answer(carol, "j")
+    assert refused["code"] == "not_invited" and "private" in refused["reason"]
+    await alice.send({"type": "invite", "person": c["id"], "ref": "i"})
+    assert (await answer(alice, "i"))["action"] == "invite"
+    await carol.send({"type": "join", "room": "dev", "ref": "j2"})
+    joined = await carol.expect("joined")
+    assert joined["rules"] == rules
+    await alice.send({"type": "uninvite", "person": c["id"], "ref": "u"})
+    assert (await answer(alice, "u"))["action"] == "uninvite"
+    closed = await answer(carol, None)
+    while closed["type"] != "_close":
+        closed = await carol.recv()
+    assert (closed["code"], closed["reason"]) == (4403, "This room is private: you are not invited any more")
+    # The lobby is everyone's; a topic has a length.
+    lobby, _, _ = await person("root@example.com", "Root", room=None)
+    await lobby.send({"type": "join", "room": "lobby"})
+    await lobby.expect("joined")
+    await alice.send({"type": "rules", "topic": "x" * 201, "ref": "t"})
+    assert (await answer(alice, "t"))["code"] == "bad_frame"
+    await alice.send({"type": "rules", "private": "yes", "ref": "p"})
+    assert (await answer(alice, "p"))["code"] == "bad_frame"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_in_a_read_only_room_only_moderators_speak(person):
+    alice, _a, _ = await person("alice@example.com", "Alice")
+    bob, b, _ = await person("bob@example.com", "Bob")
+    await alice.expect("presence")
+    await alice.send({"type": "rules", "read_only": True, "topic": "announcements", "ref": "r"})
+    assert (await answer(alice, "r"))["rules"]["read_only"] is True
+    await bob.send({"type": "message", "content": "can I?", "ref": "m"})
+    refused = await answer(bob, "m")
+    assert refused["code"] == "read_only" and "only its moderators" in refused["reason"]
+    await alice.say("the news", "n")
+    assert (await answer(bob, None))["content"] == "the news"
+    await alice.send({"type": "grant", "person": b["id"], "role": "moderator", "ref": "g"})
+    await answer(alice, "g")
+    await bob.send({"type": "message", "content": "now I may", "ref": "m2"})
+    assert (await answer(bob, "m2"))["type"] == "sent"
+    # Someone who joins later is told at once.
+    _, _, joined = await person("carol@example.com", "Carol")
+    assert joined["rules"] == {"topic": "announcements", "private": False, "read_only": True}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_lobby_cannot_be_private(person):
+    root, _r, _ = await person(ADMIN, "Root", room="lobby")
+    await root.send({"type": "rules", "private": True, "ref": "p"})
+    assert (await answer(root, "p"))["code"] == "not_allowed"
+    await root.send({"type": "rules", "topic": "welcome", "ref": "t"})
+    assert (await answer(root, "t"))["rules"]["topic"] == "welcome"

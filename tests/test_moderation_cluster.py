@@ -85,6 +85,15 @@ def test_a_mute_and_a_ban_given_on_one_process_hold_on_the_other(shared, servers
                 seen[frame["type"]] = frame
             assert seen["changed"]["deleted"] and seen["moderated"]["reason"] == "not sorry"
 
+            # A read-only room, set on one process, holds on the other.
+            await alice.send({"type": "rules", "read_only": True, "ref": "ro"})
+            assert (await bob.expect("moderated"))["rules"]["read_only"] is True
+            await bob.send({"type": "message", "content": "may I?", "ref": "q"})
+            assert (await bob.expect("error"))["code"] == "read_only"
+            await alice.send({"type": "rules", "read_only": False, "ref": "rw"})
+            assert (await bob.expect("moderated"))["rules"]["read_only"] is False
+            await until_ref(alice, "rw")
+
             await alice.send({"type": "ban", "person": b["id"], "reason": "again", "ref": "b"})
             assert (await bob.expect("moderated"))["action"] == "ban"
             closed = await bob.expect("_close")

@@ -232,3 +232,35 @@ def test_an_action_goes_through_json_unchanged():
     for bad in ("[]", '{"kind": "explode"}', "not json"):
         with pytest.raises(ValueError):
             Action.from_json(bad)
+
+
+def test_rules_and_invitations_are_kept(make_store):
+    from chatzilla.moderation import Rules
+
+    async def scenario():
+        store = make_store()
+        try:
+            before = await store.rules("dev"), await store.invited("dev", "pguest")
+            rules = Rules("the team's room", private=True).frame()
+            await store.apply(act("rules", "", rules=rules))
+            await store.apply(act("invite", "pguest"))
+            await store.apply(act("invite", "pother"))
+            await store.apply(act("uninvite", "pother"))
+        finally:
+            await store.close()
+        again = make_store()
+        try:
+            after = (
+                await again.rules("dev"),
+                await again.invited("dev", "pguest"),
+                await again.invited("dev", "pother"),
+            )
+            log = [a.kind for a in await again.audit("dev", 10)]
+            return before, after, log
+        finally:
+            await again.close()
+
+    before, after, log = asyncio.run(scenario())
+    assert before == (Rules(), False)
+    assert after == (Rules("the team's room", True, False), True, False)
+    assert log == ["rules", "invite", "invite", "uninvite"]

@@ -414,5 +414,21 @@ MIGRATIONS: tuple[str, ...] = (
         RETURN NEXT;
     END $$;
     """,
+    # 7: rooms with rules (chatzilla.moderation_store): a topic, private
+    # (invited people only) and read-only (moderators only speak); who is
+    # invited to a private room.
+    """
+    CREATE TABLE room_rules (
+        room text PRIMARY KEY,
+        topic text NOT NULL,
+        private boolean NOT NULL,
+        read_only boolean NOT NULL
+    );
+    CREATE TABLE invitations (
+        room text NOT NULL,
+        person text NOT NULL,
+        PRIMARY KEY (room, person)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

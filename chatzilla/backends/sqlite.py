@@ -140,6 +140,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN reactions TEXT;
     """,
+    # 9: rooms with rules (chatzilla.moderation_store): a topic, private
+    # (invited people only) and read-only (moderators only speak); who is
+    # invited to a private room.
+    """
+    CREATE TABLE room_rules (
+        room TEXT PRIMARY KEY,
+        topic TEXT NOT NULL,
+        private INTEGER NOT NULL,
+        read_only INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE invitations (
+        room TEXT NOT NULL,
+        person TEXT NOT NULL,
+        PRIMARY KEY (room, person)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

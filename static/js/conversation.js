@@ -195,6 +195,11 @@ export class Conversation {
     return this._change({ type: 'edit', id, content: checked.content });
   }
 
+  /** Whether this person may speak here: not in a read-only room, unless one of its moderators. */
+  canSpeak() {
+    return !(this.rules && this.rules.read_only) || (RANK[this.roles[this.me]] || 0) >= RANK.moderator;
+  }
+
   /**
    * Whether this person may moderate `key` here (mute, ban, delete their
    * messages): a moderator, owner or admin above them (docs/protocol.md).
@@ -275,6 +280,7 @@ export class Conversation {
     this.me = frame.email;
     this.participants = frame.participants.slice();
     this.roles = { ...(frame.roles || {}) };
+    this.rules = frame.rules || null;
     const startOver = this._catchUpGap(frame);
     if (startOver) {
       // Not every missed message can be fetched (too many, or some are
@@ -292,6 +298,8 @@ export class Conversation {
       history: history.map((message) => this._shown(message)),
       roles: this.roles,
       muted: frame.muted || null,
+      rules: this.rules,
+      canSpeak: this.canSpeak(),
     });
     // No `since`: the history is the room's latest; none means a new room.
     if (first && frame.history.length === 0) { this._reachedBeginning(Boolean(frame.truncated)); }
@@ -462,12 +470,15 @@ export class Conversation {
   _onModerated(frame) {
     if (frame.action === 'grant' || frame.action === 'claim') { this.roles[frame.person] = frame.role; }
     if (frame.action === 'revoke') { delete this.roles[frame.person]; }
+    if (frame.action === 'rules') { this.rules = frame.rules || null; }
     const name = (key) => (key === this.me ? 'you' : this._directory ? this._directory.name(key) : key);
     const text = moderationNotice(frame, name(frame.person), name(frame.by));
     this._view.moderated(text.charAt(0).toUpperCase() + text.slice(1), {
       roles: this.roles,
       action: frame.action,
       mine: frame.person === this.me,
+      rules: this.rules,
+      canSpeak: this.canSpeak(),
     });
   }
 

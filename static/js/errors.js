@@ -48,6 +48,8 @@ export const ON_ERROR = Object.freeze({
   banned: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   not_allowed: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   unknown_person: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  not_invited: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  read_only: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
 });
 
 // A code this page does not know yet.

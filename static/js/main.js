@@ -189,6 +189,7 @@ function begin(email) {
       jump: byId('jump'),
       jumpLabel: byId('jump-label'),
       typing: byId('typing'),
+      topic: byId('room-topic'),
     },
     title: TITLE,
     now: timers.now,

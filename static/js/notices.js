@@ -37,6 +37,13 @@ export function howLong(ts, until) {
   return 'for ' + minutes + ' min';
 }
 
+/** A room's rules in words: "private, read-only, topic: Team room". */
+export function rulesWords(rules) {
+  const parts = [rules.private ? 'private' : 'public', rules.read_only ? 'read-only' : 'open to all to speak'];
+  if (rules.topic) { parts.push('topic: ' + rules.topic); }
+  return parts.join(', ');
+}
+
 const ROLE_NAMES = { owner: 'the owner', moderator: 'a moderator' };
 
 /**
@@ -54,6 +61,9 @@ export function moderationNotice(frame, person, by) {
     case 'unmute': return by + ' lifted ' + person + "'s mute" + why;
     case 'ban': return by + ' banned ' + person + ' ' + howLong(frame.ts, frame.until) + why;
     case 'unban': return by + ' lifted ' + person + "'s ban" + why;
+    case 'rules': return by + ' set the room ' + rulesWords(frame.rules || {});
+    case 'invite': return by + ' invited ' + person + why;
+    case 'uninvite': return by + ' withdrew the invitation of ' + person + why;
     case 'delete':
       return by + ' deleted ' + (person === 'you' ? 'a message of yours' : 'a message of ' + person) + why;
     default: return by + ' moderated ' + person + why;

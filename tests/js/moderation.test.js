@@ -88,3 +88,20 @@ it('offers moderation only above the other person', () => {
   assert.deepEqual({ ...frame, ref: undefined }, { type: 'ban', person: 'pc', reason: 'spam', ref: undefined });
   assert.ok(frame.ref.startsWith('p1.x'));
 });
+
+it('knows who may speak in a read-only room', () => {
+  const { view, conversation } = signedIn();
+  conversation.receive({
+    type: 'joined', protocol: 2, you: BOB, room: 'dev', participants: [ALICE, BOB], history: [],
+    roles: { pa: 'owner' }, rules: { topic: 'news', private: false, read_only: true },
+  });
+  assert.equal(conversation.canSpeak(), false);
+  assert.equal(view.named('joined')[0][1].canSpeak, false);
+  conversation.receive({ type: 'moderated', action: 'grant', role: 'moderator', person: BOB, by: ALICE, ts: 5 });
+  assert.equal(view.named('moderated').at(-1)[2].canSpeak, true);
+  conversation.receive({ type: 'moderated', action: 'rules', person: { id: '', name: 'someone', avatar: '' },
+    by: ALICE, ts: 6, rules: { topic: '', private: true, read_only: false } });
+  const [, text, what] = view.named('moderated').at(-1);
+  assert.equal(text, 'Alice set the room private, open to all to speak');
+  assert.deepEqual(what.rules, { topic: '', private: true, read_only: false });
+});

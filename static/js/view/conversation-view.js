@@ -73,11 +73,12 @@ export class ConversationView {
 
   // -- what the conversation says -------------------------------------------------
 
-  joined({ me, participants, first, truncated, history, roles = {}, muted = null }) {
+  joined({ me, participants, first, truncated, history, roles = {}, muted = null, rules = null, canSpeak = true }) {
     this._me = me;
     this._page.showChat(first);
     this._people.set(participants, me, roles);
     this._people.live(true);
+    this._showRules(rules, canSpeak);
     if (muted) {
       this._composer.problem('You are muted in this room ' + howLong(this._now() / 1000, muted.until) +
         (muted.reason ? ': ' + muted.reason : ''));
@@ -213,9 +214,27 @@ export class ConversationView {
 
   problem(reason) { this._composer.problem(reason); }
 
+  // The room's topic by its name; a read-only room says so to those who may not speak.
+  _showRules(rules, canSpeak) {
+    const topic = this._el.topic;
+    if (topic) {
+      const words = rules ? [rules.topic, rules.private ? 'private' : '', rules.read_only ? 'read-only' : '']
+        .filter(Boolean).join(' · ') : '';
+      topic.textContent = words;
+      topic.hidden = !words;
+    }
+    if (!canSpeak) {
+      this._composer.problem('This room is read-only: only its moderators speak here.');
+    } else if (rules && this._readOnlyShown) {
+      this._composer.problem('');
+    }
+    this._readOnlyShown = !canSpeak;
+  }
+
   /** A moderation notice (`text`); `roles` as they are now; `mine`: it concerns this person. */
-  moderated(text, { roles, action, mine }) {
+  moderated(text, { roles, action, mine, rules = null, canSpeak = true }) {
     this._people.roles(roles);
+    if (action === 'rules' || action === 'grant' || action === 'revoke') { this._showRules(rules, canSpeak); }
     this._list.refreshMenus();
     this._atEnd(() => this._list.insert(this._list.textItem('notice moderation', text), this._list.liveEnd()));
     if (mine && (action === 'mute' || action === 'ban')) { this._composer.problem(text); }
