@@ -124,6 +124,6 @@ bench: setup
 	@[ -d bench/node/node_modules ] || npm ci --prefix bench/node --no-audit --no-fund
 	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 16384 2>/dev/null || true; \
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
-	$(BIN)/python bench/ack_rate.py --write docs/performance.md
+	$(BIN)/python bench/ack_rate.py --rounds 3 --write docs/performance.md
 	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 32768 2>/dev/null || true; \
 	$(BIN)/python bench/crowd.py --write docs/performance.md

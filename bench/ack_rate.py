@@ -11,7 +11,10 @@ runs happen side by side in one invocation so the ratios compare like with
 like. Flood control is off (``--rate-limit 0``): the figure is the server's,
 not the limit's. Postgres gets a database of its own on the server at
 ``--postgres`` (created and dropped), Redis a key prefix of its own at
-``--redis`` (deleted after); postgres+redis gets both.
+``--redis`` (deleted after); postgres+redis gets both. Then, for the stores
+many processes share, the one room again with the clients spread over two
+server processes: each message is delivered in both. ``--rounds`` measures
+each cell several times, the kinds taking turns, and reports the median.
 
     .venv/bin/python bench/ack_rate.py --clients 20 --seconds 10
 """
@@ -24,6 +27,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import tempfile
 import time
@@ -74,17 +78,36 @@ async def sender(url: str, n: int, window: int, stop_at: float, counts: list[int
     ws.close()
 
 
-async def measure(url: str, clients: int, window: int, seconds: float, shared: bool) -> float:
+async def measure(urls: list[str], clients: int, window: int, seconds: float, shared: bool) -> float:
+    """Acknowledgements a second; client n speaks to ``urls[n % len(urls)]``."""
     counts = [0] * clients
     start = time.monotonic()
     stop_at = start + seconds
     await asyncio.gather(
-        *(sender(url, n, window, stop_at, counts, "bench" if shared else f"bench{n}") for n in range(clients))
+        *(
+            sender(urls[n % len(urls)], n, window, stop_at, counts, "bench" if shared else f"bench{n}")
+            for n in range(clients)
+        )
     )
     return sum(counts) / seconds
 
 
+def cell(kind: str, tmp: str, args: argparse.Namespace, shared: bool, processes: int) -> float:
+    """One measurement on a fresh store of ``kind``, with ``processes`` servers sharing it."""
+    with storage(kind, tmp, args) as flags:
+        servers = [start_server(*flags) for _ in range(processes)]
+        try:
+            urls = [url for _, url in servers]
+            return asyncio.run(measure(urls, args.clients, args.window, args.seconds, shared))
+        finally:
+            for proc, _ in servers:
+                proc.terminate()
+                proc.wait(10)
+
+
 KINDS = ("memory", "sqlite", "postgres", "redis", "postgres+redis")
+#: The kinds many processes can share.
+SHARED = ("postgres", "redis", "postgres+redis")
 
 
 @contextlib.contextmanager
@@ -135,6 +158,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--window", type=int, default=1, help="messages in flight per client")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure each cell this many times, kinds in turns; report the median",
+    )
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, of " + ", ".join(KINDS))
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
@@ -149,25 +178,27 @@ def main() -> None:
     )
     start_load = os.getloadavg()[0]
     lines = ["| scenario | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
+    receivers = args.clients - 1
     with tempfile.TemporaryDirectory() as tmp:
-        for shared, label in (
-            (False, "acks/s, a room per client (no fan-out)"),
-            (True, f"acks/s, one room ({args.clients - 1} receivers each)"),
+        for shared, processes, label in (
+            (False, 1, "acks/s, a room per client (no fan-out)"),
+            (True, 1, f"acks/s, one room ({receivers} receivers each)"),
+            (True, 2, f"acks/s, one room, clients on 2 processes ({receivers} receivers each)"),
         ):
-            results = {}
-            for kind in kinds:
-                with storage(kind, tmp, args) as flags:
-                    proc, url = start_server(*flags)
-                    try:
-                        results[kind] = asyncio.run(
-                            measure(url, args.clients, args.window, args.seconds, shared)
-                        )
-                    finally:
-                        proc.terminate()
-                        proc.wait(10)
-            lines.append(f"| {label} | " + " | ".join(f"{results[k]:.0f}" for k in kinds) + " |")
+            measured: dict[str, list[float]] = {k: [] for k in kinds if processes == 1 or k in SHARED}
+            for turn in range(args.rounds):
+                # Kinds in turns, each round in the other order: load from
+                # elsewhere falls on all of them alike.
+                for kind in list(measured)[:: 1 if turn % 2 == 0 else -1]:
+                    measured[kind].append(cell(kind, tmp, args, shared, processes))
+            results = {k: statistics.median(v) for k, v in measured.items()}
+            lines.append(
+                f"| {label} | "
+                + " | ".join(f"{results[k]:.0f}" if k in results else "-" for k in kinds)
+                + " |"
+            )
             if shared:
-                fanout = " | ".join(f"{results[k] * (args.clients - 1):.0f}" for k in kinds)
+                fanout = " | ".join(f"{results[k] * receivers:.0f}" if k in results else "-" for k in kinds)
                 lines.append(f"| deliveries/s in that room | {fanout} |")
     load = f"load average {start_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     print("\n".join([*lines, load]))
@@ -179,7 +210,8 @@ def main() -> None:
                 "",
                 f"bench/ack_rate.py (`make bench` runs it last): {args.clients} websocket clients, each "
                 f"sending as fast as its acknowledgements come back ({args.window} in flight), "
-                f"{args.seconds:.0f} s a cell, flood control off; one server process per storage, on "
+                f"{args.seconds:.0f} s a cell, median of {args.rounds} (kinds in turns), flood control off; "
+                "one server process per storage (two sharing it in the last rows), on "
                 f"{platform.node()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d')}, {load}. "
                 "Postgres and Redis are the machine's own, on loopback.",
                 "",

@@ -162,35 +162,55 @@ def test_people_on_two_processes_chat(shared, servers):
 
 def test_messages_sent_at_once_on_two_processes_reach_everyone_once_in_order(shared, servers):
     one, two = servers(shared)
-    rounds = 30
+    rounds, writers_per_process = 10, 5
+    total = rounds * writers_per_process * 2
+
+    async def chatter(writer, i: int) -> list[int]:
+        """Send ``rounds`` messages, each once the last is acknowledged;
+        return every id this connection saw, acknowledgements and the
+        others' messages together, in the order they came, up to the last."""
+        ids = []
+        for k in range(rounds):
+            await writer.send({"type": "message", "content": f"{i}:{k}", "ref": f"{i}-{k}"})
+            while True:
+                frame = await writer.recv(timeout=15)
+                if frame["type"] in ("message", "sent"):
+                    ids.append(frame["id"])
+                if frame["type"] == "sent":
+                    assert frame["ref"] == f"{i}-{k}", frame
+                    break
+        while len(ids) < total:
+            frame = await writer.recv(timeout=15)
+            if frame["type"] == "message":
+                ids.append(frame["id"])
+        return ids
 
     async def scenario():
         readers = [await WebSocketClient(server.url).connect() for server in (one, two)]
-        writers = [await WebSocketClient(server.url).connect() for server in (one, two)]
+        writers = [await WebSocketClient(server.url).connect() for server in (one, two) * writers_per_process]
         try:
             for i, client in enumerate(readers + writers):
                 await client.join(f"person{i}@example.com")
-            # Both writers send without waiting for acknowledgements: their
-            # appends race in the shared store.
-            for k in range(rounds):
-                for i, writer in enumerate(writers):
-                    await writer.send({"type": "message", "content": f"{i}:{k}", "ref": f"{i}-{k}"})
+            # The writers' appends race in the shared store, from both processes.
+            seen = await asyncio.gather(*(chatter(writer, i) for i, writer in enumerate(writers)))
+            for ids in seen:
+                assert ids == list(range(1, total + 1))  # in order, each once
             for reader in readers:
                 ids = []
-                while len(ids) < 2 * rounds:
+                while len(ids) < total:
                     frame = await reader.recv(timeout=15)
                     if frame["type"] == "message":
                         ids.append(frame["id"])
-                assert ids == list(range(1, 2 * rounds + 1))  # each once, in id order, no gap
+                assert ids == list(range(1, total + 1))  # each once, in id order, no gap
             await asyncio.sleep(1)
-            for reader in readers:  # and no message again
-                while not reader.frames.empty():
-                    assert reader.frames.get_nowait()["type"] != "message"
+            for client in readers + writers:  # and no message again
+                while not client.frames.empty():
+                    assert client.frames.get_nowait()["type"] not in ("message", "sent")
         finally:
             for client in readers + writers:
                 await client.close()
 
-    run(scenario(), timeout=60)
+    run(scenario(), timeout=90)
 
 
 def test_history_since_and_retries_across_processes(shared, servers):

@@ -201,6 +201,8 @@ class PostgresStore(NetworkedBackend):
         # Messages in hand, from an append's answer or a notification that
         # carried them: delivered in turn with no read.
         self._ready: dict[tuple[str, int], Message] = {}
+        # The batch being written: its time and its appends (see _claim).
+        self._writing: tuple[float, list[_Pending]] = (0.0, [])
         self._wake = asyncio.Event()
         #: Transactions of appends committed, for the benchmark and the group-commit test.
         self.commits = 0
@@ -308,12 +310,15 @@ class PostgresStore(NetworkedBackend):
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
+                self._writing = (self._clock(), batch)
                 try:
-                    rows = await self._write(batch)
+                    rows = await self._write(batch, self._writing[0])
                 except ERRORS as exc:
+                    self._writing = (0.0, [])
                     self._failed("append", exc)
                     await self._settle_failed(batch, exc)
                     continue
+                self._writing = (0.0, [])
                 self._healthy = True
                 self.commits += 1
                 for pending, row in zip(batch, rows, strict=True):
@@ -326,8 +331,8 @@ class PostgresStore(NetworkedBackend):
         finally:
             self._flushing = None
 
-    async def _write(self, batch: list[_Pending]) -> list[asyncpg.Record]:
-        """Store ``batch``: one statement. Raises one of :data:`ERRORS`, or
+    async def _write(self, batch: list[_Pending], ts: float) -> list[asyncpg.Record]:
+        """Store ``batch`` at time ``ts``: one statement. Raises one of :data:`ERRORS`, or
         :class:`_Sent` when the statement was sent and may have committed."""
         assert self._pool is not None
         async with self._pool.acquire(timeout=COMMAND_TIMEOUT) as con:
@@ -339,7 +344,7 @@ class PostgresStore(NetworkedBackend):
                     [p.content for p in batch],
                     [p.ref for p in batch],
                     [p.token for p in batch],
-                    self._clock(),
+                    ts,
                     DEDUP_WINDOW,
                 )
             except asyncpg.PostgresError:
@@ -709,11 +714,29 @@ class PostgresStore(NetworkedBackend):
         """Deliver ``message``, the next of ``room``, with its origin if it
         is one of this process's appends."""
         self._last_read[room] = message.id
-        token = self._token_of.pop((room, message.id), None)
+        token = self._token_of.pop((room, message.id), None) or self._claim(room, message)
         _, origin, delivered = self._origins.pop(token, (room, None, None)) if token else (room, None, None)
         deliver_stored(self._deliver, room, message, origin)
         if delivered is not None and not delivered.done():
             delivered.set_result(None)
+
+    def _claim(self, room: str, message: Message) -> str | None:
+        """The token of ``message`` if it is an append of the batch being
+        written: read before the write's answer came back (a message
+        committed after it, by another process, was heard of first), it is
+        known by its batch's time and its fields (the first of equal ones
+        not delivered yet: they were numbered in that order)."""
+        ts, batch = self._writing
+        if message.ts != ts:
+            return None
+        fields = (room, message.sender, message.content, message.ref)
+        for pending in batch:
+            if (
+                pending.token in self._origins
+                and (pending.room, pending.sender, pending.content, pending.ref) == fields
+            ):
+                return pending.token
+        return None
 
     def _stop_waiting(self, room: str | None = None) -> None:
         """Let the appends waiting for delivery in ``room`` (every room: None)
