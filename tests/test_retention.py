@@ -20,6 +20,7 @@ from chatzilla.backends.postgres import PostgresBackend
 from chatzilla.backends.redis import RedisBackend
 from chatzilla.backends.retention import KEEP_ALL, Retention, truncated
 from chatzilla.backends.sqlite import SQLiteBackend
+from chatzilla.chat import EDIT, Change
 
 from .conftest import make_settings
 from .helpers import Clock
@@ -209,3 +210,23 @@ async def test_redis_keeps_more_than_ten_thousand_messages(redis_url, prefix):  
         assert await backend.bounds("lobby") == (1, count)
     finally:
         await backend.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_changes_to_removed_messages_do_not_hide_later_changes(make_backend):
+    """A catch-up on changes asks for the first ``limit`` changed messages
+    after a change id; those retention removed are left out, and the ones
+    still kept behind them come all the same: a page of removed messages
+    alone must not read as "no more changes"."""
+    clock = Clock(1_000_000.0)
+    backend = await make_backend(Retention(messages=25), clock)
+    ids = await fill(backend, clock, 20)
+    for message_id in ids:
+        await backend.change("lobby", message_id, Change(EDIT, "edited"))
+    ids += await fill(backend, clock, 30)  # 1 to 25 are removed
+    kept, _ = await backend.change("lobby", ids[-1], Change(EDIT, "the last, edited"))
+    await prune(backend)
+    changed, rev = await backend.changes("lobby", 0, 10)
+    assert rev == 21
+    assert [(m.id, m.rev, m.content) for m in changed] == [(ids[-1], 21, "the last, edited")]
+    assert kept is not None and kept.rev == 21

@@ -838,12 +838,34 @@ class RedisBackend(RedisPresence):
         raise StorageError("the message kept changing; try again")
 
     async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
+        revs = self._key("revs", room)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.get(self._key("rev", room))
-                pipe.zrangebyscore(self._key("revs", room), f"({after}", "+inf", start=0, num=max(limit, 1))
-                last, ids = await pipe.execute()
-            found = await self._by_ids(room, [int(i) for i in ids][:limit])
+            # The latest id first: changes listed past it are news all the same.
+            last = await self._redis.get(self._key("rev", room))
+            found: list[Message] = []
+            while len(found) < limit:
+                want = limit - len(found)
+                listed = cast(
+                    list[tuple[str, float]],
+                    await self._redis.zrangebyscore(
+                        revs, f"({after}", "+inf", start=0, num=want, withscores=True
+                    ),
+                )
+                ids = [int(i) for i, _ in listed]
+                kept = await self._by_ids(room, ids)
+                found += kept
+                # Retention removed these messages (their stream entries):
+                # their change records go too, or every catch-up from below
+                # them would read them again, and a page of them alone
+                # would hide the changes after it.
+                if gone := set(ids) - {m.id for m in kept}:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        pipe.zrem(revs, *gone)
+                        pipe.hdel(self._key("chg", room), *gone)
+                        await pipe.execute()
+                if len(ids) < want:
+                    break
+                after = int(listed[-1][1])
         except (RedisError, OSError) as exc:
             self._failed("history", exc)
             raise StorageError("history could not be read") from None
