@@ -118,7 +118,8 @@ clean:
 # Then bench/ack_rate.py: acknowledgements a second and fan-out for memory,
 # SQLite, Postgres, Redis and Postgres+Redis side by side (the Storage section
 # of that page), and bench/crowd.py: 10,000 connections against Node and the
-# floor (The crowd).
+# floor (The crowd), and bench/search.py: searches in a room of 100,000
+# messages on SQLite and Postgres (Search).
 .PHONY: bench
 bench: setup
 	@[ -d bench/node/node_modules ] || npm ci --prefix bench/node --no-audit --no-fund
@@ -127,3 +128,4 @@ bench: setup
 	$(BIN)/python bench/ack_rate.py --rounds 3 --write docs/performance.md
 	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 32768 2>/dev/null || true; \
 	$(BIN)/python bench/crowd.py --write docs/performance.md
+	$(BIN)/python bench/search.py --write docs/performance.md

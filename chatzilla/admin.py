@@ -36,6 +36,7 @@ from typing import Any, TextIO
 from . import moderation
 from .accounts import Accounts, PostgresAccounts, RedisAccounts, SQLiteAccounts
 from .backends.base import StorageError
+from .backends.sqlite import ROOM_DOCS
 from .chat import parse_reactions
 from .identity import Person
 from .moderation import OWNER, Action, NotAllowed
@@ -329,6 +330,16 @@ async def forget(db: Database, email: str) -> dict[str, int]:
                     room,
                     message_id,
                 )
+                if not db.postgres:
+                    # SQLite's search index keeps the text apart (schema 9):
+                    # out of it too. (Postgres's words follow the content.)
+                    await db.fetch(
+                        "DELETE FROM messages_fts"
+                        " WHERE rowid = (SELECT no FROM rooms WHERE room = ?) * ? + ?",
+                        room,
+                        ROOM_DOCS,
+                        message_id,
+                    )
             removed["messages"] += len(messages)
         removed["reactions"] = await _unreact(db, email, person)
         removed["links"] = len(await db.fetch("DELETE FROM signin_links WHERE email = ? RETURNING 1", email))

@@ -29,7 +29,7 @@ from .frames import V1, V2
 from .hub import TOO_SLOW, Hub
 from .moderating import Moderation
 from .outbox import Outbox
-from .protocol import Change, Changes, Join, Leave, Moderate, ProtocolError, Reaction, Say, Typing
+from .protocol import Change, Changes, Join, Leave, Moderate, ProtocolError, Reaction, Say, Search, Typing
 from .proxies import address_key
 from .settings import Settings
 from .signin import SESSION_COOKIE, SignIn
@@ -324,6 +324,8 @@ class ChatConnection(SockJSConnection):
                     await self._router.moderation.delete(self, command, error)
             else:
                 await self._hub.edit(self, command.id, command.content, command.ref)
+        elif isinstance(command, Search):
+            await self._hub.search(self, command.q, command.before, command.limit, command.ref)
         elif isinstance(command, Reaction):
             await self._hub.react(self, command.id, command.emoji, command.remove, command.ref)
         elif isinstance(command, Changes):

@@ -20,7 +20,7 @@ from typing import Protocol, cast
 
 from . import protocol
 from .backends import retention
-from .backends.base import CHANGE, Backend, OutcomeUnknown, StorageError
+from .backends.base import CHANGE, Backend, OutcomeUnknown, SearchUnavailable, StorageError
 from .chat import DELETE, EDIT, REACT, UNREACT, Change, Message, PresenceChange, Roster
 from .frames import V1, Wire
 from .limits import RateLimiter
@@ -493,7 +493,7 @@ class Hub:
         if changes is not None:
             changed, joined["rev"] = changes
             if since is not None:
-                joined["changes"], changes_more = self._fit_oldest(changed, MAX_CATCH_UP)
+                joined["changes"], changes_more = self._fit_first(changed, MAX_CATCH_UP, self._changed_frame)
                 if changes_more:
                     joined["changes_more"] = True
         joined.update(extra or {})
@@ -577,15 +577,17 @@ class Hub:
         frames.reverse()
         return frames, len(frames) < len(messages)
 
-    def _fit_oldest(self, messages: list[Message], limit: int) -> tuple[list[dict], bool]:
-        """The ``changed`` frames of the first of ``messages`` (in the order
-        of their changes) that fit in ``limit`` and ``history_bytes``, at
-        least one; and whether any were left out (the client asks for the
-        rest after the last ``rev`` it got)."""
+    def _fit_first(
+        self, messages: list[Message], limit: int, build: Callable[[Message], dict]
+    ) -> tuple[list[dict], bool]:
+        """The frames (``build``) of the first of ``messages`` that fit in
+        ``limit`` and ``history_bytes``, at least one; and whether any were
+        left out (changes: the client asks for the rest after the last
+        ``rev`` it got; search results: older than the last)."""
         frames: list[dict] = []
         size = 0
         for message in messages[:limit]:
-            frame = self._changed_frame(message)
+            frame = build(message)
             size += protocol.wire_size(protocol.encode(frame)) + 1
             if frames and size > self._history_bytes:
                 break
@@ -609,9 +611,38 @@ class Hub:
             changed, rev = await self._backend.changes(member.room, after, MAX_CATCH_UP + 1)
         except StorageError:
             raise ProtocolError("unavailable", "changes cannot be read now; try again") from None
-        frames, more = self._fit_oldest(changed, MAX_CATCH_UP)
+        frames, more = self._fit_first(changed, MAX_CATCH_UP, self._changed_frame)
         frame = {"type": "changes", "after": after, "messages": frames, "more": more, "rev": rev}
         self._send(client, protocol.encode(frame), requested=True)
+
+    async def search(
+        self, client: Client, raw_q: str, before: int | None, limit: int, ref: str | None
+    ) -> None:
+        """Send a ``search`` frame: up to ``limit`` of the newest messages of
+        the room older than ``before`` holding every word of ``raw_q``,
+        newest first, with ``"more": true`` when older ones may match.
+        Raises :class:`ProtocolError` ``not_joined``, ``invalid_query``,
+        ``search_unavailable`` (the backend has no full-text search) or
+        ``unavailable``."""
+        member = self._members.get(client)
+        if member is None:
+            raise ProtocolError("not_joined", "join before searching", ref)
+        words = protocol.search_words(raw_q, ref)
+        try:
+            found = await self._backend.search(member.room, words, before, limit + 1)
+        except SearchUnavailable:
+            raise ProtocolError(
+                "search_unavailable", "this server keeps messages where it cannot search them", ref
+            ) from None
+        except StorageError:
+            raise ProtocolError("unavailable", "the search cannot be done now; try again", ref) from None
+        frames, more = self._fit_first(found, limit, self._wire.message)
+        answer: dict = {"type": "search", "q": raw_q, "messages": frames, "more": more}
+        if before is not None:
+            answer["before"] = before
+        if ref is not None:
+            answer["ref"] = ref
+        self._send(client, protocol.encode(answer), requested=True)
 
     async def edit(self, client: Client, message_id: int, raw_content: str, ref: str | None) -> None:
         """Edit the sender's own message ``message_id`` to ``raw_content``:

@@ -26,6 +26,11 @@ MAX_PAGE = 100
 #: can keep (SQLite's integers are signed 64-bit). A larger one would fail in
 #: the backend (OverflowError, a Redis error) instead of being refused here.
 MAX_INTEGER = 2**63 - 1
+#: Results a search answers at once (and by default); the longest query.
+MAX_RESULTS = 50
+DEFAULT_RESULTS = 20
+MAX_QUERY = 200
+MAX_QUERY_WORDS = 10
 #: Different reactions one message may have; the longest reaction, in characters.
 MAX_REACTIONS = 20
 MAX_EMOJI = 16
@@ -122,6 +127,17 @@ class Change:
 
 
 @dataclasses.dataclass(frozen=True)
+class Search:
+    """A ``search`` of the room's messages for ``q`` (unchecked), newest
+    first, older than ``before`` (None: from the newest)."""
+
+    q: str
+    before: int | None
+    limit: int
+    ref: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Reaction:
     """A ``react`` (or, ``remove``, ``unreact``): the sender's ``emoji``
     (unchecked) on message ``id``."""
@@ -176,7 +192,7 @@ class Moderate:
 #: The frame types of :class:`Moderate`.
 MODERATE = ("grant", "revoke", "mute", "unmute", "ban", "unban", "rules", "invite", "uninvite")
 
-Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Reaction | Moderate
+Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Reaction | Search | Moderate
 
 
 def normalize_email(raw: str) -> str:
@@ -257,6 +273,39 @@ def check_emoji(raw: str, ref: str | None = None) -> str:
     if not ok:
         raise ProtocolError("invalid_emoji", "a reaction is one emoji", ref)
     return emoji
+
+
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as search compares them: runs of letters,
+    digits and ``_``, case-folded."""
+    return [word.casefold() for word in _WORD.findall(text)]
+
+
+def search_words(raw: str, ref: str | None = None) -> list[str]:
+    """The words a search looks for (every one must be in a message; the
+    last may be the start of a word, as it is being typed). Raises
+    ``invalid_query`` for none, or a query over :data:`MAX_QUERY`
+    characters or :data:`MAX_QUERY_WORDS` words."""
+    if len(raw) > MAX_QUERY:
+        raise ProtocolError("invalid_query", f"a search has at most {MAX_QUERY} characters", ref)
+    found = words(raw)
+    if not found:
+        raise ProtocolError("invalid_query", "a search needs at least one word (letters or digits)", ref)
+    if len(found) > MAX_QUERY_WORDS:
+        raise ProtocolError("invalid_query", f"a search has at most {MAX_QUERY_WORDS} words", ref)
+    return found
+
+
+def matches(wanted: list[str], text: str) -> bool:
+    """Whether ``text`` holds every word of ``wanted`` (from
+    :func:`search_words`), the last one as the start of a word: the rule
+    of the full-text indexes, for a backend that has none."""
+    have = words(text)
+    *whole, start = wanted
+    return all(word in have for word in whole) and any(word.startswith(start) for word in have)
 
 
 def _field(frame: dict[str, Any], name: str, ref: str | None) -> str | None:
@@ -347,6 +396,14 @@ def parse_frame(text: str, version: int = 1) -> Command:
         return Scrollback(
             before=_integer(frame, "before", 1, ref),
             limit=MAX_PAGE if limit is None else min(limit, MAX_PAGE),
+            ref=ref,
+        )
+    if kind == "search":
+        limit = _integer(frame, "limit", 1, ref)
+        return Search(
+            q=_required(frame, "q", ref),
+            before=_integer(frame, "before", 1, ref),
+            limit=DEFAULT_RESULTS if limit is None else min(limit, MAX_RESULTS),
             ref=ref,
         )
     if kind in ("edit", "delete", "react", "unreact"):

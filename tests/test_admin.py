@@ -223,6 +223,9 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
                 await accounts.person_by_email(ALICE.email),
                 await accounts.token_person(digest("czb_alice")),
             )
+            # Nor are they found by a search (SQLite's index keeps text apart).
+            assert await backend.search("dev", ["bob"], None, 50) == []
+            assert len(await backend.search("dev", ["alice"], None, 50)) > 0
             roles = await store.roles("dev")
             sanctions = await store.sanctions("lobby", BOB.id) + [await store.invited("dev", BOB.id)]
             audit = await store.audit(None, 10)

@@ -59,6 +59,10 @@ class StorageError(Exception):
     """The backend could not store or read; the message was not accepted."""
 
 
+class SearchUnavailable(Exception):
+    """The backend has no full-text search (Redis alone)."""
+
+
 class OutcomeUnknown(StorageError):
     """The backend cannot tell whether the message was stored: the command
     reached its server, whose answer never came (Redis slow or paused). If
@@ -145,6 +149,14 @@ class Backend(Protocol):
         first; a message changed twice comes once, as it is now), and the
         room's latest change id (0 when none). Messages removed by retention
         are left out. Raises :class:`StorageError`."""
+
+    async def search(self, room: str, words: list[str], before: int | None, limit: int) -> list[Message]:
+        """Up to ``limit`` of the newest messages of ``room`` with ``id <
+        before`` (None: any) that hold every one of ``words`` (from
+        :func:`~chatzilla.protocol.search_words`: case-folded; the last one
+        may be the start of a word), newest first, as they are now (deleted
+        ones left out). Raises :class:`SearchUnavailable` where the backend
+        has no full-text search, :class:`StorageError`."""
 
     async def bounds(self, room: str) -> tuple[int, int]:
         """``(first, last)``: the lowest id ``room`` still keeps (every lower

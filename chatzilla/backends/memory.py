@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from ..chat import Change, Message, changed
+from ..protocol import matches
 from .base import CHANGE, DEDUP_WINDOW, deliver_stored
 from .presence import LocalPresence
 from .retention import KEEP_ALL, Retention
@@ -186,6 +187,27 @@ class MemoryBackend(LocalPresence):
                 found.append(log.messages[index])
         found.reverse()
         return found[:limit], log.rev
+
+    async def search(self, room: str, words: list[str], before: int | None, limit: int) -> list[Message]:
+        """A scan of the room's messages, newest first: no index."""
+        log = self._logs.get(room)
+        if log is None:
+            return []
+        self._prune(room, log, self._clock())
+        messages = log.messages
+        hi = (
+            len(messages)
+            if before is None
+            else bisect.bisect_left(messages, before, lo=log.start, key=lambda m: m.id)
+        )
+        found: list[Message] = []
+        for index in range(hi - 1, log.start - 1, -1):
+            message = messages[index]
+            if not message.deleted and matches(words, message.content):
+                found.append(message)
+                if len(found) >= limit:
+                    break
+        return found
 
     async def bounds(self, room: str) -> tuple[int, int]:
         log = self._logs.get(room)

@@ -499,6 +499,26 @@ class PostgresStore(NetworkedBackend):
             raise StorageError("the change could not be stored") from None
         raise StorageError("the message kept changing; try again")
 
+    async def search(self, room: str, words: list[str], before: int | None, limit: int) -> list[Message]:
+        if self._pool is None:
+            raise StorageError("the database is closed")
+        # Words are letters, digits and _ only (protocol.search_words): no
+        # operator of tsquery's can get in. The last one is a prefix.
+        query = " & ".join(words) + ":*"
+        try:
+            rows = await self._pool.fetch(
+                f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id < $2 AND NOT deleted"
+                " AND words @@ to_tsquery('simple', $3) ORDER BY id DESC LIMIT $4",
+                room,
+                before or 2**63 - 1,
+                query,
+                limit,
+            )
+        except ERRORS as exc:
+            self._failed("history", exc)
+            raise StorageError("the search could not be done") from None
+        return [_message(row) for row in rows]
+
     async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
         if self._pool is None:
             raise StorageError("the database is closed")

@@ -430,5 +430,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (room, person)
     );
     """,
+    # 8: full-text search: each message's words (the 'simple' configuration:
+    # lower-cased, no stemming, no stop words, every language alike) kept
+    # beside it, indexed by GIN; a deleted message's text is empty.
+    """
+    ALTER TABLE messages
+        ADD COLUMN words tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED;
+    CREATE INDEX messages_words ON messages USING gin (words);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

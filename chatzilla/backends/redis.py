@@ -53,7 +53,16 @@ from redis.typing import KeyT, StreamIdT
 
 from ..chat import Change, Message, PresenceChange, changed, parse_reactions, reactions_text
 from ..privacy import who
-from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
+from .base import (
+    CHANGE,
+    DEDUP_WINDOW,
+    Announce,
+    Deliver,
+    OutcomeUnknown,
+    SearchUnavailable,
+    StorageError,
+    deliver_stored,
+)
 from .networked import NetworkedBackend
 from .retention import KEEP_ALL, PRUNE_EVERY, Retention
 
@@ -836,6 +845,11 @@ class RedisBackend(RedisPresence):
             self._failed("change", exc)
             raise StorageError("the change could not be stored") from None
         raise StorageError("the message kept changing; try again")
+
+    async def search(self, room: str, words: list[str], before: int | None, limit: int) -> list[Message]:
+        """Redis streams have no full-text index, and scanning a room's
+        stream per search would cost the whole room: refused."""
+        raise SearchUnavailable("no full-text search in Redis")
 
     async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
         revs = self._key("revs", room)

@@ -156,6 +156,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (room, person)
     ) WITHOUT ROWID;
     """,
+    # 10: full-text search (FTS5): each message's text under the document
+    # id no * 2^40 + id, where no numbers the room (rooms.no), so a room's
+    # messages are one range of document ids, searched newest first by
+    # FTS5 itself; deleted messages are not in it. Prefix indexes of 1 to 3
+    # characters: the last word of a search is a prefix, and without them
+    # "w1"* in a room of 100,000 messages took 66 ms against 0.1 ms.
+    """
+    ALTER TABLE rooms ADD COLUMN no INTEGER;
+    UPDATE rooms SET no = (SELECT count(*) FROM rooms AS r WHERE r.room <= rooms.room);
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3'
+    );
+    INSERT INTO messages_fts (rowid, content)
+        SELECT r.no * 1099511627776 + m.id, m.content FROM messages AS m JOIN rooms AS r ON r.room = m.room
+         WHERE m.deleted = 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -169,6 +185,18 @@ def _message(row: tuple) -> Message:
     return Message(
         message_id, sender, content, ts, ref, rev, edited, bool(deleted), parse_reactions(reactions)
     )
+
+
+#: A room's document ids start at its number times this (see migration 9).
+ROOM_DOCS = 1 << 40
+
+
+def fts_query(words: list[str]) -> str:
+    """The FTS5 query for :func:`~chatzilla.protocol.search_words`'s words:
+    each a quoted string (no operator of FTS5's can get in), the last a prefix."""
+    quoted = ['"' + word.replace('"', '""') + '"' for word in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
 
 
 #: Every query the backend runs on a room's messages, by name. Each must
@@ -192,6 +220,16 @@ QUERIES: dict[str, str] = {
     "changes": f"SELECT {_COLUMNS} FROM messages INDEXED BY messages_by_rev "
     "WHERE room = ? AND rev > 0 AND rev > ? ORDER BY rev LIMIT ?",
     "last_rev": "SELECT last_rev FROM rooms WHERE room = ?",
+    # Search: a room's number, its documents (see migration 9), newest first.
+    "room_no": "SELECT no FROM rooms WHERE room = ?",
+    "next_room_no": "SELECT coalesce(max(no), 0) + 1 FROM rooms",
+    "set_room_no": "INSERT INTO rooms (room, last_id, no) VALUES (?, 0, ?) "
+    "ON CONFLICT (room) DO UPDATE SET no = excluded.no",
+    "index": "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
+    "unindex": "DELETE FROM messages_fts WHERE rowid = ?",
+    "unindex_range": "DELETE FROM messages_fts WHERE rowid >= ? AND rowid < ?",
+    "search": "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid >= ? AND rowid < ? "
+    "ORDER BY rowid DESC LIMIT ?",
     "set_last_rev": "UPDATE rooms SET last_rev = ? WHERE room = ?",
     "last_id": "SELECT last_id FROM rooms WHERE room = ?",
     "bounds": "SELECT first_id, last_id FROM rooms WHERE room = ?",
@@ -316,6 +354,7 @@ class SQLiteBackend(LocalPresence):
         self._wcon: sqlite3.Connection | None = None
         self._rcon: sqlite3.Connection | None = None
         self._last_ids: dict[str, int] = {}  # writer thread only
+        self._room_nos: dict[str, int] = {}  # writer thread only
         self._queue: list[_Pending] = []
         self._flushing: asyncio.Task | None = None
         self._closed = False
@@ -371,6 +410,7 @@ class SQLiteBackend(LocalPresence):
         assert con is not None
         results: list[tuple[Message, bool]] = []
         last_ids: dict[str, int] = {}
+        numbers: dict[str, int] = {}
         with transaction(con):
             for room, sender, content, ref in batch:
                 now = self._clock()
@@ -383,13 +423,30 @@ class SQLiteBackend(LocalPresence):
                 message_id += 1
                 last_ids[room] = message_id
                 con.execute(QUERIES["insert"], (room, message_id, sender, content, now, ref))
+                no = numbers.get(room) or self._room_no(con, room, numbers)
+                con.execute(QUERIES["index"], (no * ROOM_DOCS + message_id, content))
                 results.append((Message(message_id, sender, content, now, ref), False))
             for room, last_id in last_ids.items():
                 con.execute(QUERIES["set_last_id"], (room, last_id))
         # Only a committed id is remembered, so a failed batch reuses nothing.
         self._last_ids.update(last_ids)
+        self._room_nos.update(numbers)
         self.commits += 1
         return results
+
+    def _room_no(self, con: sqlite3.Connection, room: str, numbers: dict[str, int]) -> int:
+        """The number of ``room`` (its search documents' range), given it
+        now if it has none; a new one goes into ``numbers``, remembered once
+        committed (writer thread)."""
+        no = self._room_nos.get(room)
+        if no is None:
+            row = con.execute(QUERIES["room_no"], (room,)).fetchone()
+            no = row[0] if row is not None else None
+        if no is None:
+            no = con.execute(QUERIES["next_room_no"]).fetchone()[0]
+            con.execute(QUERIES["set_room_no"], (room, no))
+        numbers[room] = no
+        return no
 
     def _last_id(self, con: sqlite3.Connection, room: str) -> int:
         if room not in self._last_ids:
@@ -402,6 +459,18 @@ class SQLiteBackend(LocalPresence):
         assert con is not None
         rows = con.execute(QUERIES["page"], (room, after or 0, before or 2**63 - 1, limit)).fetchall()
         return [_message(row) for row in reversed(rows)]
+
+    def _search(self, room: str, words: list[str], before: int | None, limit: int) -> list[Message]:
+        con = self._rcon
+        assert con is not None
+        row = con.execute(QUERIES["room_no"], (room,)).fetchone()
+        if row is None or row[0] is None:
+            return []  # no message yet
+        base = row[0] * ROOM_DOCS
+        upto = base + (before if before is not None else ROOM_DOCS)
+        documents = con.execute(QUERIES["search"], (fts_query(words), base, upto, limit)).fetchall()
+        found = [self._get(room, document - base) for (document,) in documents]
+        return [message for message in found if message is not None and not message.deleted]
 
     def _get(self, room: str, message_id: int) -> Message | None:
         assert self._rcon is not None
@@ -420,6 +489,7 @@ class SQLiteBackend(LocalPresence):
         """One change in a transaction of its own (writer thread)."""
         con = self._wcon
         assert con is not None
+        numbers: dict[str, int] = {}
         with transaction(con):
             row = con.execute(QUERIES["get"], (room, message_id)).fetchone()
             if row is None:
@@ -445,6 +515,12 @@ class SQLiteBackend(LocalPresence):
                 ),
             )
             con.execute(QUERIES["set_last_rev"], (after.rev, room))
+            if after.content != message.content:  # the search index follows the text
+                document = self._room_no(con, room, numbers) * ROOM_DOCS + message_id
+                con.execute(QUERIES["unindex"], (document,))
+                if not after.deleted:
+                    con.execute(QUERIES["index"], (document, after.content))
+        self._room_nos.update(numbers)
         self.commits += 1
         return after, True
 
@@ -508,6 +584,9 @@ class SQLiteBackend(LocalPresence):
         with transaction(con):
             removed = con.execute(QUERIES["remove"], (room, first, upto)).rowcount
             con.execute(QUERIES["set_first_id"], (upto, room))
+            row = con.execute(QUERIES["room_no"], (room,)).fetchone()
+            if row is not None and row[0] is not None:
+                con.execute(QUERIES["unindex_range"], (row[0] * ROOM_DOCS + first, row[0] * ROOM_DOCS + upto))
         return removed
 
     async def append(
@@ -597,6 +676,9 @@ class SQLiteBackend(LocalPresence):
 
     async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
         return await self._read(self._changes, room, after, limit)
+
+    async def search(self, room: str, words: list[str], before: int | None, limit: int) -> list[Message]:
+        return await self._read(self._search, room, words, before, limit)
 
     async def _read(self, read: Callable, *args):
         try:

@@ -23,7 +23,9 @@ export const MAX_GAP = 5000;
 // At most one `typing` this often: a little over the server's 2 s
 // throttle, so network jitter does not get one dropped.
 export const TYPING_EVERY_MS = 2200;
-export const TYPING_SHOWN_MS = 5000; // "… is typing" lasts this long after the last one
+export const TYPING_SHOWN_MS = 5000;
+// Showing a search result loads at most this many pages of older messages.
+export const REVEAL_PAGES = 20; // "… is typing" lasts this long after the last one
 
 /**
  * `email` is the address to join as (null when signed in: protocol 2,
@@ -55,6 +57,8 @@ export class Conversation {
     // again, with the same ref, after a rejoin; harmless if it was done).
     this.changing = new Map();
     this._changesRef = null;   // the `changes` request in flight
+    this._searchRef = null;    // the `search` whose answer is awaited
+    this._revealing = null;    // {id, pages}: a message to show once loaded
     this.participants = [];
     // Protocol 2: the room's roles, key -> "admin", "owner" or "moderator".
     this.roles = {};
@@ -243,6 +247,55 @@ export class Conversation {
     this.changing.set(ref, { ...frame, ref });
     this._send({ ...frame, ref });
     return null;
+  }
+
+  /**
+   * Search the room for `q` (older than message `before`, or from the
+   * newest): null when on its way (the view hears `found`), else 'offline'.
+   */
+  search(q, before = null) {
+    if (this.over || !this.joined) { return 'offline'; }
+    this._searchRef = this._ref('s');
+    const frame = { type: 'search', q, ref: this._searchRef };
+    if (before !== null) { frame.before = before; }
+    this._send(frame);
+    return null;
+  }
+
+  /**
+   * Show message `id` in the conversation: at once if it is shown, else
+   * after loading older messages until it is (at most REVEAL_PAGES pages).
+   */
+  reveal(id) {
+    if (this.shown.has(id)) {
+      this._revealing = null;
+      this._view.reveal(id);
+      return;
+    }
+    this._revealing = { id, pages: 0 };
+    this._revealOlder();
+  }
+
+  _revealOlder() {
+    const wanted = this._revealing;
+    if (this.older.complete || wanted.pages >= REVEAL_PAGES || this.shown.size === 0) {
+      this._revealing = null;
+      this._view.problem('That message is no longer in the conversation.');
+      return;
+    }
+    wanted.pages += 1;
+    this.loadOlder(Math.min(...this.shown));
+  }
+
+  _onSearch(frame) {
+    if (frame.ref === undefined || frame.ref !== this._searchRef) { return; }
+    this._searchRef = null;
+    this._view.found({
+      q: frame.q,
+      before: frame.before === undefined ? null : frame.before,
+      messages: frame.messages.map((message) => this._shown(message)),
+      more: Boolean(frame.more),
+    });
   }
 
   /** Asks for the messages before id `before` (the oldest shown), unless in flight or none are left. */
@@ -456,6 +509,7 @@ export class Conversation {
     const messages = frame.messages.filter((message) => this._showing(message));
     this._view.older(messages.map((message) => this._shown(message)));
     if (!frame.more) { this._reachedBeginning(Boolean(frame.truncated)); }
+    if (this._revealing !== null) { this.reveal(this._revealing.id); }
   }
 
   _onTyping(frame) {
@@ -493,6 +547,10 @@ export class Conversation {
     }
     if (ref !== undefined && this.gap !== null && ref === this.gap.ref) { return this._gapError(frame); }
     if (ref !== undefined && this.changing.has(ref)) { return this._changeError(frame); }
+    if (ref !== undefined && ref === this._searchRef) {
+      this._searchRef = null;
+      return this._view.searchProblem(frame.reason);
+    }
     if (ref !== undefined && ref === this._changesRef) {
       // Not to be had now: the next rejoin asks again from the same `rev`.
       this._changesRef = null;
@@ -629,6 +687,7 @@ const HANDLERS = {
   history: Conversation.prototype._onHistory,
   changed: Conversation.prototype._onChanged,
   changes: Conversation.prototype._onChanges,
+  search: Conversation.prototype._onSearch,
   typing: Conversation.prototype._onTyping,
   error: Conversation.prototype._onError,
   moderated: Conversation.prototype._onModerated,

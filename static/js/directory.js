@@ -65,6 +65,7 @@ export class Directory {
         return frame.person === undefined ? frame : { ...frame, person: this.key(frame.person), by: this.key(frame.by) };
       case 'history':
       case 'changes':
+      case 'search':
         return { ...frame, messages: (frame.messages || []).map(message) };
       default:
         return frame;

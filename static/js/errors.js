@@ -37,6 +37,9 @@ export const ON_ERROR = Object.freeze({
   // An edit or delete of a message that is gone, or someone else's.
   not_found: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   not_yours: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  // A search the server cannot do (no words; no index where it keeps messages).
+  invalid_query: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  search_unavailable: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   // A reaction that is no emoji, or one too many different ones.
   invalid_emoji: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   too_many_reactions: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },

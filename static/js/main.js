@@ -13,6 +13,7 @@ import { Avatars } from './view/avatars.js';
 import { Composer } from './view/composer.js';
 import { ConversationView } from './view/conversation-view.js';
 import { MessageList } from './view/list.js';
+import { SearchPanel } from './view/search.js';
 import { setupNotifications } from './view/notify.js';
 import { People } from './view/people.js';
 import { formats as makeFormats, untilMidnight } from './when.js';
@@ -95,6 +96,16 @@ const people = new People({
   stale: byId('people-stale'),
 }, avatars);
 const list = new MessageList(byId('messages'), formats, avatars);
+const search = new SearchPanel({
+  form: byId('search-form'),
+  input: byId('search-input'),
+  status: byId('search-status'),
+  results: byId('search-results'),
+  more: byId('search-more'),
+}, formats, avatars, {
+  search: (q, before) => (current ? current.conversation.search(q, before) : 'offline'),
+  reveal: (id) => { if (current) { current.conversation.reveal(id); } },
+});
 list.actions = {
   edit: (id, text) => (current ? current.conversation.edit(id, text) : 'over'),
   remove: (id) => (current ? current.conversation.remove(id) : 'over'),
@@ -174,6 +185,8 @@ const page = {
     if (el.chat.hidden) { showError(el.joinError, reason); } else { composer.problem(reason); }
   },
   reconnect() { connection.restart(); },
+  found(answer) { search.found(answer); },
+  searchProblem(reason) { search.problem(reason); },
   wantOlder(before) {
     if (current) { current.conversation.loadOlder(before); }
   },
@@ -182,6 +195,7 @@ const page = {
 // Starts a conversation as `email`; it joins once the connection is open.
 function begin(email) {
   conversations += 1;
+  search.clear();
   const view = new ConversationView({
     list, people, composer, notifications, page,
     el: {

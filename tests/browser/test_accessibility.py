@@ -178,11 +178,13 @@ def test_the_panel_by_keyboard_on_a_phone(people):
     alice = people("alice@example.com", viewport=PHONE)
     seen = tab_through(alice.page, 8)
     assert "people-toggle" in seen and "room-input" not in seen  # folded: not in the way
+    assert "search-input" not in seen
     alice.page.locator("#people-toggle").focus()
     alice.page.keyboard.press("Enter")
     expect(alice.page.locator("#sidebar")).to_be_visible()
     alice.page.keyboard.press("Tab")
-    expect(alice.page.locator("#room-input")).to_be_focused()
+    expect(alice.page.locator("#search-input")).to_be_focused()  # the panel's first field
+    alice.page.locator("#room-input").focus()
     alice.page.keyboard.press("Escape")
     expect(alice.page.locator("#sidebar")).to_be_hidden()
     expect(alice.page.locator("#people-toggle")).to_be_focused()

@@ -544,3 +544,31 @@ describe('edits and deletes', () => {
     assert.deepEqual(shown.reactions, [{ emoji: '🎉', people: ['carol@example.com', ME], mine: true }]);
   });
 });
+
+describe('search', () => {
+  it('asks, shows what was found, and loads older messages to show one', () => {
+    const s = new Setup();
+    assert.equal(s.conversation.search('lunch'), 'offline');
+    s.join({ history: range(50, 60) });
+    assert.equal(s.conversation.search('lunch'), null);
+    const asked = s.sent('search')[0];
+    assert.deepEqual({ ...asked, ref: undefined }, { type: 'search', q: 'lunch', ref: undefined });
+    s.conversation.receive({ type: 'search', q: 'lunch', ref: 'other', messages: [], more: false });
+    assert.equal(s.view.named('found').length, 0);  // not our answer
+    s.conversation.receive({ type: 'search', q: 'lunch', ref: asked.ref, more: true,
+      messages: [message(55, 'bob@example.com', 'lunch?'), message(12, ME, 'lunch!')] });
+    const found = s.view.named('found')[0][1];
+    assert.deepEqual(found.messages.map((m) => [m.id, m.mine]), [[55, false], [12, true]]);
+    assert.equal(found.more, true);
+    s.conversation.reveal(55);
+    assert.deepEqual(s.view.named('reveal').map((call) => call[1]), [55]);
+    s.conversation.reveal(12);
+    const older = s.sent('history').at(-1);
+    assert.equal(older.before, 50);
+    s.conversation.receive({ type: 'history', before: 50, more: true, messages: range(10, 49) });
+    assert.deepEqual(s.view.named('reveal').map((call) => call[1]), [55, 12]);
+    s.conversation.search('?');
+    s.refuse(s.sent('search').at(-1), 'invalid_query');
+    assert.deepEqual(s.view.named('searchProblem')[0].slice(1), ['invalid_query reason']);
+  });
+});

@@ -139,6 +139,25 @@ export class ConversationView {
     });
   }
 
+  /** A search's results ({q, before, messages, more}). */
+  found(answer) { this._page.found(answer); }
+
+  /** The search was refused, for `reason`. */
+  searchProblem(reason) { this._page.searchProblem(reason); }
+
+  /** Shows message `id` (it is in the list): scrolled to, marked a moment, focused. */
+  reveal(id) {
+    const item = this._list.itemOf(id);
+    if (item === null) { return; }
+    item.scrollIntoView({ block: 'center' });
+    this._remember();
+    this._showJump();
+    item.classList.add('revealed');
+    item.tabIndex = -1;
+    item.focus({ preventScroll: true });
+    setTimeout(() => item.classList.remove('revealed'), 2000);
+  }
+
   /** A shown message changed (edited, deleted): shown as it is now. */
   changed(message) {
     this._list.changed(message);
