@@ -14,10 +14,11 @@ import contextlib
 
 import pytest
 import redis
+import redis.asyncio
 
 from chatzilla.backends.memory import MemoryBackend
 from chatzilla.backends.postgres import PostgresBackend
-from chatzilla.backends.redis import RedisBackend
+from chatzilla.backends.redis import CHANGES_KEPT, RedisBackend
 from chatzilla.backends.retention import KEEP_ALL, Retention, truncated
 from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.chat import EDIT, Change
@@ -230,3 +231,35 @@ async def test_changes_to_removed_messages_do_not_hide_later_changes(make_backen
     assert rev == 21
     assert [(m.id, m.rev, m.content) for m in changed] == [(ids[-1], 21, "the last, edited")]
     assert kept is not None and kept.rev == 21
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_redis_keeps_a_bounded_change_stream(redis_url, prefix):  # noqa: F811
+    """Redis passes each change to every process through a stream of the
+    message's states (its text and reactions each time): it is for live news
+    only, so it keeps the latest :data:`CHANGES_KEPT` (the catch-up reads
+    the messages themselves), or one person editing or reacting over and
+    over would fill Redis's memory for good, and keep every edited text."""
+    delivered = []
+    backend = RedisBackend(redis_url, prefix, clock=Clock(1_000_000.0))
+    backend.start(lambda room, message, origin: delivered.append(message.rev), lambda *a: None)
+    try:
+        ids = await fill(backend, Clock(1_000_000.0), 1)
+        for n in range(CHANGES_KEPT + 500):
+            await backend.change("lobby", ids[0], Change(EDIT, f"edit {n}"))
+        for _ in range(200):
+            if delivered and delivered[-1] == CHANGES_KEPT + 500:
+                break
+            await asyncio.sleep(0.025)
+        assert delivered[-1] == CHANGES_KEPT + 500  # live news go on
+        changed, rev = await backend.changes("lobby", 0, 10)
+        assert [(m.rev, m.content) for m in changed] == [(rev, f"edit {CHANGES_KEPT + 499}")]
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            kept = await client.xlen(f"{prefix}:cstream:lobby")
+        finally:
+            await client.aclose()
+        # Trimmed by whole nodes of the stream (100 entries by default).
+        assert kept <= CHANGES_KEPT + 100, kept
+    finally:
+        await backend.close()

@@ -95,6 +95,12 @@ def _stream_number(entry_id: str) -> int:
 #: Times a change is tried when the message keeps changing under it.
 CHANGE_TRIES = 10
 
+#: Entries a room's change stream keeps (about: trimmed by whole nodes). It
+#: carries each change's news to every process's reader, which reads 1000
+#: at a time; a catch-up reads the messages themselves. Untrimmed, every
+#: edit and reaction kept the message's text and reactions again, for good.
+CHANGES_KEPT = 1000
+
 #: How long :meth:`RedisBackend.append` waits, once Redis has a message, for
 #: this process's stream reader to deliver it, in seconds. Past it (the
 #: reader is behind, or reconnecting) it returns all the same: the message is
@@ -123,7 +129,8 @@ return {0, stamp}
 # rev (the room's change counter), revs (sorted set: id by its latest
 # change), change stream. ARGV: id, the change id the new state was
 # computed from (chat.changed, by the backend), content, edited ('' for
-# none), deleted ('0'/'1'), reactions (JSON, '' for none). Sets the new
+# none), deleted ('0'/'1'), reactions (JSON, '' for none), entries the change
+# stream keeps. Sets the new
 # state as the room's next change id, unless the message changed meanwhile,
 # and appends it to the change stream, which every process reads. Returns
 # {status (0: no such message, 1: set, 2: changed meanwhile), rev}.
@@ -142,8 +149,8 @@ v = tostring(rev)
 local new = cjson.encode({c = ARGV[3], v = v, e = ARGV[4], d = ARGV[5], x = ARGV[6]})
 redis.call('HSET', KEYS[2], ARGV[1], new)
 redis.call('ZADD', KEYS[4], rev, ARGV[1])
-redis.call('XADD', KEYS[5], '0-' .. v, 'i', ARGV[1], 's', m.s, 'c', ARGV[3], 't', m.t, 'r', m.r,
-  'v', v, 'e', ARGV[4], 'd', ARGV[5], 'x', ARGV[6])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '0-' .. v, 'i', ARGV[1], 's', m.s, 'c', ARGV[3],
+  't', m.t, 'r', m.r, 'v', v, 'e', ARGV[4], 'd', ARGV[5], 'x', ARGV[6])
 return {1, rev}
 """
 
@@ -832,6 +839,7 @@ class RedisBackend(RedisPresence):
                         repr(after.edited) if after.edited is not None else "",
                         "1" if after.deleted else "0",
                         reactions_text(after),
+                        CHANGES_KEPT,
                     ],
                 )
                 if status == 0:
