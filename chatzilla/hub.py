@@ -688,11 +688,13 @@ class Hub:
         with ``ref``. Reacting twice, or taking back what is not there,
         changes nothing and is answered the same way.
 
-        Raises :class:`ProtocolError` ``not_joined``, ``rate_limited``,
+        Raises :class:`ProtocolError` ``not_joined``, ``muted`` (a new
+        reaction is shown to the room as a message is; taking one back is
+        allowed), ``rate_limited``,
         ``invalid_emoji``, ``too_many_reactions`` (a message has at most
         :data:`~chatzilla.protocol.MAX_REACTIONS` different ones),
         ``not_found`` (no such message, or deleted) or ``unavailable``."""
-        member = self._member_changing(client, ref)
+        member = self._member_changing(client, ref, says=not remove)
         emoji = protocol.check_emoji(raw_emoji, ref)
         try:
             message = await self._backend.get(member.room, message_id)

@@ -10,7 +10,7 @@ from .test_moderation import answer, person, settings  # noqa: F401 (fixtures)
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_muted_person_cannot_rewrite_their_messages_but_may_delete_them(person):  # noqa: F811
+async def test_a_muted_person_cannot_rewrite_or_react_but_may_delete_their_messages(person):  # noqa: F811
     alice, _a, _ = await person("alice@example.com", "Alice")
     bob, b, _ = await person("bob@example.com", "Bob")
     await alice.expect("presence")
@@ -23,6 +23,10 @@ async def test_a_muted_person_cannot_rewrite_their_messages_but_may_delete_them(
     refused = await answer(bob, "e")
     assert refused["type"] == "error" and refused["code"] == "muted", refused
     assert 570 < refused["retry_after"] <= 600
+    # Nor a reaction: it too is shown to the whole room.
+    await bob.send({"type": "react", "id": first["id"], "emoji": "💰", "ref": "r"})
+    refused = await answer(bob, "r")
+    assert refused["type"] == "error" and refused["code"] == "muted", refused
     # Taking one's own message back is no harm to anyone.
     await bob.send({"type": "delete", "id": second["id"], "ref": "d"})
     assert (await answer(bob, "d"))["deleted"] is True
