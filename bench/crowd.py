@@ -23,7 +23,10 @@ flagged, so a saturated generator is not mistaken for the server's limit.
     .venv/bin/python bench/crowd.py --servers chatzilla,before --before ../old-checkout --rounds 2
 
 ``--before DIR`` adds the server ``before``: ``python -m chatzilla`` from
-another checkout, to measure a change side by side; ``--rounds`` repeats
+another checkout (``git worktree add --detach DIR COMMIT``; it needs a
+``node_modules``, a link to this checkout's will do), to measure a change
+side by side; ``--json FILE`` keeps the figures and ``--from-json FILE``
+shows them again (``--write`` puts them in a page); ``--rounds`` repeats
 everything, servers taking turns in a different order each round, so that
 load from elsewhere on the shared machine falls on all of them alike.
 """
@@ -164,12 +167,20 @@ def median(values: list[float]) -> float | None:
     return v[len(v) // 2] if v else None
 
 
+def _whole(r: dict) -> dict:
+    """A round's join storm, if every connection joined (a part of one is no figure to compare)."""
+    if r["storm"]["all_joined_s"] is None:
+        raise KeyError("not every connection joined")
+    return r["storm"]
+
+
 ROWS = [
-    # (label, getter, format, lower is better)
+    # (label, the figure from one round's results, its format)
     ("join storm of {n:,}: all joined (s)", lambda r: r["storm"]["all_joined_s"], "s"),
-    ("join storm: join p99 (s)", lambda r: r["storm"]["join"]["p99"], "s"),
-    ("join storm: server CPU (% of a core)", lambda r: r["storm"]["server_cpu"], "%"),
-    ("join storm: server CPU time (s)", lambda r: r["storm"]["server_cpu_s"], "s"),
+    ("join storm: join p99 (s)", lambda r: _whole(r)["join"]["p99"], "s"),
+    ("join storm: server CPU (% of a core)", lambda r: _whole(r)["server_cpu"], "%"),
+    ("join storm: server CPU time (s)", lambda r: _whole(r)["server_cpu_s"], "s"),
+    ("join storm: connections joined", lambda r: r["storm"]["joined"], "n"),
     ("fan-out {rate:g} msg/s to {n:,}: deliveries/s", lambda r: r["fanout"]["deliveries_per_s"], "n"),
     ("fan-out: latency p50 (ms)", lambda r: r["fanout"]["latency"]["p50"], "ms"),
     ("fan-out: latency p99 (ms)", lambda r: r["fanout"]["latency"]["p99"], "ms"),
@@ -235,8 +246,46 @@ def cpu_lines(results: dict, servers: list[str]) -> list[str]:
     return lines
 
 
-def section(results: dict, servers: list[str], args, load: tuple[float, float], minutes: float) -> list[str]:
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+def targets(results: dict, servers: list[str]) -> list[str]:
+    """Chatzilla's figures against issue 17's targets (and issue 11's storm), where measured."""
+    if "chatzilla" not in servers:
+        return []
+    ours = {label: value(results["chatzilla"], get) for label, get, _ in ROWS}
+    node = {label: value(results["node"], get) for label, get, _ in ROWS} if "node" in servers else {}
+    storm, p99 = ROWS[0][0], ROWS[7][0]
+    lost, sender_ack, probe_ack, memory = ROWS[9][0], ROWS[11][0], ROWS[12][0], ROWS[13][0]
+
+    def mark(ok: bool | None) -> str:
+        return "-" if ok is None else ("met" if ok else "NOT met")
+
+    def within(mine, limit: float, theirs=None) -> bool | None:
+        if mine is None:
+            return None
+        return mine < limit and (theirs is None or mine <= theirs)
+
+    def show(v, kind: str) -> str:
+        return fmt(v, kind)
+
+    fast = within(ours[p99], 0.25, node.get(p99))
+    fanout_ok = None if fast is None else fast and ours[lost] == 0
+    return [
+        f"- join storm at most Node's and under 8 s: {mark(within(ours[storm], 8, node.get(storm)))} "
+        f"({show(ours[storm], 's')} s, Node {show(node.get(storm), 's')} s); issue 11's under 30 s: "
+        f"{mark(within(ours[storm], 30))}",
+        f"- fan-out p99 at most Node's and under 250 ms, nothing lost: {mark(fanout_ok)} "
+        f"(p99 {show(ours[p99], 'ms')} ms, Node {show(node.get(p99), 'ms')} ms; "
+        f"lost {show(ours[lost], 'n')})",
+        f"- acknowledgements during the fan-out within 100 ms p99: senders' "
+        f"{mark(within(ours[sender_ack], 0.1))} ({show(ours[sender_ack], 'ms')} ms), the probe's "
+        f"{mark(within(ours[probe_ack], 0.1))} ({show(ours[probe_ack], 'ms')} ms)",
+        f"- idle memory under 16 KiB per connection: {mark(within(ours[memory], 16))} "
+        f"({show(ours[memory], 'KiB')} KiB, Node {show(node.get(memory), 'KiB')})",
+    ]
+
+
+def section(
+    results: dict, servers: list[str], args, load: tuple[float, float], minutes: float, when: str
+) -> list[str]:
     problems = []
     for s in servers:
         for i, r in enumerate(results[s], start=1):
@@ -271,6 +320,8 @@ def section(results: dict, servers: list[str], args, load: tuple[float, float], 
         "",
         *table(results, servers, args.connections, args.rate),
         "",
+        *targets(results, servers),
+        "",
         *cpu_lines(results, servers),
         "",
         *(problems or ["Every run: every connection joined, nothing lost, no error frames."]),
@@ -299,6 +350,9 @@ def main() -> int:
     )
     parser.add_argument("--write", help="put the section into this Markdown page")
     parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument(
+        "--from-json", help="measure nothing: show (and --write) the results a --json run wrote"
+    )
     args = parser.parse_args()
     servers = [s for s in args.servers.split(",") if s]
     if unknown := set(servers) - set(SERVERS):
@@ -307,6 +361,18 @@ def main() -> int:
         parser.error("the server 'before' needs --before DIR")
     if "node" in servers and not (ROOT / "bench" / "node" / "node_modules" / "sockjs").is_dir():
         parser.error("bench/node/node_modules is missing: run `npm ci --prefix bench/node` (make bench does)")
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        meta = saved["meta"]
+        for key in ("connections", "people", "rate", "seconds", "rounds"):
+            setattr(args, key, meta[key])
+        lines = section(
+            saved["results"], meta["servers"], args, tuple(meta["load"]), meta["minutes"], meta["when"]
+        )
+        print("\n".join(lines))
+        if args.write:
+            write_section(args.write, lines)
+        return 0
     parts = set(args.parts.split(","))
     raise_fd_limit(args.connections + 500)
     db = chatzilla_has_db()
@@ -360,13 +426,26 @@ def main() -> int:
                     time.sleep(1.0)
                 results[name].append(r)
     minutes = (time.time() - started) / 60
-    lines = section(results, servers, args, (load0, load_average()), minutes)
+    load = (load0, load_average())
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    lines = section(results, servers, args, load, minutes, when)
     print("\n".join(lines))
     if args.write:
         write_section(args.write, lines)
         print(f"wrote the crowd into {args.write}")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+        meta = {
+            "servers": servers,
+            "connections": args.connections,
+            "people": args.people,
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "load": load,
+            "minutes": minutes,
+            "when": when,
+        }
+        Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1, default=str))
     return 0
 
 
