@@ -467,7 +467,10 @@ class SQLiteBackend(LocalPresence):
         if row is None or row[0] is None:
             return []  # no message yet
         base = row[0] * ROOM_DOCS
-        upto = base + (before if before is not None else ROOM_DOCS)
+        # No id of the room reaches ROOM_DOCS: a larger `before` (a frame may
+        # say up to 2^63 - 1) would run into the next rooms' documents, or
+        # past SQLite's integers.
+        upto = base + min(before if before is not None else ROOM_DOCS, ROOM_DOCS)
         documents = con.execute(QUERIES["search"], (fts_query(words), base, upto, limit)).fetchall()
         found = [self._get(room, document - base) for (document,) in documents]
         return [message for message in found if message is not None and not message.deleted]
