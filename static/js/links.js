@@ -1,9 +1,11 @@
 // Message text cut into plain text and http(s) links. No DOM: the view
 // turns each part into a text node or a link, never parsing HTML.
 
-// A candidate link: http:// or https:// up to the next white space or
-// character that cannot be in a URL typed in a chat.
-const CANDIDATE = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+// A candidate link: http:// or https:// (or a bare www.) up to the next
+// white space or character that cannot be in a URL typed in a chat.
+const CANDIDATE = /\b(?:https?:\/\/|www\.)[^\s<>"'`]+/gi;
+// A bare www. address must name a host with a dot after "www.".
+const BARE = /^www\.[^./?#]+\.[^./?#]/i;
 // Taken off the end: sentence punctuation after a link is not part of it.
 const TRAILING = /[.,;:!?*_~]+$/;
 const CLOSERS = { ')': '(', ']': '[', '}': '{' };
@@ -32,7 +34,7 @@ export function safeHref(text) {
 
 /**
  * `text` as a list of parts, in order: {text} for plain text and
- * {text, href} for a link. Joined, the parts' text is `text` exactly.
+ * {text, href} for a link (http, https, or a bare www. address, as https). Joined, the parts' text is `text` exactly.
  */
 export function linkParts(text) {
   const parts = [];
@@ -41,7 +43,9 @@ export function linkParts(text) {
   const candidate = new RegExp(CANDIDATE);
   while ((match = candidate.exec(text)) !== null) {
     const raw = trimEnd(match[0]);
-    const href = safeHref(raw);
+    const bare = /^www\./i.test(raw);
+    // A bare address is https; one inside a word (xwww.) is no link.
+    const href = bare ? (BARE.test(raw) ? safeHref('https://' + raw) : null) : safeHref(raw);
     if (!href) { continue; }
     if (match.index > at) { parts.push({ text: text.slice(at, match.index) }); }
     parts.push({ text: raw, href });

@@ -56,12 +56,12 @@ def test_consecutive_messages_of_one_sender_are_grouped(people):
 
 LINKS = (
     "see https://example.com/a?b=1&c=2, then (http://example.org/wiki/Foo_(bar)). "
-    "Not these: javascript:alert(1) ftp://example.com/x www.example.com "
-    '<a href="https://evil.example">x</a> https:// and http://'
+    "Not these: javascript:alert(1) ftp://example.com/x xwww.example.com "
+    '<a href="https://evil.example">x</a> https:// and http:// but a bare www.example.com'
 )
 
 
-def test_http_and_https_addresses_are_links_and_nothing_else(people):
+def test_http_https_and_www_addresses_are_links_and_nothing_else(people):
     alice = people("alice@example.com")
     bob = people("bob@example.com")
     alice.say(LINKS)
@@ -72,19 +72,25 @@ def test_http_and_https_addresses_are_links_and_nothing_else(people):
         links = content.locator("a")
         # The "<a href=...>" is text; only the address in it is a link.
         expect(links).to_have_text(
-            ["https://example.com/a?b=1&c=2", "http://example.org/wiki/Foo_(bar)", "https://evil.example"]
+            [
+                "https://example.com/a?b=1&c=2",
+                "http://example.org/wiki/Foo_(bar)",
+                "https://evil.example",
+                "www.example.com",
+            ]
         )
         hrefs = links.evaluate_all("links => links.map(a => a.href)")
         assert hrefs == [
             "https://example.com/a?b=1&c=2",
             "http://example.org/wiki/Foo_(bar)",
             "https://evil.example/",
+            "https://www.example.com/",
         ]
-        for i in range(3):
+        for i in range(4):
             expect(links.nth(i)).to_have_attribute("target", "_blank")
             expect(links.nth(i)).to_have_attribute("rel", "noopener noreferrer")
         # Only links and text: no other element came out of the message.
-        assert content.locator("*").evaluate_all("els => els.map(e => e.tagName)") == ["A"] * 3
+        assert content.locator("*").evaluate_all("els => els.map(e => e.tagName)") == ["A"] * 4
 
 
 def test_a_link_opens_in_a_new_tab(people):

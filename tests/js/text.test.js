@@ -6,13 +6,15 @@ import { linkParts } from '../../static/js/links.js';
 import { presenceNotice, sentence } from '../../static/js/notices.js';
 import { formats } from '../../static/js/when.js';
 
-it('cuts out http and https links and nothing else', () => {
+it('cuts out http, https and bare www. links and nothing else', () => {
   const text = 'see https://example.com/a?b=1&c=2, then (http://example.org/wiki/Foo_(bar)). '
-    + 'Not javascript:alert(1) ftp://x.org www.x.org https:// <a href="https://evil.example">x</a>';
+    + 'Not javascript:alert(1) ftp://x.org xwww.x.org www.nodot https:// <a href="https://evil.example">x</a>'
+    + ' but www.x.org, bare.';
   const parts = linkParts(text);
   assert.equal(parts.map((part) => part.text).join(''), text);
   assert.deepEqual(parts.filter((part) => part.href).map((part) => part.href),
-    ['https://example.com/a?b=1&c=2', 'http://example.org/wiki/Foo_(bar)', 'https://evil.example/']);
+    ['https://example.com/a?b=1&c=2', 'http://example.org/wiki/Foo_(bar)', 'https://evil.example/',
+      'https://www.x.org/']);
   assert.deepEqual(linkParts(''), []);
 });
 

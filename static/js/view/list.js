@@ -10,7 +10,7 @@
 // only ever inserted as text (textContent, text nodes), never as HTML, and
 // with dir="auto", so a right-to-left message reads right to left.
 
-import { linkParts } from '../links.js';
+import { blocks } from '../markup.js';
 import { writeAddress } from './avatars.js';
 import { presenceNotice, withName } from '../notices.js';
 import { GROUP_GAP_S, dayKey } from '../when.js';
@@ -65,21 +65,43 @@ function timeElement(ts, formats) {
   return time;
 }
 
-// A message's text, with its web addresses as links.
-function writeContent(paragraph, content) {
-  paragraph.replaceChildren();
-  for (const part of linkParts(content)) {
-    if (part.href) {
-      const link = document.createElement('a');
-      link.href = part.href;
-      link.target = '_blank';
-      link.rel = 'noopener noreferrer';
-      link.textContent = part.text;
-      paragraph.appendChild(link);
-    } else {
-      paragraph.appendChild(document.createTextNode(part.text));
+// A message's text, its markup (markup.js) as elements, its web
+// addresses as links: built node by node, user text only ever as text.
+function writeContent(element, content) {
+  element.replaceChildren(...blocks(content).flatMap((block) => {
+    if (block.type === 'code') {
+      const pre = document.createElement('pre');
+      const code = document.createElement('code');
+      code.textContent = block.text;
+      pre.appendChild(code);
+      return [pre];
     }
+    const nodes = block.inline.map(inlineNode);
+    if (block.type === 'text') { return nodes; }
+    const quote = document.createElement('blockquote');
+    quote.append(...nodes);
+    return [quote];
+  }));
+}
+
+function inlineNode(part) {
+  if (part.text !== undefined) { return document.createTextNode(part.text); }
+  if (part.code !== undefined) {
+    const code = document.createElement('code');
+    code.textContent = part.code;
+    return code;
   }
+  if (part.href !== undefined) {
+    const link = document.createElement('a');
+    link.href = part.href;
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
+    link.textContent = part.link;
+    return link;
+  }
+  const element = document.createElement(part.strong ? 'strong' : 'em');
+  element.append(...(part.strong || part.em).map(inlineNode));
+  return element;
 }
 
 function actionButton(label, description, onClick) {
@@ -149,7 +171,8 @@ export class MessageList {
       mark.title = 'Anyone can type any address on this server';
       meta.append(' ', mark);
     }
-    const paragraph = document.createElement('p');
+    // A div: a message may hold blocks (quotes, code), which no p may.
+    const paragraph = document.createElement('div');
     paragraph.className = 'content';
     paragraph.dir = 'auto';
     writeContent(paragraph, content);

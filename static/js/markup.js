@@ -1,0 +1,91 @@
+// A small Markdown subset, as a tree of plain objects: no DOM, no HTML.
+// The view builds elements from it with createElement and text nodes.
+//
+// Blocks: fenced code (``` lines; kept exactly, monospace), block quotes
+// (lines starting with ">"), and the rest as text. Inline, in text and
+// quotes: `code` (kept exactly), **strong**, *emphasis*, and links
+// (links.js: http, https, bare www.). What is not markup stays as typed,
+// so a lone "*" or an unclosed "`" is just a character.
+
+import { linkParts } from './links.js';
+
+const FENCE = /^```/;
+const QUOTE = /^> ?/;
+// **strong** or *emphasis*: no space just inside the stars.
+const EMPHASIS = /\*\*(?=\S)([\s\S]*?\S)\*\*|\*(?=[^\s*])([\s\S]*?[^\s*])\*/;
+const CODE = /`([^`\n]+)`/;
+
+/**
+ * `text` as blocks: {type: 'code', text}, {type: 'quote', inline},
+ * {type: 'text', inline}, where `inline` is a list of {text}, {code},
+ * {strong: inline}, {em: inline} and {link, href}. Line breaks stay in
+ * the text (the view keeps white space).
+ */
+export function blocks(text) {
+  const lines = text.split('\n');
+  const out = [];
+  let i = 0;
+  let plain = [];
+  const flush = () => {
+    if (plain.length > 0) { out.push({ type: 'text', inline: inline(plain.join('\n')) }); }
+    plain = [];
+  };
+  while (i < lines.length) {
+    const line = lines[i];
+    if (FENCE.test(line)) {
+      const end = lines.findIndex((l, j) => j > i && FENCE.test(l));
+      if (end > i) {
+        flush();
+        out.push({ type: 'code', text: lines.slice(i + 1, end).join('\n') });
+        i = end + 1;
+        continue;
+      }
+    }
+    if (QUOTE.test(line)) {
+      flush();
+      const quoted = [];
+      while (i < lines.length && QUOTE.test(lines[i])) { quoted.push(lines[i].replace(QUOTE, '')); i += 1; }
+      out.push({ type: 'quote', inline: inline(quoted.join('\n')) });
+      continue;
+    }
+    plain.push(line);
+    i += 1;
+  }
+  flush();
+  return out;
+}
+
+/** Inline markup of `text` (see blocks). */
+export function inline(text) {
+  const out = [];
+  let rest = text;
+  let match;
+  while ((match = CODE.exec(rest)) !== null) {
+    out.push(...emphasis(rest.slice(0, match.index)));
+    out.push({ code: match[1] });
+    rest = rest.slice(match.index + match[0].length);
+  }
+  out.push(...emphasis(rest));
+  return out;
+}
+
+// Links first (a URL's own "*" or "_" is no markup), then emphasis in
+// the text between them.
+function emphasis(text) {
+  const out = [];
+  for (const part of linkParts(text)) {
+    if (part.href) {
+      out.push({ link: part.text, href: part.href });
+      continue;
+    }
+    let rest = part.text;
+    let match;
+    while ((match = EMPHASIS.exec(rest)) !== null) {
+      if (match.index > 0) { out.push({ text: rest.slice(0, match.index) }); }
+      out.push(match[1] !== undefined ? { strong: emphasis(match[1]) } : { em: emphasis(match[2]) });
+      rest = rest.slice(match.index + match[0].length);
+    }
+    if (rest) { out.push({ text: rest }); }
+  }
+  return out;
+}
