@@ -182,14 +182,15 @@ _TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "audit": ("audit_log", ("seq", "room", "action")),
     "rules": ("room_rules", ("room", "topic", "private", "read_only")),
     "invitation": ("invitations", ("room", "person")),
+    "report": ("reports", ("seq", "room", "action", "resolved")),
 }
 #: A column written under another name: a sanction's kind is its "type"
 #: (each line's "kind" is what the line holds).
 _FIELD = {"kind": "type"}
 #: Columns that are true or false (SQLite keeps 0 or 1).
-_FLAGS = {"message": ("deleted",), "rules": ("private", "read_only")}
+_FLAGS = {"message": ("deleted",), "rules": ("private", "read_only"), "report": ("resolved",)}
 #: Kinds kept per room (an export of one room holds these only).
-_ROOM_KINDS = ("room", "message", "role", "sanction", "audit", "rules", "invitation")
+_ROOM_KINDS = ("room", "message", "role", "sanction", "audit", "rules", "invitation", "report")
 _KEYS = {
     "rooms": ("room",),
     "messages": ("room", "id"),
@@ -201,6 +202,7 @@ _KEYS = {
     "audit_log": ("seq",),
     "room_rules": ("room",),
     "invitations": ("room", "person"),
+    "reports": ("seq",),
 }
 
 
@@ -252,6 +254,7 @@ async def import_(db: Database, lines: TextIO) -> int:
 
     async def work(db: Database) -> int:
         count = 0
+        rooms: set[str] = set()
         for number, line in enumerate(lines, start=2):
             if not line.strip():
                 continue
@@ -265,6 +268,8 @@ async def import_(db: Database, lines: TextIO) -> int:
                 values[columns.index(flag)] = int(bool(record.get(flag)))
             names = ", ".join(columns)
             marks = ", ".join("?" for _ in columns)
+            if "room" in record:
+                rooms.add(record["room"])
             if kind == "room":
                 # Ids are never reused: the larger last id of both stays.
                 await db.fetch(
@@ -280,15 +285,45 @@ async def import_(db: Database, lines: TextIO) -> int:
                     f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING", *values
                 )
             count += 1
+        if not db.postgres:
+            await _reindex(db, rooms)
         if db.postgres:
-            # Audit entries came with their numbers: the next one follows them.
-            await db.fetch(
-                "SELECT setval(pg_get_serial_sequence('audit_log', 'seq'), "
-                "(SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log), false)"
-            )
+            # Audit entries and reports came with their numbers: the next ones follow them.
+            for table in ("audit_log", "reports"):
+                await db.fetch(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'seq'), "
+                    f"(SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}), false)"
+                )
         return count
 
     return await db.atomic(work)
+
+
+#: A SQLite room's search documents are ids ``no * ROOM_SPAN + id`` (see
+#: the SQLite backend's migration 10).
+ROOM_SPAN = 1 << 40
+
+
+async def _reindex(db: Database, rooms: set[str]) -> None:
+    """SQLite: give each room its number if it has none, and index its
+    messages for search again (Postgres derives its index by itself)."""
+    for room in sorted(rooms):
+        rows = await db.fetch("SELECT no FROM rooms WHERE room = ?", room)
+        if not rows:
+            continue  # a room with roles or rules but no message
+        no = rows[0][0]
+        if no is None:
+            [(no,)] = await db.fetch("SELECT coalesce(max(no), 0) + 1 FROM rooms")
+            await db.fetch("UPDATE rooms SET no = ? WHERE room = ?", no, room)
+        await db.fetch(
+            "DELETE FROM messages_fts WHERE rowid >= ? AND rowid < ?", no * ROOM_SPAN, (no + 1) * ROOM_SPAN
+        )
+        await db.fetch(
+            "INSERT INTO messages_fts (rowid, content) SELECT ? + id, content FROM messages "
+            "WHERE room = ? AND deleted = 0",
+            no * ROOM_SPAN,
+            room,
+        )
 
 
 # -- a deletion request -----------------------------------------------------------
@@ -318,9 +353,14 @@ async def forget(db: Database, email: str) -> dict[str, int]:
                 "SELECT room, id FROM messages WHERE sender = ? ORDER BY room, id", sender
             )
             for room, message_id in messages:
-                [(rev,)] = await db.fetch(
-                    "UPDATE rooms SET last_rev = last_rev + 1 WHERE room = ? RETURNING last_rev", room
+                [(rev, no)] = await db.fetch(
+                    "UPDATE rooms SET last_rev = last_rev + 1 WHERE room = ? RETURNING last_rev, "
+                    + ("NULL" if db.postgres else "no"),
+                    room,
                 )
+                if no is not None:
+                    # SQLite: out of the search index (Postgres's follows the text).
+                    await db.fetch("DELETE FROM messages_fts WHERE rowid = ?", no * ROOM_SPAN + message_id)
                 await db.fetch(
                     "UPDATE messages SET sender = ?, content = '', deleted = ?, reactions = NULL, rev = ? "
                     "WHERE room = ? AND id = ?",
@@ -402,8 +442,12 @@ def _key_id(key: str) -> str | None:
 
 
 async def _redact_audit(db: Database, person: str) -> int:
-    """The audit log keeps what was done, no longer to whom or by whom."""
-    rows = await db.fetch("SELECT seq, action FROM audit_log WHERE action LIKE ?", f"%{person}%")
+    """The audit log (and reports) keep what was done, no longer to whom or by whom."""
+    return await _redact(db, "audit_log", person) + await _redact(db, "reports", person)
+
+
+async def _redact(db: Database, table: str, person: str) -> int:
+    rows = await db.fetch(f"SELECT seq, action FROM {table} WHERE action LIKE ?", f"%{person}%")
     redacted = 0
     for seq, text in rows:
         action = json.loads(text)
@@ -414,7 +458,7 @@ async def _redact_audit(db: Database, person: str) -> int:
                 action[public] = dict(moderation.NOBODY)
                 changed = True
         if changed:
-            await db.fetch("UPDATE audit_log SET action = ? WHERE seq = ?", json.dumps(action), seq)
+            await db.fetch(f"UPDATE {table} SET action = ? WHERE seq = ?", json.dumps(action), seq)
             redacted += 1
     return redacted
 

@@ -983,16 +983,28 @@ class Hub:
         """``(room, key)`` of every joined connection of this process, each pair once."""
         return sorted({(m.room, m.email) for m in self._members.values()})
 
-    def tell_room(self, room: str, frame: dict, skip: object = None, skip_key: str | None = None) -> None:
+    def tell_room(
+        self,
+        room: str,
+        frame: dict,
+        skip: object = None,
+        skip_key: str | None = None,
+        only: Callable[[str], bool] | None = None,
+    ) -> None:
         """Send ``frame`` to every connection of ``room`` in this process but
-        ``skip`` and those of ``skip_key``."""
+        ``skip`` and those of ``skip_key`` (with ``only``: those whose key it picks)."""
         roster = self._rosters.get(room)
         if roster is None:
             return
         text = protocol.encode(frame)
         for client in roster.connections():
-            if client is not skip and (skip_key is None or roster.email_of(client) != skip_key):
+            key = roster.email_of(client) or ""
+            if client is not skip and key != skip_key and (only is None or only(key)):
                 self._send(client, text)
+
+    def message_frame(self, message: Message) -> dict:
+        """``message`` as frames show it (protocol 1 or 2)."""
+        return self._wire.message(message)
 
     def tell_one(self, client: Client, frame: dict) -> None:
         """Send ``frame`` to ``client`` alone."""

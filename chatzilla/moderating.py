@@ -35,6 +35,34 @@ BANNED_CLOSE = 4403
 
 _PERSON_ID = re.compile(r"p[0-9a-f]{12}")
 
+#: Most open reports a ``reports`` frame lists (the oldest first), and the
+#: messages shown before and after each reported one.
+REPORTS_SHOWN = 50
+CONTEXT = 2
+
+
+def _report_frame(action: Action) -> dict:
+    """The ``report`` frame of a report (or of its resolution) for moderators."""
+    if action.kind == "resolve":
+        return {
+            "type": "report",
+            "report": action.report,
+            "resolved": True,
+            "by": action.actor_public,
+            "ts": action.ts,
+        }
+    frame = {
+        "type": "report",
+        "report": action.report,
+        "message": action.message,
+        "person": action.target_public,
+        "by": action.actor_public,
+        "ts": action.ts,
+    }
+    if action.reason:
+        frame["reason"] = action.reason
+    return frame
+
 
 class Moderation:
     """The moderation of one app: ``hub`` (whose gate it becomes), ``store``,
@@ -186,6 +214,9 @@ class Moderation:
         if command.kind == "rules":
             await self._change_rules(client, room, actor, command, now)
             return
+        if command.kind in ("report", "reports", "resolve"):
+            await self._reports(client, room, actor, command, now)
+            return
         if not _PERSON_ID.fullmatch(command.person):
             raise ProtocolError("unknown_person", "no person has this id", ref)
         try:
@@ -248,6 +279,62 @@ class Moderation:
         except StorageError:
             raise ProtocolError("unavailable", "the change could not be kept; send it again", ref) from None
         self.apply(action)
+
+    async def _reports(self, client: Client, room: str, actor: dict, command: Moderate, now: float) -> None:
+        """``report`` (anyone: a message to the room's moderators), ``reports``
+        (the open ones, each message with the few around it) and ``resolve``
+        (a moderator closes one)."""
+        ref = command.ref
+        try:
+            reason = moderation.check_reason(command.reason)
+        except ValueError as exc:
+            raise ProtocolError("bad_frame", str(exc), ref) from None
+        try:
+            if command.kind == "report":
+                assert command.message is not None
+                message = await self._backend.get(room, command.message)
+                if message is None or message.deleted:
+                    raise ProtocolError("not_found", f"room {room} has no message {command.message}", ref)
+                sender = public_of(message.sender)
+                action = await self.store.report(
+                    Action(
+                        "report", room, sender["id"], actor["id"], now, reason=reason,
+                        target_public=sender, actor_public=actor, message=command.message,
+                    )
+                )  # fmt: skip
+                self._hub.tell_one(
+                    client,
+                    {"type": "reported", "report": action.report, "message": command.message, "ref": ref},
+                )
+                self.apply(action)
+                return
+            admins = await self._admin_id_set()
+            roles = await self.store.roles(room)
+            actor_role = moderation.role_of(actor["id"], roles, admins)
+            if moderation.RANK[actor_role] < moderation.RANK[moderation.MODERATOR]:
+                raise NotAllowed("only the room's moderators, its owner and admins see and resolve reports")
+            if command.kind == "resolve":
+                action = Action(
+                    "resolve", room, "", actor["id"], now, reason=reason, actor_public=actor,
+                    target_public=dict(moderation.NOBODY), report=command.report,
+                )  # fmt: skip
+                await self.store.apply(action)
+                self.apply(action, ref=ref, origin=client)
+                return
+            frames = []
+            for report in await self.store.reports(room, REPORTS_SHOWN):
+                frame = _report_frame(report)
+                mid = report.message or 0
+                around = await self._backend.page(
+                    room, max(0, mid - CONTEXT - 1), mid + CONTEXT + 1, 2 * CONTEXT + 1
+                )
+                frame["context"] = [self._hub.message_frame(m) for m in around]
+                frames.append(frame)
+            self._hub.tell_one(client, {"type": "reports", "reports": frames, "ref": ref})
+        except NotAllowed as exc:
+            raise ProtocolError("not_allowed", exc.reason, ref) from None
+        except StorageError:
+            raise ProtocolError("unavailable", "reports cannot be kept or read now; try again", ref) from None
 
     async def _change_rules(
         self, client: Client, room: str, actor: dict, command: Moderate, now: float
@@ -317,7 +404,7 @@ class Moderation:
 
     # -- applying changes ----------------------------------------------------
 
-    def apply(self, action: Action, ref: str | None = None, origin: object = None) -> None:
+    def apply(self, action: Action, ref: str | None = None, origin: Client | None = None) -> None:
         """Carry ``action`` out on this process's connections: tell the room
         (``origin``'s copy with ``ref``, its acknowledgement), keep a mute,
         forget a lifted one, close a banned person's connections."""
@@ -335,10 +422,19 @@ class Moderation:
             roles[action.target] = action.role
         elif action.kind == "revoke" and action.room in self._roles:
             self._roles[action.room].pop(action.target, None)
+        if action.kind in ("report", "resolve"):
+            # To the room's moderators alone (the reporter got "reported").
+            frame = _report_frame(action)
+            self._hub.tell_room(
+                action.room, frame, skip=origin, only=lambda key: self._moderates(action.room, key)
+            )
+            if origin is not None:
+                self._hub.tell_one(origin, {**frame, "ref": ref} if ref is not None else frame)
+            return
         frame = action.frame()
         self._hub.tell_room(action.room, frame, skip=origin)
         if origin is not None:
-            self._hub.tell_one(origin, {**frame, "ref": ref} if ref is not None else frame)  # type: ignore[arg-type]
+            self._hub.tell_one(origin, {**frame, "ref": ref} if ref is not None else frame)
         if action.kind == BAN:
             self._close_banned(action.room, action.target, action.sanction())
         rules = self._rules.get(action.room)
@@ -352,6 +448,13 @@ class Moderation:
                 self._hub.close_in_room(
                     action.room, theirs, BANNED_CLOSE, "This room is private: you are not invited any more"
                 )
+
+    def _moderates(self, room: str, key: str) -> bool:
+        """Whether ``key`` is a moderator (or above) in ``room``, as this process knows."""
+        role = moderation.role_of(
+            public_of(key)["id"], self._roles.get(room, {}), set(self._admin_ids.values())
+        )
+        return moderation.RANK[role] >= moderation.RANK[moderation.MODERATOR]
 
     def _close_banned(self, room: str, person_id: str, ban: Sanction) -> None:
         """Close every connection of ``person_id`` in ``room`` here, saying why."""

@@ -38,8 +38,13 @@ BAN = "ban"
 #: first person became its owner; "delete": a moderator deleted someone
 #: else's message (the message's change is the messages' own, see the hub);
 #: "rules": the room's rules changed (owners and admins); "invite" and
-#: "uninvite": someone may (no longer) join a private room.
-KINDS = ("grant", "revoke", MUTE, "unmute", BAN, "unban", "claim", "delete", "rules", "invite", "uninvite")
+#: "uninvite": someone may (no longer) join a private room; "report":
+#: someone reported a message (``actor``) of someone (``target``) to the
+#: room's moderators; "resolve": a moderator closed a report.
+KINDS = (
+    "grant", "revoke", MUTE, "unmute", BAN, "unban", "claim", "delete", "rules", "invite", "uninvite",
+    "report", "resolve",
+)  # fmt: skip
 #: Longest topic, in characters.
 MAX_TOPIC = 200
 LIFTS = {"unmute": MUTE, "unban": BAN}
@@ -209,6 +214,8 @@ class Action:
     message: int | None = None
     #: With "rules": the room's rules after the change (:class:`Rules` as a dict).
     rules: dict[str, Any] | None = None
+    #: With "report" and "resolve": the report's number (set by the store).
+    report: int | None = None
 
     def sanction(self) -> Sanction:
         """The sanction a mute or ban puts in place."""
@@ -231,6 +238,8 @@ class Action:
             frame["message"] = self.message
         if self.rules is not None:
             frame["rules"] = self.rules
+        if self.report is not None:
+            frame["report"] = self.report
         if self.reason:
             frame["reason"] = self.reason
         return frame

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -60,6 +61,13 @@ class ModerationStore(Protocol):
         what is not there, or revoking a role nobody has, changes nothing
         but is audited all the same."""
 
+    async def report(self, action: Action) -> Action:
+        """Keep a report (``action``, a "report") open, audited and told;
+        returns it with its number, ``report``."""
+
+    async def reports(self, room: str, limit: int) -> list[Action]:
+        """The room's oldest ``limit`` open reports, oldest first."""
+
     async def claim(self, action: Action) -> bool:
         """Make ``action.target`` the owner of ``action.room`` if it has
         none (a "claim"); True when it did (audited and told)."""
@@ -81,7 +89,7 @@ def _changes(action: Action) -> tuple[str, str | None]:
     """What ``action`` does to the kept state: ("role", role or None to
     remove), ("sanction", kind to set), ("lift", kind to remove) or
     ("none", None): a delete is the messages' change, only audited here."""
-    if action.kind in ("delete", "rules", "invite", "uninvite"):
+    if action.kind in ("delete", "rules", "invite", "uninvite", "resolve"):
         return action.kind, None
     if action.kind == "grant":
         return "role", action.role
@@ -101,6 +109,16 @@ class MemoryModeration:
         self._log: list[Action] = []
         self._rules: dict[str, Rules] = {}
         self._invited: set[tuple[str, str]] = set()
+        self._reports: dict[int, Action] = {}  # open ones
+
+    async def report(self, action: Action) -> Action:
+        action = dataclasses.replace(action, report=len(self._log) + 1)
+        self._reports[action.report or 0] = action
+        self._log.append(action)
+        return action
+
+    async def reports(self, room: str, limit: int) -> list[Action]:
+        return [a for a in self._reports.values() if a.room == room][:limit]
 
     async def roles(self, room: str) -> dict[str, str]:
         return dict(self._roles.get(room, {}))
@@ -137,6 +155,10 @@ class MemoryModeration:
             self._invited.add((action.room, action.target))
         elif what == "uninvite":
             self._invited.discard((action.room, action.target))
+        elif what == "resolve" and action.report is not None:
+            open_ = self._reports.get(action.report)
+            if open_ is not None and open_.room == action.room:
+                del self._reports[action.report]
         if not roles:
             del self._roles[action.room]
         self._log.append(action)
@@ -276,9 +298,37 @@ class SQLiteModeration:
                 con.execute(
                     "DELETE FROM invitations WHERE room = ? AND person = ?", (action.room, action.target)
                 )
+            elif what == "resolve":
+                con.execute(
+                    "UPDATE reports SET resolved = 1 WHERE seq = ? AND room = ?", (action.report, action.room)
+                )
             con.execute("INSERT INTO audit_log (room, action) VALUES (?, ?)", (action.room, action.to_json()))
 
         await self._run(work, write=True)
+
+    async def report(self, action: Action) -> Action:
+        def work(con: sqlite3.Connection) -> Action:
+            seq = con.execute(
+                "INSERT INTO reports (room, action) VALUES (?, ?) RETURNING seq",
+                (action.room, action.to_json()),
+            ).fetchone()[0]
+            numbered = dataclasses.replace(action, report=seq)
+            con.execute("UPDATE reports SET action = ? WHERE seq = ?", (numbered.to_json(), seq))
+            con.execute(
+                "INSERT INTO audit_log (room, action) VALUES (?, ?)", (action.room, numbered.to_json())
+            )
+            return numbered
+
+        return await self._run(work, write=True)
+
+    async def reports(self, room: str, limit: int) -> list[Action]:
+        rows = await self._run(
+            lambda con: con.execute(
+                "SELECT action FROM reports WHERE room = ? AND resolved = 0 ORDER BY seq LIMIT ?",
+                (room, limit),
+            ).fetchall()
+        )
+        return [Action.from_json(row[0]) for row in rows]
 
     async def claim(self, action: Action) -> bool:
         def work(con: sqlite3.Connection) -> bool:
@@ -436,10 +486,26 @@ class RedisModeration:
                 pipe.sadd(self._key("invited", action.room), action.target)
             elif what == "uninvite":
                 pipe.srem(self._key("invited", action.room), action.target)
+            elif what == "resolve":
+                pipe.hdel(self._key("reports", action.room), str(action.report))
             pipe.sadd(self._key("moderated"), action.room)
             self._record(pipe, action)
 
         await self._exec(build)
+
+    async def report(self, action: Action) -> Action:
+        numbered = dataclasses.replace(action, report=await self._call("incr", self._key("report-seq")))
+
+        def build(pipe: Any) -> None:
+            pipe.hset(self._key("reports", action.room), str(numbered.report), numbered.to_json())
+            self._record(pipe, numbered)
+
+        await self._exec(build)
+        return numbered
+
+    async def reports(self, room: str, limit: int) -> list[Action]:
+        found = await self._call("hgetall", self._key("reports", room))
+        return sorted((Action.from_json(a) for a in found.values()), key=lambda a: a.report or 0)[:limit]
 
     async def claim(self, action: Action) -> bool:
         # The owner's seat is taken atomically first: of two first comers, one.
@@ -646,9 +712,39 @@ class PostgresModeration:
                 await con.execute(
                     "DELETE FROM invitations WHERE room = $1 AND person = $2", action.room, action.target
                 )
+            elif what == "resolve":
+                await con.execute(
+                    "UPDATE reports SET resolved = true WHERE seq = $1 AND room = $2",
+                    action.report,
+                    action.room,
+                )
             await self._record(con, action)
 
         await self._transaction(work)
+
+    async def report(self, action: Action) -> Action:
+        async def work(con: Any) -> Action:
+            seq = await con.fetchval(
+                "INSERT INTO reports (room, action) VALUES ($1, $2) RETURNING seq",
+                action.room,
+                action.to_json(),
+            )
+            numbered = dataclasses.replace(action, report=seq)
+            await con.execute("UPDATE reports SET action = $1 WHERE seq = $2", numbered.to_json(), seq)
+            await self._record(con, numbered)
+            return numbered
+
+        return await self._transaction(work)
+
+    async def reports(self, room: str, limit: int) -> list[Action]:
+        rows = await self._transaction(
+            lambda con: con.fetch(
+                "SELECT action FROM reports WHERE room = $1 AND NOT resolved ORDER BY seq LIMIT $2",
+                room,
+                limit,
+            )
+        )
+        return [Action.from_json(row[0]) for row in rows]
 
     async def claim(self, action: Action) -> bool:
         async def work(con: Any) -> bool:

@@ -183,6 +183,9 @@ class Moderate:
     minutes: int | None = None
     reason: str | None = None
     ref: str | None = None
+    #: With ``report``: the message's id; with ``resolve``: the report's number.
+    message: int | None = None
+    report: int | None = None
     #: With ``rules`` (no ``person``): the fields to change.
     topic: str | None = None
     private: bool | None = None
@@ -190,7 +193,10 @@ class Moderate:
 
 
 #: The frame types of :class:`Moderate`.
-MODERATE = ("grant", "revoke", "mute", "unmute", "ban", "unban", "rules", "invite", "uninvite")
+MODERATE = (
+    "grant", "revoke", "mute", "unmute", "ban", "unban", "rules", "invite", "uninvite", "report", "reports",
+    "resolve",
+)  # fmt: skip
 
 Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Reaction | Search | Moderate
 
@@ -422,6 +428,19 @@ def parse_frame(text: str, version: int = 1) -> Command:
         return Typing(ref=ref)
     if kind == "leave":
         return Leave(ref=ref)
+    if kind in ("report", "reports", "resolve") and version == 2:
+        number = {"report": "id", "resolve": "report"}.get(kind)
+        value = _integer(frame, number, 1, ref) if number else None
+        if number and value is None:
+            raise ProtocolError("bad_frame", f"'{kind}' needs the integer field '{number}'", ref)
+        return Moderate(
+            kind=kind,
+            person="",
+            message=value if kind == "report" else None,
+            report=value if kind == "resolve" else None,
+            reason=_field(frame, "reason", ref),
+            ref=ref,
+        )
     if kind == "rules" and version == 2:
         return Moderate(
             kind=kind,

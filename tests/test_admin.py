@@ -99,6 +99,7 @@ def test_a_backup_goes_from_sqlite_to_postgres_and_back_unchanged(tmp_path, data
         await pg.open()
         try:
             pg_page = await pg.page("dev", None, None, 50)
+            pg_found = [m.id for m in await pg.search("dev", ["alice"], None, 50)]
         finally:
             await pg.close()
         sqlite = SQLiteBackend(last)
@@ -106,6 +107,8 @@ def test_a_backup_goes_from_sqlite_to_postgres_and_back_unchanged(tmp_path, data
         store = SQLiteModeration(last)
         try:
             page = await sqlite.page("dev", None, None, 50)
+            found = [m.id for m in await sqlite.search("dev", ["alice"], None, 50)]
+            assert found == pg_found == [9, 7, 5]  # the imports are searched too
             bounds = await sqlite.bounds("dev")
             bot = await accounts.token_person(digest("czb_alice"))
             roles = await store.roles("dev")
@@ -214,6 +217,8 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
             backend, accounts, store = await _pg(), PostgresAccounts(url), PostgresModeration(url)
         try:
             dev = await backend.page("dev", None, None, 50)
+            assert await backend.search("dev", ["bob"], None, 50) == []  # out of search too
+            assert [m.id for m in await backend.search("dev", ["alice"], None, 50)] == [9, 7, 5]
             lobby = await backend.page("lobby", None, None, 50)
             changes, rev = await backend.changes("dev", 0, 100)
             seen = (

@@ -381,3 +381,55 @@ async def test_the_lobby_cannot_be_private(person):
     assert (await answer(root, "p"))["code"] == "not_allowed"
     await root.send({"type": "rules", "topic": "welcome", "ref": "t"})
     assert (await answer(root, "t"))["rules"]["topic"] == "welcome"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_report_reaches_the_moderators_alone_who_see_it_in_context_and_resolve_it(person):
+    alice, a, _ = await person("alice@example.com", "Alice")
+    bob, b, _ = await person("bob@example.com", "Bob")
+    await alice.expect("presence")
+    carol, c, _ = await person("carol@example.com", "Carol")
+    await alice.expect("presence")
+    await bob.expect("presence")
+    await alice.send({"type": "message", "content": "welcome", "ref": "w"})
+    await answer(alice, "w")
+    await bob.send({"type": "message", "content": "you are all idiots", "ref": "x"})
+    rude = (await answer(bob, "x"))["id"]
+    await carol.send({"type": "message", "content": "hey!", "ref": "h"})
+    await answer(carol, "h")
+    await carol.send({"type": "report", "id": rude, "reason": "insults", "ref": "r"})
+    reported = await answer(carol, "r")
+    assert (reported["type"], reported["message"]) == ("reported", rude)
+    seen = await alice.recv()
+    while seen["type"] != "report":
+        seen = await alice.recv()
+    assert (seen["report"], seen["message"], seen["person"], seen["by"], seen["reason"]) == (
+        reported["report"], rude, b, c, "insults"
+    )  # fmt: skip
+    # Nobody else hears of it: Bob's next frame is Alice's next message.
+    await alice.say("carry on", "n")
+    frame = await bob.recv()
+    while frame["type"] == "message" and frame["content"] != "carry on":
+        frame = await bob.recv()
+    assert frame["type"] == "message" and frame["content"] == "carry on"
+    # Only moderators list reports; the list shows each message in context.
+    await carol.send({"type": "reports", "ref": "l0"})
+    assert (await answer(carol, "l0"))["code"] == "not_allowed"
+    await alice.send({"type": "reports", "ref": "l1"})
+    listed = await answer(alice, "l1")
+    [report] = listed["reports"]
+    assert report["report"] == reported["report"] and report["reason"] == "insults"
+    assert [m["content"] for m in report["context"]] == ["welcome", "you are all idiots", "hey!", "carry on"]
+    await carol.send({"type": "resolve", "report": reported["report"], "ref": "z0"})
+    assert (await answer(carol, "z0"))["code"] == "not_allowed"
+    await alice.send({"type": "resolve", "report": reported["report"], "reason": "warned", "ref": "z"})
+    resolved = await answer(alice, "z")
+    assert (resolved["type"], resolved["report"], resolved["resolved"], resolved["by"]) == (
+        "report", reported["report"], True, a
+    )  # fmt: skip
+    await alice.send({"type": "reports", "ref": "l2"})
+    assert (await answer(alice, "l2"))["reports"] == []
+    await carol.send({"type": "report", "id": 999, "ref": "r9"})
+    assert (await answer(carol, "r9"))["code"] == "not_found"
+    await carol.send({"type": "report", "ref": "r0"})
+    assert (await answer(carol, "r0"))["code"] == "bad_frame"

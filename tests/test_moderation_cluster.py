@@ -85,6 +85,17 @@ def test_a_mute_and_a_ban_given_on_one_process_hold_on_the_other(shared, servers
                 seen[frame["type"]] = frame
             assert seen["changed"]["deleted"] and seen["moderated"]["reason"] == "not sorry"
 
+            # A report from the other process reaches the moderator here.
+            await alice.send({"type": "message", "content": "rules are rules", "ref": "rr"})
+            said = await until_ref(alice, "rr")
+            assert (await bob.expect("message"))["id"] == said["id"]
+            await bob.send({"type": "report", "id": said["id"], "reason": "test", "ref": "rp"})
+            reported = await bob.expect("reported")
+            heard = await alice.recv()
+            while heard["type"] != "report":
+                heard = await alice.recv()
+            assert (heard["report"], heard["reason"], heard["by"]) == (reported["report"], "test", b)
+
             # A read-only room, set on one process, holds on the other.
             await alice.send({"type": "rules", "read_only": True, "ref": "ro"})
             assert (await bob.expect("moderated"))["rules"]["read_only"] is True
@@ -115,7 +126,7 @@ def test_a_mute_and_a_ban_given_on_one_process_hold_on_the_other(shared, servers
             await back.send({"type": "join", "room": "dev", "since": 1})
             joined = await back.expect("joined")
             assert joined["muted"]["reason"] == "later"
-            assert [m["content"] for m in joined["history"]] == []  # "sorry" was id 1
+            assert [m["content"] for m in joined["history"]] == ["rules are rules"]  # "sorry" was id 1
         finally:
             for client in opened:
                 await client.close()

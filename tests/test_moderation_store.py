@@ -264,3 +264,27 @@ def test_rules_and_invitations_are_kept(make_store):
     assert before == (Rules(), False)
     assert after == (Rules("the team's room", True, False), True, False)
     assert log == ["rules", "invite", "invite", "uninvite"]
+
+
+def test_reports_stay_open_until_resolved(make_store):
+    async def scenario():
+        store = make_store()
+        try:
+            first = await store.report(act("report", "pspam", actor="preporter", message=4, reason="ads"))
+            second = await store.report(act("report", "pspam", actor="pother", message=5))
+            elsewhere = await store.report(act("report", "pspam", room="lobby", actor="pother", message=1))
+            await store.apply(act("resolve", "", report=first.report, reason="deleted"))
+            await store.apply(act("resolve", "", room="lobby", report=second.report))  # not the lobby's
+        finally:
+            await store.close()
+        again = make_store()
+        try:
+            return first, second, elsewhere, await again.reports("dev", 10), await again.reports("lobby", 10)
+        finally:
+            await again.close()
+
+    first, second, elsewhere, dev, lobby = asyncio.run(scenario())
+    assert len({first.report, second.report, elsewhere.report}) == 3
+    assert [(a.report, a.message, a.actor) for a in dev] == [(second.report, 5, "pother")]
+    assert [a.report for a in lobby] == [elsewhere.report]
+    assert first.reason == "ads" and first.kind == "report"

@@ -438,5 +438,16 @@ MIGRATIONS: tuple[str, ...] = (
         ADD COLUMN words tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED;
     CREATE INDEX messages_words ON messages USING gin (words);
     """,
+    # 9: reports of messages (chatzilla.moderation_store), each the JSON
+    # action that made it, open until a moderator resolves it.
+    """
+    CREATE TABLE reports (
+        seq bigserial PRIMARY KEY,
+        room text NOT NULL,
+        action text NOT NULL,
+        resolved boolean NOT NULL DEFAULT false
+    );
+    CREATE INDEX reports_open ON reports (room, seq) WHERE NOT resolved;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -172,6 +172,17 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT r.no * 1099511627776 + m.id, m.content FROM messages AS m JOIN rooms AS r ON r.room = m.room
          WHERE m.deleted = 0;
     """,
+    # 11: reports of messages (chatzilla.moderation_store), each the JSON
+    # action that made it, open until a moderator resolves it.
+    """
+    CREATE TABLE reports (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        room TEXT NOT NULL,
+        action TEXT NOT NULL,
+        resolved INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX reports_open ON reports (room, seq) WHERE resolved = 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
