@@ -18,6 +18,7 @@ from tornado.websocket import WebSocketClosedError
 from chatzilla.backends.memory import MemoryBackend
 from chatzilla.backends.retention import Retention
 from chatzilla.backends.sqlite import SQLiteBackend
+from chatzilla.chat import EDIT, Change
 from chatzilla.hub import MAX_HELD, Hub
 from chatzilla.outbox import Outbox
 from chatzilla.privacy import email_hash
@@ -424,3 +425,26 @@ def test_the_memory_backend_keeps_logs_of_a_bounded_number_of_rooms():
         await backend.close()
 
     asyncio.run(scenario())
+
+
+def test_change_ids_of_a_room_whose_log_was_dropped_go_on_growing():
+    """A page keeps the highest change id it has seen and asks for the
+    changes after it: a room whose log the memory backend dropped (too many
+    rooms) must not count its changes from 1 again, or that page misses them."""
+
+    async def scenario():
+        backend = MemoryBackend(rooms=2)
+        first, _ = await backend.append("a", BOB, "hello", None, None)
+        for text in ("one", "two", "three"):
+            await backend.change("a", first.id, Change(EDIT, text))
+        for room in ("b", "c"):
+            await backend.append(room, BOB, "elsewhere", None, None)
+        assert await backend.page("a", None, None, 5) == []  # dropped
+        seen = (await backend.changes("a", 0, 0))[1]
+        again, _ = await backend.append("a", BOB, "back", None, None)
+        edited, _ = await backend.change("a", again.id, Change(EDIT, "back, edited"))
+        changed, rev = await backend.changes("a", 3, 10)
+        await backend.close()
+        return seen, edited.rev, [m.content for m in changed], rev
+
+    assert asyncio.run(scenario()) == (3, 4, ["back, edited"], 4)

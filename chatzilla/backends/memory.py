@@ -75,6 +75,10 @@ class MemoryBackend(LocalPresence):
         # The largest id of any room whose log was dropped: a room starts
         # above it, so a room used again never repeats an id.
         self._id_floor = 0
+        # Likewise the largest change id of a dropped log: a client that
+        # knows the room's changes up to it would take the changes of a new
+        # log counted from 1 again for ones it has seen, and miss them.
+        self._rev_floor = 0
         # (room, sender, ref) -> message, oldest first, pruned by age.
         self._refs: collections.OrderedDict[tuple[str, str, str], Message] = collections.OrderedDict()
 
@@ -94,6 +98,7 @@ class MemoryBackend(LocalPresence):
         if log is None:
             self._drop_old_logs()
             log = self._logs[room] = _RoomLog(message_id)
+            log.rev = self._rev_floor
         else:
             self._logs.move_to_end(room)
         log.messages.append(message)
@@ -124,7 +129,7 @@ class MemoryBackend(LocalPresence):
                 return
             if room in self._rosters:
                 continue  # someone is here: their history stays
-            del self._logs[room]
+            self._rev_floor = max(self._rev_floor, self._logs.pop(room).rev)
             self._id_floor = max(self._id_floor, self._last_id.pop(room, 0))
 
     def _forget_refs_before(self, cutoff: float) -> None:
@@ -175,7 +180,7 @@ class MemoryBackend(LocalPresence):
     async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
         log = self._logs.get(room)
         if log is None:
-            return [], 0
+            return [], self._rev_floor
         self._prune(room, log, self._clock())
         found: list[Message] = []
         # Newest change first, back to `after`; then the oldest `limit` of them.
