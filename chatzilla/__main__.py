@@ -71,14 +71,15 @@ async def serve(settings: Settings) -> None:
             ) from None
         tornado.httpserver.HTTPServer(make_metrics_app(app)).add_sockets(metrics_sockets)
         log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
-    print(f"Chatzilla is serving {listening(sockets)} (Ctrl-C to stop)", flush=True)
-    if settings.auth == "link" and not settings.smtp_url:
-        log.info("no --smtp-url: sign-in links are written to this log, for you to open")
-
+    # Before the banner: whoever starts the server on seeing it may stop it
+    # at once, and SIGTERM must then be a clean stop, not the default death.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    print(f"Chatzilla is serving {listening(sockets)} (Ctrl-C to stop)", flush=True)
+    if settings.auth == "link" and not settings.smtp_url:
+        log.info("no --smtp-url: sign-in links are written to this log, for you to open")
     await stop.wait()
 
     log.info("shutting down: closing %d connections", app.hub.stats()["connections"])

@@ -36,8 +36,8 @@ def server(start_server):
     zone): written to the database between two runs of the server."""
     first = start_server()
     db_path = first.log_path.parent / "chatzilla.db"
-    # Served a request: its loop runs, so its SIGTERM handler is in place
-    # (it prints its banner a moment before installing it).
+    # Its banner comes once the schema is made and SIGTERM is handled (a
+    # clean stop); it serves too.
     with urllib.request.urlopen(first.url + "healthz") as response:
         assert response.status == 200
     first.stop()
