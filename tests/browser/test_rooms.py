@@ -7,10 +7,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-# The lobby (/) and rooms of given names: a server of each test's own.
-pytestmark = [pytest.mark.browser, pytest.mark.own_server]
+pytestmark = pytest.mark.browser
+
+#: For the tests that read the lobby's history and ids: a server of their
+#: own, whose lobby no other test has used (the error pages only go there).
+fresh_lobby = pytest.mark.own_server
 
 
+@fresh_lobby
 def test_messages_stay_in_their_room(people):
     alice = people("alice@example.com", path="r/a")
     bob = people("bob@example.com", path="r/a")
@@ -46,6 +50,7 @@ def test_messages_stay_in_their_room(people):
     expect(erin.messages.locator(".content")).to_have_text(["in the lobby, from carol"])
 
 
+@fresh_lobby
 def test_go_to_room_form(people, server):
     alice = people("alice@example.com")
     page = alice.page
