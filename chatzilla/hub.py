@@ -34,6 +34,10 @@ log = logging.getLogger("chatzilla.hub")
 #: gets the newest ones and ``"more": true``.
 MAX_CATCH_UP = 1000
 
+#: Changed messages read from storage at a time for a ``changes`` frame (or
+#: a join's ``changes``), until the frame is full (see Hub._changed_after).
+CHANGES_CHUNK = 25
+
 #: Most bytes of messages one ``joined`` or ``history`` frame carries, counted
 #: as they go on the wire (:func:`~chatzilla.protocol.wire_size`); the rest
 #: comes with scrollback (``"more": true``). Whatever a room holds, joining
@@ -403,15 +407,17 @@ class Hub:
 
     async def _read_changes(
         self, client: Client, member: _Member, since: int | None, rev: int | None
-    ) -> tuple[list[Message], int] | None:
-        """For a client that follows changes (``rev``): the messages changed
-        after ``rev`` (with ``since``; one more than is sent) and the room's
-        latest change id. Rolls the member back and raises ``unavailable``
-        as :meth:`_read_history` does."""
+    ) -> tuple[list[dict], bool, int] | None:
+        """For a client that follows changes (``rev``): the ``changed``
+        frames after ``rev`` and whether more remain (with ``since``; see
+        :meth:`_changed_after`), and the room's latest change id. Rolls the
+        member back and raises ``unavailable`` as :meth:`_read_history` does."""
         if rev is None:
             return None
         try:
-            return await self._backend.changes(member.room, rev, MAX_CATCH_UP + 1 if since is not None else 0)
+            if since is None:
+                return [], False, (await self._backend.changes(member.room, rev, 0))[1]
+            return await self._changed_after(member.room, rev)
         except StorageError:
             self._forget_member(client, member, entered=True)
             raise ProtocolError("unavailable", "the room's history cannot be read now; join again") from None
@@ -472,7 +478,7 @@ class Hub:
         since: int | None,
         truncated: bool,
         named_room: bool,
-        changes: tuple[list[Message], int] | None = None,
+        changes: tuple[list[dict], bool, int] | None = None,
         extra: dict | None = None,
     ) -> None:
         """Send ``joined`` (with ``room`` when the join named one; with
@@ -491,9 +497,9 @@ class Hub:
         elif truncated:
             joined["truncated"] = True
         if changes is not None:
-            changed, joined["rev"] = changes
+            changed, changes_more, joined["rev"] = changes
             if since is not None:
-                joined["changes"], changes_more = self._fit_first(changed, MAX_CATCH_UP, self._changed_frame)
+                joined["changes"] = changed
                 if changes_more:
                     joined["changes_more"] = True
         joined.update(extra or {})
@@ -608,12 +614,36 @@ class Hub:
         if member is None:
             raise ProtocolError("not_joined", "join before asking for changes")
         try:
-            changed, rev = await self._backend.changes(member.room, after, MAX_CATCH_UP + 1)
+            frames, more, rev = await self._changed_after(member.room, after)
         except StorageError:
             raise ProtocolError("unavailable", "changes cannot be read now; try again") from None
-        frames, more = self._fit_first(changed, MAX_CATCH_UP, self._changed_frame)
         frame = {"type": "changes", "after": after, "messages": frames, "more": more, "rev": rev}
         self._send(client, protocol.encode(frame), requested=True)
+
+    async def _changed_after(self, room: str, after: int) -> tuple[list[dict], bool, int]:
+        """The ``changed`` frames of the messages of ``room`` changed after
+        change id ``after``, in the order of their changes, as many as fit
+        in :data:`MAX_CATCH_UP` and ``history_bytes`` (at least one);
+        whether more remain; and the room's latest change id. Read
+        :data:`CHANGES_CHUNK` at a time, until the frame is full: a read of
+        all 1000 when 10 large ones fill it cost a quarter of a second of
+        the storage's reader for each ``changes`` frame. Raises :class:`StorageError`."""
+        frames: list[dict] = []
+        size = 0
+        latest: int | None = None
+        while True:
+            chunk, rev = await self._backend.changes(room, after, CHANGES_CHUNK + 1)
+            if latest is None:
+                latest = rev  # read before the first chunk: changes past it are news all the same
+            for message in chunk[:CHANGES_CHUNK]:
+                frame = self._changed_frame(message)
+                size += protocol.wire_size(protocol.encode(frame)) + 1  # and its comma
+                if frames and (size > self._history_bytes or len(frames) >= MAX_CATCH_UP):
+                    return frames, True, latest
+                frames.append(frame)
+            if len(chunk) <= CHANGES_CHUNK:
+                return frames, False, latest
+            after = chunk[CHANGES_CHUNK - 1].rev
 
     async def search(
         self, client: Client, raw_q: str, before: int | None, limit: int, ref: str | None
