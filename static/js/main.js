@@ -13,6 +13,7 @@ import { Avatars } from './view/avatars.js';
 import { Composer } from './view/composer.js';
 import { ConversationView } from './view/conversation-view.js';
 import { MessageList } from './view/list.js';
+import { MentionPicker } from './view/mentions.js';
 import { SearchPanel } from './view/search.js';
 import { setupNotifications } from './view/notify.js';
 import { People } from './view/people.js';
@@ -117,6 +118,15 @@ list.actions = {
 // The conversation under way, with its view, or null before joining.
 let current = null;
 let conversations = 0;
+
+// Who can be mentioned: the room's people, by the names the page writes.
+const mentionable = () => (current === null ? { names: [], me: null } : {
+  names: current.conversation.participants.map((key) => avatars.nameOf(key)),
+  me: current.conversation.me === null ? null : avatars.nameOf(current.conversation.me),
+});
+list.mentionable = mentionable;
+// Before the composer: its keys (Enter on a choice) come first.
+new MentionPicker(byId('message'), byId('mention-list'), mentionable);
 
 const composer = new Composer({
   form: byId('composer'),

@@ -33,3 +33,19 @@ it('keeps fenced code exactly, and quotes lines that start with >', () => {
   assert.deepEqual(blocks('```\nno end'), [{ type: 'text', inline: [{ text: '```\nno end' }] }]);
   assert.deepEqual(blocks('plain'), [{ type: 'text', inline: [{ text: 'plain' }] }]);
 });
+
+it('marks "@" and a known name as a mention, the longest name first, in any case', () => {
+  const names = ['Alice', 'Alice Smith', 'bob@example.com'];
+  assert.deepEqual(blocks('hi @alice smith and @Alice, *@bob@example.com* x@Alice @Alicea', names), [{
+    type: 'text',
+    inline: [
+      { text: 'hi ' }, { mention: '@alice smith', name: 'alice smith' }, { text: ' and ' },
+      { mention: '@Alice', name: 'Alice' }, { text: ', ' },
+      { em: [{ mention: '@bob@example.com', name: 'bob@example.com' }] },
+      { text: ' x@Alice @Alicea' },
+    ],
+  }]);
+  assert.deepEqual(blocks('@nobody `@Alice`', names),
+    [{ type: 'text', inline: [{ text: '@nobody ' }, { code: '@Alice' }] }]);
+  assert.deepEqual(blocks('@Alice'), [{ type: 'text', inline: [{ text: '@Alice' }] }]);  // no names known
+});

@@ -66,9 +66,24 @@ function timeElement(ts, formats) {
 }
 
 // A message's text, its markup (markup.js) as elements, its web
-// addresses as links: built node by node, user text only ever as text.
-function writeContent(element, content) {
-  element.replaceChildren(...blocks(content).flatMap((block) => {
+// addresses as links, the mentions of `people` ({names, me}) marked (and
+// the message, when one is of `me`): built node by node, user text only
+// ever as text. Returns whether it mentions `me`.
+function writeContent(element, content, people = { names: [], me: null }) {
+  const me = people.me === null ? null : people.me.toLocaleLowerCase();
+  let mentionsMe = false;
+  const inlineNode = (part) => {
+    if (part.mention === undefined) { return markupNode(part, inlineNode); }
+    const span = document.createElement('span');
+    span.className = 'mention';
+    span.textContent = part.mention;
+    if (part.name.toLocaleLowerCase() === me) {
+      span.classList.add('me');
+      mentionsMe = true;
+    }
+    return span;
+  };
+  element.replaceChildren(...blocks(content, people.names).flatMap((block) => {
     if (block.type === 'code') {
       const pre = document.createElement('pre');
       const code = document.createElement('code');
@@ -82,9 +97,11 @@ function writeContent(element, content) {
     quote.append(...nodes);
     return [quote];
   }));
+  return mentionsMe;
 }
 
-function inlineNode(part) {
+// One part of inline markup as a node; `inner` makes the nodes inside.
+function markupNode(part, inner) {
   if (part.text !== undefined) { return document.createTextNode(part.text); }
   if (part.code !== undefined) {
     const code = document.createElement('code');
@@ -100,7 +117,7 @@ function inlineNode(part) {
     return link;
   }
   const element = document.createElement(part.strong ? 'strong' : 'em');
-  element.append(...(part.strong || part.em).map(inlineNode));
+  element.append(...(part.strong || part.em).map(inner));
   return element;
 }
 
@@ -135,6 +152,7 @@ export class MessageList {
     this._actions = {
       edit: () => 'over', remove: () => 'over', react: () => 'over', moderates: () => false, moderate: () => 'over',
     };
+    this._people = () => ({ names: [], me: null });
   }
 
   /** Who writes people's names and makes their avatars (avatars.js). */
@@ -175,7 +193,7 @@ export class MessageList {
     const paragraph = document.createElement('div');
     paragraph.className = 'content';
     paragraph.dir = 'auto';
-    writeContent(paragraph, content);
+    item.classList.toggle('mentions-me', writeContent(paragraph, content, this._people()));
     body.append(meta, paragraph);
     item.append(this._avatars.avatar(email, 'large'), body);
     return { item, meta };
@@ -217,6 +235,12 @@ export class MessageList {
     }
   }
 
+  /**
+   * Who can be mentioned: `people()` gives {names, me}, the names of the
+   * room's people as the page writes them and one's own (null: none).
+   */
+  set mentionable(people) { this._people = people; }
+
   /** The item of confirmed message `id`, or null when it is not shown. */
   itemOf(id) {
     return this.ol.querySelector(`li.message[data-id="${Number(id)}"]`);
@@ -226,7 +250,8 @@ export class MessageList {
   changed(message) {
     const item = this.itemOf(message.id);
     if (item === null) { return; }
-    writeContent(item.querySelector('.content'), message.content);
+    const content = item.querySelector('.content');
+    item.classList.toggle('mentions-me', writeContent(content, message.content, this._people()));
     this._closeEditing(item);
     this._showChange(item, message);
   }
