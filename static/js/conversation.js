@@ -199,6 +199,34 @@ export class Conversation {
     return this._change({ type: 'edit', id, content: checked.content });
   }
 
+  /** Whether this person moderates here (a moderator, the owner or an admin). */
+  canModerate() {
+    return (RANK[this.roles[this.me]] || 0) >= RANK.moderator;
+  }
+
+  /** Report message `id` to the moderators: null when on its way, else 'offline'. */
+  report(id, reason) {
+    if (this.over || !this.joined) { return 'offline'; }
+    const frame = { type: 'report', id, ref: this._ref('x') };
+    if (reason) { frame.reason = reason; }
+    this._send(frame);
+    return null;
+  }
+
+  /** Ask for the room's open reports (moderators). */
+  loadReports() {
+    if (this.over || !this.joined) { return 'offline'; }
+    this._send({ type: 'reports', ref: this._ref('x') });
+    return null;
+  }
+
+  /** Close report `report` (moderators). */
+  resolve(report) {
+    if (this.over || !this.joined) { return 'offline'; }
+    this._send({ type: 'resolve', report, ref: this._ref('x') });
+    return null;
+  }
+
   /** Whether this person may speak here: not in a read-only room, unless one of its moderators. */
   canSpeak() {
     return !(this.rules && this.rules.read_only) || (RANK[this.roles[this.me]] || 0) >= RANK.moderator;
@@ -353,6 +381,7 @@ export class Conversation {
       muted: frame.muted || null,
       rules: this.rules,
       canSpeak: this.canSpeak(),
+      moderator: this.canModerate(),
     });
     // No `since`: the history is the room's latest; none means a new room.
     if (first && frame.history.length === 0) { this._reachedBeginning(Boolean(frame.truncated)); }
@@ -533,7 +562,25 @@ export class Conversation {
       mine: frame.person === this.me,
       rules: this.rules,
       canSpeak: this.canSpeak(),
+      moderator: this.canModerate(),
     });
+  }
+
+  _onReported(frame) { this._view.reported(frame.message); }
+
+  _onReport(frame) {
+    const f = this._directory ? { ...frame, person: this._directory.key(frame.person), by: this._directory.key(frame.by) } : frame;
+    this._view.report(f);
+  }
+
+  _onReports(frame) {
+    const key = (who) => (this._directory && who && typeof who === 'object' ? this._directory.key(who) : who);
+    this._view.reports((frame.reports || []).map((report) => ({
+      ...report,
+      person: key(report.person),
+      by: key(report.by),
+      context: (report.context || []).map((m) => ({ ...m, sender: key(m.sender) })),
+    })));
   }
 
   _onError(frame) {
@@ -691,4 +738,7 @@ const HANDLERS = {
   typing: Conversation.prototype._onTyping,
   error: Conversation.prototype._onError,
   moderated: Conversation.prototype._onModerated,
+  reported: Conversation.prototype._onReported,
+  report: Conversation.prototype._onReport,
+  reports: Conversation.prototype._onReports,
 };

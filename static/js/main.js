@@ -17,6 +17,7 @@ import { MentionPicker } from './view/mentions.js';
 import { SearchPanel } from './view/search.js';
 import { setupNotifications } from './view/notify.js';
 import { People } from './view/people.js';
+import { ReportsPanel } from './view/reports.js';
 import { formats as makeFormats, untilMidnight } from './when.js';
 
 const byId = (id) => document.getElementById(id);
@@ -96,6 +97,15 @@ const people = new People({
   empty: byId('people-empty'),
   stale: byId('people-stale'),
 }, avatars);
+const reportsPanel = new ReportsPanel({
+  panel: byId('reports-panel'),
+  count: byId('reports-count'),
+  load: byId('reports-load'),
+  list: byId('reports'),
+}, avatars, {
+  load: () => (current ? current.conversation.loadReports() : 'over'),
+  resolve: (report) => (current ? current.conversation.resolve(report) : 'over'),
+});
 const list = new MessageList(byId('messages'), formats, avatars);
 const search = new SearchPanel({
   form: byId('search-form'),
@@ -113,6 +123,7 @@ list.actions = {
   react: (id, emoji, undo) => (current ? current.conversation.react(id, emoji, undo) : 'over'),
   moderates: (sender) => (current ? current.conversation.moderates(sender) : false),
   moderate: (kind, sender, fields) => (current ? current.conversation.moderate(kind, sender, fields) : 'over'),
+  report: (id, reason) => (current ? current.conversation.report(id, reason) : 'over'),
 };
 
 // The conversation under way, with its view, or null before joining.
@@ -207,7 +218,7 @@ function begin(email) {
   conversations += 1;
   search.clear();
   const view = new ConversationView({
-    list, people, composer, notifications, page,
+    list, people, composer, notifications, page, reports: reportsPanel,
     el: {
       messages: list.ol,
       jump: byId('jump'),

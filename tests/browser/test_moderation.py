@@ -64,12 +64,30 @@ def test_a_moderator_deletes_spam_and_bans_the_spammer_who_sees_why(
     # The room's first person owns it: everyone sees the badge.
     for person in (olivia, sam, carol):
         owner = person.page.locator("#people li", has_text="Olivia")
-        expect(owner.locator(".badge")).to_have_text("owner")
+        expect(owner.locator(".role-badge")).to_have_text("owner")
     sam.say("BUY CHEAP PILLS at spam.example")
     sam.say("really cheap, click now")
     carol.say("hello everyone")
     for person in (olivia, carol):
         person.sees("Sam", "really cheap, click now")
+
+    # Carol reports the spam; the owner alone sees the report, in context.
+    reported = carol.message("BUY CHEAP PILLS at spam.example")
+    reported.get_by_role("button", name="Report this message to the moderators").click()
+    carol.page.get_by_role("textbox", name="Why you report it").fill("pills spam")
+    carol.page.get_by_role("button", name="Report it").click()
+    expect(reported.locator(".change-state")).to_have_text("reported to the moderators")
+    expect(carol.page.locator("#reports-panel")).to_be_hidden()
+    expect(sam.page.locator("#reports-panel")).to_be_hidden()
+    panel = olivia.page.locator("#reports-panel")
+    expect(panel).to_be_visible()
+    expect(panel.locator("#reports-count")).to_have_text("1")
+    panel.get_by_role("button", name="Show open reports").click()
+    report = panel.locator("li.report")
+    expect(report).to_have_count(1)
+    expect(report.locator("p")).to_have_text("Carol reported Sam: pills spam")
+    expect(report.locator(".reported")).to_have_text("Sam: BUY CHEAP PILLS at spam.example")
+    olivia.page.screenshot(path=str(shots / "0-a-report-in-context.png"))
 
     # A member has no menu on others' messages; the owner has one on everyone's.
     expect(carol.message("really cheap, click now").locator(".more")).to_have_count(0)
@@ -103,6 +121,10 @@ def test_a_moderator_deletes_spam_and_bans_the_spammer_who_sees_why(
     expect(sam.page.locator("#composer-error")).to_have_text(reason_shown)
     sam.page.screenshot(path=str(shots / "3-the-spammer-sees-why.png"))
     olivia.page.screenshot(path=str(shots / "4-the-room-after.png"))
+
+    panel.get_by_role("button", name=re.compile(r"^Resolve report")).click()
+    expect(report).to_have_count(0)
+    expect(panel.locator("#reports-count")).to_be_hidden()
 
     # Sam cannot come back: a reload is refused, saying why again.
     sam.page.reload()

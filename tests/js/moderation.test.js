@@ -105,3 +105,25 @@ it('knows who may speak in a read-only room', () => {
   assert.equal(text, 'Alice set the room private, open to all to speak');
   assert.deepEqual(what.rules, { topic: '', private: true, read_only: false });
 });
+
+it('reports a message, and shows moderators the reports', () => {
+  const { view, frames, conversation } = signedIn();
+  conversation.receive({
+    type: 'joined', protocol: 2, you: ALICE, room: 'dev', participants: [ALICE, BOB], history: [],
+    roles: { pa: 'owner' },
+  });
+  assert.equal(view.named('joined')[0][1].moderator, true);
+  assert.equal(conversation.report(4, 'spam'), null);
+  assert.deepEqual({ ...frames.at(-1), ref: undefined }, { type: 'report', id: 4, reason: 'spam', ref: undefined });
+  conversation.receive({ type: 'reported', report: 7, message: 4, ref: frames.at(-1).ref });
+  assert.deepEqual(view.named('reported').at(-1), ['reported', 4]);
+  conversation.receive({ type: 'report', report: 7, message: 4, person: BOB, by: ALICE, ts: 1, reason: 'spam' });
+  assert.deepEqual(view.named('report').at(-1)[1], { type: 'report', report: 7, message: 4, person: 'pb', by: 'pa', ts: 1, reason: 'spam' });
+  conversation.receive({ type: 'reports', reports: [{ report: 7, message: 4, person: BOB, by: ALICE, ts: 1,
+    context: [{ type: 'message', id: 4, sender: BOB, content: 'spam', ts: 1 }] }] });
+  const [listed] = view.named('reports').at(-1)[1];
+  assert.equal(listed.person, 'pb');
+  assert.equal(listed.context[0].sender, 'pb');
+  assert.equal(conversation.resolve(7), null);
+  assert.equal(frames.at(-1).type, 'resolve');
+});

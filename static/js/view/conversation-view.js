@@ -27,6 +27,7 @@ export class ConversationView {
     this._title = parts.title;
     this._now = parts.now;
     this._page = parts.page;
+    this._reports = parts.reports || null;  // the moderators' panel (reports.js)
     this._me = null;
     this._pending = new Map();  // ref -> its item, on its way or not sent
     this._below = 0;            // messages that came below the view while scrolled up
@@ -61,6 +62,7 @@ export class ConversationView {
 
   /** The conversation is over: the page forgets it. */
   dispose() {
+    this.moderator(false);
     this._listening.abort();
     this._resized.disconnect();
     this._el.messages.replaceChildren();
@@ -73,12 +75,16 @@ export class ConversationView {
 
   // -- what the conversation says -------------------------------------------------
 
-  joined({ me, participants, first, truncated, history, roles = {}, muted = null, rules = null, canSpeak = true }) {
+  joined({
+    me, participants, first, truncated, history, roles = {}, muted = null, rules = null, canSpeak = true,
+    moderator = false,
+  }) {
     this._me = me;
     this._page.showChat(first);
     this._people.set(participants, me, roles);
     this._people.live(true);
     this._showRules(rules, canSpeak);
+    this.moderator(moderator);
     if (muted) {
       this._composer.problem('You are muted in this room ' + howLong(this._now() / 1000, muted.until) +
         (muted.reason ? ': ' + muted.reason : ''));
@@ -233,6 +239,21 @@ export class ConversationView {
 
   problem(reason) { this._composer.problem(reason); }
 
+  /** Whether this person moderates the room: the reports panel shows. */
+  moderator(is) {
+    if (this._reports && this._moderator !== is) { this._reports.show(is); }
+    this._moderator = is;
+  }
+
+  /** Our report of message `id` reached the moderators. */
+  reported(id) { this._list.reported(id); }
+
+  /** The open reports (a `reports` frame's list). */
+  reports(list) { if (this._reports) { this._reports.list(list); } }
+
+  /** A new report, or one resolved (a `report` frame). */
+  report(frame) { if (this._reports) { this._reports.live(frame); } }
+
   // The room's topic by its name; a read-only room says so to those who may not speak.
   _showRules(rules, canSpeak) {
     const topic = this._el.topic;
@@ -251,8 +272,9 @@ export class ConversationView {
   }
 
   /** A moderation notice (`text`); `roles` as they are now; `mine`: it concerns this person. */
-  moderated(text, { roles, action, mine, rules = null, canSpeak = true }) {
+  moderated(text, { roles, action, mine, rules = null, canSpeak = true, moderator = false }) {
     this._people.roles(roles);
+    this.moderator(moderator);
     if (action === 'rules' || action === 'grant' || action === 'revoke') { this._showRules(rules, canSpeak); }
     this._list.refreshMenus();
     this._atEnd(() => this._list.insert(this._list.textItem('notice moderation', text), this._list.liveEnd()));

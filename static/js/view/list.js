@@ -218,6 +218,7 @@ export class MessageList {
     parts.meta.appendChild(timeElement(message.ts, this._formats));
     if (message.mine || this._actions.moderates(message.sender)) { this._addMenu(parts.item); }
     this._addReactButton(parts.item);
+    if (!message.mine && this._avatars.verified) { this._addReportButton(parts.item); }  // signed in: protocol 2
     this._showChange(parts.item, message);
     return parts.item;
   }
@@ -423,6 +424,48 @@ export class MessageList {
       }), ' ',
       actionButton('Cancel', 'Keep this message', () => this._toggleMenu(item)));
     menu.querySelector('button').focus();
+  }
+
+  // Others' messages: a button to report one to the room's moderators.
+  _addReportButton(item) {
+    const flag = actionButton('⚑', 'Report this message to the moderators', () => this._toggleReport(item));
+    flag.classList.add('report-button');
+    item.querySelector('.meta').append(flag);
+  }
+
+  _toggleReport(item) {
+    const open = item.querySelector('.report-form');
+    if (open !== null) {
+      open.remove();
+      return;
+    }
+    const form = document.createElement('form');
+    form.className = 'report-form';
+    const reason = document.createElement('input');
+    reason.type = 'text';
+    reason.maxLength = 200;
+    reason.placeholder = 'why (for the moderators)';
+    reason.setAttribute('aria-label', 'Why you report it');
+    const send = document.createElement('button');
+    send.type = 'submit';
+    send.className = 'action';
+    send.textContent = 'Report';
+    send.setAttribute('aria-label', 'Report it');
+    form.append(reason, ' ', send, ' ', actionButton('Cancel', 'Do not report', () => form.remove()));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const problem = this._actions.report(Number(item.dataset.id), reason.value.trim());
+      form.remove();
+      this._say(item, problem || 'reporting…');
+    });
+    item.querySelector('.body').append(form);
+    reason.focus();
+  }
+
+  /** Our report of message `id` reached the moderators. */
+  reported(id) {
+    const item = this.itemOf(id);
+    if (item !== null) { this._say(item, 'reported to the moderators'); }
   }
 
   // Ban: a reason (optional), then Ban or Cancel.

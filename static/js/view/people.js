@@ -41,12 +41,12 @@ export class People {
   }
 
   _badge(item, key) {
-    const old = item.querySelector('.badge');
+    const old = item.querySelector('.role-badge');
     if (old) { old.remove(); }
     const role = this._roles[key];
     if (!role) { return; }
     const badge = document.createElement('span');
-    badge.className = 'badge ' + role;
+    badge.className = 'role-badge ' + role;
     badge.textContent = role;
     item.querySelector('.name').append(' ', badge);
   }
