@@ -220,6 +220,13 @@ export class Conversation {
     return null;
   }
 
+  /** Set the room's rules (its owner, admins): null when on its way, else 'offline'. */
+  setRules(rules) {
+    if (this.over || !this.joined) { return 'offline'; }
+    this._send({ type: 'rules', ...rules, ref: this._ref('x') });
+    return null;
+  }
+
   /** Close report `report` (moderators). */
   resolve(report) {
     if (this.over || !this.joined) { return 'offline'; }
@@ -382,6 +389,7 @@ export class Conversation {
       rules: this.rules,
       canSpeak: this.canSpeak(),
       moderator: this.canModerate(),
+      owner: (RANK[this.roles[this.me]] || 0) >= RANK.owner,
     });
     // No `since`: the history is the room's latest; none means a new room.
     if (first && frame.history.length === 0) { this._reachedBeginning(Boolean(frame.truncated)); }
@@ -563,6 +571,7 @@ export class Conversation {
       rules: this.rules,
       canSpeak: this.canSpeak(),
       moderator: this.canModerate(),
+      owner: (RANK[this.roles[this.me]] || 0) >= RANK.owner,
     });
   }
 

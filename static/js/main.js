@@ -18,6 +18,7 @@ import { SearchPanel } from './view/search.js';
 import { setupNotifications } from './view/notify.js';
 import { People } from './view/people.js';
 import { ReportsPanel } from './view/reports.js';
+import { SettingsPanel } from './view/settings.js';
 import { formats as makeFormats, untilMidnight } from './when.js';
 
 const byId = (id) => document.getElementById(id);
@@ -106,6 +107,14 @@ const reportsPanel = new ReportsPanel({
   load: () => (current ? current.conversation.loadReports() : 'over'),
   resolve: (report) => (current ? current.conversation.resolve(report) : 'over'),
 });
+const settingsPanel = new SettingsPanel({
+  panel: byId('settings-panel'),
+  form: byId('settings-form'),
+  topic: byId('settings-topic'),
+  private: byId('settings-private'),
+  readOnly: byId('settings-read-only'),
+  state: byId('settings-state'),
+}, (rules) => (current ? current.conversation.setRules(rules) : 'over'));
 const list = new MessageList(byId('messages'), formats, avatars);
 const search = new SearchPanel({
   form: byId('search-form'),
@@ -218,7 +227,7 @@ function begin(email) {
   conversations += 1;
   search.clear();
   const view = new ConversationView({
-    list, people, composer, notifications, page, reports: reportsPanel,
+    list, people, composer, notifications, page, reports: reportsPanel, settings: settingsPanel,
     el: {
       messages: list.ol,
       jump: byId('jump'),

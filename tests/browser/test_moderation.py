@@ -65,6 +65,14 @@ def test_a_moderator_deletes_spam_and_bans_the_spammer_who_sees_why(
     for person in (olivia, sam, carol):
         owner = person.page.locator("#people li", has_text="Olivia")
         expect(owner.locator(".role-badge")).to_have_text("owner")
+    # The owner gives the room a topic in its settings; the others see it by its name.
+    expect(carol.page.locator("#settings-panel")).to_be_hidden()
+    settings = olivia.page.locator("#settings-panel")
+    settings.get_by_label("Topic").fill("Pill-free chat")
+    settings.get_by_role("button", name="Save settings").click()
+    expect(settings.locator("#settings-state")).to_have_text("Saved")
+    for person in (olivia, sam, carol):
+        expect(person.page.locator("#room-topic")).to_have_text("Pill-free chat")
     sam.say("BUY CHEAP PILLS at spam.example")
     sam.say("really cheap, click now")
     carol.say("hello everyone")

@@ -28,6 +28,7 @@ export class ConversationView {
     this._now = parts.now;
     this._page = parts.page;
     this._reports = parts.reports || null;  // the moderators' panel (reports.js)
+    this._settings = parts.settings || null;  // the owner's panel (settings.js)
     this._me = null;
     this._pending = new Map();  // ref -> its item, on its way or not sent
     this._below = 0;            // messages that came below the view while scrolled up
@@ -63,6 +64,7 @@ export class ConversationView {
   /** The conversation is over: the page forgets it. */
   dispose() {
     this.moderator(false);
+    this.owner(false);
     this._listening.abort();
     this._resized.disconnect();
     this._el.messages.replaceChildren();
@@ -77,7 +79,7 @@ export class ConversationView {
 
   joined({
     me, participants, first, truncated, history, roles = {}, muted = null, rules = null, canSpeak = true,
-    moderator = false,
+    moderator = false, owner = false,
   }) {
     this._me = me;
     this._page.showChat(first);
@@ -85,6 +87,7 @@ export class ConversationView {
     this._people.live(true);
     this._showRules(rules, canSpeak);
     this.moderator(moderator);
+    this.owner(owner);
     if (muted) {
       this._composer.problem('You are muted in this room ' + howLong(this._now() / 1000, muted.until) +
         (muted.reason ? ': ' + muted.reason : ''));
@@ -245,6 +248,11 @@ export class ConversationView {
     this._moderator = is;
   }
 
+  /** Whether this person sets the room's rules (its owner, an admin): the settings panel shows. */
+  owner(is) {
+    if (this._settings) { this._settings.show(is); }
+  }
+
   /** Our report of message `id` reached the moderators. */
   reported(id) { this._list.reported(id); }
 
@@ -256,6 +264,7 @@ export class ConversationView {
 
   // The room's topic by its name; a read-only room says so to those who may not speak.
   _showRules(rules, canSpeak) {
+    if (this._settings) { this._settings.rules(rules); }
     const topic = this._el.topic;
     if (topic) {
       const words = rules ? [rules.topic, rules.private ? 'private' : '', rules.read_only ? 'read-only' : '']
@@ -272,9 +281,10 @@ export class ConversationView {
   }
 
   /** A moderation notice (`text`); `roles` as they are now; `mine`: it concerns this person. */
-  moderated(text, { roles, action, mine, rules = null, canSpeak = true, moderator = false }) {
+  moderated(text, { roles, action, mine, rules = null, canSpeak = true, moderator = false, owner = false }) {
     this._people.roles(roles);
     this.moderator(moderator);
+    this.owner(owner);
     if (action === 'rules' || action === 'grant' || action === 'revoke') { this._showRules(rules, canSpeak); }
     this._list.refreshMenus();
     this._atEnd(() => this._list.insert(this._list.textItem('notice moderation', text), this._list.liveEnd()));
