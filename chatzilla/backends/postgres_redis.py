@@ -22,7 +22,10 @@ Redis down: messages are still stored and acknowledged (Postgres keeps them),
 delivered in this process at once and in the others by the sweep; joins are
 refused ``unavailable`` (presence cannot be recorded) and ``/healthz`` says
 ``degraded``. Postgres down: appends and history reads are ``unavailable``
-when nothing was stored, as with Postgres alone.
+when nothing was stored, as with Postgres alone; an append whose outcome
+was unknown (``outcome_unknown``) and that turns out stored reaches everyone,
+but its sender is acknowledged only when it sends it again with the same
+``ref`` (the messages' table does not keep which process appended them).
 """
 
 from __future__ import annotations
