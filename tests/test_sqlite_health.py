@@ -22,7 +22,7 @@ import pytest
 
 from chatzilla.app import make_app
 from chatzilla.backends.base import StorageError
-from chatzilla.backends.sqlite import FAILURE_LOG_EVERY, WAL_LIMIT, SQLiteBackend
+from chatzilla.backends.sqlite import FAILURE_LOG_EVERY, WAL_LIMIT, SQLiteBackend, connect, migrate
 
 from .conftest import make_settings
 from .helpers import Clock
@@ -74,8 +74,20 @@ async def test_the_wal_is_cut_back_after_a_long_read(tmp_path):
 
 
 def full_backend(tmp_path, clock) -> SQLiteBackend:
-    """A database that may not grow past 40 pages (160 KiB)."""
-    return SQLiteBackend(str(tmp_path / "full.db"), clock=clock, max_pages=40)
+    """A database that may grow by 40 pages (160 KiB) past its empty schema.
+
+    The cap is counted from the schema's own size, measured on a migrated
+    empty file: a fixed cap was eaten by each new table and index (schema 11
+    takes 28 pages), leaving room for only a few messages.
+    """
+    empty = tmp_path / "empty.db"
+    con = connect(str(empty))
+    try:
+        migrate(con)
+        (schema_pages,) = con.execute("PRAGMA page_count").fetchone()
+    finally:
+        con.close()
+    return SQLiteBackend(str(tmp_path / "full.db"), clock=clock, max_pages=schema_pages + 40)
 
 
 async def fill_up(backend) -> int:
