@@ -102,7 +102,10 @@ async def test_a_client_that_stops_reading_is_closed_and_slows_nobody(connect, h
             sent += 1
             assert sent < 2000, "the stalled client was never closed"
         assert left == {"type": "presence", "event": "leave", "email": "stalled@example.com", "count": 2}
-        assert slowest < 0.5, f"a message took {slowest:.3f}s to get through"
+        # A stalled reader that held up the room would hold every message
+        # until it was closed (seconds); 2 s leaves room for a loaded CI
+        # machine (0.66 s was seen at load 16 against a 0.5 s bound).
+        assert slowest < 2.0, f"a message took {slowest:.3f}s to get through"
         await health(connections=2, participants=2)
         # 256 kB over the cap plus what the kernel took: far from all of it.
         assert sent * BIG < 20 * 1024 * 1024
