@@ -153,7 +153,8 @@ export class Conversation {
    * or 'too_long'), and nothing is sent.
    */
   submit(text) {
-    if (this.over) { return 'over'; }
+    // Banned, or not invited: nothing would ever be sent, so nothing waits as "sending…".
+    if (this.over || this._shut) { return 'over'; }
     const checked = checkMessage(text, this._maxContent);
     if (checked.problem) { return checked.problem; }
     this._stopTypingTimer();  // what was being typed is sent now
@@ -632,6 +633,7 @@ export class Conversation {
         this.opened();
       }, retryAfter(frame, this._joinTries) * 1000);
     } else if (action === 'stop') {
+      if (frame.code === 'banned' || frame.code === 'not_invited') { this._shut = true; }
       this._view.joinProblem(frame.reason);
     } else if (action === 'reconnect') {
       this._view.reconnect();

@@ -140,6 +140,8 @@ def test_a_moderator_deletes_spam_and_bans_the_spammer_who_sees_why(
     expect(olivia.page.locator("#people li", has_text="Sam")).to_have_count(0)
     sam.composer.fill("let me back in")
     sam.composer.press("Enter")
+    expect(sam.composer).to_have_value("let me back in")  # kept, and nothing "sending…"
+    expect(sam.pending).to_have_count(0)
     expect(carol.message("let me back in")).to_have_count(0)
     carol.say("peace at last")
     olivia.sees("Carol", "peace at last")

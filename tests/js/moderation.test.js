@@ -69,6 +69,9 @@ it('stops at a ban: the join says why, and no new attempt follows', () => {
     ref: join.ref });
   assert.deepEqual(view.named('joinProblem').at(-1), ['joinProblem', 'you are banned from this room until lifted: spam']);
   assert.equal(frames.filter((frame) => frame.type === 'join').length, 1);
+  // What is typed then waits as nothing: it could never be sent.
+  assert.equal(conversation.submit('let me back in'), 'over');
+  assert.equal(view.named('pending').length, 0);
 });
 
 it('offers moderation only above the other person', () => {
