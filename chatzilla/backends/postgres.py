@@ -506,14 +506,20 @@ class PostgresStore(NetworkedBackend):
         # operator of tsquery's can get in. The last one is a prefix.
         query = " & ".join(words) + ":*"
         try:
-            rows = await self._pool.fetch(
-                f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id < $2 AND NOT deleted"
-                " AND words @@ to_tsquery('simple', $3) ORDER BY id DESC LIMIT $4",
-                room,
-                before or 2**63 - 1,
-                query,
-                limit,
-            )
+            async with self._pool.acquire(timeout=COMMAND_TIMEOUT) as con, con.transaction():
+                # A plan for these words: the index for rare ones, the room's
+                # newest messages for common ones. A prepared statement's
+                # generic plan (Postgres's choice after 5 runs) walked the
+                # whole room for an absent word: 116 ms p50 against 4.
+                await con.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                rows = await con.fetch(
+                    f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id < $2 AND NOT deleted"
+                    " AND words @@ to_tsquery('simple', $3) ORDER BY id DESC LIMIT $4",
+                    room,
+                    before or 2**63 - 1,
+                    query,
+                    limit,
+                )
         except ERRORS as exc:
             self._failed("history", exc)
             raise StorageError("the search could not be done") from None
