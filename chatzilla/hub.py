@@ -799,11 +799,17 @@ class Hub:
             raise ProtocolError("not_joined", "join before changing messages", ref)
         if says and self.gate is not None:
             self.gate.check_say(member.room, member.email, ref)
-        if self._messages is not None:
-            wait = self._messages.take(member.email)
-            if wait:
-                raise protocol.rate_limited(wait, f"messages from {member.email}", ref)
+        self.count_as_message(member.email, ref)
         return member
+
+    def count_as_message(self, key: str, ref: str | None) -> None:
+        """Count a frame of ``key``'s person against the flood limit of its
+        messages (changes and reports count so). Raises ``rate_limited``
+        when over it: then nothing of the frame is done."""
+        if self._messages is not None:
+            wait = self._messages.take(key)
+            if wait:
+                raise protocol.rate_limited(wait, f"messages from {key}", ref)
 
     async def _check_owner(self, member: _Member, message_id: int, ref: str | None) -> None:
         """Raise ``not_found`` or ``not_yours`` unless ``member`` sent message

@@ -215,7 +215,7 @@ class Moderation:
             await self._change_rules(client, room, actor, command, now)
             return
         if command.kind in ("report", "reports", "resolve"):
-            await self._reports(client, room, actor, command, now)
+            await self._reports(client, room, key, command, now)
             return
         if not _PERSON_ID.fullmatch(command.person):
             raise ProtocolError("unknown_person", "no person has this id", ref)
@@ -280,11 +280,12 @@ class Moderation:
             raise ProtocolError("unavailable", "the change could not be kept; send it again", ref) from None
         self.apply(action)
 
-    async def _reports(self, client: Client, room: str, actor: dict, command: Moderate, now: float) -> None:
+    async def _reports(self, client: Client, room: str, key: str, command: Moderate, now: float) -> None:
         """``report`` (anyone: a message to the room's moderators), ``reports``
         (the open ones, each message with the few around it) and ``resolve``
-        (a moderator closes one)."""
+        (a moderator closes one); ``key``: the sender's."""
         ref = command.ref
+        actor = public_of(key)
         try:
             reason = moderation.check_reason(command.reason)
         except ValueError as exc:
@@ -292,11 +293,13 @@ class Moderation:
         try:
             if command.kind == "report":
                 assert command.message is not None
+                # Counted as a message, so a flood of reports is refused.
+                self._hub.count_as_message(key, ref)
                 message = await self._backend.get(room, command.message)
                 if message is None or message.deleted:
                     raise ProtocolError("not_found", f"room {room} has no message {command.message}", ref)
                 sender = public_of(message.sender)
-                action = await self.store.report(
+                action, new = await self.store.report(
                     Action(
                         "report", room, sender["id"], actor["id"], now, reason=reason,
                         target_public=sender, actor_public=actor, message=command.message,
@@ -306,7 +309,8 @@ class Moderation:
                     client,
                     {"type": "reported", "report": action.report, "message": command.message, "ref": ref},
                 )
-                self.apply(action)
+                if new:  # A repeat of an open report is answered alone: moderators heard it once.
+                    self.apply(action)
                 return
             admins = await self._admin_id_set()
             roles = await self.store.roles(room)

@@ -61,9 +61,11 @@ class ModerationStore(Protocol):
         what is not there, or revoking a role nobody has, changes nothing
         but is audited all the same."""
 
-    async def report(self, action: Action) -> Action:
+    async def report(self, action: Action) -> tuple[Action, bool]:
         """Keep a report (``action``, a "report") open, audited and told;
-        returns it with its number, ``report``."""
+        returns it with its number, ``report``, and True. While the same
+        person's report of the same message (``actor``, ``message``) is
+        open, nothing changes: returns that one and False."""
 
     async def reports(self, room: str, limit: int) -> list[Action]:
         """The room's oldest ``limit`` open reports, oldest first."""
@@ -110,12 +112,17 @@ class MemoryModeration:
         self._rules: dict[str, Rules] = {}
         self._invited: set[tuple[str, str]] = set()
         self._reports: dict[int, Action] = {}  # open ones
+        self._open: dict[tuple[str, str, int | None], int] = {}  # (room, reporter, message) -> open report
 
-    async def report(self, action: Action) -> Action:
+    async def report(self, action: Action) -> tuple[Action, bool]:
+        key = (action.room, action.actor, action.message)
+        if key in self._open:
+            return self._reports[self._open[key]], False
         action = dataclasses.replace(action, report=len(self._log) + 1)
         self._reports[action.report or 0] = action
+        self._open[key] = action.report or 0
         self._log.append(action)
-        return action
+        return action, True
 
     async def reports(self, room: str, limit: int) -> list[Action]:
         return [a for a in self._reports.values() if a.room == room][:limit]
@@ -159,6 +166,7 @@ class MemoryModeration:
             open_ = self._reports.get(action.report)
             if open_ is not None and open_.room == action.room:
                 del self._reports[action.report]
+                del self._open[(open_.room, open_.actor, open_.message)]
         if not roles:
             del self._roles[action.room]
         self._log.append(action)
@@ -306,8 +314,16 @@ class SQLiteModeration:
 
         await self._run(work, write=True)
 
-    async def report(self, action: Action) -> Action:
-        def work(con: sqlite3.Connection) -> Action:
+    async def report(self, action: Action) -> tuple[Action, bool]:
+        def work(con: sqlite3.Connection) -> tuple[Action, bool]:
+            # The room's open reports only (its partial index): few, as
+            # reports count against the flood limit and are resolved.
+            for (text,) in con.execute(
+                "SELECT action FROM reports WHERE room = ? AND resolved = 0 ORDER BY seq", (action.room,)
+            ):
+                kept = Action.from_json(text)
+                if kept.actor == action.actor and kept.message == action.message:
+                    return kept, False
             seq = con.execute(
                 "INSERT INTO reports (room, action) VALUES (?, ?) RETURNING seq",
                 (action.room, action.to_json()),
@@ -317,7 +333,7 @@ class SQLiteModeration:
             con.execute(
                 "INSERT INTO audit_log (room, action) VALUES (?, ?)", (action.room, numbered.to_json())
             )
-            return numbered
+            return numbered, True
 
         return await self._run(work, write=True)
 
@@ -461,6 +477,10 @@ class RedisModeration:
         if what == "role":
             current = await self.roles(action.room)
             owners = [p for p, r in current.items() if r == OWNER]
+        resolved: Action | None = None
+        if what == "resolve":
+            text = await self._call("hget", self._key("reports", action.room), str(action.report))
+            resolved = Action.from_json(text) if text else None
 
         def build(pipe: Any) -> None:
             if what == "role":
@@ -488,20 +508,33 @@ class RedisModeration:
                 pipe.srem(self._key("invited", action.room), action.target)
             elif what == "resolve":
                 pipe.hdel(self._key("reports", action.room), str(action.report))
+                if resolved is not None:
+                    pipe.hdel(self._key("reports-open", action.room), f"{resolved.actor}:{resolved.message}")
             pipe.sadd(self._key("moderated"), action.room)
             self._record(pipe, action)
 
         await self._exec(build)
 
-    async def report(self, action: Action) -> Action:
-        numbered = dataclasses.replace(action, report=await self._call("incr", self._key("report-seq")))
+    async def report(self, action: Action) -> tuple[Action, bool]:
+        # Each open report's (reporter, message) -> its number: HSETNX lets
+        # one of two same reports in (of any process), the other finds it.
+        opened = self._key("reports-open", action.room)
+        field = f"{action.actor}:{action.message}"
+        number = await self._call("incr", self._key("report-seq"))
+        if not await self._call("hsetnx", opened, field, number):
+            kept = await self._call("hget", opened, field)
+            text = await self._call("hget", self._key("reports", action.room), kept)
+            # Not there yet: the first is still being kept; it has this number.
+            found = Action.from_json(text) if text else dataclasses.replace(action, report=int(kept or 0))
+            return found, False
+        numbered = dataclasses.replace(action, report=number)
 
         def build(pipe: Any) -> None:
             pipe.hset(self._key("reports", action.room), str(numbered.report), numbered.to_json())
             self._record(pipe, numbered)
 
         await self._exec(build)
-        return numbered
+        return numbered, True
 
     async def reports(self, room: str, limit: int) -> list[Action]:
         found = await self._call("hgetall", self._key("reports", room))
@@ -722,8 +755,21 @@ class PostgresModeration:
 
         await self._transaction(work)
 
-    async def report(self, action: Action) -> Action:
-        async def work(con: Any) -> Action:
+    async def report(self, action: Action) -> tuple[Action, bool]:
+        async def work(con: Any) -> tuple[Action, bool]:
+            # One at a time per reporter and room (of every process), so two
+            # same reports cannot both find none open.
+            await con.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('report'), hashtext($1 || ':' || $2))",
+                action.room,
+                action.actor,
+            )
+            for row in await con.fetch(
+                "SELECT action FROM reports WHERE room = $1 AND NOT resolved ORDER BY seq", action.room
+            ):
+                kept = Action.from_json(row[0])
+                if kept.actor == action.actor and kept.message == action.message:
+                    return kept, False
             seq = await con.fetchval(
                 "INSERT INTO reports (room, action) VALUES ($1, $2) RETURNING seq",
                 action.room,
@@ -732,7 +778,7 @@ class PostgresModeration:
             numbered = dataclasses.replace(action, report=seq)
             await con.execute("UPDATE reports SET action = $1 WHERE seq = $2", numbered.to_json(), seq)
             await self._record(con, numbered)
-            return numbered
+            return numbered, True
 
         return await self._transaction(work)
 

@@ -25,7 +25,8 @@ REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 
 @pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 def settings(request, tmp_path):
-    common = {"auth": "link", "admins": (ADMIN,), "rate_limit": 0.0}
+    rate = request.node.get_closest_marker("rate_limit")
+    common = {"auth": "link", "admins": (ADMIN,), "rate_limit": rate.args[0] if rate else 0.0}
     if request.param == "postgres":
         return make_settings(database_url=request.getfixturevalue("database_url"), **common)
     if request.param == "redis":
@@ -433,3 +434,55 @@ async def test_a_report_reaches_the_moderators_alone_who_see_it_in_context_and_r
     assert (await answer(carol, "r9"))["code"] == "not_found"
     await carol.send({"type": "report", "ref": "r0"})
     assert (await answer(carol, "r0"))["code"] == "bad_frame"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_reporting_a_message_again_while_the_report_is_open_changes_nothing(person):
+    alice, _, _ = await person("alice@example.com", "Alice")
+    bob, _, _ = await person("bob@example.com", "Bob")
+    await alice.expect("presence")
+    await bob.send({"type": "message", "content": "buy my stuff", "ref": "x"})
+    spam = (await answer(bob, "x"))["id"]
+    numbers = set()
+    for n in range(10):
+        await bob.send({"type": "report", "id": spam, "reason": f"again {n}", "ref": f"r{n}"})
+        reported = await answer(bob, f"r{n}")
+        assert (reported["type"], reported["message"]) == ("reported", spam)
+        numbers.add(reported["report"])
+    assert len(numbers) == 1
+    await alice.send({"type": "reports", "ref": "l"})
+    heard = []
+    while (frame := await alice.recv()).get("ref") != "l":
+        heard.append(frame)
+    assert [(r["report"], r["reason"]) for r in frame["reports"]] == [(*numbers, "again 0")]
+    # The moderators heard of it once.
+    assert [f["report"] for f in heard if f["type"] == "report"] == [*numbers]
+    await alice.send({"type": "resolve", "report": next(iter(numbers)), "ref": "z"})
+    assert (await answer(alice, "z"))["resolved"] is True
+    # Once resolved, the same message may be reported anew.
+    await bob.send({"type": "report", "id": spam, "ref": "r10"})
+    again = await answer(bob, "r10")
+    assert again["type"] == "reported" and again["report"] not in numbers
+
+
+@pytest.mark.rate_limit(1.0)
+@pytest.mark.gen_test(timeout=30)
+async def test_reports_count_against_the_flood_limit_as_messages_do(person, connect):
+    # 1 a second in bursts of 2: per connection (a join and one more frame
+    # each here) and per person's messages, which reports now count as.
+    said = []
+    for n in range(6):
+        client, _, _ = await person(f"poster{n}@example.com", f"Poster {n}")
+        await client.send({"type": "message", "content": f"hello {n}", "ref": "m"})
+        sent = await answer(client, "m")
+        assert sent["type"] == "sent", sent
+        said.append(sent["id"])
+    bob, _, _ = await person("bob@example.com", "Bob", room=None)
+    tabs = [(await rejoin(connect, bob.secret))[0] for _ in said]
+    for n, (tab, message) in enumerate(zip(tabs, said, strict=True)):
+        await tab.send({"type": "report", "id": message, "ref": f"r{n}"})
+    answers = [await answer(tab, f"r{n}") for n, tab in enumerate(tabs)]
+    limited = [f for f in answers if f.get("code") == "rate_limited"]
+    # Six at once: at most two, plus one a second they took, get through.
+    assert limited and all("messages from" in f["reason"] for f in limited), answers
+    assert all(f["type"] == "reported" for f in answers if f not in limited), answers

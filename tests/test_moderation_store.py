@@ -270,15 +270,25 @@ def test_reports_stay_open_until_resolved(make_store):
     async def scenario():
         store = make_store()
         try:
-            first = await store.report(act("report", "pspam", actor="preporter", message=4, reason="ads"))
-            second = await store.report(act("report", "pspam", actor="pother", message=5))
-            elsewhere = await store.report(act("report", "pspam", room="lobby", actor="pother", message=1))
+            first, new = await store.report(
+                act("report", "pspam", actor="preporter", message=4, reason="ads")
+            )
+            assert new
+            # The same report again while it is open: that one, nothing new.
+            repeat, new = await store.report(act("report", "pspam", actor="preporter", message=4, reason="x"))
+            assert (repeat.report, repeat.reason, new) == (first.report, "ads", False)
+            second, _ = await store.report(act("report", "pspam", actor="pother", message=5))
+            elsewhere, _ = await store.report(act("report", "pspam", room="lobby", actor="pother", message=1))
             await store.apply(act("resolve", "", report=first.report, reason="deleted"))
             await store.apply(act("resolve", "", room="lobby", report=second.report))  # not the lobby's
         finally:
             await store.close()
         again = make_store()
         try:
+            # Resolved, it may be reported anew (by a store of another process too).
+            anew, new = await again.report(act("report", "pspam", actor="preporter", message=4))
+            assert new and anew.report not in (first.report, second.report, elsewhere.report)
+            await again.apply(act("resolve", "", report=anew.report))
             return first, second, elsewhere, await again.reports("dev", 10), await again.reports("lobby", 10)
         finally:
             await again.close()
