@@ -98,6 +98,11 @@ STARTUP_TIMEOUT = 30.0
 #: SIGTERM waits at most shutdown_grace (3 s by default) for connections.
 SHUTDOWN_TIMEOUT = 6.0
 
+#: A console error about a request or websocket the network refused.
+NETWORK_ERROR = re.compile(
+    r"Failed to load resource: net::ERR_|WebSocket connection to '[^']*' failed: .*net::ERR_"
+)
+
 _BANNER = re.compile(r"^Chatzilla is serving (http://\S+?/) ")
 
 expect.set_options(timeout=5_000)
@@ -586,7 +591,7 @@ def people(browser, start_server, server, room):
     for person in opened:
         console = person.console_errors
         if open_person.allow_network_errors:
-            console = [text for text in console if not text.startswith("Failed to load resource: net::ERR_")]
+            console = [text for text in console if not NETWORK_ERROR.match(text)]
         thrown = [
             text
             for text in person.page_errors

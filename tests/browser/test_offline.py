@@ -106,8 +106,13 @@ def test_attempts_are_never_more_than_a_few_seconds_apart(people):
     gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
     assert len(attempts) >= 7, attempts
     assert max(gaps) < MOST_BETWEEN_ATTEMPTS + 1.0, gaps
+    # Back: the next attempt comes within the longest wait, and connects
+    # (however long that takes on a loaded machine).
+    tried = len(relay.attempts)
+    restored = time.monotonic()
     relay.restore()
-    expect(alice.status).to_have_text("Connected", timeout=int((MOST_BETWEEN_ATTEMPTS + 2) * 1000))
+    expect(alice.status).to_have_text("Connected", timeout=30_000)
+    assert relay.attempts[tried] - restored < MOST_BETWEEN_ATTEMPTS + 1.0
 
 
 @pytest.mark.parametrize("how", ["online", "visible"])
