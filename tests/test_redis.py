@@ -327,13 +327,17 @@ def test_back_on_another_process_within_the_grace_period_nobody_hears(shared, se
 
 
 def test_people_who_come_back_to_a_restarted_process_were_never_away(shared, servers):
-    one, two = servers(shared, grace=GRACE)
+    # Three times the usual grace: the stop (parking alice), her new
+    # connection and her join must all fit in it, and on a loaded machine
+    # they outran 2 s (a leave was announced).
+    grace = 3 * GRACE
+    one, two = servers(shared, grace=grace)
 
     async def scenario():
         watcher, alice = await watched_alice(one, two)
         # The new process is up first, as in a rolling deploy (a process
-        # started after the stop could take longer than GRACE on a busy machine).
-        (three,) = await asyncio.to_thread(servers, shared, n=1, grace=GRACE)
+        # started after the stop could take longer than the grace on a busy machine).
+        (three,) = await asyncio.to_thread(servers, shared, n=1, grace=grace)
         # SIGTERM, as a deploy does; this loop goes on meanwhile, for alice's
         # client to see its connection close.
         await asyncio.get_running_loop().run_in_executor(None, two.stop)
@@ -341,11 +345,11 @@ def test_people_who_come_back_to_a_restarted_process_were_never_away(shared, ser
         back = await WebSocketClient(three.url).connect()
         joined = await back.join("alice@example.com")
         assert joined["participants"] == ["watcher@example.com", "alice@example.com"]
-        await watcher.nothing(wait=GRACE + 2)
+        await watcher.nothing(wait=grace + 2)
         await back.close()
         await watcher.close()
 
-    run(scenario())
+    run(scenario(), timeout=60)
 
 
 # -- Redis restarted mid-run ----------------------------------------------------
