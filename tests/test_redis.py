@@ -108,7 +108,8 @@ def servers(request):
     for server in started:
         try:
             if server.proc.poll() is None:
-                server.stop()
+                # Shown with a failed test's report: what the server saw.
+                print(f"--- log of the server at {server.url} ---\n{server.stop()[1]}")
         except AssertionError as exc:
             problems.append(str(exc))
     assert not problems, "\n".join(problems)
@@ -400,66 +401,93 @@ def private_redis(redis_url, tmp_path):
     server.stop()
 
 
+def test_pooled_connections_to_a_restarted_redis_are_replaced_before_use(private_redis):
+    # Connections pooled while Redis ran are closed by its restart: the
+    # commands after it (several at once, as a busy process sends them) get
+    # new ones instead of failing "Connection closed by server".
+    from chatzilla.backends.redis import client
+
+    async def scenario():
+        redis_client = client(private_redis.url)
+        try:
+            assert await asyncio.gather(*(redis_client.ping() for _ in range(5))) == [True] * 5
+            await asyncio.to_thread(private_redis.stop)
+            await asyncio.to_thread(private_redis.start)
+            assert await asyncio.gather(*(redis_client.ping() for _ in range(5))) == [True] * 5
+        finally:
+            await redis_client.aclose()
+
+    run(scenario())
+
+
 def test_chat_recovers_after_redis_restarts(private_redis, servers):
     one, two = servers(redis_flags(private_redis.url, "restart"))
 
     async def scenario():
         alice = await WebSocketClient(one.url).connect()
         bob = await WebSocketClient(two.url).connect()
-        await alice.join("alice@example.com")
-        await bob.join("bob@example.com")
-        await alice.expect("presence")
-        await alice.say("before")
-        assert (await bob.expect("message"))["content"] == "before"
+        carol = None
+        try:
+            await alice.join("alice@example.com")
+            await bob.join("bob@example.com")
+            await alice.expect("presence")
+            await alice.say("before")
+            assert (await bob.expect("message"))["content"] == "before"
 
-        private_redis.stop()
-        error = None
-        for _ in range(50):  # until the server notices Redis is gone
-            await alice.send({"type": "message", "content": "while down", "ref": "down"})
-            frame = await alice.recv(timeout=10)
-            if frame["type"] == "error":
-                error = frame
-                break
-            await asyncio.sleep(0.1)
-        # Redis went away with the command perhaps on its way: the outcome
-        # may be unknown (then the same ref again is safe) rather than none.
-        assert error is not None and error["ref"] == "down"
-        assert error["code"] in ("unavailable", "outcome_unknown"), error
-        assert (await asyncio.to_thread(health, one))["status"] == "degraded"
-        page = await asyncio.to_thread(urllib.request.urlopen, f"{one.url}/", None, 5)
-        with page:
-            assert page.status == 200  # pages still load
-
-        private_redis.start()
-        await asyncio.to_thread(
-            wait_for,
-            lambda: health(one)["status"] == "ok" and health(two)["status"] == "ok",
-            15,
-            "both processes healthy",
-        )
-        # Same connections, no reconnect needed: the chat works again, and
-        # both people are present again in the restarted Redis.
-        for attempt in range(50):
-            await alice.send({"type": "message", "content": "after", "ref": f"after-{attempt}"})
-            frame = await alice.recv(timeout=10)
-            while frame["type"] == "presence":  # re-registration may announce people again
+            private_redis.stop()
+            error = None
+            for _ in range(50):  # until the server notices Redis is gone
+                await alice.send({"type": "message", "content": "while down", "ref": "down"})
                 frame = await alice.recv(timeout=10)
-            if frame["type"] == "sent":
-                break
-            assert (frame["type"], frame["ref"]) == ("error", f"after-{attempt}"), frame
-            assert frame["code"] in ("unavailable", "outcome_unknown"), frame
-            await asyncio.sleep(0.2)
-        else:
-            raise AssertionError("sends never recovered")
-        got = await bob.recv(timeout=10)
-        while got["type"] == "presence":  # re-registration may announce people again
+                if frame["type"] == "error":
+                    error = frame
+                    break
+                await asyncio.sleep(0.1)
+            # Redis went away with the command perhaps on its way: the outcome
+            # may be unknown (then the same ref again is safe) rather than none.
+            assert error is not None and error["ref"] == "down"
+            assert error["code"] in ("unavailable", "outcome_unknown"), error
+            assert (await asyncio.to_thread(health, one))["status"] == "degraded"
+            page = await asyncio.to_thread(urllib.request.urlopen, f"{one.url}/", None, 5)
+            with page:
+                assert page.status == 200  # pages still load
+
+            private_redis.start()
+            await asyncio.to_thread(
+                wait_for,
+                lambda: health(one)["status"] == "ok" and health(two)["status"] == "ok",
+                15,
+                "both processes healthy",
+            )
+            # Same connections, no reconnect needed: the chat works again, and
+            # both people are present again in the restarted Redis.
+            for attempt in range(50):
+                await alice.send({"type": "message", "content": "after", "ref": f"after-{attempt}"})
+                frame = await alice.recv(timeout=10)
+                while frame["type"] == "presence":  # re-registration may announce people again
+                    frame = await alice.recv(timeout=10)
+                if frame["type"] == "sent":
+                    break
+                assert (frame["type"], frame["ref"]) == ("error", f"after-{attempt}"), frame
+                assert frame["code"] in ("unavailable", "outcome_unknown"), frame
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("sends never recovered")
             got = await bob.recv(timeout=10)
-        assert got["type"] == "message" and got["content"] == "after"
-        carol = await WebSocketClient(one.url).connect()
-        joined = await carol.join("carol@example.com")
-        assert sorted(joined["participants"]) == ["alice@example.com", "bob@example.com", "carol@example.com"]
-        for client in (alice, bob, carol):
-            await client.close()
+            while got["type"] == "presence":  # re-registration may announce people again
+                got = await bob.recv(timeout=10)
+            assert got["type"] == "message" and got["content"] == "after"
+            carol = await WebSocketClient(one.url).connect()
+            joined = await carol.join("carol@example.com")
+            assert sorted(joined["participants"]) == [
+                "alice@example.com",
+                "bob@example.com",
+                "carol@example.com",
+            ]
+        finally:  # a failed check must not leave them open (ResourceWarnings later)
+            for client in (alice, bob, carol):
+                if client is not None:
+                    await client.close()
 
     run(scenario(), timeout=60)
     for server in (one, two):

@@ -49,6 +49,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.typing import KeyT, StreamIdT
 
 from ..chat import Change, Message, PresenceChange, changed, parse_reactions, reactions_text
@@ -277,13 +278,29 @@ return left
 """
 
 
+def _no_maintenance() -> MaintNotificationsConfig:
+    """Maintenance notifications off (they are for Redis Cloud/Enterprise).
+    redis-py 8.1's pool skips its check of a pooled connection (data waiting,
+    or closed by the server) while they are on or "auto", its default: after
+    a Redis restart it then hands out a connection to the old server, and the
+    command fails at once ("Connection closed by server", no retry): a join
+    right after Redis came back was refused while /healthz said ok."""
+    return MaintNotificationsConfig(enabled=False)
+
+
 def client(url: str) -> aioredis.Redis:
     """A client of the Redis at ``url`` for commands and pub/sub: a command
-    not answered in 2 s fails (Redis is then unavailable)."""
+    not answered in 2 s fails (Redis is then unavailable). A pooled
+    connection that the server closed (it restarted) is replaced before use."""
     # decode_responses: every reply is str (redis-py's annotations say
     # bytes | str whatever the client, hence the casts of its replies).
     return aioredis.Redis.from_url(
-        url, socket_timeout=2.0, decode_responses=True, socket_connect_timeout=1.0, health_check_interval=0
+        url,
+        socket_timeout=2.0,
+        decode_responses=True,
+        socket_connect_timeout=1.0,
+        health_check_interval=0,
+        maint_notifications_config=_no_maintenance(),
     )
 
 
@@ -627,6 +644,7 @@ class RedisBackend(RedisPresence):
             decode_responses=True,
             socket_connect_timeout=1.0,
             health_check_interval=0,
+            maint_notifications_config=_no_maintenance(),
         )
         self._append_script = self._redis.register_script(_APPEND)
         self._prune_script = self._redis.register_script(_PRUNE)
