@@ -282,9 +282,11 @@ class RedisAccounts:
     (expiring with what they stand for) and ``token:DIGEST``."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        import redis.asyncio as aioredis
+        # The backends' client: a command not answered in 2 s fails, and a
+        # pooled connection Redis closed (it restarted) is replaced before use.
+        from .backends.redis import client
 
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis = client(url)
         self._prefix = prefix
 
     def _key(self, *parts: str) -> str:

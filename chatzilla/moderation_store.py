@@ -424,9 +424,11 @@ class RedisModeration:
     PUBLISH on ``PREFIX:moderation``."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        import redis.asyncio as aioredis
+        # The backends' client: a command not answered in 2 s fails, and a
+        # pooled connection Redis closed (it restarted) is replaced before use.
+        from .backends.redis import client
 
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis = client(url)
         self._prefix = prefix
         self.node = os.urandom(6).hex()
         self._task: asyncio.Task | None = None
