@@ -19,11 +19,11 @@ import dataclasses
 import json
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from .backends.base import StorageError
 from .identity import Person
+from .sqlite_side import SQLiteSide
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,39 +150,20 @@ class MemoryAccounts:
         pass
 
 
-class SQLiteAccounts:
+class SQLiteAccounts(SQLiteSide):
     """The tables of schema version 4 in the chat's SQLite file, used from
     one thread with its own connection (WAL lets it work beside the message
     writer). Opening upgrades the schema if the backend has not already."""
 
     def __init__(self, path: str) -> None:
-        # Imported here: the SQLite module imports the backend seam, as we do.
-        from .backends.sqlite import connect, migrate
-
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-accounts")
-        self._con: sqlite3.Connection | None = None
-
-        def open_() -> None:
-            self._con = connect(path)
-            migrate(self._con)
-
-        try:
-            # Start-up, before serving: waiting here blocks no handler.
-            self._thread.submit(open_).result()
-        except (sqlite3.Error, OSError) as exc:
-            self._thread.shutdown(wait=False)
-            raise StorageError(f"cannot open the database {path!r}: {exc}") from None
+        super().__init__(path, "accounts")
 
     async def _run(self, sql: str, args: tuple = (), fetch: bool = False) -> list[tuple]:
-        def work() -> list[tuple]:
-            assert self._con is not None
-            cursor = self._con.execute(sql, args)
+        def work(con: sqlite3.Connection) -> list[tuple]:
+            cursor = con.execute(sql, args)
             return cursor.fetchall() if fetch else []
 
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, work)
-        except sqlite3.Error as exc:
-            raise StorageError(f"accounts: {exc}") from None
+        return await self._in_thread(work)
 
     async def _person(self, where: str, value: str) -> Person | None:
         rows = await self._run(f"SELECT id, email, name FROM people WHERE {where} = ?", (value,), True)
@@ -262,18 +243,6 @@ class SQLiteAccounts:
             True,
         )
         return Person(*rows[0]) if rows else None
-
-    async def close(self) -> None:
-        if self._con is None:
-            return
-
-        def close_() -> None:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
-
-        await asyncio.get_running_loop().run_in_executor(self._thread, close_)
-        self._thread.shutdown(wait=False)
 
 
 class RedisAccounts:

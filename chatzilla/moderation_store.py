@@ -22,12 +22,12 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from .backends.base import StorageError
 from .moderation import BAN, LIFTS, MUTE, OWNER, Action, Rules, Sanction
 from .settings import Settings
+from .sqlite_side import SQLiteSide
 
 log = logging.getLogger("chatzilla.moderation")
 
@@ -192,44 +192,25 @@ class MemoryModeration:
         pass
 
 
-class SQLiteModeration:
+class SQLiteModeration(SQLiteSide):
     """The moderation tables of the chat's SQLite file (schema version 7),
     used from one thread with its own connection, each change one
     transaction with its audit entry."""
 
     def __init__(self, path: str) -> None:
-        # Imported here: the SQLite module imports the backend seam, as we do.
-        from .backends.sqlite import connect, migrate
-
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="chatzilla-moderation")
-        self._con: sqlite3.Connection | None = None
-
-        def open_() -> None:
-            self._con = connect(path)
-            migrate(self._con)
-
-        try:
-            # Start-up, before serving: waiting here blocks no handler.
-            self._thread.submit(open_).result()
-        except (sqlite3.Error, OSError) as exc:
-            self._thread.shutdown(wait=False)
-            raise StorageError(f"cannot open the database {path!r}: {exc}") from None
+        super().__init__(path, "moderation")
 
     async def _run(self, work: Callable[[sqlite3.Connection], Any], write: bool = False) -> Any:
         from .backends.sqlite import transaction
 
-        def run() -> Any:
-            assert self._con is not None
+        def run(con: sqlite3.Connection) -> Any:
             if not write:
                 # A read needs no lock: the message writer goes on meanwhile.
-                return work(self._con)
-            with transaction(self._con) as con:
                 return work(con)
+            with transaction(con) as locked:
+                return work(locked)
 
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, run)
-        except sqlite3.Error as exc:
-            raise StorageError(f"moderation: {exc}") from None
+        return await self._in_thread(run)
 
     async def roles(self, room: str) -> dict[str, str]:
         rows = await self._run(
@@ -384,18 +365,6 @@ class SQLiteModeration:
 
     def listen(self, listener: Listener) -> None:
         pass  # a SQLite file serves one process
-
-    async def close(self) -> None:
-        if self._con is None:
-            return
-
-        def close_() -> None:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
-
-        await asyncio.get_running_loop().run_in_executor(self._thread, close_)
-        self._thread.shutdown(wait=False)
 
 
 def _envelope(node: str, action: Action) -> str:
