@@ -64,6 +64,7 @@ def seed_sqlite(path: str, count: int, room: str = ROOM) -> None:
                     f"seeded message {i} " + "x" * (i % 120),
                     start + i * step,
                     f"s{i}",
+                    0,  # not a reply
                 )
                 for i in range(low, min(low + batch, count + 1))
             ),

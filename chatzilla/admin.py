@@ -168,7 +168,9 @@ class PostgresDatabase(Database):
 
 # -- export and import ------------------------------------------------------------
 
-_MESSAGE_COLUMNS = ("room", "id", "sender", "content", "ts", "ref", "rev", "edited", "deleted", "reactions")
+_MESSAGE_COLUMNS = (
+    "room", "id", "sender", "content", "ts", "ref", "rev", "edited", "deleted", "reactions", "reply_to",
+)  # fmt: skip
 #: What an export holds, by kind: the table and its columns, in the order
 #: they are written (rooms before their messages, people before their tokens).
 _TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -187,6 +189,8 @@ _TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
 #: A column written under another name: a sanction's kind is its "type"
 #: (each line's "kind" is what the line holds).
 _FIELD = {"kind": "type"}
+#: A column's value when an export (of an earlier Chatzilla) has none.
+_DEFAULTS = {"reply_to": 0}
 #: Columns that are true or false (SQLite keeps 0 or 1).
 _FLAGS = {"message": ("deleted",), "rules": ("private", "read_only"), "report": ("resolved",)}
 #: Kinds kept per room (an export of one room holds these only).
@@ -263,7 +267,7 @@ async def import_(db: Database, lines: TextIO) -> int:
             if kind not in _TABLES:
                 raise AdminError(f"line {number}: unknown kind {kind!r}")
             table, columns = _TABLES[kind]
-            values = [record.get(_FIELD.get(c, c)) for c in columns]
+            values = [record.get(_FIELD.get(c, c), _DEFAULTS.get(c)) for c in columns]
             for flag in _FLAGS.get(kind, ()) if not db.postgres else ():
                 values[columns.index(flag)] = int(bool(record.get(flag)))
             names = ", ".join(columns)

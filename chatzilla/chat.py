@@ -42,6 +42,12 @@ class Message:
     #: (emoji, the keys of who reacted with it, in order), in the order of
     #: each emoji's first reaction; an emoji nobody reacts with is not kept.
     reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: The id of the message of the room this one replies to (0: none). Only
+    #: the id is stored: what the reply shows of it is read with it.
+    reply_to: int = 0
+    #: What the reply shows of that message (:func:`quote_of`), where it was
+    #: read with it: the frames say ``reply`` then. Not stored, nor compared.
+    quote: Quote | None = dataclasses.field(default=None, compare=False)
 
     def frame(self, kind: str = "message") -> dict[str, Any]:
         """The ``message`` frame every other participant receives (no
@@ -66,6 +72,10 @@ class Message:
                 {"emoji": emoji, "count": len(people), "people": list(people)}
                 for emoji, people in self.reactions
             ]
+        if self.reply_to:
+            frame["reply_to"] = self.reply_to
+            if self.quote is not None:
+                frame["reply"] = self.quote.frame()
         return frame
 
     def ack(self) -> dict[str, Any]:
@@ -74,6 +84,42 @@ class Message:
         if self.ref is not None:
             frame["ref"] = self.ref
         return frame
+
+
+#: Characters of the original a reply shows at most (and "…" when cut): on
+#: the wire at most some 1.2 KB (an emoji is 12 bytes in JSON), whatever the
+#: original holds.
+EXCERPT = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Quote:
+    """What a reply shows of the message it answers: its sender and the
+    start of its text, as that message is when the reply's frame is made
+    (an edit shows, a delete leaves no text)."""
+
+    sender: str
+    excerpt: str
+    deleted: bool = False
+
+    def frame(self) -> dict[str, Any]:
+        """The ``reply`` of a message frame (protocol 1: sender by address)."""
+        frame: dict[str, Any] = {"sender": self.sender, "excerpt": self.excerpt}
+        if self.deleted:
+            frame["deleted"] = True
+        return frame
+
+
+def quote_of(original: Message) -> Quote:
+    """What a reply to ``original`` shows of it: its first :data:`EXCERPT`
+    characters, white space runs (line breaks too) as one space, "…" when
+    cut; no text when it is deleted."""
+    if original.deleted:
+        return Quote(original.sender, "", True)
+    text = " ".join(original.content.split())
+    if len(text) > EXCERPT:
+        text = text[: EXCERPT - 1].rstrip() + "…"
+    return Quote(original.sender, text)
 
 
 #: What a change does to a message: "edit" (new ``content``), "delete",
@@ -121,6 +167,21 @@ def changed(message: Message, change: Change, rev: int, now: float) -> Message |
         people.remove(change.who)
     kept = tuple((emoji, tuple(people)) for emoji, people in reactions.items() if people)
     return dataclasses.replace(message, reactions=kept, rev=rev)
+
+
+def quote_text(quote: Quote | None) -> str:
+    """A quote as it goes from one process to another with its reply: JSON ("" for none)."""
+    if quote is None:
+        return ""
+    return json.dumps([quote.sender, quote.excerpt, quote.deleted], ensure_ascii=False)
+
+
+def parse_quote(text: str | None) -> Quote | None:
+    """What :func:`quote_text` wrote."""
+    if not text:
+        return None
+    sender, excerpt, deleted = json.loads(text)
+    return Quote(str(sender), str(excerpt), bool(deleted))
 
 
 def reactions_text(message: Message) -> str:

@@ -298,7 +298,7 @@ class ChatConnection(SockJSConnection):
 
     async def _dispatch(self, command: protocol.Command) -> None:
         if isinstance(command, Say):
-            await self._hub.say(self, command.content, command.ref)
+            await self._hub.say(self, command.content, command.ref, command.reply_to)
         elif isinstance(command, Join):
             wait = self._limits.join(self._address)
             if wait:

@@ -74,6 +74,8 @@ class WireV2(Wire):
         frame["sender"] = self.who(message.sender)
         for reaction in frame.get("reactions", ()):
             reaction["people"] = [self.who(key) for key in reaction["people"]]
+        if "reply" in frame:
+            frame["reply"]["sender"] = self.who(frame["reply"]["sender"])
         return frame
 
     def presence(self, change: PresenceChange) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Protocol, cast
 from . import protocol
 from .backends import retention
 from .backends.base import CHANGE, Backend, OutcomeUnknown, SearchUnavailable, StorageError
-from .chat import DELETE, EDIT, REACT, UNREACT, Change, Message, PresenceChange, Roster
+from .chat import DELETE, EDIT, REACT, UNREACT, Change, Message, PresenceChange, Roster, quote_of
 from .frames import V1, Wire
 from .limits import RateLimiter
 from .metrics import Metrics
@@ -394,7 +394,9 @@ class Hub:
         try:
             if since is None:
                 return await self._newest(member.room)
-            history = await self._backend.page(member.room, since, None, MAX_CATCH_UP + 1)
+            history = await self._quoted(
+                member.room, await self._backend.page(member.room, since, None, MAX_CATCH_UP + 1)
+            )
             return history, len(history) <= MAX_CATCH_UP and await self._removed(
                 member.room, history, since, None
             )
@@ -446,7 +448,7 @@ class Hub:
 
     async def _read_newest(self, room: str) -> tuple[list[Message], bool]:
         count = self._history_limit
-        history = await self._backend.page(room, None, None, count + 1)
+        history = await self._quoted(room, await self._backend.page(room, None, None, count + 1))
         return history, len(history) <= count and await self._removed(room, history, None, None)
 
     def _next_newest(self, room: str) -> None:
@@ -544,7 +546,9 @@ class Hub:
         if member is None:
             raise ProtocolError("not_joined", "join before asking for history")
         try:
-            messages = await self._backend.page(member.room, None, before, limit + 1)
+            messages = await self._quoted(
+                member.room, await self._backend.page(member.room, None, before, limit + 1)
+            )
             truncated = len(messages) <= limit and await self._removed(member.room, messages, None, before)
         except StorageError:
             raise ProtocolError("unavailable", "history cannot be read now; try again") from None
@@ -566,6 +570,26 @@ class Hub:
             return False
         first, last = await self._backend.bounds(room)
         return retention.truncated(first, last, lower, before)
+
+    async def _quoted(self, room: str, messages: list[Message]) -> list[Message]:
+        """``messages`` with what each reply among them quotes of the message
+        it answers, as that message is now (edited, deleted; none when
+        retention removed it): read from ``messages`` themselves when the
+        page holds it, else from the backend, each once. Raises :class:`StorageError`."""
+        wanted = {m.reply_to for m in messages if m.reply_to}
+        if not wanted:
+            return messages
+        originals = {m.id: m for m in messages if m.id in wanted}
+        missing = sorted(wanted - originals.keys())
+        for found in await asyncio.gather(*(self._backend.get(room, i) for i in missing)):
+            if found is not None:
+                originals[found.id] = found
+        return [
+            dataclasses.replace(m, quote=quote_of(originals[m.reply_to]) if m.reply_to in originals else None)
+            if m.reply_to
+            else m
+            for m in messages
+        ]
 
     def _fit(self, messages: list[Message], limit: int) -> tuple[list[dict], bool]:
         """The frames of the newest of ``messages`` (oldest first, as a page
@@ -633,6 +657,7 @@ class Hub:
         latest: int | None = None
         while True:
             chunk, rev = await self._backend.changes(room, after, CHANGES_CHUNK + 1)
+            chunk = await self._quoted(room, chunk)
             if latest is None:
                 latest = rev  # read before the first chunk: changes past it are news all the same
             for message in chunk[:CHANGES_CHUNK]:
@@ -659,7 +684,9 @@ class Hub:
             raise ProtocolError("not_joined", "join before searching", ref)
         words = protocol.search_words(raw_q, ref)
         try:
-            found = await self._backend.search(member.room, words, before, limit + 1)
+            found = await self._quoted(
+                member.room, await self._backend.search(member.room, words, before, limit + 1)
+            )
         except SearchUnavailable:
             raise ProtocolError(
                 "search_unavailable", "this server keeps messages where it cannot search them", ref
@@ -842,14 +869,19 @@ class Hub:
             frame["ref"] = ref
         self._send(client, protocol.encode(frame))
 
-    async def say(self, client: Client, raw_content: str, ref: str | None) -> None:
+    async def say(
+        self, client: Client, raw_content: str, ref: str | None, reply_to: int | None = None
+    ) -> None:
         """Store a message, send it to the room, acknowledge it with ``sent``.
+        With ``reply_to``, it replies to that message of the room: its frame
+        says so, with what it quotes of it (see :func:`~chatzilla.chat.quote_of`).
 
         Raises :class:`ProtocolError` ``not_joined``, ``rate_limited`` (the
         address sends faster than allowed: nothing is stored or sent),
-        ``empty``, ``too_long``, ``unavailable`` (nothing was stored) or
-        ``outcome_unknown`` (it may have been: if so, its ``sent`` follows
-        when it is seen stored; a retry with the same ref is safe).
+        ``empty``, ``too_long``, ``not_found`` (the room has no message
+        ``reply_to``, or no longer keeps it), ``unavailable`` (nothing was
+        stored) or ``outcome_unknown`` (it may have been: if so, its ``sent``
+        follows when it is seen stored; a retry with the same ref is safe).
         """
         member = self._members.get(client)
         if member is None:
@@ -865,9 +897,24 @@ class Hub:
         except ProtocolError as error:
             error.ref = ref
             raise
+        quote = None
+        if reply_to is not None:
+            try:
+                original = await self._backend.get(member.room, reply_to)
+            except StorageError:
+                raise ProtocolError(
+                    "unavailable", "the message replied to cannot be read now; try again", ref
+                ) from None
+            if original is None:
+                raise ProtocolError(
+                    "not_found", f"room {member.room} has no message {reply_to} to reply to", ref
+                )
+            quote = quote_of(original)
         started = time.monotonic()
         try:
-            message, duplicate = await self._backend.append(member.room, member.email, content, ref, client)
+            message, duplicate = await self._backend.append(
+                member.room, member.email, content, ref, client, reply_to=reply_to or 0, quote=quote
+            )
         except OutcomeUnknown:
             if ref is not None:
                 member.unsure.setdefault(ref, False)

@@ -98,10 +98,12 @@ class Join:
 
 @dataclasses.dataclass(frozen=True)
 class Say:
-    """A ``message`` frame from a client: ``content`` still untrimmed."""
+    """A ``message`` frame from a client: ``content`` still untrimmed;
+    ``reply_to`` the id of the message of the room it replies to, if any."""
 
     content: str
     ref: str | None
+    reply_to: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,7 +398,9 @@ def parse_frame(text: str, version: int = 1) -> Command:
             rev=_integer(frame, "rev", 0, ref),
         )
     if kind == "message":
-        return Say(content=_required(frame, "content", ref), ref=ref)
+        return Say(
+            content=_required(frame, "content", ref), ref=ref, reply_to=_integer(frame, "reply_to", 1, ref)
+        )
     if kind == "history":
         limit = _integer(frame, "limit", 1, ref)
         return Scrollback(

@@ -22,7 +22,7 @@ ROOMS = ("lobby", "dev", "quiet")
 #: added there without an entry here fails test_every_query_is_checked.
 ARGUMENTS: dict[str, tuple] = {
     "by_ref": ("lobby", "user3@example.com", "r-1234", 0.0),
-    "insert": ("lobby", 10**6, "a@example.com", "hi", 1.0, "r-x"),
+    "insert": ("lobby", 10**6, "a@example.com", "hi", 1.0, "r-x", 0),
     "page": ("lobby", 100, 2**63 - 1, 51),
     "last_id": ("lobby",),
     "set_last_id": ("lobby", 10**6),
@@ -48,14 +48,23 @@ ARGUMENTS: dict[str, tuple] = {
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    """A file with 3 rooms of 6000 messages, half with a ref, 7 senders."""
+    """A file with 3 rooms of 6000 messages, half with a ref, 7 senders,
+    a third of them replies (to the message 3 before)."""
     con = connect(str(tmp_path_factory.mktemp("plans") / "plans.db"))
     migrate(con)
     con.execute("BEGIN")
     con.executemany(
         QUERIES["insert"],
         (
-            (room, i, f"user{i % 7}@example.com", "x" * (i % 300), 1000.0 + i, f"r-{i}" if i % 2 else None)
+            (
+                room,
+                i,
+                f"user{i % 7}@example.com",
+                "x" * (i % 300),
+                1000.0 + i,
+                f"r-{i}" if i % 2 else None,
+                i - 3 if i % 3 == 0 else 0,
+            )
             for room in ROOMS
             for i in range(1, 6001)
         ),

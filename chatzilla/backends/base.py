@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from ..chat import Change, Message, PresenceChange
+from ..chat import Change, Message, PresenceChange, Quote
 
 #: ``deliver(room, message, origin)``: ``origin`` is the opaque token the
 #: sender passed to :meth:`Backend.append` (so the hub can acknowledge to the
@@ -99,9 +99,21 @@ class Backend(Protocol):
         grace. Never raises; may complete after returning."""
 
     async def append(
-        self, room: str, sender: str, content: str, ref: str | None, origin: object
+        self,
+        room: str,
+        sender: str,
+        content: str,
+        ref: str | None,
+        origin: object,
+        reply_to: int = 0,
+        quote: Quote | None = None,
     ) -> tuple[Message, bool]:
         """Store a message; return it (with id and ``ts``) and ``duplicate``.
+
+        ``reply_to`` (0: none) is the id of the message of the room it
+        replies to, stored with it (the caller checked the room has it);
+        ``quote``, what it shows of that one now, is not stored but goes
+        with the message to ``deliver``, in every process.
 
         ``duplicate`` is True when ``sender`` already sent ``ref`` to ``room``
         within :data:`DEDUP_WINDOW`: the original message is returned and
@@ -119,7 +131,9 @@ class Backend(Protocol):
 
     async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
         """Up to ``limit`` of the newest messages with ``after < id < before``
-        (either bound may be None), oldest first."""
+        (either bound may be None), oldest first. Here and in every read
+        (get, changes, search) a reply has its ``reply_to`` and no ``quote``:
+        the hub reads the original as it is then."""
 
     async def get(self, room: str, message_id: int) -> Message | None:
         """Message ``message_id`` of ``room`` as it is now (changes applied),

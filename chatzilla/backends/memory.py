@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import bisect
 import collections
+import dataclasses
 import time
 from collections.abc import Callable
 
-from ..chat import Change, Message, changed
+from ..chat import Change, Message, Quote, changed
 from ..protocol import matches
 from .base import CHANGE, DEDUP_WINDOW, deliver_stored
 from .presence import LocalPresence
@@ -83,7 +84,14 @@ class MemoryBackend(LocalPresence):
         self._refs: collections.OrderedDict[tuple[str, str, str], Message] = collections.OrderedDict()
 
     async def append(
-        self, room: str, sender: str, content: str, ref: str | None, origin: object
+        self,
+        room: str,
+        sender: str,
+        content: str,
+        ref: str | None,
+        origin: object,
+        reply_to: int = 0,
+        quote: Quote | None = None,
     ) -> tuple[Message, bool]:
         now = self._clock()
         if ref is not None:
@@ -93,7 +101,7 @@ class MemoryBackend(LocalPresence):
                 return earlier, True
         message_id = self._last_id.get(room, self._id_floor) + 1
         self._last_id[room] = message_id
-        message = Message(message_id, sender, content, now, ref)
+        message = Message(message_id, sender, content, now, ref, reply_to=reply_to)
         log = self._logs.get(room)
         if log is None:
             self._drop_old_logs()
@@ -105,7 +113,7 @@ class MemoryBackend(LocalPresence):
         self._prune(room, log, now)
         if ref is not None:
             self._refs[(room, sender, ref)] = message
-        deliver_stored(self._deliver, room, message, origin)
+        deliver_stored(self._deliver, room, dataclasses.replace(message, quote=quote), origin)
         return message, False
 
     def _prune(self, room: str, log: _RoomLog, now: float) -> None:

@@ -48,7 +48,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from ..chat import Change, Message, PresenceChange, changed, parse_reactions, reactions_text
+from ..chat import Change, Message, PresenceChange, Quote, changed, parse_reactions, quote_of, reactions_text
 from ..privacy import who
 from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
 from .networked import NetworkedBackend
@@ -81,15 +81,17 @@ COMMAND_TIMEOUT = 5.0
 #: Messages read at once per room by the reader.
 READ_BATCH = 1000
 #: A message's columns, in the order of :class:`Message`'s fields.
-COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted, reactions"
+COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted, reactions, reply_to"
 #: Times a change is tried when the message keeps changing under it.
 CHANGE_TRIES = 10
 
 
 def _message(row: asyncpg.Record) -> Message:
     """A row of :data:`COLUMNS` as a :class:`Message`."""
-    message_id, sender, content, ts, ref, rev, edited, deleted, reactions = row
-    return Message(message_id, sender, content, ts, ref, rev, edited, deleted, parse_reactions(reactions))
+    message_id, sender, content, ts, ref, rev, edited, deleted, reactions, reply_to = row
+    return Message(
+        message_id, sender, content, ts, ref, rev, edited, deleted, parse_reactions(reactions), reply_to
+    )
 
 
 def normalize_url(url: str) -> str:
@@ -153,6 +155,8 @@ class _Pending:
     ref: str | None
     token: str
     future: asyncio.Future
+    reply_to: int = 0
+    quote: Quote | None = None
 
 
 class PostgresStore(NetworkedBackend):
@@ -286,7 +290,14 @@ class PostgresStore(NetworkedBackend):
     # -- messages --------------------------------------------------------------
 
     async def append(
-        self, room: str, sender: str, content: str, ref: str | None, origin: object
+        self,
+        room: str,
+        sender: str,
+        content: str,
+        ref: str | None,
+        origin: object,
+        reply_to: int = 0,
+        quote: Quote | None = None,
     ) -> tuple[Message, bool]:
         if self._closed or self._pool is None:
             raise StorageError("the database is closed")
@@ -295,7 +306,7 @@ class PostgresStore(NetworkedBackend):
         delivered = loop.create_future()
         self._origins[token] = (room, origin, delivered)
         answer = loop.create_future()
-        self._queue.append(_Pending(room, sender, content, ref, token, answer))
+        self._queue.append(_Pending(room, sender, content, ref, token, answer, reply_to, quote))
         if self._flushing is None:
             self._flushing = asyncio.ensure_future(self._flush())
         message, duplicate = await answer
@@ -338,7 +349,7 @@ class PostgresStore(NetworkedBackend):
         async with self._pool.acquire(timeout=COMMAND_TIMEOUT) as con:
             try:
                 return await con.fetch(
-                    "SELECT * FROM chatzilla_append($1, $2, $3, $4, $5, $6, $7)",
+                    "SELECT * FROM chatzilla_append($1, $2, $3, $4, $5, $6, $7, $8)",
                     [p.room for p in batch],
                     [p.sender for p in batch],
                     [p.content for p in batch],
@@ -346,6 +357,7 @@ class PostgresStore(NetworkedBackend):
                     [p.token for p in batch],
                     ts,
                     DEDUP_WINDOW,
+                    [p.reply_to for p in batch],
                 )
             except asyncpg.PostgresError:
                 raise  # refused by Postgres: rolled back
@@ -355,7 +367,15 @@ class PostgresStore(NetworkedBackend):
     def _settle(self, pending: _Pending, row: asyncpg.Record) -> None:
         """The append of ``pending`` is committed as ``row``: give it its
         turn in the room's order (the reader delivers it) and answer it."""
-        message = Message(row["id"], pending.sender, row["content"], row["ts"], pending.ref)
+        message = Message(
+            row["id"],
+            pending.sender,
+            row["content"],
+            row["ts"],
+            pending.ref,
+            reply_to=pending.reply_to,
+            quote=pending.quote,
+        )
         waiting = self._origins.get(pending.token)
         if waiting is None:
             pass  # the reader delivered it already (its notification came first)
@@ -717,10 +737,30 @@ class PostgresStore(NetworkedBackend):
             if not rows:
                 self._newest[room] = last
                 return
-            for row in rows:
-                if row["id"] > self._last_read.get(room, 2**63):
-                    self._ready.pop((room, row["id"]), None)
-                    self._deliver_in_turn(room, _message(row))
+            messages = await self._quoted(room, [_message(row) for row in rows])
+            if self._last_read.get(room) != last:
+                return
+            for message in messages:
+                if message.id > self._last_read.get(room, 2**63):
+                    self._ready.pop((room, message.id), None)
+                    self._deliver_in_turn(room, message)
+
+    async def _quoted(self, room: str, messages: list[Message]) -> list[Message]:
+        """``messages`` (another process's, read here) with what each reply
+        among them quotes of its original, read in one query, as the
+        sender's process delivered it with (see :func:`~chatzilla.chat.quote_of`)."""
+        wanted = sorted({m.reply_to for m in messages if m.reply_to})
+        if not wanted:
+            return messages
+        assert self._pool is not None
+        rows = await self._pool.fetch(
+            f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id = ANY($2::bigint[])", room, wanted
+        )
+        originals = {row["id"]: _message(row) for row in rows}
+        return [
+            dataclasses.replace(m, quote=quote_of(originals[m.reply_to])) if m.reply_to in originals else m
+            for m in messages
+        ]
 
     async def _catch_up_changes(self, room: str) -> None:
         """Deliver ``room``'s changes after the last delivered, in their order."""

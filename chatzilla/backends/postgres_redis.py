@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from ..chat import Change, Message
+from ..chat import Change, Message, parse_quote, quote_text
 from .base import Announce, Deliver
 from .postgres import ERRORS, PostgresStore
 from .redis import HEARTBEAT, NODE_TTL, RedisPresence, client
@@ -157,6 +157,8 @@ class PostgresRedisBackend(PostgresStore):
                 "content": message.content,
                 "ts": message.ts,
                 "ref": message.ref,
+                "reply_to": message.reply_to,
+                "quote": quote_text(message.quote),
             }
         )
 
@@ -238,6 +240,8 @@ class PostgresRedisBackend(PostgresStore):
                 str(event["content"]),
                 float(event["ts"]),
                 event["ref"],
+                reply_to=int(event.get("reply_to") or 0),
+                quote=parse_quote(event.get("quote")),
             )
             room, token = str(event["room"]), str(event["token"])
         except (ValueError, KeyError, TypeError):

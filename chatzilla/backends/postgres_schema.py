@@ -449,5 +449,51 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX reports_open ON reports (room, seq) WHERE NOT resolved;
     """,
+    # 10: replies: the id of the message of the room a message replies to
+    # (0: none); what the reply shows of it is read with it, never stored
+    # (a deleted message's text stays gone). chatzilla_append takes each
+    # message's reply_to; the version without it stays, for a process of the
+    # previous Chatzilla still running beside this one (a rolling restart).
+    """
+    ALTER TABLE messages ADD COLUMN reply_to bigint NOT NULL DEFAULT 0;
+
+    CREATE FUNCTION chatzilla_append(
+        p_rooms text[], p_senders text[], p_contents text[], p_refs text[], p_tokens text[],
+        p_ts double precision, p_window double precision, p_reply_tos bigint[]
+    ) RETURNS TABLE (id bigint, content text, ts double precision, duplicate boolean)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        i integer;
+        new_id bigint;
+    BEGIN
+        INSERT INTO rooms (room) SELECT DISTINCT r FROM unnest(p_rooms) AS r ORDER BY r
+            ON CONFLICT (room) DO NOTHING;
+        PERFORM 1 FROM rooms WHERE room = ANY (p_rooms) ORDER BY room FOR UPDATE;
+        FOR i IN 1 .. coalesce(array_length(p_rooms, 1), 0) LOOP
+            IF p_refs[i] IS NOT NULL THEN
+                SELECT m.id, m.content, m.ts INTO id, content, ts FROM messages AS m
+                 WHERE m.room = p_rooms[i] AND m.sender = p_senders[i] AND m.ref = p_refs[i]
+                   AND m.ts >= p_ts - p_window
+                 ORDER BY m.id DESC LIMIT 1;
+                IF FOUND THEN
+                    duplicate := true;
+                    RETURN NEXT;
+                    CONTINUE;
+                END IF;
+            END IF;
+            UPDATE rooms AS r SET last_id = r.last_id + 1 WHERE r.room = p_rooms[i]
+                RETURNING r.last_id INTO new_id;
+            INSERT INTO messages (room, id, sender, content, ts, ref, reply_to)
+                VALUES (p_rooms[i], new_id, p_senders[i], p_contents[i], p_ts, p_refs[i],
+                        coalesce(p_reply_tos[i], 0));
+            PERFORM pg_notify('chatzilla_messages', p_rooms[i] || ' ' || new_id || ' ' || p_tokens[i]);
+            id := new_id;
+            content := p_contents[i];
+            ts := p_ts;
+            duplicate := false;
+            RETURN NEXT;
+        END LOOP;
+    END $$;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

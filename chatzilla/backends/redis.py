@@ -52,7 +52,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.typing import KeyT, StreamIdT
 
-from ..chat import Change, Message, PresenceChange, changed, parse_reactions, reactions_text
+from ..chat import (
+    Change,
+    Message,
+    PresenceChange,
+    Quote,
+    changed,
+    parse_quote,
+    parse_reactions,
+    quote_text,
+    reactions_text,
+)
 from ..privacy import who
 from .base import (
     CHANGE,
@@ -111,7 +121,9 @@ DELIVERY_WAIT = 5.0
 HEARTBEAT = 1.0
 NODE_TTL = 3.0
 
-# KEYS: seq, stream, refkey. ARGV: sender, content, ts, ref, origin, window.
+# KEYS: seq, stream, refkey. ARGV: sender, content, ts, ref, origin, window,
+# reply_to ('0': none), quote (chat.quote_text: what the reply shows of its
+# original then, for the readers of every process to deliver it with).
 # The stream is never trimmed here: retention (_PRUNE) removes old entries on purpose.
 # Returns {duplicate (0/1), "id ts"}.
 _APPEND = """
@@ -120,7 +132,14 @@ if ARGV[4] ~= '' then
   if prior then return {1, prior} end
 end
 local id = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], '0-' .. id, 's', ARGV[1], 'c', ARGV[2], 't', ARGV[3], 'r', ARGV[4], 'o', ARGV[5])
+local f = {'s', ARGV[1], 'c', ARGV[2], 't', ARGV[3], 'r', ARGV[4], 'o', ARGV[5]}
+if ARGV[7] ~= '0' then
+  table.insert(f, 'p')
+  table.insert(f, ARGV[7])
+  table.insert(f, 'q')
+  table.insert(f, ARGV[8])
+end
+redis.call('XADD', KEYS[2], '0-' .. id, unpack(f))
 local stamp = id .. ' ' .. ARGV[3]
 if ARGV[4] ~= '' then redis.call('SET', KEYS[3], stamp, 'EX', ARGV[6]) end
 return {0, stamp}
@@ -151,7 +170,7 @@ local new = cjson.encode({c = ARGV[3], v = v, e = ARGV[4], d = ARGV[5], x = ARGV
 redis.call('HSET', KEYS[2], ARGV[1], new)
 redis.call('ZADD', KEYS[4], rev, ARGV[1])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '0-' .. v, 'i', ARGV[1], 's', m.s, 'c', ARGV[3],
-  't', m.t, 'r', m.r, 'v', v, 'e', ARGV[4], 'd', ARGV[5], 'x', ARGV[6])
+  't', m.t, 'r', m.r, 'v', v, 'e', ARGV[4], 'd', ARGV[5], 'x', ARGV[6], 'p', m.p or '0')
 return {1, rev}
 """
 
@@ -705,7 +724,14 @@ class RedisBackend(RedisPresence):
     # -- messages --------------------------------------------------------------
 
     async def append(
-        self, room: str, sender: str, content: str, ref: str | None, origin: object
+        self,
+        room: str,
+        sender: str,
+        content: str,
+        ref: str | None,
+        origin: object,
+        reply_to: int = 0,
+        quote: Quote | None = None,
     ) -> tuple[Message, bool]:
         token = f"{self.node}#{next(self._tokens)}"
         delivered = asyncio.get_running_loop().create_future()
@@ -719,7 +745,16 @@ class RedisBackend(RedisPresence):
         try:
             duplicate, stamp = await self._append_script(
                 keys=[self._key("seq", room), self._key("stream", room), refkey],
-                args=[sender, content, repr(ts), ref or "", token, int(DEDUP_WINDOW)],
+                args=[
+                    sender,
+                    content,
+                    repr(ts),
+                    ref or "",
+                    token,
+                    int(DEDUP_WINDOW),
+                    reply_to,
+                    quote_text(quote),
+                ],
             )
         except (RedisError, OSError) as exc:
             self._failed("append", exc)
@@ -742,7 +777,7 @@ class RedisBackend(RedisPresence):
         # Delivered (and acknowledged to `origin`) by the stream reader, in
         # the stream's order: wait for it, as the Backend contract says.
         await asyncio.wait([delivered], timeout=DELIVERY_WAIT)
-        return Message(int(message_id), sender, content, ts, ref), False
+        return Message(int(message_id), sender, content, ts, ref, reply_to=reply_to), False
 
     async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
         if limit <= 0:
@@ -767,9 +802,18 @@ class RedisBackend(RedisPresence):
         return messages
 
     @staticmethod
-    def _message(entry_id: str, fields: dict[str, str]) -> Message:
+    def _message(entry_id: str, fields: dict[str, str], quoted: bool = False) -> Message:
+        """A stream entry as a message; ``quoted``: with the quote its
+        sender's process took (for its live delivery: reads take the
+        original as it is then)."""
         return Message(
-            int(entry_id.split("-")[1]), fields["s"], fields["c"], float(fields["t"]), fields["r"] or None
+            int(entry_id.split("-")[1]),
+            fields["s"],
+            fields["c"],
+            float(fields["t"]),
+            fields["r"] or None,
+            reply_to=int(fields.get("p") or 0),
+            quote=parse_quote(fields.get("q")) if quoted else None,
         )
 
     @staticmethod
@@ -800,6 +844,7 @@ class RedisBackend(RedisPresence):
             float(fields["e"]) if fields["e"] else None,
             fields["d"] == "1",
             parse_reactions(fields.get("x")),
+            int(fields.get("p") or 0),
         )
 
     async def get(self, room: str, message_id: int) -> Message | None:
@@ -1000,8 +1045,8 @@ class RedisBackend(RedisPresence):
                     self._unknown.pop(token, None)
                     _, origin, delivered = self._origins.pop(token, (room, None, None))
                     try:
-                        message = self._message(entry_id, fields)
-                    except (KeyError, ValueError, IndexError):
+                        message = self._message(entry_id, fields, quoted=True)
+                    except (KeyError, ValueError, IndexError, TypeError):
                         # Not written by us: skipped, the reader goes on.
                         log.error("skipped malformed entry %s of room %s", entry_id, room)
                         continue

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from ..chat import Change, Message, changed, parse_reactions, reactions_text
+from ..chat import Change, Message, Quote, changed, parse_reactions, reactions_text
 from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, StorageError, deliver_stored
 from .presence import LocalPresence
 from .retention import KEEP_ALL, PRUNE_BATCH, PRUNE_EVERY, Retention
@@ -183,18 +183,24 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX reports_open ON reports (room, seq) WHERE resolved = 0;
     """,
+    # 12: replies: the id of the message of the room a message replies to
+    # (0: none). What the reply shows of it is read with it, never stored
+    # here: a deleted message's text stays gone.
+    """
+    ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: A message's columns, in the order of :func:`_message`'s row.
-_COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted, reactions"
+_COLUMNS = "id, sender, content, ts, ref, rev, edited, deleted, reactions, reply_to"
 
 
 def _message(row: tuple) -> Message:
     """A row of :data:`_COLUMNS` as a :class:`Message`."""
-    message_id, sender, content, ts, ref, rev, edited, deleted, reactions = row
+    message_id, sender, content, ts, ref, rev, edited, deleted, reactions, reply_to = row
     return Message(
-        message_id, sender, content, ts, ref, rev, edited, bool(deleted), parse_reactions(reactions)
+        message_id, sender, content, ts, ref, rev, edited, bool(deleted), parse_reactions(reactions), reply_to
     )
 
 
@@ -220,7 +226,8 @@ QUERIES: dict[str, str] = {
     # (to serve ORDER BY) and test each row: a cost that grew with the room.
     "by_ref": "SELECT id, content, ts FROM messages INDEXED BY messages_by_ref "
     "WHERE room = ? AND sender = ? AND ref = ? AND ts >= ? ORDER BY id DESC LIMIT 1",
-    "insert": "INSERT INTO messages (room, id, sender, content, ts, ref) VALUES (?, ?, ?, ?, ?, ?)",
+    "insert": "INSERT INTO messages (room, id, sender, content, ts, ref, reply_to) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)",
     # The newest ``limit`` with after < id < before: a range of the primary key.
     "page": f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?",
     # Changes: one message, its new state, and the messages changed after a
@@ -327,6 +334,8 @@ class _Pending:
     ref: str | None
     origin: object
     future: asyncio.Future
+    reply_to: int = 0
+    quote: Quote | None = None
 
 
 class SQLiteBackend(LocalPresence):
@@ -415,7 +424,7 @@ class SQLiteBackend(LocalPresence):
     def _open_reader(self) -> None:
         self._rcon = connect(self._path)
 
-    def _write(self, batch: list[tuple[str, str, str, str | None]]) -> list[tuple[Message, bool]]:
+    def _write(self, batch: list[tuple[str, str, str, str | None, int]]) -> list[tuple[Message, bool]]:
         """One transaction for a batch of appends (runs on the writer thread)."""
         con = self._wcon
         assert con is not None
@@ -423,7 +432,7 @@ class SQLiteBackend(LocalPresence):
         last_ids: dict[str, int] = {}
         numbers: dict[str, int] = {}
         with transaction(con):
-            for room, sender, content, ref in batch:
+            for room, sender, content, ref, reply_to in batch:
                 now = self._clock()
                 if ref is not None:
                     row = con.execute(QUERIES["by_ref"], (room, sender, ref, now - DEDUP_WINDOW)).fetchone()
@@ -433,10 +442,10 @@ class SQLiteBackend(LocalPresence):
                 message_id = last_ids.get(room) or self._last_id(con, room)
                 message_id += 1
                 last_ids[room] = message_id
-                con.execute(QUERIES["insert"], (room, message_id, sender, content, now, ref))
+                con.execute(QUERIES["insert"], (room, message_id, sender, content, now, ref, reply_to))
                 no = numbers.get(room) or self._room_no(con, room, numbers)
                 con.execute(QUERIES["index"], (no * ROOM_DOCS + message_id, content))
-                results.append((Message(message_id, sender, content, now, ref), False))
+                results.append((Message(message_id, sender, content, now, ref, reply_to=reply_to), False))
             for room, last_id in last_ids.items():
                 con.execute(QUERIES["set_last_id"], (room, last_id))
         # Only a committed id is remembered, so a failed batch reuses nothing.
@@ -604,12 +613,19 @@ class SQLiteBackend(LocalPresence):
         return removed
 
     async def append(
-        self, room: str, sender: str, content: str, ref: str | None, origin: object
+        self,
+        room: str,
+        sender: str,
+        content: str,
+        ref: str | None,
+        origin: object,
+        reply_to: int = 0,
+        quote: Quote | None = None,
     ) -> tuple[Message, bool]:
         if self._closed:
             raise StorageError("the database is closed")
         future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(room, sender, content, ref, origin, future))
+        self._queue.append(_Pending(room, sender, content, ref, origin, future, reply_to, quote))
         if self._flushing is None:
             self._flushing = asyncio.ensure_future(self._flush())
         return await future
@@ -619,7 +635,7 @@ class SQLiteBackend(LocalPresence):
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
-                rows = [(p.room, p.sender, p.content, p.ref) for p in batch]
+                rows = [(p.room, p.sender, p.content, p.ref, p.reply_to) for p in batch]
                 try:
                     results = await loop.run_in_executor(self._writer, self._write, rows)
                 except (sqlite3.Error, OSError) as exc:
@@ -631,7 +647,8 @@ class SQLiteBackend(LocalPresence):
                 self._write_worked()
                 for pending, (message, duplicate) in zip(batch, results, strict=False):
                     if not duplicate:
-                        deliver_stored(self._deliver, pending.room, message, pending.origin)
+                        quoted = dataclasses.replace(message, quote=pending.quote)
+                        deliver_stored(self._deliver, pending.room, quoted, pending.origin)
                     if not pending.future.done():
                         pending.future.set_result((message, duplicate))
         finally:
