@@ -5,14 +5,14 @@
 // drops it on leaving, so nothing of one conversation outlives it.
 //
 // Speaks wire protocol version 1 with its extensions (rooms, `since`,
-// `history`, refs, `typing`, `leave`, edits and deletes with `rev`;
+// `history`, refs, `typing`, `leave`, edits and deletes with `rev`, replies;
 // docs/protocol.md). A new frame type
 // is one more entry in HANDLERS; a new error code one more row in errors.js.
 
 import { onError, retryAfter } from './errors.js';
 import { moderationNotice } from './notices.js';
 import { Outbox } from './outbox.js';
-import { checkMessage } from './rules.js';
+import { checkMessage, excerpt } from './rules.js';
 
 export const PAGE_SIZE = 50;        // messages per scrollback request
 // A catch-up that says `more` is followed with history pages this large,
@@ -148,19 +148,25 @@ export class Conversation {
   // -- what the user does ---------------------------------------------------
 
   /**
-   * Send `text` as a message: null when it is on its way (shown as
-   * pending at once), else what the server would refuse it for ('empty'
-   * or 'too_long'), and nothing is sent.
+   * Send `text` as a message (a reply to `replyTo`, {id, sender, content},
+   * the message it answers, when not null): null when it is on its way
+   * (shown as pending at once), else what the server would refuse it for
+   * ('empty' or 'too_long'), and nothing is sent.
    */
-  submit(text) {
+  submit(text, replyTo = null) {
     // Banned, or not invited: nothing would ever be sent, so nothing waits as "sending…".
     if (this.over || this._shut) { return 'over'; }
     const checked = checkMessage(text, this._maxContent);
     if (checked.problem) { return checked.problem; }
     this._stopTypingTimer();  // what was being typed is sent now
     this._draft = '';
-    const ref = this.outbox.add(checked.content);
-    this._view.pending(ref, checked.content);
+    // Shown as the server will quote it, until its own quote comes.
+    const reply = replyTo === null ? null : {
+      replyTo: replyTo.id, sender: replyTo.sender, mine: replyTo.sender === this.me,
+      excerpt: excerpt(replyTo.content), deleted: false,
+    };
+    const ref = this.outbox.add(checked.content, reply === null ? null : { reply_to: replyTo.id }, reply);
+    this._view.pending(ref, checked.content, reply);
     return null;
   }
 
@@ -525,6 +531,10 @@ export class Conversation {
     const entry = this.outbox.acknowledged(frame.ref);
     if (entry === undefined) { return; }
     const message = { id: frame.id, sender: this.me, content: entry.content, ts: frame.ts };
+    if (entry.note !== null) {
+      message.reply_to = entry.note.replyTo;
+      message.reply = entry.note;
+    }
     if (this._showing(message)) {
       this._view.confirm(frame.ref, this._shown(message));
     } else {
@@ -696,6 +706,16 @@ export class Conversation {
       shown.reactions = message.reactions.map((r) => ({
         emoji: r.emoji, people: r.people, mine: r.people.includes(this.me),
       }));
+    }
+    // A reply: the id of the message it answers, and what it quotes of it
+    // when the frame says (a live change of the reply does not: the quote
+    // shown stays); none when that message is no longer kept.
+    if (typeof message.reply_to === 'number') {
+      shown.replyTo = message.reply_to;
+      if (message.reply && typeof message.reply === 'object') {
+        shown.reply = { sender: message.reply.sender, mine: message.reply.sender === this.me,
+          excerpt: String(message.reply.excerpt || ''), deleted: Boolean(message.reply.deleted) };
+      }
     }
     return shown;
   }

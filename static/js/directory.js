@@ -43,6 +43,7 @@ export class Directory {
       if (!m || typeof m.sender !== 'object') { return m; }
       const keyed = { ...m, sender: this.key(m.sender) };
       if (Array.isArray(m.reactions)) { keyed.reactions = reactions(m.reactions); }
+      if (m.reply && m.reply.sender) { keyed.reply = { ...m.reply, sender: this.key(m.reply.sender) }; }
       return keyed;
     };
     switch (frame.type) {

@@ -14,6 +14,7 @@ import { Composer } from './view/composer.js';
 import { ConversationView } from './view/conversation-view.js';
 import { MessageList } from './view/list.js';
 import { MentionPicker } from './view/mentions.js';
+import { ReplyBar } from './view/reply.js';
 import { SearchPanel } from './view/search.js';
 import { setupNotifications } from './view/notify.js';
 import { People } from './view/people.js';
@@ -133,6 +134,12 @@ list.actions = {
   moderates: (sender) => (current ? current.conversation.moderates(sender) : false),
   moderate: (kind, sender, fields) => (current ? current.conversation.moderate(kind, sender, fields) : 'over'),
   report: (id, reason) => (current ? current.conversation.report(id, reason) : 'over'),
+  reply: (target) => {
+    replyBar.start(target);
+    composer.focus();
+  },
+  // A reply's quote shows the message it answers, loading older pages to reach it (as a search result does).
+  reveal: (id) => { if (current) { current.conversation.reveal(id); } },
 };
 
 // The conversation under way, with its view, or null before joining.
@@ -148,13 +155,26 @@ list.mentionable = mentionable;
 // Before the composer: its keys (Enter on a choice) come first.
 new MentionPicker(byId('message'), byId('mention-list'), mentionable);
 
+// Before the composer too: Escape ends a reply.
+const replyBar = new ReplyBar({
+  box: byId('reply-preview'),
+  text: byId('reply-preview-text'),
+  cancel: byId('reply-cancel'),
+  input: byId('message'),
+}, avatars);
+
 const composer = new Composer({
   form: byId('composer'),
   text: byId('message'),
   counter: byId('composer-count'),
   error: byId('composer-error'),
 }, MAX_CONTENT, formats, {
-  submit: (text) => (current ? current.conversation.submit(text) : 'over'),
+  submit: (text) => {
+    if (!current) { return 'over'; }
+    const problem = current.conversation.submit(text, replyBar.target);
+    if (problem === null) { replyBar.cancel(); }
+    return problem;
+  },
   typed: (text) => { if (current) { current.conversation.typed(text); } },
 });
 
@@ -226,6 +246,7 @@ const page = {
 function begin(email) {
   conversations += 1;
   search.clear();
+  replyBar.cancel();
   const view = new ConversationView({
     list, people, composer, notifications, page, reports: reportsPanel, settings: settingsPanel,
     el: {

@@ -18,7 +18,7 @@ export class Outbox {
     this._timers = timers;
     this._prefix = prefix;
     this._counter = 0;
-    // ref -> {ref, content, state: 'waiting' | 'sent', tries}
+    // ref -> {ref, content, fields, note, state: 'waiting' | 'sent', tries}
     this._entries = new Map();
     this._open = false;    // joined: frames may go
     this._paced = false;   // after a "not now": one message in flight at a time
@@ -35,11 +35,15 @@ export class Outbox {
     return entry === undefined ? 0 : entry.tries;
   }
 
-  /** A new message; returns its ref. It goes at once when it can. */
-  add(content) {
+  /**
+   * A new message, with more `fields` for its frame (`reply_to`) and a
+   * `note` kept with it for whoever acknowledges it; returns its ref. It
+   * goes at once when it can.
+   */
+  add(content, fields = null, note = null) {
     this._counter += 1;
     const ref = this._prefix + this._counter;
-    this._entries.set(ref, { ref, content, state: 'waiting', tries: 0 });
+    this._entries.set(ref, { ref, content, fields, note, state: 'waiting', tries: 0 });
     this._flush();
     return ref;
   }
@@ -119,7 +123,8 @@ export class Outbox {
         continue;
       }
       entry.state = 'sent';
-      this._send({ type: 'message', content: entry.content, ref: entry.ref });
+      // The ref last: a frame refused unread echoes it from its end.
+      this._send({ type: 'message', content: entry.content, ...entry.fields, ref: entry.ref });
       if (this._paced) { return; }
     }
   }

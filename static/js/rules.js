@@ -45,6 +45,18 @@ export function checkMessage(text, max) {
   return { content, length: n, problem };
 }
 
+// What a reply shows of the message it answers (chat.quote_of): at most
+// this many characters of its text, on one line.
+export const EXCERPT = 100;
+
+/** The start of `text` as a reply quotes it: white space runs as one space, "…" when cut. */
+export function excerpt(text) {
+  const line = String(text).split(/\s+/).filter(Boolean).join(' ');
+  const chars = Array.from(line);  // code points, as the server counts
+  if (chars.length <= EXCERPT) { return line; }
+  return chars.slice(0, EXCERPT - 1).join('').trimEnd() + '…';
+}
+
 /**
  * The page of the room the user typed, or null when no room has that name.
  * Room names are case-insensitive: "Dev" is the room "dev".

@@ -1,5 +1,5 @@
 """Editing and deleting one's own messages on the page: the message's menu
-(⋯) offers Edit and Delete for one's own messages only; an edit shows
+(⋯) offers Edit and Delete for one's own messages only (Reply for all); an edit shows
 "(edited)" with its time, a delete "message deleted", for everyone at once,
 and for a page that was offline meanwhile once it is back."""
 
@@ -31,9 +31,13 @@ def test_edit_and_delete_your_own_messages_and_catch_up_on_them(people, artifact
         person.sees("alice@example.com", "a message to take back")
     carol.sees("bob@example.com", "hi Alice")
 
-    # Only one's own messages have the menu.
-    expect(alice.message("hi Alice").locator(".more")).to_have_count(0)
-    expect(bob.message("helo everyone").locator(".more")).to_have_count(0)
+    # Others' messages' menus offer Reply alone; one's own Edit and Delete too.
+    expect(alice.message("hi Alice").locator(".more")).to_have_attribute(
+        "aria-label", "Reply to this message"
+    )
+    expect(bob.message("helo everyone").locator(".more")).to_have_attribute(
+        "aria-label", "Reply to this message"
+    )
 
     # Carol goes offline and misses both changes.
     carol.context.set_offline(True)

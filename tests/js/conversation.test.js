@@ -177,7 +177,7 @@ describe('sending', () => {
     assert.deepEqual(sent.map((f) => f.content), ['ok', 'see you at 5']);
     assert.notEqual(sent[0].ref, sent[1].ref);
     assert.deepEqual(s.view.named('pending').map((call) => call.slice(1)),
-      [[sent[0].ref, 'ok'], [sent[1].ref, 'see you at 5']]);
+      [[sent[0].ref, 'ok', null], [sent[1].ref, 'see you at 5', null]]);  // no reply: null
     s.ack(sent[0], 7);
     const [confirm] = s.view.named('confirm');
     assert.equal(confirm[1], sent[0].ref);
@@ -570,5 +570,56 @@ describe('search', () => {
     s.conversation.search('?');
     s.refuse(s.sent('search').at(-1), 'invalid_query');
     assert.deepEqual(s.view.named('searchProblem')[0].slice(1), ['invalid_query reason']);
+  });
+});
+
+describe('replies', () => {
+  it('sends a reply with reply_to, shows it quoted at once, and with its id once acknowledged', () => {
+    const s = new Setup({ maxContent: 50 });
+    s.join({ history: [message(1, 'bob@example.com', 'lunch\n  at noon?')] });
+    assert.equal(s.conversation.submit('  ', { id: 1, sender: 'bob@example.com', content: 'x' }), 'empty');
+    assert.equal(s.sent('message').length, 0);
+    assert.equal(s.conversation.submit('yes', { id: 1, sender: 'bob@example.com', content: 'lunch\n  at noon?' }),
+      null);
+    const frame = s.sent('message')[0];
+    assert.deepEqual(Object.keys(frame), ['type', 'content', 'reply_to', 'ref']);  // the ref last
+    assert.equal(frame.reply_to, 1);
+    const quote = { replyTo: 1, sender: 'bob@example.com', mine: false, excerpt: 'lunch at noon?', deleted: false };
+    assert.deepEqual(s.view.named('pending')[0].slice(2), ['yes', quote]);
+    s.ack(frame, 2);
+    const shown = s.view.named('confirm')[0][2];
+    assert.equal(shown.replyTo, 1);
+    assert.deepEqual(shown.reply, { sender: 'bob@example.com', mine: false, excerpt: 'lunch at noon?', deleted: false });
+    // A plain message has no reply_to.
+    s.conversation.submit('plain');
+    assert.deepEqual(Object.keys(s.sent('message').at(-1)), ['type', 'content', 'ref']);
+  });
+
+  it('shows others\' replies with the quote the server sent, or none when it sent none', () => {
+    const s = new Setup();
+    s.join({ history: [message(1, ME, 'mine')] });
+    s.conversation.receive({ ...message(2), reply_to: 1, reply: { sender: ME, excerpt: 'mine' } });
+    s.conversation.receive({ ...message(3), reply_to: 1, reply: { sender: ME, excerpt: '', deleted: true } });
+    s.conversation.receive({ ...message(4), reply_to: 77 });
+    s.conversation.receive({ ...message(2), type: 'changed', rev: 1, content: 'edited', edited: 5, reply_to: 1 });
+    const shown = s.view.named('message').map((call) => [call[1].replyTo, call[1].reply]);
+    assert.deepEqual(shown, [
+      [1, { sender: ME, mine: true, excerpt: 'mine', deleted: false }],
+      [1, { sender: ME, mine: true, excerpt: '', deleted: true }],
+      [77, undefined],
+    ]);
+    // A live change of a reply keeps its reply_to, and says no quote (the view keeps its own).
+    const changed = s.view.named('changed')[0][1];
+    assert.deepEqual([changed.replyTo, changed.reply], [1, undefined]);
+  });
+
+  it('sends the same reply_to again with a message refused for now', () => {
+    const s = new Setup();
+    s.join({ history: [message(1)] });
+    s.conversation.submit('ok', { id: 1, sender: 'bob@example.com', content: 'm1' });
+    s.drop();
+    s.join({ history: [] });
+    const frames = s.sent('message');
+    assert.deepEqual(frames.map((f) => [f.reply_to, f.ref]), [[1, frames[0].ref], [1, frames[0].ref]]);
   });
 });

@@ -33,6 +33,9 @@ describe('the directory', () => {
     const reacted = { ...message, type: 'changed', rev: 1, reactions: [{ emoji: '👍', count: 1, people: [ALICE] }] };
     assert.deepEqual(directory.normalize(reacted).reactions, [{ emoji: '👍', count: 1, people: ['pa1'] }]);
     assert.equal(directory.normalize({ type: 'history', messages: [message], more: false }).messages[0].sender, 'pb2');
+    const reply = { ...message, id: 4, reply_to: 3, reply: { sender: ALICE, excerpt: 'lunch?' } };
+    assert.deepEqual(directory.normalize(reply).reply, { sender: 'pa1', excerpt: 'lunch?' });
+    assert.deepEqual(directory.normalize({ ...reply, reply_to: 9, reply: undefined }).reply, undefined);
     // Protocol 1 frames pass as they are.
     const v1 = { type: 'presence', event: 'join', email: 'bob@example.com', count: 2 };
     assert.equal(directory.normalize(v1), v1);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 
-import { checkMessage, length, roomPath, trimmed } from '../../static/js/rules.js';
+import { EXCERPT, checkMessage, excerpt, length, roomPath, trimmed } from '../../static/js/rules.js';
 
 it('trims what the server trims, and only that', () => {
   // protocol._BLANK: Python's white space, without U+001C..U+001F.
@@ -30,4 +30,11 @@ it('finds a room whatever the case it is typed in', () => {
   for (const bad of ['', 'a b', 'caf\u00e9', 'a/b', 'x'.repeat(65)]) {
     assert.equal(roomPath(bad), null, bad);
   }
+});
+
+it('quotes the start of a message on one line, as the server does (chat.quote_of)', () => {
+  assert.equal(excerpt('first line\n\n  second\tline'), 'first line second line');
+  const cut = excerpt('word '.repeat(60));
+  assert.ok(cut.endsWith('…') && !cut.endsWith(' …') && length(cut) <= EXCERPT);
+  assert.equal(excerpt('\u{1F600}'.repeat(500)), '\u{1F600}'.repeat(EXCERPT - 1) + '…');
 });

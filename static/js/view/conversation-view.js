@@ -119,10 +119,10 @@ export class ConversationView {
     this._arrived(message, item);
   }
 
-  pending(ref, content) {
+  pending(ref, content, reply = null) {
     this._removeUnreadLine();  // the reader is writing: they have caught up
     this._atEnd(() => {
-      const item = this._list.pending(this._me || '', content);
+      const item = this._list.pending(this._me || '', content, reply);
       this._list.insert(item, null);
       this._pending.set(ref, item);
     }, true);

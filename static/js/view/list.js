@@ -11,6 +11,7 @@
 // with dir="auto", so a right-to-left message reads right to left.
 
 import { blocks } from '../markup.js';
+import { excerpt } from '../rules.js';
 import { writeAddress } from './avatars.js';
 import { presenceNotice, withName } from '../notices.js';
 import { GROUP_GAP_S, dayKey } from '../when.js';
@@ -151,7 +152,9 @@ export class MessageList {
     this._notices = new WeakMap();  // presence notice item -> {event, names, ts}
     this._actions = {
       edit: () => 'over', remove: () => 'over', react: () => 'over', moderates: () => false, moderate: () => 'over',
+      reply: () => {}, reveal: () => {},
     };
+    this._texts = new WeakMap();  // message item -> its text as sent (a reply quotes it)
     this._people = () => ({ names: [], me: null });
   }
 
@@ -194,6 +197,7 @@ export class MessageList {
     paragraph.className = 'content';
     paragraph.dir = 'auto';
     item.classList.toggle('mentions-me', writeContent(paragraph, content, this._people()));
+    this._texts.set(item, content);
     body.append(meta, paragraph);
     item.append(this._avatars.avatar(email, 'large'), body);
     return { item, meta };
@@ -204,35 +208,78 @@ export class MessageList {
    * `remove(id)` (our own, or anyone's for a moderator), `react(id, emoji,
    * undo)` (any), `moderates(sender)` (whether this person may moderate the
    * sender) and `moderate(kind, sender, fields)` (mute, ban), each null
-   * when on its way, else a reason it is not.
+   * when on its way, else a reason it is not; `reply({id, sender,
+   * content})` starts a reply to a message, `reveal(id)` shows one.
    */
   set actions(actions) { this._actions = actions; }
 
   /**
    * A confirmed message ({id, sender, content, ts, mine}, and `edited` or
-   * `deleted` once changed): with its id and time; ours with a menu.
+   * `deleted` once changed, `replyTo` and `reply` for a reply): with its
+   * id, time and menu.
    */
   confirmed(message) {
     const parts = this._messageItem(message.sender, message.ts, message.content, message.mine);
     parts.item.dataset.id = String(message.id);
     parts.meta.appendChild(timeElement(message.ts, this._formats));
-    if (message.mine || this._actions.moderates(message.sender)) { this._addMenu(parts.item); }
+    if (message.replyTo !== undefined) { this._showQuote(parts.item, message.replyTo, message.reply || null); }
+    this._addMenu(parts.item);
     this._addReactButton(parts.item);
     if (!message.mine && this._avatars.verified) { this._addReportButton(parts.item); }  // signed in: protocol 2
     this._showChange(parts.item, message);
     return parts.item;
   }
 
-  /** Roles changed: others' messages get (or lose) the moderator's menu. */
+  /** Roles changed: others' messages' menus offer (or no longer offer) the moderator's actions. */
   refreshMenus() {
     for (const item of this.ol.querySelectorAll('li.message[data-id]:not(.mine):not(.deleted)')) {
-      const may = this._actions.moderates(item.dataset.sender);
       const more = item.querySelector('.more');
-      if (may && more === null) { this._addMenu(item); }
-      if (!may && more !== null) {
-        this._closeEditing(item);
-        more.remove();
-      }
+      if (more === null || more.getAttribute('aria-label') === this._menuLabel(item)) { continue; }
+      this._closeEditing(item);  // reopened, it offers what is allowed now
+      more.setAttribute('aria-label', this._menuLabel(item));
+    }
+  }
+
+  // A reply's quote of the message it answers (`reply`: {sender, excerpt,
+  // deleted}; null when not known), above its text: a button that shows
+  // that message. Text nodes only.
+  _showQuote(item, replyTo, reply) {
+    item.dataset.replyTo = String(replyTo);
+    let quote = item.querySelector('.reply-quote');
+    if (quote === null) {
+      quote = document.createElement('button');
+      quote.type = 'button';
+      quote.className = 'reply-quote';
+      quote.title = 'Show the message it replies to';
+      quote.addEventListener('click', () => this._actions.reveal(Number(item.dataset.replyTo)));
+      item.querySelector('.content').before(quote);
+    }
+    const lead = document.createElement('span');
+    lead.className = 'visually-hidden';
+    lead.textContent = 'In reply to ';
+    const text = document.createElement('span');
+    text.className = 'excerpt';
+    text.dir = 'auto';
+    if (reply === null) {
+      quote.replaceChildren(lead, 'an earlier message');
+      return;
+    }
+    const name = isolated(reply.sender, this._avatars);
+    if (reply.mine) { name.textContent = 'Me'; }
+    name.className = 'quoted-sender';
+    text.textContent = reply.deleted ? 'message deleted' : reply.excerpt;
+    quote.classList.toggle('deleted', reply.deleted);
+    quote.replaceChildren(lead, name, ': ', text);
+  }
+
+  // The replies shown to `message` quote it as it is now (edited, deleted).
+  _requote(message) {
+    const replies = this.ol.querySelectorAll(`li.message[data-reply-to="${Number(message.id)}"]:not(.deleted)`);
+    for (const item of replies) {
+      this._showQuote(item, message.id, {
+        sender: message.sender, mine: Boolean(message.mine), excerpt: excerpt(message.content),
+        deleted: Boolean(message.deleted),
+      });
     }
   }
 
@@ -247,14 +294,20 @@ export class MessageList {
     return this.ol.querySelector(`li.message[data-id="${Number(id)}"]`);
   }
 
-  /** Shows message `message` as it is now (edited, deleted), where it is. */
+  /** Shows message `message` as it is now (edited, deleted), where it is, and in the replies' quotes. */
   changed(message) {
     const item = this.itemOf(message.id);
     if (item === null) { return; }
     const content = item.querySelector('.content');
     item.classList.toggle('mentions-me', writeContent(content, message.content, this._people()));
+    this._texts.set(item, message.content);
+    // A live change of a reply carries no quote: the one shown stays.
+    if (message.replyTo !== undefined && message.reply !== undefined) {
+      this._showQuote(item, message.replyTo, message.reply);
+    }
     this._closeEditing(item);
     this._showChange(item, message);
+    this._requote(message);
   }
 
   /** Our change of message `id` did not go through: it shows as it was. */
@@ -271,7 +324,7 @@ export class MessageList {
       item.classList.add('deleted');
       content.textContent = 'message deleted';
       meta.querySelectorAll('.edited, .more, .react').forEach((node) => node.remove());
-      item.querySelectorAll('.message-menu, .reactions, .picker').forEach((node) => node.remove());
+      item.querySelectorAll('.message-menu, .reactions, .picker, .reply-quote').forEach((node) => node.remove());
       return;
     }
     this._showReactions(item, message.reactions || []);
@@ -374,14 +427,20 @@ export class MessageList {
     picker.querySelector('button').focus();
   }
 
-  // A message's menu: a button that opens Edit and Delete (ours), or the
-  // moderator's Delete, Mute and Ban (someone else's).
+  // A message's menu: a button that opens Reply, then Edit and Delete
+  // (ours), or the moderator's Delete, Mute and Ban (someone else's, when
+  // this person moderates its sender).
   _addMenu(item) {
-    const label = item.classList.contains('mine') ? 'Edit or delete this message' : 'Moderate this message';
-    const more = actionButton('⋯', label, () => this._toggleMenu(item));
+    const more = actionButton('⋯', this._menuLabel(item), () => this._toggleMenu(item));
     more.classList.add('more');
     more.setAttribute('aria-expanded', 'false');
     item.querySelector('.meta').append(more);
+  }
+
+  _menuLabel(item) {
+    if (item.classList.contains('mine')) { return 'Reply to, edit or delete this message'; }
+    return this._actions.moderates(item.dataset.sender) ? 'Reply to or moderate this message'
+      : 'Reply to this message';
   }
 
   _toggleMenu(item) {
@@ -394,12 +453,19 @@ export class MessageList {
     }
     const menu = document.createElement('div');
     menu.className = 'message-menu';
+    menu.append(actionButton('Reply', 'Write a reply to this message', () => {
+      this._toggleMenu(item);
+      this._actions.reply({
+        id: Number(item.dataset.id), sender: item.dataset.sender, content: this._texts.get(item) || '',
+        mine: item.classList.contains('mine'),
+      });
+    }));
     if (item.classList.contains('mine')) {
-      menu.append(
+      menu.append(' ',
         actionButton('Edit', 'Edit this message', () => this._startEditing(item)), ' ',
         actionButton('Delete', 'Delete this message', () => this._confirmDelete(item, menu)));
-    } else {
-      menu.append(
+    } else if (this._actions.moderates(item.dataset.sender)) {
+      menu.append(' ',
         actionButton('Delete', 'Delete this message', () => this._confirmDelete(item, menu)), ' ',
         actionButton('Mute 10 min', 'Mute 10 min: its sender, in this room',
           () => this._sanction(item, 'mute', { minutes: 10 })), ' ',
@@ -552,10 +618,11 @@ export class MessageList {
     item.querySelector('.meta').append(state);
   }
 
-  /** One of ours on its way: greyed, "sending…". */
-  pending(email, content) {
+  /** One of ours on its way: greyed, "sending…"; a reply with its quote (`reply`, else null). */
+  pending(email, content, reply = null) {
     const parts = this._messageItem(email, Date.now() / 1000, content, true);
     parts.item.classList.add('pending');
+    if (reply !== null) { this._showQuote(parts.item, reply.replyTo, reply); }
     const state = document.createElement('span');
     state.className = 'state';
     state.textContent = 'sending…';
