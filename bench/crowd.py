@@ -22,6 +22,12 @@ flagged, so a saturated generator is not mistaken for the server's limit.
     .venv/bin/python bench/crowd.py --write docs/performance.md   # and puts it in that page (make bench)
     .venv/bin/python bench/crowd.py --servers chatzilla,before --before ../old-checkout --rounds 2
 
+``--protocol 2`` runs Chatzilla under ``--auth link``: every person is a
+signed-in person (a bot token of theirs put in the server's database before
+it starts), frames name people as ``{id, name, avatar}``, and presence
+changes of one loop turn may share a frame. (Node's server and the floor
+speak the same frames whatever the protocol.)
+
 ``--before DIR`` adds the server ``before``: ``python -m chatzilla`` from
 another checkout (``git worktree add --detach DIR COMMIT``; it needs a
 ``node_modules``, a link to this checkout's will do), to measure a change
@@ -34,6 +40,7 @@ load from elsewhere on the shared machine falls on all of them alike.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -60,9 +67,35 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def idle_memory(url: str, pid: int, n: int, people: int, workers: int, log=print) -> dict:
+def seed_people(db: Path, people: int) -> None:
+    """Make the load clients signed-in people of the server that will open
+    ``db``: one person (and bot token, :func:`loadgen.bench_token`) for every
+    address the crowd's generators use, put in before the server starts."""
+    from chatzilla.backends.sqlite import connect, migrate
+    from chatzilla.signin import digest
+
+    emails = [f"{prefix}{i}@load.test" for prefix in ("idle", "crowd") for i in range(people + 20)]
+    emails += [f"sender{i}@load.test" for i in range(10)] + ["probe@load.test"]
+    con = connect(str(db))
+    try:
+        migrate(con)
+        con.execute("BEGIN")
+        for email in emails:
+            person = "p" + hashlib.sha256(email.encode()).hexdigest()[:12]
+            name = "Load " + email.split("@")[0]
+            con.execute("INSERT INTO people (id, email, name) VALUES (?, ?, ?)", (person, email, name))
+            con.execute(
+                "INSERT INTO bot_tokens (digest, person, label, created) VALUES (?, ?, 'bench', ?)",
+                (digest(loadgen.bench_token(email)), person, time.time()),
+            )
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def idle_memory(url: str, pid: int, n: int, people: int, workers: int, protocol: int = 1, log=print) -> dict:
     """RSS growth per connection of the crowd joined 500 at a time, then idle."""
-    with loadgen.LoadGen(url, workers=workers, prefix="idle") as gen:
+    with loadgen.LoadGen(url, workers=workers, prefix="idle", protocol=protocol) as gen:
         # The server's lazy paths warmed up first (as run.py's idle memory does).
         gen.connect(10, room_size=1, room_prefix="warm", batch=10)
         gen.ask(gen.receivers, "close_all")
@@ -92,11 +125,12 @@ def storm_and_fanout(
     seconds: float,
     workers: int,
     storm_timeout: float,
+    protocol: int = 1,
     log=print,
 ) -> dict:
     """The join storm of ``n`` (``people`` of them), then the fan-out to them all."""
     out: dict = {}
-    with loadgen.LoadGen(url, workers=workers, prefix="crowd") as gen:
+    with loadgen.LoadGen(url, workers=workers, prefix="crowd", protocol=protocol) as gen:
         cpu0 = loadgen.read_cpu_ticks(pid)
         machine = loadgen.MachineCpu()
         storm = gen.connect(n, storm=True, timeout=storm_timeout, people=people)
@@ -343,6 +377,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="receiver processes of the generator")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
+        "--protocol",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="Chatzilla's: 1 (--auth open, addresses) or 2 (--auth link, signed-in people)",
+    )
+    parser.add_argument(
         "--parts", default="memory,storm", help="memory and/or storm (storm includes fan-out)"
     )
     parser.add_argument(
@@ -376,6 +417,9 @@ def main() -> int:
     parts = set(args.parts.split(","))
     raise_fd_limit(args.connections + 500)
     db = chatzilla_has_db()
+    if args.protocol == 2 and not db:
+        parser.error("--protocol 2 needs a Chatzilla with --storage sqlite (its people are put in the file)")
+    flags = CHATZILLA_FLAGS + (("--auth", "link") if args.protocol == 2 else ())
     started, load0 = time.time(), load_average()
     results: dict = {s: [] for s in servers}
     with tempfile.TemporaryDirectory(prefix="chatzilla-crowd-") as tmp:
@@ -392,18 +436,19 @@ def main() -> int:
                     )
                     kind = "chatzilla" if name == "before" else name
                     checkout = args.before if name == "before" else ROOT
-                    server = Server(
-                        kind,
-                        Path(tmp),
-                        f"{name}-{part}-{round_}",
-                        db,
-                        checkout=checkout,
-                        flags=CHATZILLA_FLAGS,
-                    )
+                    tag = f"{name}-{part}-{round_}"
+                    if kind == "chatzilla" and args.protocol == 2:
+                        seed_people(Path(tmp) / f"bench-{tag}.db", args.people)  # run.Server's file
+                    server = Server(kind, Path(tmp), tag, db, checkout=checkout, flags=flags)
                     try:
                         if part == "memory":
                             r["memory"] = idle_memory(
-                                server.url, server.pid, args.connections, args.people, args.workers
+                                server.url,
+                                server.pid,
+                                args.connections,
+                                args.people,
+                                args.workers,
+                                protocol=args.protocol,
                             )
                         else:
                             r.update(
@@ -416,6 +461,7 @@ def main() -> int:
                                     seconds=args.seconds,
                                     workers=args.workers,
                                     storm_timeout=args.storm_timeout,
+                                    protocol=args.protocol,
                                 )
                             )
                     except Exception as exc:  # one failed part must not lose the others' figures

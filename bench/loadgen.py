@@ -43,6 +43,7 @@ import argparse
 import base64
 import collections
 import errno
+import hashlib
 import ipaddress
 import json
 import math
@@ -58,6 +59,15 @@ import time
 from urllib.parse import urlsplit
 
 # -- the wire ---------------------------------------------------------------
+
+
+def bench_token(email: str) -> str:
+    """The bot token a load client of ``email`` joins with under protocol 2
+    (``--auth link``): derived from the address, so every worker knows its
+    clients' without being told; the bench puts their digests in the
+    server's database before starting it (see crowd.py's ``seed_people``)."""
+    return "czb_bench" + hashlib.sha256(email.encode()).hexdigest()
+
 
 #: A delivered message's content: run id, sender index, sequence, send time (µs).
 MARK = re.compile(rb"bz(\d+)\.(\d+)\.(\d+)\.(\d+)")
@@ -176,9 +186,10 @@ class Conn:
 class Worker:
     """One process's clients in one epoll loop, driven by commands on a pipe."""
 
-    def __init__(self, pipe, host: str, port: int, role: str, n_senders: int) -> None:
+    def __init__(self, pipe, host: str, port: int, role: str, n_senders: int, protocol: int = 1) -> None:
         self.pipe, self.host, self.port, self.role = pipe, host, port, role
         self.n_senders = n_senders
+        self.protocol = protocol
         self.ep = select.epoll()
         self.ep.register(pipe.fileno(), EPOLLIN)
         self.conns: dict[int, Conn] = {}
@@ -495,6 +506,8 @@ class Worker:
         elif kind == b"o":
             c.state = JOINING
             frame = {"type": "join", "email": c.email}
+            if self.protocol == 2:
+                frame["token"] = bench_token(c.email)
             if c.room is not None:
                 frame["room"] = c.room
             self.write(c, sockjs_frame(frame))
@@ -783,9 +796,9 @@ class Worker:
         )
 
 
-def worker_main(pipe, host: str, port: int, role: str, n_senders: int) -> None:
+def worker_main(pipe, host: str, port: int, role: str, n_senders: int, protocol: int = 1) -> None:
     try:
-        Worker(pipe, host, port, role, n_senders).loop()
+        Worker(pipe, host, port, role, n_senders, protocol).loop()
     except KeyboardInterrupt:
         pass
 
@@ -800,7 +813,11 @@ class ScenarioError(RuntimeError):
 class LoadGen:
     """Receiver workers plus one sender worker, driven from this process."""
 
-    def __init__(self, url: str, workers: int = 2, senders: int = 5, prefix: str = "r") -> None:
+    def __init__(
+        self, url: str, workers: int = 2, senders: int = 5, prefix: str = "r", protocol: int = 1
+    ) -> None:
+        """``protocol`` 2: the clients join with their :func:`bench_token`
+        (a server under ``--auth link`` that knows them)."""
         # Several servers sharing rooms (comma-separated URLs): receiver
         # worker i talks to server i modulo their number, the sender worker
         # to the first.
@@ -808,6 +825,7 @@ class LoadGen:
         self.n_workers = workers
         self.n_senders = senders
         self.prefix = prefix
+        self.protocol = protocol
         self.procs: list = []
         self.pipes: list = []
         self.next_idx = 0
@@ -820,7 +838,7 @@ class LoadGen:
             host, port = self.targets[i % len(self.targets)] if role == "receiver" else self.targets[0]
             proc = ctx.Process(
                 target=worker_main,
-                args=(child, host, port, role, self.n_senders),
+                args=(child, host, port, role, self.n_senders, self.protocol),
                 daemon=True,
                 name=f"loadgen-{role}",
             )

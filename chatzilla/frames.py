@@ -21,6 +21,9 @@ class Wire:
     """Protocol 1: people are their addresses (``docs/protocol.md``)."""
 
     version = 1
+    #: Whether the presence changes of one loop turn share a frame
+    #: (:meth:`presence_batch`); version 1 sends each as it comes.
+    batches_presence = False
 
     def who(self, key: str) -> Any:
         """A participant as frames show them."""
@@ -41,6 +44,16 @@ class Wire:
     def presence(self, change: PresenceChange) -> dict[str, Any]:
         return change.frame()
 
+    def presence_batch(self, changes: list[PresenceChange]) -> dict[str, Any]:
+        """One ``presence`` frame for ``changes``: the one change's own frame,
+        or ``changes``, each such a frame without its ``type``."""
+        if len(changes) == 1:
+            return self.presence(changes[0])
+        frames = [self.presence(change) for change in changes]
+        for frame in frames:
+            del frame["type"]
+        return {"type": "presence", "changes": frames}
+
     def owner(self, key: str) -> str:
         """Who ``key`` is when it comes to owning a message: the address
         (protocol 1), the person's public id (protocol 2, whatever name they
@@ -56,6 +69,7 @@ class WireV2(Wire):
     """Protocol 2: people are ``{id, name, avatar}``, never an address."""
 
     version = 2
+    batches_presence = True
 
     def who(self, key: str) -> Any:
         return _public(key)

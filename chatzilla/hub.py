@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Hashable
-from typing import Protocol, cast
+from typing import NamedTuple, Protocol, cast
 
 from . import protocol
 from .backends import retention
@@ -94,6 +94,14 @@ class Client(Hashable, Protocol):
         """End the connection with a close frame."""
 
 
+class _Announced(NamedTuple):
+    """A presence change waiting in its room's batch (protocol 2)."""
+
+    number: int  # the hub's count of changes with this one
+    change: PresenceChange
+    origin: object  # the connection whose join or leave it was, if one of ours
+
+
 @dataclasses.dataclass
 class _Member:
     email: str
@@ -119,6 +127,9 @@ class _Member:
     # `left_at_once` as its leave had it (see Hub._entered).
     entered: bool = False
     left_at_once: bool = False
+    # The hub's count of presence changes when this member came into its
+    # room's roster: a batch (protocol 2) flushed later skips what came before.
+    since_change: int = 0
 
 
 class Hub:
@@ -133,6 +144,11 @@ class Hub:
     seconds) times the throttle of ``typing`` frames, one per connection per
     ``typing_interval`` seconds. ``wire`` writes people into frames:
     addresses (protocol 1, ``--auth open``) or names and ids (protocol 2).
+
+    Presence changes go out at once, one frame each, under protocol 1; under
+    protocol 2 (:attr:`Wire.batches_presence`) those of one loop turn in a
+    room share one frame, sent at the end of the turn, or before any other
+    frame of that room, so nobody sees the room's frames in another order.
     """
 
     def __init__(
@@ -174,6 +190,10 @@ class Hub:
         # Room -> while a join's read of its newest messages is under way,
         # what the joins that came meanwhile wait for (see _newest).
         self._newest_reads: dict[str, asyncio.Future[tuple[list[Message], bool]] | None] = {}
+        # Presence changes announced so far (numbers the batched ones), and
+        # room -> the changes of this turn waiting to go out (protocol 2).
+        self._changes_seen = 0
+        self._batches: dict[str, list[_Announced]] = {}
         backend.start(self._deliver, self._announce)
 
     # -- connections -------------------------------------------------------
@@ -349,7 +369,7 @@ class Hub:
         email = verified if verified is not None else protocol.normalize_email(raw_email or "")
         room = protocol.DEFAULT_ROOM if raw_room is None else protocol.check_room(raw_room)
         self._check_room_limits(room, address)
-        member = self._members[client] = _Member(email, room, address)
+        member = self._members[client] = _Member(email, room, address, since_change=self._changes_seen)
         self._rosters.setdefault(room, Roster[Client]()).add(client, email)
         if address is not None:
             self._rooms_of.setdefault(address, collections.Counter())[room] += 1
@@ -970,6 +990,7 @@ class Hub:
         ):
             return
         roster = self._rosters[member.room]
+        self._presence_first(member.room)
         text = protocol.encode(self._wire.typing(member.email))
         for other in roster.connections():
             if roster.email_of(other) != member.email:
@@ -981,6 +1002,7 @@ class Hub:
         roster = self._rosters.get(room)
         if roster is None:
             return
+        self._presence_first(room)
         if origin is CHANGE:
             # A change to a stored message: its news to everyone here. Never
             # dropped as seen: a client's history may hold the message as
@@ -1019,6 +1041,17 @@ class Hub:
             # Nobody here to tell; or shutting down, when a presence frame
             # would only race the close frame on the wire.
             return
+        if not self._wire.batches_presence:
+            self._announce_one(roster, change, origin)
+            return
+        self._changes_seen += 1
+        batch = self._batches.get(room)
+        if batch is None:
+            batch = self._batches[room] = []
+            asyncio.get_running_loop().call_soon(self._flush_presence, room)
+        batch.append(_Announced(self._changes_seen, change, origin))
+
+    def _announce_one(self, roster: Roster[Client], change: PresenceChange, origin: object) -> None:
         text = protocol.encode(self._wire.presence(change))
         members, version = self._members, change.version
         for client in roster.connections():
@@ -1029,6 +1062,65 @@ class Hub:
                 client.send_text(text)  # what _send would do, for most of a crowd
             else:
                 self._send(client, text, version=version)
+
+    def _flush_presence(self, room: str) -> None:
+        """Send ``room``'s batch of presence changes, if one waits: a
+        connection gets every change but its own, those from before it came
+        into the room and those its ``joined`` had already."""
+        batch = self._batches.pop(room, None)
+        roster = self._rosters.get(room)
+        if batch is None or roster is None or self._closing:
+            return
+        first, origins = batch[0].number, {a.origin for a in batch}
+        oldest = min(a.change.version for a in batch)
+        texts: dict[tuple[int, ...], str] = {}  # which changes -> their frame
+
+        def text_of(picked: tuple[int, ...]) -> str:
+            text = texts.get(picked)
+            if text is None:
+                text = texts[picked] = protocol.encode(
+                    self._wire.presence_batch([batch[i].change for i in picked])
+                )
+            return text
+
+        everything = tuple(range(len(batch)))
+        members = self._members
+        for client in roster.connections():
+            member = members.get(client)
+            if member is None:
+                continue
+            if (
+                member.held is None
+                and member.since_change < first
+                and client not in origins
+                and (not oldest or oldest > member.presence_seen)
+            ):
+                client.send_text(text_of(everything))  # most of a crowd
+                continue
+            # A member still joining is filtered by version as its held frames go out.
+            seen = -1 if member.held is not None else member.presence_seen
+            picked = tuple(
+                i
+                for i, a in enumerate(batch)
+                if a.number > member.since_change
+                and a.origin is not client
+                and (not a.change.version or a.change.version > seen)
+            )
+            if not picked:
+                continue
+            versions = {batch[i].change.version for i in picked}
+            if versions == {0} or member.held is None:
+                self._send(client, text_of(picked), version=min(versions))
+            else:
+                # Held until `joined` is out, then each change filtered by
+                # what its participants had (another process's news).
+                for i in picked:
+                    self._send(client, text_of((i,)), version=batch[i].change.version)
+
+    def _presence_first(self, room: str) -> None:
+        """Send ``room``'s waiting presence changes before another frame of it."""
+        if room in self._batches:
+            self._flush_presence(room)
 
     def _send(
         self,
@@ -1079,6 +1171,7 @@ class Hub:
         roster = self._rosters.get(room)
         if roster is None:
             return
+        self._presence_first(room)
         text = protocol.encode(frame)
         for client in roster.connections():
             key = roster.email_of(client) or ""

@@ -514,6 +514,12 @@ export class Conversation {
   }
 
   _onPresence(frame) {
+    // Version 2 sends the arrivals and departures of one moment in one
+    // frame, in order (docs/protocol.md); each is a presence frame's fields.
+    if (Array.isArray(frame.changes)) {
+      frame.changes.forEach((change) => { if (change && typeof change === 'object') { this._onPresence(change); } });
+      return;
+    }
     const at = this.participants.indexOf(frame.email);
     if (frame.event === 'join' && at < 0) { this.participants.push(frame.email); }
     if (frame.event === 'leave' && at >= 0) { this.participants.splice(at, 1); }

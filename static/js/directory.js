@@ -57,6 +57,9 @@ export class Directory {
           ...(frame.changes === undefined ? {} : { changes: frame.changes.map(message) }),
         };
       case 'presence':
+        // Several changes of one moment share a frame (docs/protocol.md).
+        if (Array.isArray(frame.changes)) { return { ...frame, changes: frame.changes.map((c) => this.normalize({ ...c, type: 'presence' })) }; }
+        return frame.person === undefined ? frame : { ...frame, email: this.key(frame.person) };
       case 'typing':
         return frame.person === undefined ? frame : { ...frame, email: this.key(frame.person) };
       case 'message':

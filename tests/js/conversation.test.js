@@ -302,6 +302,22 @@ describe('others', () => {
       [['join', 'carol@example.com', 3], ['leave', 'bob@example.com', 2]]);
   });
 
+  it('takes the changes of a batched presence frame in order', () => {
+    const s = new Setup();
+    s.join({ participants: ['bob@example.com', ME] });
+    s.conversation.receive({
+      type: 'presence',
+      changes: [
+        { event: 'join', email: 'carol@example.com', count: 3 },
+        { event: 'leave', email: 'bob@example.com', count: 2 },
+        { event: 'join', email: 'dave@example.com', count: 3 },
+      ],
+    });
+    assert.deepEqual(s.conversation.participants, [ME, 'carol@example.com', 'dave@example.com']);
+    assert.deepEqual(s.view.named('presence').map((call) => call.slice(1, 4)),
+      [['join', 'carol@example.com', 3], ['leave', 'bob@example.com', 2], ['join', 'dave@example.com', 3]]);
+  });
+
   it('shows who is typing for a few seconds, and not once they send', () => {
     const s = new Setup();
     s.join();

@@ -36,6 +36,12 @@ describe('the directory', () => {
     const reply = { ...message, id: 4, reply_to: 3, reply: { sender: ALICE, excerpt: 'lunch?' } };
     assert.deepEqual(directory.normalize(reply).reply, { sender: 'pa1', excerpt: 'lunch?' });
     assert.deepEqual(directory.normalize({ ...reply, reply_to: 9, reply: undefined }).reply, undefined);
+    // The changes of one moment, in one frame.
+    const batch = directory.normalize({
+      type: 'presence',
+      changes: [{ event: 'join', person: BOB, count: 2 }, { event: 'leave', person: ALICE, count: 1 }],
+    });
+    assert.deepEqual(batch.changes.map((c) => [c.event, c.email, c.count]), [['join', 'pb2', 2], ['leave', 'pa1', 1]]);
     // Protocol 1 frames pass as they are.
     const v1 = { type: 'presence', event: 'join', email: 'bob@example.com', count: 2 };
     assert.equal(directory.normalize(v1), v1);
