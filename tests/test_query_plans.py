@@ -32,6 +32,7 @@ ARGUMENTS: dict[str, tuple] = {
     "set_first_id": (5001, "lobby"),
     "rooms": (),
     "get": ("lobby", 3000),
+    "get_many": ("lobby", "[3000, 12, 5999]"),
     "change": ("edited", 7, 1.5, 0, None, "lobby", 3000),
     "changes": ("lobby", 3, 1001),
     "last_rev": ("lobby",),

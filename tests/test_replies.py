@@ -118,6 +118,14 @@ def test_a_reply_is_stored_read_and_delivered_with_its_quote(make_backend):  # n
             assert [(m.id, m.reply_to) for m in page] == [(original.id, 0), (reply.id, original.id)]
             got = await backend.get("lobby", reply.id)
             assert got is not None and got.reply_to == original.id and got.quote is None
+            # Several at once, in one read: those kept, in any order.
+            many = await backend.get_many("lobby", [reply.id, 999, original.id])
+            assert sorted((m.id, m.content, m.reply_to) for m in many) == [
+                (original.id, "lunch?", 0),
+                (reply.id, "yes", original.id),
+            ]
+            assert await backend.get_many("lobby", []) == []
+            assert await backend.get_many("elsewhere", [original.id]) == []
             # A change keeps it.
             edited, _ = await backend.change("lobby", reply.id, Change(EDIT, "yes, at noon"))
             assert edited is not None and edited.reply_to == original.id

@@ -55,6 +55,11 @@ def deliver_stored(deliver: Deliver | None, room: str, message: Message, origin:
 DEDUP_WINDOW = 600.0
 
 
+#: Most ids one :meth:`Backend.get_many` reads (a catch-up's page of 1001
+#: messages may quote as many others).
+GET_MANY = 1024
+
+
 class StorageError(Exception):
     """The backend could not store or read; the message was not accepted."""
 
@@ -138,6 +143,12 @@ class Backend(Protocol):
     async def get(self, room: str, message_id: int) -> Message | None:
         """Message ``message_id`` of ``room`` as it is now (changes applied),
         or None if the room keeps none of that id. Raises :class:`StorageError`."""
+
+    async def get_many(self, room: str, ids: list[int]) -> list[Message]:
+        """The messages of ``room`` with these ids (at most
+        :data:`GET_MANY` of them) as they are now, in any order; those it
+        keeps none of left out. One read, however many: what replies quote
+        (see :meth:`chatzilla.hub.Hub.say`). Raises :class:`StorageError`."""
 
     async def change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
         """Apply ``change`` (an edit, already checked, a delete, a reaction

@@ -165,6 +165,10 @@ class MemoryBackend(LocalPresence):
         index = log.at(message_id)
         return None if index is None else log.messages[index]
 
+    async def get_many(self, room: str, ids: list[int]) -> list[Message]:
+        found = [await self.get(room, message_id) for message_id in ids]
+        return [message for message in found if message is not None]
+
     async def change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
         message = await self.get(room, message_id)
         log = self._logs.get(room)

@@ -479,6 +479,25 @@ class PostgresStore(NetworkedBackend):
             raise StorageError("history could not be read") from None
         return None if row is None else _message(row)
 
+    async def get_many(self, room: str, ids: list[int]) -> list[Message]:
+        if self._pool is None:
+            raise StorageError("the database is closed")
+        try:
+            return await self._by_ids(room, ids)
+        except ERRORS as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+
+    async def _by_ids(self, room: str, ids: list[int]) -> list[Message]:
+        """The messages of ``room`` with these ids, in any order. Raises one of :data:`ERRORS`."""
+        if not ids:
+            return []
+        assert self._pool is not None
+        rows = await self._pool.fetch(
+            f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id = ANY($2::bigint[])", room, ids
+        )
+        return [_message(row) for row in rows]
+
     async def change(self, room: str, message_id: int, change: Change) -> tuple[Message | None, bool]:
         if self._closed or self._pool is None:
             raise StorageError("the database is closed")
@@ -749,14 +768,9 @@ class PostgresStore(NetworkedBackend):
         """``messages`` (another process's, read here) with what each reply
         among them quotes of its original, read in one query, as the
         sender's process delivered it with (see :func:`~chatzilla.chat.quote_of`)."""
-        wanted = sorted({m.reply_to for m in messages if m.reply_to})
-        if not wanted:
-            return messages
-        assert self._pool is not None
-        rows = await self._pool.fetch(
-            f"SELECT {COLUMNS} FROM messages WHERE room = $1 AND id = ANY($2::bigint[])", room, wanted
-        )
-        originals = {row["id"]: _message(row) for row in rows}
+        originals = {
+            m.id: m for m in await self._by_ids(room, sorted({m.reply_to for m in messages if m.reply_to}))
+        }
         return [
             dataclasses.replace(m, quote=quote_of(originals[m.reply_to])) if m.reply_to in originals else m
             for m in messages

@@ -855,6 +855,15 @@ class RedisBackend(RedisPresence):
             raise StorageError("history could not be read") from None
         return found[0] if found else None
 
+    async def get_many(self, room: str, ids: list[int]) -> list[Message]:
+        try:
+            found = await self._by_ids(room, ids)
+        except (RedisError, OSError) as exc:
+            self._failed("history", exc)
+            raise StorageError("history could not be read") from None
+        self._healthy = True
+        return found
+
     async def _by_ids(self, room: str, ids: list[int]) -> list[Message]:
         """The messages of ``room`` with these ids, as they are now, in that
         order; those the stream no longer has (retention) left out."""

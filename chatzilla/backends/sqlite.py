@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import sqlite3
 import time
@@ -233,6 +234,8 @@ QUERIES: dict[str, str] = {
     # Changes: one message, its new state, and the messages changed after a
     # change id, in their order (the partial index holds changed ones only).
     "get": f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id = ?",
+    # Several by id (the originals replies quote): a JSON list of ids.
+    "get_many": f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id IN (SELECT value FROM json_each(?))",
     "change": "UPDATE messages SET content = ?, rev = ?, edited = ?, deleted = ?, reactions = ? "
     "WHERE room = ? AND id = ?",
     "changes": f"SELECT {_COLUMNS} FROM messages INDEXED BY messages_by_rev "
@@ -500,6 +503,11 @@ class SQLiteBackend(LocalPresence):
         row = self._rcon.execute(QUERIES["get"], (room, message_id)).fetchone()
         return None if row is None else _message(row)
 
+    def _get_many(self, room: str, ids: list[int]) -> list[Message]:
+        assert self._rcon is not None
+        rows = self._rcon.execute(QUERIES["get_many"], (room, json.dumps(ids))).fetchall()
+        return [_message(row) for row in rows]
+
     def _changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
         con = self._rcon
         assert con is not None
@@ -704,6 +712,9 @@ class SQLiteBackend(LocalPresence):
 
     async def get(self, room: str, message_id: int) -> Message | None:
         return await self._read(self._get, room, message_id)
+
+    async def get_many(self, room: str, ids: list[int]) -> list[Message]:
+        return await self._read(self._get_many, room, ids) if ids else []
 
     async def changes(self, room: str, after: int, limit: int) -> tuple[list[Message], int]:
         return await self._read(self._changes, room, after, limit)
