@@ -165,6 +165,11 @@ def test_html_in_messages_is_shown_as_text(people):
 
     for text in nasty:
         alice.say(text)
+    # Bob's reply quotes the first: as text too, above his composer and in the reply.
+    first = bob.message(nasty[0])
+    first.locator(".more").click()
+    first.get_by_role("button", name="Write a reply to this message").click()
+    expect(bob.page.locator("#reply-preview-text .excerpt")).to_have_text(nasty[0])
     bob.say("sentinel")  # gives a broken image time to fire its onerror
     alice.sees("bob@example.com", "sentinel")
 
@@ -175,6 +180,8 @@ def test_html_in_messages_is_shown_as_text(people):
         # No element came out of the text, no dialog, no request for "x".
         assert person.page.locator("#messages img").count() == 0
         assert person.page.locator("#messages .content *").count() == 0
+        expect(person.message("sentinel").locator(".reply-quote .excerpt")).to_have_text(nasty[0])
+        assert person.page.locator("#messages .reply-quote .excerpt *").count() == 0
         assert person.page.locator("img").count() == 0
         assert person.dialogs == []
         assert not [url for url in person.requests if url.rstrip("/").endswith("/x")]

@@ -109,8 +109,19 @@ def test_the_whole_journey_by_mail(people, linked, mail, shots, browser, axe_vio
     expect(alice.people_list).to_have_text(["Alice Liddell", "Bob"])
     alice.say("hello, who is this?")
     bob.sees("Alice Liddell", "hello, who is this?")
+    # Bob's answer is a reply: its quote names Alice by name (Me, to her).
+    question = bob.message("hello, who is this?")
+    question.locator(".more").click()
+    question.get_by_role("button", name="Write a reply to this message").click()
     bob.say("Bob, from the mail room")
     alice.sees("Bob", "Bob, from the mail room")
+    quoted = "hello, who is this?"
+    expect(bob.message("Bob, from the mail room").locator(".reply-quote")).to_have_text(
+        f"In reply to Alice Liddell: {quoted}"
+    )
+    expect(alice.message("Bob, from the mail room").locator(".reply-quote")).to_have_text(
+        f"In reply to Me: {quoted}"
+    )
     # Ids on hover tell two people of one name apart; no address anywhere.
     sender = alice.message("Bob, from the mail room").locator(".sender")
     expect(sender).to_have_attribute("title", re.compile(r"^Bob · p[0-9a-f]{12}$"))
