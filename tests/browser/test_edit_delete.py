@@ -143,3 +143,21 @@ def test_react_with_a_common_or_any_emoji_and_take_it_back(people, artifacts):
     question.locator(".reaction", has_text="👍").click()
     expect(alice.message("lunch at noon?").locator(".reaction")).to_have_text(["👍 1", "🍕 1"])
     expect(question.locator(".reaction").first).to_have_attribute("aria-pressed", "false")
+
+
+def test_an_edit_starts_from_the_text_as_typed_with_its_markup(people):
+    alice = people("alice@example.com")
+    alice.composer.fill("**bold** and `code`")
+    alice.composer.press("Enter")
+    mine = alice.message("bold and code")  # as shown
+    expect(mine).to_have_attribute("data-id", re.compile(r"^[0-9]+$"))
+    mine.locator(".more").click()
+    mine.get_by_role("button", name="Edit this message").click()
+    box = mine.locator(".editor textarea")
+    expect(box).to_have_value("**bold** and `code`")  # saved as it is, it changes nothing
+    box.fill("**bold** and `code`!")
+    box.press("Enter")
+    expect(alice.message("bold and code!").locator("strong")).to_have_text("bold")
+    alice.message("bold and code!").locator(".more").click()
+    alice.message("bold and code!").get_by_role("button", name="Edit this message").click()
+    expect(alice.message("bold and code!").locator(".editor textarea")).to_have_value("**bold** and `code`!")

@@ -191,7 +191,7 @@ export class ConversationView {
     const item = this._pending.get(ref);
     this._pending.delete(ref);
     if (item === undefined) { return; }
-    const content = item.querySelector('.content').textContent;
+    const content = this._list.textOf(item);
     this._list.fail(item, reason, {
       edit: () => {
         const draft = this._composer.value.trim();

@@ -289,6 +289,12 @@ export class MessageList {
    */
   set mentionable(people) { this._people = people; }
 
+  /** The text of message `item` as it was typed (its markup characters too), as it is now. */
+  textOf(item) {
+    const text = this._texts.get(item);
+    return text === undefined ? item.querySelector('.content').textContent : text;
+  }
+
   /** The item of confirmed message `id`, or null when it is not shown. */
   itemOf(id) {
     return this.ol.querySelector(`li.message[data-id="${Number(id)}"]`);
@@ -456,7 +462,7 @@ export class MessageList {
     menu.append(actionButton('Reply', 'Write a reply to this message', () => {
       this._toggleMenu(item);
       this._actions.reply({
-        id: Number(item.dataset.id), sender: item.dataset.sender, content: this._texts.get(item) || '',
+        id: Number(item.dataset.id), sender: item.dataset.sender, content: this.textOf(item),
         mine: item.classList.contains('mine'),
       });
     }));
@@ -570,7 +576,7 @@ export class MessageList {
     const form = document.createElement('form');
     form.className = 'editor';
     const box = document.createElement('textarea');
-    box.value = content.textContent;
+    box.value = this.textOf(item);  // as typed: what shows has no markup characters left
     box.rows = Math.min(6, box.value.split('\n').length);
     box.setAttribute('aria-label', 'Edit the message');
     const save = document.createElement('button');
