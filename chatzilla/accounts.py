@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from .backends.base import StorageError
 from .identity import Person
+from .redis_side import RedisSide
 from .sqlite_side import SQLiteSide
 
 
@@ -245,29 +246,13 @@ class SQLiteAccounts(SQLiteSide):
         return Person(*rows[0]) if rows else None
 
 
-class RedisAccounts:
+class RedisAccounts(RedisSide):
     """Keys under ``prefix``: ``person:ID`` (a hash of email and name),
     ``email:ADDRESS`` (the id), ``link:DIGEST`` and ``session:DIGEST``
     (expiring with what they stand for) and ``token:DIGEST``."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        # The backends' client: a command not answered in 2 s fails, and a
-        # pooled connection Redis closed (it restarted) is replaced before use.
-        from .backends.redis import client
-
-        self._redis = client(url)
-        self._prefix = prefix
-
-    def _key(self, *parts: str) -> str:
-        return ":".join((self._prefix, *parts))
-
-    async def _call(self, name: str, *args, **kwargs):
-        import redis
-
-        try:
-            return await getattr(self._redis, name)(*args, **kwargs)
-        except (redis.RedisError, OSError) as exc:
-            raise StorageError(f"accounts: {exc}") from None
+        super().__init__(url, prefix, "accounts")
 
     async def _person(self, person_id: str | None) -> Person | None:
         if not person_id:

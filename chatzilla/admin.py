@@ -185,6 +185,7 @@ _TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "rules": ("room_rules", ("room", "topic", "private", "read_only")),
     "invitation": ("invitations", ("room", "person")),
     "report": ("reports", ("seq", "room", "action", "resolved")),
+    "link": ("invite_links", ("room", "id", "actor", "until", "action")),
 }
 #: A column written under another name: a sanction's kind is its "type"
 #: (each line's "kind" is what the line holds).
@@ -194,7 +195,7 @@ _DEFAULTS = {"reply_to": 0}
 #: Columns that are true or false (SQLite keeps 0 or 1).
 _FLAGS = {"message": ("deleted",), "rules": ("private", "read_only"), "report": ("resolved",)}
 #: Kinds kept per room (an export of one room holds these only).
-_ROOM_KINDS = ("room", "message", "role", "sanction", "audit", "rules", "invitation", "report")
+_ROOM_KINDS = ("room", "message", "role", "sanction", "audit", "rules", "invitation", "report", "link")
 _KEYS = {
     "rooms": ("room",),
     "messages": ("room", "id"),
@@ -207,6 +208,7 @@ _KEYS = {
     "room_rules": ("room",),
     "invitations": ("room", "person"),
     "reports": ("seq",),
+    "invite_links": ("room", "id"),
 }
 
 
@@ -396,6 +398,9 @@ async def forget(db: Database, email: str) -> dict[str, int]:
                 removed[table] = len(
                     await db.fetch(f"DELETE FROM {table} WHERE person = ? RETURNING 1", person)
                 )
+            removed["invitation links"] = len(
+                await db.fetch("DELETE FROM invite_links WHERE actor = ? RETURNING 1", person)
+            )
             removed["audit entries redacted"] = await _redact_audit(db, person)
             removed["people"] = len(await db.fetch("DELETE FROM people WHERE id = ? RETURNING 1", person))
         return removed

@@ -312,6 +312,7 @@ class ChatConnection(SockJSConnection):
                 address=self._address,
                 verified=verified,
                 rev=command.rev,
+                invite=command.invite,
             )
         elif isinstance(command, Change):
             if command.content is None:

@@ -69,9 +69,11 @@ class Gate(Protocol):
     """What moderation checks (see :mod:`chatzilla.moderating`); None under
     ``--auth open``, where there is none."""
 
-    async def admit(self, room: str, key: str) -> dict:
-        """Let ``key`` into ``room``: the fields it adds to ``joined``.
-        Raises :class:`ProtocolError` (``banned``, ``unavailable``)."""
+    async def admit(self, room: str, key: str, invite: str | None = None) -> dict:
+        """Let ``key`` into ``room`` (``invite``: an invitation link's secret
+        the join brought): the fields it adds to ``joined``. Raises
+        :class:`ProtocolError` (``banned``, ``not_invited``, ``invalid_invite``,
+        ``unavailable``)."""
 
     def check_say(self, room: str, key: str, ref: str | None) -> None:
         """Raise :class:`ProtocolError` ``muted`` when ``key`` may not speak in ``room``."""
@@ -301,6 +303,7 @@ class Hub:
         address: str | None = None,
         verified: str | None = None,
         rev: int | None = None,
+        invite: str | None = None,
     ) -> None:
         """Enter a room; sends ``joined`` to ``client``, presence to the others.
 
@@ -316,6 +319,7 @@ class Hub:
         ``rev`` (a client that follows changes): ``joined`` says the room's
         latest change id, and with ``since`` lists the messages changed
         after ``rev`` (``changes``, up to :data:`MAX_CATCH_UP`).
+        ``invite``: an invitation link's secret, for the gate.
         Raises :class:`ProtocolError` ``already_joined``, ``invalid_email``,
         ``invalid_room``, ``too_many_rooms`` (never for the lobby) or
         ``unavailable`` (history could not be read).
@@ -325,7 +329,7 @@ class Hub:
         member = self._admit(client, raw_email, raw_room, address, verified)
         # Checked once registered, frames held: a ban given meanwhile either
         # is in the store by now or reaches this member and closes it.
-        extra = await self._let_in(client, member)
+        extra = await self._let_in(client, member, invite)
         if self._members.get(client) is not member:
             return  # it ended (or was banned) meanwhile: never counted present
         # Whatever goes wrong from here (a bug of ours included), the member
@@ -375,13 +379,13 @@ class Hub:
             self._rooms_of.setdefault(address, collections.Counter())[room] += 1
         return member
 
-    async def _let_in(self, client: Client, member: _Member) -> dict:
+    async def _let_in(self, client: Client, member: _Member, invite: str | None = None) -> dict:
         """The gate's fields for ``joined``; rolls the member back (it is not
         in the backend yet) and raises when the gate refuses."""
         if self.gate is None:
             return {}
         try:
-            return await self.gate.admit(member.room, member.email)
+            return await self.gate.admit(member.room, member.email, invite)
         except BaseException:
             self._forget_member(client, member, entered=False)
             raise

@@ -13,10 +13,12 @@ process that lost its store's notices reads again what its people's are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 from . import moderation
 from .accounts import Accounts
@@ -25,7 +27,7 @@ from .hub import Client, Hub
 from .identity import Person, public_of
 from .moderation import BAN, MUTE, OWNER, Action, NotAllowed, Rules, Sanction
 from .moderation_store import ModerationStore
-from .protocol import DEFAULT_ROOM, Change, Moderate, ProtocolError
+from .protocol import DEFAULT_ROOM, Change, Moderate, ProtocolError, normalize_email
 
 log = logging.getLogger("chatzilla.moderation")
 
@@ -34,6 +36,9 @@ log = logging.getLogger("chatzilla.moderation")
 BANNED_CLOSE = 4403
 
 _PERSON_ID = re.compile(r"p[0-9a-f]{12}")
+
+#: The close frame's reason for those a room turning private leaves out.
+PRIVATE_NOW = "This room is private now: ask its owner or a moderator to invite you"
 
 #: Most open reports a ``reports`` frame lists (the oldest first), and the
 #: messages shown before and after each reported one.
@@ -62,6 +67,25 @@ def _report_frame(action: Action) -> dict:
     if action.reason:
         frame["reason"] = action.reason
     return frame
+
+
+@contextlib.contextmanager
+def _refused_as(ref: str | None, unavailable: str) -> Iterator[None]:
+    """A moderation frame's refusals as its errors: ``bad_frame`` (a
+    ValueError), ``not_allowed`` and ``unavailable`` (saying ``unavailable``)."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ProtocolError("bad_frame", str(exc), ref) from None
+    except NotAllowed as exc:
+        raise ProtocolError("not_allowed", exc.reason, ref) from None
+    except StorageError:
+        raise ProtocolError("unavailable", unavailable, ref) from None
+
+
+def _link_frame(action: Action) -> dict:
+    """An invitation link as its room's moderators see it (never its secret)."""
+    return {"id": action.link, "by": action.actor_public, "ts": action.ts, "expires": action.until}
 
 
 class Moderation:
@@ -96,10 +120,12 @@ class Moderation:
 
     # -- the hub's gate ------------------------------------------------------
 
-    async def admit(self, room: str, key: str) -> dict:
+    async def admit(self, room: str, key: str, invite: str | None = None) -> dict:
         """``roles`` (and ``muted``, when the person is) for ``joined``; a
         room that never had a message and has no owner becomes the joining
-        person's. Raises ``banned`` or ``unavailable``."""
+        person's; an uninvited person with an invitation link (``invite``,
+        its secret) for a private room is invited by it. Raises ``banned``,
+        ``not_invited``, ``invalid_invite`` or ``unavailable``."""
         if not self._listening:
             # From the first join on (the loop runs by then): before it,
             # nobody here has anything to hear.
@@ -122,9 +148,11 @@ class Moderation:
                 and moderation.role_of(person_id, roles, admins) is None
                 and not (person_id and await self.store.invited(room, person_id))
             ):
-                raise ProtocolError(
-                    "not_invited", "this room is private: ask its owner or a moderator to invite you"
-                )
+                if not (person_id and invite):
+                    raise ProtocolError(
+                        "not_invited", "this room is private: ask its owner or a moderator to invite you"
+                    )
+                await self._follow_link(room, key, invite)
             self._mutes.pop((room, person_id), None)
             for sanction in sanctions:
                 if sanction.kind == MUTE and sanction.active(now):
@@ -138,6 +166,28 @@ class Moderation:
         if mute is not None:
             extra["muted"] = {"until": mute.until, "reason": mute.reason}
         return extra
+
+    async def _follow_link(self, room: str, key: str, secret: str) -> None:
+        """Invite ``key``'s person to ``room`` by the link of ``secret``, as
+        its maker (the others present hear of it); raises ``invalid_invite``."""
+        link = await self.store.link(room, moderation.link_id(secret))
+        now = self._clock()
+        if link is None:
+            raise ProtocolError(
+                "invalid_invite",
+                "this invitation link is not valid here: it was revoked, or is for another room;"
+                " ask for a new one",
+            )
+        if link.until is not None and link.until <= now:
+            raise ProtocolError("invalid_invite", "this invitation link has expired: ask for a new one")
+        person = public_of(key)
+        action = Action(
+            "invite", room, person["id"], link.actor, now, reason="invitation link",
+            target_public=person, actor_public=link.actor_public, link=link.link,
+        )  # fmt: skip
+        await self.store.apply(action)
+        log.info("invite: %s by link %s (room %s)", person["id"], link.link, room)
+        self._hub.tell_room(room, action.frame(), skip_key=key)
 
     async def _claim(self, room: str, key: str, roles: dict[str, str]) -> None:
         """The room's first person owns it, if it never had a message. The
@@ -217,12 +267,13 @@ class Moderation:
         if command.kind in ("report", "reports", "resolve"):
             await self._reports(client, room, key, command, now)
             return
-        if not _PERSON_ID.fullmatch(command.person):
+        if command.kind in ("invite_link", "invite_links", "revoke_link"):
+            await self._links(client, room, key, command, now)
+            return
+        if command.email is None and not _PERSON_ID.fullmatch(command.person):
             raise ProtocolError("unknown_person", "no person has this id", ref)
         try:
-            target = await self._accounts.person_by_id(command.person)
-            if target is None:
-                raise ProtocolError("unknown_person", "no person has this id", ref)
+            target = await self._target(room, key, command)
             action = await self._decide(command, room, actor, target, now, reason, until)
             await self.store.apply(action)
         except NotAllowed as exc:
@@ -233,6 +284,77 @@ class Moderation:
             "%s: %s %s by %s (room %s)", action.kind, action.target, action.role or "", actor["id"], room
         )
         self.apply(action, ref=ref, origin=client)
+
+    async def _target(self, room: str, key: str, command: Moderate) -> Person:
+        """The person a moderation frame names, by ``person`` (an id) or, for
+        invite and uninvite, ``email`` (looked up for the room's moderators
+        alone: to others it would tell who has an account); raises
+        ``unknown_person`` or :class:`NotAllowed`."""
+        ref = command.ref
+        if command.email is None:
+            target = await self._accounts.person_by_id(command.person)
+            if target is None:
+                raise ProtocolError("unknown_person", "no person has this id", ref)
+            return target
+        roles = await self.store.roles(room)
+        moderation.check_invite(moderation.role_of(public_of(key)["id"], roles, await self._admin_id_set()))
+        try:
+            email = normalize_email(command.email)
+        except ProtocolError as exc:
+            raise ProtocolError(exc.code, exc.reason, ref) from None
+        # Counted as a message: asking address after address is slow.
+        self._hub.count_as_message(key, ref)
+        target = await self._accounts.person_by_email(email)
+        if target is None:
+            raise ProtocolError(
+                "unknown_person",
+                "nobody has signed in with this address yet: send them an invitation link instead",
+                ref,
+            )
+        return target
+
+    async def _links(self, client: Client, room: str, key: str, command: Moderate, now: float) -> None:
+        """``invite_link`` (a new link to the room, answered with its secret
+        to the sender alone), ``invite_links`` (the room's unexpired ones)
+        and ``revoke_link``: the room's moderators, owner and admins."""
+        ref = command.ref
+        actor = public_of(key)
+        with _refused_as(ref, "invitation links cannot be kept or read now"):
+            if room == DEFAULT_ROOM:
+                raise NotAllowed("the lobby is for everyone: it needs no invitation")
+            admins = await self._admin_id_set()
+            roles = await self.store.roles(room)
+            moderation.check_invite(moderation.role_of(actor["id"], roles, admins))
+            live = [link for link in await self.store.links(room) if link.until is None or link.until > now]
+            if command.kind == "invite_links":
+                frame = {"type": "invite_links", "links": [_link_frame(link) for link in live], "ref": ref}
+                self._hub.tell_one(client, frame)
+                return
+            nobody = dict(moderation.NOBODY)
+            if command.kind == "revoke_link":
+                if await self.store.link(room, command.link or "") is None:
+                    raise ProtocolError("not_found", "this room has no invitation link with this id", ref)
+                await self.store.apply(
+                    Action(
+                        "unlink", room, "", actor["id"], now, actor_public=actor, target_public=nobody,
+                        link=command.link,
+                    )
+                )  # fmt: skip
+                self._hub.tell_one(client, {"type": "link_revoked", "id": command.link, "ref": ref})
+                return
+            until = moderation.link_until(command.hours, now)
+            if len(live) >= moderation.MAX_LINKS:
+                raise NotAllowed(f"this room has {moderation.MAX_LINKS} invitation links: revoke one first")
+            self._hub.count_as_message(key, ref)
+            secret, link = moderation.new_link()
+            action = Action(
+                "link", room, "", actor["id"], now, until=until, actor_public=actor, target_public=nobody,
+                link=link,
+            )  # fmt: skip
+            await self.store.apply(action)
+        log.info("link: %s by %s (room %s)", link, actor["id"], room)
+        answer = {"type": "invite_link", "secret": secret, **_link_frame(action), "ref": ref}
+        self._hub.tell_one(client, answer)
 
     async def delete(self, client: Client, command: Change, refused: ProtocolError) -> None:
         """A ``delete`` of someone else's message (``refused`` as not
@@ -335,6 +457,8 @@ class Moderation:
                 frame["context"] = [self._hub.message_frame(m) for m in around]
                 frames.append(frame)
             self._hub.tell_one(client, {"type": "reports", "reports": frames, "ref": ref})
+        except moderation.TooManyReports as exc:
+            raise ProtocolError("too_many_reports", exc.reason, ref) from None
         except NotAllowed as exc:
             raise ProtocolError("not_allowed", exc.reason, ref) from None
         except StorageError:
@@ -345,7 +469,7 @@ class Moderation:
     ) -> None:
         """A ``rules`` frame: the owner's or an admin's."""
         ref = command.ref
-        try:
+        with _refused_as(ref, "the change could not be kept; send it again"):
             admins = await self._admin_id_set()
             roles = await self.store.roles(room)
             moderation.check_rules(moderation.role_of(actor["id"], roles, admins))
@@ -357,12 +481,6 @@ class Moderation:
                 actor_public=actor, rules=rules.frame(),
             )  # fmt: skip
             await self.store.apply(action)
-        except ValueError as exc:
-            raise ProtocolError("bad_frame", str(exc), ref) from None
-        except NotAllowed as exc:
-            raise ProtocolError("not_allowed", exc.reason, ref) from None
-        except StorageError:
-            raise ProtocolError("unavailable", "the change could not be kept; send it again", ref) from None
         self.apply(action, ref=ref, origin=client)
 
     async def _decide(
@@ -412,12 +530,17 @@ class Moderation:
         """Carry ``action`` out on this process's connections: tell the room
         (``origin``'s copy with ``ref``, its acknowledgement), keep a mute,
         forget a lifted one, close a banned person's connections."""
+        if action.kind in moderation.QUIET:
+            return  # kept and audited; its answer went to its sender
         if action.kind == MUTE:
             self._mutes[(action.room, action.target)] = action.sanction()
         elif action.kind == "unmute":
             self._mutes.pop((action.room, action.target), None)
         elif action.kind == "rules" and action.rules is not None:
+            before = self._rules.get(action.room)
             self._rules[action.room] = Rules(**action.rules)
+            if action.rules.get("private") and not (before is not None and before.private):
+                self._spawn(self._close_uninvited(action.room))
         elif action.kind in ("grant", "claim") and action.role is not None and action.room in self._roles:
             roles = self._roles[action.room]
             if action.role == OWNER:
@@ -470,14 +593,42 @@ class Moderation:
         if closed:
             log.info("closed %d connections of banned %s (room %s)", closed, person_id, room)
 
+    async def _close_uninvited(self, room: str) -> None:
+        """The room turned private: close the connections here of those in
+        it who are neither invited nor its moderators, owner or admins. When
+        the store cannot say, they are closed all the same: their next join
+        is checked."""
+        try:
+            admins = await self._admin_id_set()
+        except StorageError:
+            admins = set(self._admin_ids.values())
+        for here, key in self._hub.present_here():
+            person_id = public_of(key)["id"]
+            if here != room or moderation.role_of(person_id, self._roles.get(room, {}), admins) is not None:
+                continue
+            try:
+                invited = bool(person_id) and await self.store.invited(room, person_id)
+            except StorageError:
+                invited = False
+            if invited:
+                continue
+
+            def theirs(other: str, key: str = key) -> bool:
+                return other == key
+
+            self._hub.close_in_room(room, theirs, BANNED_CLOSE, PRIVATE_NOW)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _heard(self, action: Action | None) -> None:
         """Another process's action, or None: notices may have been lost."""
         if action is not None:
             self.apply(action)
             return
-        task = asyncio.ensure_future(self._read_again())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._read_again())
 
     async def _read_again(self) -> None:
         """Read the sanctions of everyone here again (notices were lost):

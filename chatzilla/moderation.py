@@ -21,8 +21,10 @@ audit log with who did it, when and why.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
+import secrets
 from typing import Any
 
 ADMIN = "admin"
@@ -40,11 +42,15 @@ BAN = "ban"
 #: "rules": the room's rules changed (owners and admins); "invite" and
 #: "uninvite": someone may (no longer) join a private room; "report":
 #: someone reported a message (``actor``) of someone (``target``) to the
-#: room's moderators; "resolve": a moderator closed a report.
+#: room's moderators; "resolve": a moderator closed a report; "link" and
+#: "unlink": an invitation link to a private room was made (or revoked).
 KINDS = (
     "grant", "revoke", MUTE, "unmute", BAN, "unban", "claim", "delete", "rules", "invite", "uninvite",
-    "report", "resolve",
+    "report", "resolve", "link", "unlink",
 )  # fmt: skip
+#: Kinds kept and audited but told to nobody: an invitation link is for
+#: the one who made it (its answer) to hand on.
+QUIET = ("link", "unlink")
 #: Longest topic, in characters.
 MAX_TOPIC = 200
 LIFTS = {"unmute": MUTE, "unban": BAN}
@@ -92,6 +98,34 @@ def check_rules(actor: str | None) -> None:
         raise NotAllowed("only the room's owner and admins change its rules")
 
 
+#: How long an invitation link lasts unless its maker says (hours: a week),
+#: and at most (30 days); a room's unexpired links, at most.
+LINK_HOURS = 168
+MAX_LINK_HOURS = 720
+MAX_LINKS = 20
+
+
+def new_link() -> tuple[str, str]:
+    """A new invitation link's secret (144 random bits, URL-safe) and its id."""
+    secret = secrets.token_urlsafe(18)
+    return secret, link_id(secret)
+
+
+def link_id(secret: str) -> str:
+    """The id a link's ``secret`` is kept under: a hash of it, so what is
+    kept (and audited, and shown to moderators) never lets anyone in."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def link_until(hours: int | None, now: float) -> float:
+    """When a link made at ``now`` for ``hours`` (None: :data:`LINK_HOURS`) expires."""
+    if hours is None:
+        hours = LINK_HOURS
+    if not 1 <= hours <= MAX_LINK_HOURS:
+        raise ValueError(f"hours must be a whole number from 1 to {MAX_LINK_HOURS}")
+    return now + 3600 * hours
+
+
 def check_invite(actor: str | None) -> None:
     """The room's moderators, owner and admins invite people."""
     if RANK[actor] < RANK[MODERATOR]:
@@ -104,6 +138,21 @@ class NotAllowed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+#: Most open reports one person has in a room at once: beyond them, a
+#: report waits until moderators resolve one (a member cannot bury the
+#: others' reports under theirs).
+MAX_OPEN_REPORTS = 10
+
+
+class TooManyReports(NotAllowed):
+    """The reporter has :data:`MAX_OPEN_REPORTS` open in the room already."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"you have {MAX_OPEN_REPORTS} open reports in this room: the moderators look at those first"
+        )
 
 
 def role_of(person_id: str, room_roles: dict[str, str], admin_ids: set[str]) -> str | None:
@@ -216,6 +265,9 @@ class Action:
     rules: dict[str, Any] | None = None
     #: With "report" and "resolve": the report's number (set by the store).
     report: int | None = None
+    #: With "link" and "unlink" (``until``: when the link expires), and an
+    #: "invite" made by following one: the link's id (:func:`link_id`).
+    link: str | None = None
 
     def sanction(self) -> Sanction:
         """The sanction a mute or ban puts in place."""
@@ -240,6 +292,8 @@ class Action:
             frame["rules"] = self.rules
         if self.report is not None:
             frame["report"] = self.report
+        if self.link is not None:
+            frame["link"] = self.link
         if self.reason:
             frame["reason"] = self.reason
         return frame

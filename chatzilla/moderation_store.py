@@ -25,7 +25,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .backends.base import StorageError
-from .moderation import BAN, LIFTS, MUTE, OWNER, Action, Rules, Sanction
+from .moderation import BAN, LIFTS, MAX_OPEN_REPORTS, MUTE, OWNER, Action, Rules, Sanction, TooManyReports
+from .redis_side import RedisSide
 from .settings import Settings
 from .sqlite_side import SQLiteSide
 
@@ -56,7 +57,8 @@ class ModerationStore(Protocol):
 
     async def apply(self, action: Action) -> None:
         """Carry out a grant, revoke, mute, unmute, ban, unban, rules,
-        invite or uninvite (a delete is only audited), write it in
+        invite, uninvite, link (keeping an invitation link, and forgetting
+        the room's expired ones) or unlink (a delete is only audited), write it in
         the audit log and tell the other processes, all or nothing. Lifting
         what is not there, or revoking a role nobody has, changes nothing
         but is audited all the same."""
@@ -65,10 +67,19 @@ class ModerationStore(Protocol):
         """Keep a report (``action``, a "report") open, audited and told;
         returns it with its number, ``report``, and True. While the same
         person's report of the same message (``actor``, ``message``) is
-        open, nothing changes: returns that one and False."""
+        open, nothing changes: returns that one and False. Raises
+        :class:`~chatzilla.moderation.TooManyReports` when the person has
+        :data:`~chatzilla.moderation.MAX_OPEN_REPORTS` others open there."""
 
     async def reports(self, room: str, limit: int) -> list[Action]:
         """The room's oldest ``limit`` open reports, oldest first."""
+
+    async def link(self, room: str, link: str) -> Action | None:
+        """The "link" action that made the room's invitation link of id
+        ``link`` (expired or not), or None (never made, or revoked)."""
+
+    async def links(self, room: str) -> list[Action]:
+        """The room's invitation links as kept ("link" actions, expired or not), oldest first."""
 
     async def claim(self, action: Action) -> bool:
         """Make ``action.target`` the owner of ``action.room`` if it has
@@ -87,11 +98,15 @@ class ModerationStore(Protocol):
         """Release what the store holds; safe to call twice."""
 
 
+def _expired(link: Action, now: float) -> bool:
+    return link.until is not None and link.until <= now
+
+
 def _changes(action: Action) -> tuple[str, str | None]:
     """What ``action`` does to the kept state: ("role", role or None to
     remove), ("sanction", kind to set), ("lift", kind to remove) or
     ("none", None): a delete is the messages' change, only audited here."""
-    if action.kind in ("delete", "rules", "invite", "uninvite", "resolve"):
+    if action.kind in ("delete", "rules", "invite", "uninvite", "resolve", "link", "unlink"):
         return action.kind, None
     if action.kind == "grant":
         return "role", action.role
@@ -113,11 +128,14 @@ class MemoryModeration:
         self._invited: set[tuple[str, str]] = set()
         self._reports: dict[int, Action] = {}  # open ones
         self._open: dict[tuple[str, str, int | None], int] = {}  # (room, reporter, message) -> open report
+        self._links: dict[tuple[str, str], Action] = {}  # (room, id)
 
     async def report(self, action: Action) -> tuple[Action, bool]:
         key = (action.room, action.actor, action.message)
         if key in self._open:
             return self._reports[self._open[key]], False
+        if sum(1 for room, actor, _ in self._open if (room, actor) == key[:2]) >= MAX_OPEN_REPORTS:
+            raise TooManyReports()
         action = dataclasses.replace(action, report=len(self._log) + 1)
         self._reports[action.report or 0] = action
         self._open[key] = action.report or 0
@@ -129,6 +147,12 @@ class MemoryModeration:
 
     async def roles(self, room: str) -> dict[str, str]:
         return dict(self._roles.get(room, {}))
+
+    async def link(self, room: str, link: str) -> Action | None:
+        return self._links.get((room, link))
+
+    async def links(self, room: str) -> list[Action]:
+        return [a for (r, _), a in self._links.items() if r == room]
 
     async def rules(self, room: str) -> Rules:
         return self._rules.get(room, Rules())
@@ -162,6 +186,12 @@ class MemoryModeration:
             self._invited.add((action.room, action.target))
         elif what == "uninvite":
             self._invited.discard((action.room, action.target))
+        elif what == "link":
+            for key in [k for k, a in self._links.items() if k[0] == action.room and _expired(a, action.ts)]:
+                del self._links[key]
+            self._links[(action.room, action.link or "")] = action
+        elif what == "unlink":
+            self._links.pop((action.room, action.link or ""), None)
         elif what == "resolve" and action.report is not None:
             open_ = self._reports.get(action.report)
             if open_ is not None and open_.room == action.room:
@@ -217,6 +247,20 @@ class SQLiteModeration(SQLiteSide):
             lambda con: con.execute("SELECT person, role FROM room_roles WHERE room = ?", (room,)).fetchall()
         )
         return dict(rows)
+
+    async def link(self, room: str, link: str) -> Action | None:
+        rows = await self._run(
+            lambda con: con.execute(
+                "SELECT action FROM invite_links WHERE room = ? AND id = ?", (room, link)
+            ).fetchall()
+        )
+        return Action.from_json(rows[0][0]) if rows else None
+
+    async def links(self, room: str) -> list[Action]:
+        rows = await self._run(
+            lambda con: con.execute("SELECT action FROM invite_links WHERE room = ?", (room,)).fetchall()
+        )
+        return sorted((Action.from_json(row[0]) for row in rows), key=lambda a: a.ts)
 
     async def rules(self, room: str) -> Rules:
         rows = await self._run(
@@ -287,6 +331,16 @@ class SQLiteModeration(SQLiteSide):
                 con.execute(
                     "DELETE FROM invitations WHERE room = ? AND person = ?", (action.room, action.target)
                 )
+            elif what == "link":
+                con.execute(
+                    "DELETE FROM invite_links WHERE room = ? AND until <= ?", (action.room, action.ts)
+                )
+                con.execute(
+                    "INSERT INTO invite_links (room, id, actor, until, action) VALUES (?, ?, ?, ?, ?)",
+                    (action.room, action.link, action.actor, action.until, action.to_json()),
+                )
+            elif what == "unlink":
+                con.execute("DELETE FROM invite_links WHERE room = ? AND id = ?", (action.room, action.link))
             elif what == "resolve":
                 con.execute(
                     "UPDATE reports SET resolved = 1 WHERE seq = ? AND room = ?", (action.report, action.room)
@@ -299,12 +353,16 @@ class SQLiteModeration(SQLiteSide):
         def work(con: sqlite3.Connection) -> tuple[Action, bool]:
             # The room's open reports only (its partial index): few, as
             # reports count against the flood limit and are resolved.
+            mine = 0
             for (text,) in con.execute(
                 "SELECT action FROM reports WHERE room = ? AND resolved = 0 ORDER BY seq", (action.room,)
             ):
                 kept = Action.from_json(text)
                 if kept.actor == action.actor and kept.message == action.message:
                     return kept, False
+                mine += kept.actor == action.actor
+            if mine >= MAX_OPEN_REPORTS:
+                raise TooManyReports()
             seq = con.execute(
                 "INSERT INTO reports (room, action) VALUES (?, ?) RETURNING seq",
                 (action.room, action.to_json()),
@@ -384,34 +442,27 @@ def _opened(node: str, text: str | bytes) -> Action | None:
         return None
 
 
-class RedisModeration:
+#: The newest audit entries Redis keeps (a list in memory; the SQL stores
+#: keep every one): at a few hundred bytes each, some 40 MB at most.
+REDIS_AUDIT_KEPT = 100_000
+
+
+class RedisModeration(RedisSide):
     """Keys under ``prefix``: ``roles:ROOM`` (a hash of id -> role),
     ``owner:ROOM`` (the owner's id, set once by a claim, atomically),
     ``sanctions:ROOM`` (a hash of KIND:ID -> the sanction, JSON),
-    ``moderated`` (the set of rooms with either) and ``audit`` (a list of
-    actions, JSON). A change is one MULTI/EXEC with its audit entry and its
-    PUBLISH on ``PREFIX:moderation``."""
+    ``rules:ROOM`` (JSON), ``invited:ROOM`` (a set of ids), ``links:ROOM``
+    (a hash of link id -> the "link" action, JSON), ``reports:ROOM`` (a
+    hash of number -> the open report), ``reports-open:ROOM`` (REPORTER:MESSAGE
+    -> its number), ``reports-by:ROOM`` (reporter -> how many open),
+    ``moderated`` (the set of rooms with any) and ``audit`` (a list of
+    actions, JSON, the newest :data:`REDIS_AUDIT_KEPT`). A change is one
+    MULTI/EXEC with its audit entry and its PUBLISH on ``PREFIX:moderation``."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        # The backends' client: a command not answered in 2 s fails, and a
-        # pooled connection Redis closed (it restarted) is replaced before use.
-        from .backends.redis import client
-
-        self._redis = client(url)
-        self._prefix = prefix
+        super().__init__(url, prefix, "moderation")
         self.node = os.urandom(6).hex()
         self._task: asyncio.Task | None = None
-
-    def _key(self, *parts: str) -> str:
-        return ":".join((self._prefix, *parts))
-
-    async def _call(self, name: str, *args, **kwargs):
-        import redis
-
-        try:
-            return await getattr(self._redis, name)(*args, **kwargs)
-        except (redis.RedisError, OSError) as exc:
-            raise StorageError(f"moderation: {exc}") from None
 
     async def roles(self, room: str) -> dict[str, str]:
         return await self._call("hgetall", self._key("roles", room))
@@ -427,18 +478,17 @@ class RedisModeration:
         raw = await self._call("hmget", self._key("sanctions", room), f"{MUTE}:{person}", f"{BAN}:{person}")
         return [Sanction(**json.loads(r)) for r in raw if r is not None]
 
-    async def _exec(self, build: Callable[[Any], None]) -> list:
-        import redis
+    async def link(self, room: str, link: str) -> Action | None:
+        text = await self._call("hget", self._key("links", room), link)
+        return Action.from_json(text) if text else None
 
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                build(pipe)
-                return await pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            raise StorageError(f"moderation: {exc}") from None
+    async def links(self, room: str) -> list[Action]:
+        found = await self._call("hgetall", self._key("links", room))
+        return sorted((Action.from_json(a) for a in found.values()), key=lambda a: a.ts)
 
     def _record(self, pipe: Any, action: Action) -> None:
         pipe.rpush(self._key("audit"), action.to_json())
+        pipe.ltrim(self._key("audit"), -REDIS_AUDIT_KEPT, -1)
         pipe.publish(self._key("moderation"), _envelope(self.node, action))
 
     async def apply(self, action: Action) -> None:
@@ -452,6 +502,9 @@ class RedisModeration:
         if what == "resolve":
             text = await self._call("hget", self._key("reports", action.room), str(action.report))
             resolved = Action.from_json(text) if text else None
+        expired: list[str] = []
+        if what == "link":
+            expired = [a.link or "" for a in await self.links(action.room) if _expired(a, action.ts)]
 
         def build(pipe: Any) -> None:
             if what == "role":
@@ -477,35 +530,51 @@ class RedisModeration:
                 pipe.sadd(self._key("invited", action.room), action.target)
             elif what == "uninvite":
                 pipe.srem(self._key("invited", action.room), action.target)
+            elif what == "link":
+                if expired:
+                    pipe.hdel(self._key("links", action.room), *expired)
+                pipe.hset(self._key("links", action.room), action.link or "", action.to_json())
+            elif what == "unlink":
+                pipe.hdel(self._key("links", action.room), action.link or "")
             elif what == "resolve":
+                # Only once (HDEL answers 1 for the first of two resolves).
                 pipe.hdel(self._key("reports", action.room), str(action.report))
                 if resolved is not None:
                     pipe.hdel(self._key("reports-open", action.room), f"{resolved.actor}:{resolved.message}")
             pipe.sadd(self._key("moderated"), action.room)
             self._record(pipe, action)
 
-        await self._exec(build)
+        replies = await self._exec(build)
+        if what == "resolve" and resolved is not None and replies[0]:
+            await self._call("hincrby", self._key("reports-by", action.room), resolved.actor, -1)
 
     async def report(self, action: Action) -> tuple[Action, bool]:
         # Each open report's (reporter, message) -> its number: HSETNX lets
         # one of two same reports in (of any process), the other finds it.
+        # Each reporter's count of open ones goes up first: of many at
+        # once, those past the cap go down again and are refused.
         opened = self._key("reports-open", action.room)
         field = f"{action.actor}:{action.message}"
         number = await self._call("incr", self._key("report-seq"))
-        if not await self._call("hsetnx", opened, field, number):
-            kept = await self._call("hget", opened, field)
-            text = await self._call("hget", self._key("reports", action.room), kept)
-            # Not there yet: the first is still being kept; it has this number.
-            found = Action.from_json(text) if text else dataclasses.replace(action, report=int(kept or 0))
-            return found, False
-        numbered = dataclasses.replace(action, report=number)
+        mine = self._key("reports-by", action.room)
+        counted = await self._call("hincrby", mine, action.actor, 1) <= MAX_OPEN_REPORTS
+        if counted and await self._call("hsetnx", opened, field, number):
+            numbered = dataclasses.replace(action, report=number)
 
-        def build(pipe: Any) -> None:
-            pipe.hset(self._key("reports", action.room), str(numbered.report), numbered.to_json())
-            self._record(pipe, numbered)
+            def build(pipe: Any) -> None:
+                pipe.hset(self._key("reports", action.room), str(numbered.report), numbered.to_json())
+                self._record(pipe, numbered)
 
-        await self._exec(build)
-        return numbered, True
+            await self._exec(build)
+            return numbered, True
+        await self._call("hincrby", mine, action.actor, -1)
+        kept = await self._call("hget", opened, field)
+        if kept is None:
+            raise TooManyReports()
+        text = await self._call("hget", self._key("reports", action.room), kept)
+        # Not there yet: the first is still being kept; it has this number.
+        found = Action.from_json(text) if text else dataclasses.replace(action, report=int(kept or 0))
+        return found, False
 
     async def reports(self, room: str, limit: int) -> list[Action]:
         found = await self._call("hgetall", self._key("reports", room))
@@ -623,6 +692,18 @@ class PostgresModeration:
         )
         return {row[0]: row[1] for row in rows}
 
+    async def link(self, room: str, link: str) -> Action | None:
+        rows = await self._transaction(
+            lambda con: con.fetch("SELECT action FROM invite_links WHERE room = $1 AND id = $2", room, link)
+        )
+        return Action.from_json(rows[0][0]) if rows else None
+
+    async def links(self, room: str) -> list[Action]:
+        rows = await self._transaction(
+            lambda con: con.fetch("SELECT action FROM invite_links WHERE room = $1", room)
+        )
+        return sorted((Action.from_json(row[0]) for row in rows), key=lambda a: a.ts)
+
     async def rules(self, room: str) -> Rules:
         rows = await self._transaction(
             lambda con: con.fetch("SELECT topic, private, read_only FROM room_rules WHERE room = $1", room)
@@ -716,6 +797,22 @@ class PostgresModeration:
                 await con.execute(
                     "DELETE FROM invitations WHERE room = $1 AND person = $2", action.room, action.target
                 )
+            elif what == "link":
+                await con.execute(
+                    "DELETE FROM invite_links WHERE room = $1 AND until <= $2", action.room, action.ts
+                )
+                await con.execute(
+                    "INSERT INTO invite_links (room, id, actor, until, action) VALUES ($1, $2, $3, $4, $5)",
+                    action.room,
+                    action.link,
+                    action.actor,
+                    action.until,
+                    action.to_json(),
+                )
+            elif what == "unlink":
+                await con.execute(
+                    "DELETE FROM invite_links WHERE room = $1 AND id = $2", action.room, action.link
+                )
             elif what == "resolve":
                 await con.execute(
                     "UPDATE reports SET resolved = true WHERE seq = $1 AND room = $2",
@@ -735,12 +832,16 @@ class PostgresModeration:
                 action.room,
                 action.actor,
             )
+            mine = 0
             for row in await con.fetch(
                 "SELECT action FROM reports WHERE room = $1 AND NOT resolved ORDER BY seq", action.room
             ):
                 kept = Action.from_json(row[0])
                 if kept.actor == action.actor and kept.message == action.message:
                     return kept, False
+                mine += kept.actor == action.actor
+            if mine >= MAX_OPEN_REPORTS:
+                raise TooManyReports()
             seq = await con.fetchval(
                 "INSERT INTO reports (room, action) VALUES ($1, $2) RETURNING seq",
                 action.room,

@@ -94,6 +94,9 @@ class Join:
     #: The last change id the client knows (it follows changes): ``joined``
     #: says the room's, and with ``since`` lists the changes after ``rev``.
     rev: int | None = None
+    #: An invitation link's secret (protocol 2): lets its follower into the
+    #: private room it is for (checked only when they are not invited yet).
+    invite: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,12 +195,17 @@ class Moderate:
     topic: str | None = None
     private: bool | None = None
     read_only: bool | None = None
+    #: With ``invite`` and ``uninvite``: an address instead of ``person``.
+    email: str | None = None
+    #: With ``invite_link``: how long it lasts; with ``revoke_link``: its id.
+    hours: int | None = None
+    link: str | None = None
 
 
 #: The frame types of :class:`Moderate`.
 MODERATE = (
     "grant", "revoke", "mute", "unmute", "ban", "unban", "rules", "invite", "uninvite", "report", "reports",
-    "resolve",
+    "resolve", "invite_link", "invite_links", "revoke_link",
 )  # fmt: skip
 
 Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Reaction | Search | Moderate
@@ -396,6 +404,7 @@ def parse_frame(text: str, version: int = 1) -> Command:
             ref=ref,
             token=_field(frame, "token", ref) if version == 2 else None,
             rev=_integer(frame, "rev", 0, ref),
+            invite=_field(frame, "invite", ref) if version == 2 else None,
         )
     if kind == "message":
         return Say(
@@ -454,6 +463,16 @@ def parse_frame(text: str, version: int = 1) -> Command:
             read_only=_boolean(frame, "read_only", ref),
             ref=ref,
         )
+    if kind in ("invite_link", "invite_links", "revoke_link") and version == 2:
+        return Moderate(
+            kind=kind,
+            person="",
+            hours=_integer(frame, "hours", 1, ref) if kind == "invite_link" else None,
+            link=_required(frame, "id", ref) if kind == "revoke_link" else None,
+            ref=ref,
+        )
+    if kind in ("invite", "uninvite") and version == 2 and "person" not in frame:
+        return Moderate(kind=kind, person="", email=_required(frame, "email", ref), ref=ref)
     if kind in MODERATE and version == 2:
         return Moderate(
             kind=kind,

@@ -56,6 +56,9 @@ async def _fill(backend, accounts, store) -> None:
         Action("rules", "dev", "", ALICE.id, 1004.0, rules=Rules("team ✓", True, False).frame())
     )
     await store.apply(Action("invite", "dev", BOB.id, ALICE.id, 1005.0))
+    # Invitation links (far from expired): Bob's goes with him.
+    await store.apply(Action("link", "dev", "", BOB.id, 1006.0, until=1e10, link="bobs-link"))
+    await store.apply(Action("link", "dev", "", ALICE.id, 1007.0, until=1e10, link="alices-link"))
 
 
 async def _sqlite_filled(path: str) -> None:
@@ -112,7 +115,8 @@ def test_a_backup_goes_from_sqlite_to_postgres_and_back_unchanged(tmp_path, data
             bounds = await sqlite.bounds("dev")
             bot = await accounts.token_person(digest("czb_alice"))
             roles = await store.roles("dev")
-            rules = await store.rules("dev"), await store.invited("dev", BOB.id)
+            links = [(a.link, a.actor) for a in await store.links("dev")]
+            rules = await store.rules("dev"), await store.invited("dev", BOB.id), links
             mutes = await store.sanctions("lobby", BOB.id)
             audit = await store.audit(None, 10)
             # A new message after the copy gets the next id, never a used one.
@@ -130,17 +134,18 @@ def test_a_backup_goes_from_sqlite_to_postgres_and_back_unchanged(tmp_path, data
     assert from_sqlite[0] == {"kind": "chatzilla-export", "version": 1, "room": None}
     kinds = [r["kind"] for r in from_sqlite[1:]]
     assert {k: kinds.count(k) for k in set(kinds)} == {
-        "room": 2, "message": 16, "person": 2, "token": 1, "session": 1, "role": 2, "sanction": 2, "audit": 6,
-        "rules": 1, "invitation": 1,
+        "room": 2, "message": 16, "person": 2, "token": 1, "session": 1, "role": 2, "sanction": 2, "audit": 8,
+        "rules": 1, "invitation": 1, "link": 2,
     }  # fmt: skip
     assert from_postgres == from_sqlite and again == from_sqlite
     assert [(m.id, m.content) for m in page] == [(m.id, m.content) for m in pg_page]
     assert page[0].content == "edited ✓" and page[0].edited is not None and page[2].deleted
     assert bounds == (1, 10) and new.id == 11
     assert bot == ALICE and roles == {ALICE.id: "owner", BOB.id: "moderator"}
-    assert rules == (Rules("team ✓", True, False), True)
+    assert rules[:2] == (Rules("team ✓", True, False), True)
     assert mutes[0].reason == "calm down"
-    assert [a.kind for a in audit] == ["claim", "grant", "mute", "ban", "rules", "invite"]
+    assert [a.kind for a in audit] == ["claim", "grant", "mute", "ban", "rules", "invite", "link", "link"]
+    assert rules[2] == [("bobs-link", BOB.id), ("alices-link", ALICE.id)]
 
 
 def test_an_export_of_one_room_holds_that_room_alone(tmp_path, database_url):
@@ -233,6 +238,7 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
             assert len(await backend.search("dev", ["alice"], None, 50)) > 0
             roles = await store.roles("dev")
             sanctions = await store.sanctions("lobby", BOB.id) + [await store.invited("dev", BOB.id)]
+            sanctions.append([a.link for a in await store.links("dev")])
             audit = await store.audit(None, 10)
         finally:
             await backend.close()
@@ -243,7 +249,7 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
     removed, again, dev, lobby, changes, rev, seen, roles, sanctions, audit = asyncio.run(scenario())
     assert removed == {
         "messages": 10, "reactions": 2, "links": 1, "sessions": 1, "bot_tokens": 0, "room_roles": 1,
-        "sanctions": 1, "invitations": 1, "audit entries redacted": 4, "people": 1,
+        "sanctions": 1, "invitations": 1, "invitation links": 1, "audit entries redacted": 5, "people": 1,
     }  # fmt: skip
     assert again == {"messages": 0, "reactions": 0, "links": 0}
     bobs = [m for m in dev + lobby if m.sender == FORGOTTEN]
@@ -259,12 +265,12 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
     reactions = {m.id: m.reactions for m in dev if m.id in (5, 7)}
     assert reactions == {5: (("👍", (ALICE.key(),)),), 7: ()}
     assert seen[:3] == (None, None, None) and seen[3] == ALICE and seen[4] == ALICE
-    assert roles == {ALICE.id: "owner"} and sanctions == [False]
+    assert roles == {ALICE.id: "owner"} and sanctions == [False, ["alices-link"]]
     text = json.dumps([a.to_json() for a in audit])
     assert (
         BOB.id not in text
         and "Bob" not in text
-        and [a.kind for a in audit] == ["claim", "grant", "mute", "ban", "rules", "invite"]
+        and [a.kind for a in audit] == ["claim", "grant", "mute", "ban", "rules", "invite", "link", "link"]
     )
 
 

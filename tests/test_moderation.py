@@ -30,17 +30,23 @@ def settings(request, tmp_path):
     if request.param == "postgres":
         return make_settings(database_url=request.getfixturevalue("database_url"), **common)
     if request.param == "redis":
-        client = redis.Redis.from_url(REDIS_URL)
-        try:
-            client.ping()
-        except redis.RedisError:
-            if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
-                raise
-            pytest.skip(f"no Redis answers at {REDIS_URL}")
-        prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
-        request.addfinalizer(lambda: _drop_prefix(client, prefix))
-        return make_settings(redis_url=REDIS_URL, redis_prefix=prefix, **common)
+        return redis_settings(request, **common)
     return make_settings(storage=request.param, db=str(tmp_path / "chatzilla.db"), **common)
+
+
+def redis_settings(request, **common):
+    """Test settings on the tests' Redis, under a key prefix of the test's
+    own (its keys dropped after it); the test is skipped without a Redis."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError:
+        if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
+            raise
+        pytest.skip(f"no Redis answers at {REDIS_URL}")
+    prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
+    request.addfinalizer(lambda: _drop_prefix(client, prefix))
+    return make_settings(redis_url=REDIS_URL, redis_prefix=prefix, **common)
 
 
 def _drop_prefix(client, prefix: str) -> None:

@@ -12,6 +12,7 @@ import time
 
 from chatzilla.accounts import PostgresAccounts, RedisAccounts
 from chatzilla.identity import Person, new_person_id
+from chatzilla.moderating import PRIVATE_NOW
 from chatzilla.signin import digest, new_secret
 
 from .server_process import ROOT
@@ -160,5 +161,71 @@ def test_an_operators_ban_from_the_command_line_closes_connections_at_once(share
         finally:
             for bob in bobs:
                 await bob.close()
+
+    run(scenario(), timeout=60)
+
+
+def test_a_private_room_and_its_invitation_links_hold_on_every_process(shared, servers):  # noqa: F811
+    one, two = servers([*shared, "--auth", "link"])
+
+    async def scenario():
+        a, alice_secret = await seed(shared, "alice@example.com", "Alice")
+        _b, bob_secret = await seed(shared, "bob@example.com", "Bob")
+        c, carol_secret = await seed(shared, "carol@example.com", "Carol")
+        _d, dave_secret = await seed(shared, "dave@example.com", "Dave")
+        alice = await WebSocketClient(one.url, headers=cookie(alice_secret)).connect()
+        opened = [alice]
+
+        async def on(url: str, secret: str, **join):
+            client = await WebSocketClient(url, headers=cookie(secret)).connect()
+            opened.append(client)
+            await client.send({"type": "join", "room": "dev", "ref": "j", **join})
+            frame = await client.recv()
+            while frame["type"] != "joined" and frame.get("ref") != "j":
+                frame = await client.recv()
+            return client, frame
+
+        try:
+            await alice.send({"type": "join", "room": "dev"})
+            await alice.expect("joined")
+            bob, _ = await on(two.url, bob_secret)
+            # Carol was here, said something, and went away.
+            carol, _ = await on(two.url, carol_secret)
+            await carol.send({"type": "message", "content": "see you", "ref": "s"})
+            seen = (await until_ref(carol, "s"))["id"]
+            await carol.close()
+            await alice.send({"type": "message", "content": "while you were away", "ref": "w"})
+            await until_ref(alice, "w")
+
+            # Private on one process: Bob, on the other, is closed out there.
+            await alice.send({"type": "rules", "private": True, "ref": "p"})
+            await until_ref(alice, "p")
+            closed = await bob.recv()
+            while closed["type"] != "_close":
+                closed = await bob.recv()
+            assert (closed["code"], closed["reason"]) == (4403, PRIVATE_NOW)
+            _, refused = await on(two.url, bob_secret)
+            assert refused["code"] == "not_invited"
+
+            # A link made on one process lets Carol in on the other, caught up.
+            await alice.send({"type": "invite_link", "ref": "l"})
+            link = await until_ref(alice, "l")
+            _, refused = await on(two.url, carol_secret, since=seen)
+            assert refused["code"] == "not_invited"
+            _, joined = await on(two.url, carol_secret, since=seen, invite=link["secret"])
+            assert [m["content"] for m in joined["history"]] == ["while you were away"]
+            told = await alice.recv()
+            while told["type"] != "moderated":
+                told = await alice.recv()
+            assert (told["action"], told["person"], told["by"]) == ("invite", c, a)
+
+            # Revoked on one process: refused on the other.
+            await alice.send({"type": "revoke_link", "id": link["id"], "ref": "r"})
+            assert (await until_ref(alice, "r"))["type"] == "link_revoked"
+            _, refused = await on(two.url, dave_secret, invite=link["secret"])
+            assert refused["code"] == "invalid_invite"
+        finally:
+            for client in opened:
+                await client.close()
 
     run(scenario(), timeout=60)

@@ -6,13 +6,14 @@ ones); and the rules of :mod:`chatzilla.moderation` themselves."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import uuid
 
 import pytest
 import redis
 
-from chatzilla import moderation
+from chatzilla import moderation, moderation_store
 from chatzilla.moderation import Action, NotAllowed
 from chatzilla.moderation_store import (
     MemoryModeration,
@@ -298,3 +299,76 @@ def test_reports_stay_open_until_resolved(make_store):
     assert [(a.report, a.message, a.actor) for a in dev] == [(second.report, 5, "pother")]
     assert [a.report for a in lobby] == [elsewhere.report]
     assert first.reason == "ads" and first.kind == "report"
+
+
+def test_invitation_links_are_kept_until_revoked_or_expired(make_store):
+    async def scenario():
+        store = make_store()
+        try:
+            await store.apply(act("link", "", link="old", until=1500.0))
+            await store.apply(act("link", "", link="kept", until=5000.0))
+            await store.apply(act("link", "", link="other", until=5000.0, room="elsewhere"))
+            await store.apply(act("link", "", link="gone", until=5000.0))
+            await store.apply(act("unlink", "", link="gone"))
+        finally:
+            await store.close()
+        again = make_store()
+        try:
+            found = await again.link("dev", "kept"), await again.link("dev", "other")
+            before = [a.link for a in await again.links("dev")]
+            # A link made later (at 2000) forgets the room's expired ones.
+            await again.apply(dataclasses.replace(act("link", "", link="new", until=9000.0), ts=2000.0))
+            after = [a.link for a in await again.links("dev")]
+            log = [a.kind for a in await again.audit("dev", 10)]
+        finally:
+            await again.close()
+        return found, before, after, log
+
+    (kept, other), before, after, log = asyncio.run(scenario())
+    assert kept is not None and (kept.kind, kept.until, kept.actor) == ("link", 5000.0, "powner")
+    assert other is None  # a link is its room's alone
+    assert sorted(before) == ["kept", "old"] and sorted(after) == ["kept", "new"]
+    assert log == ["link", "link", "link", "unlink", "link"]
+
+
+def test_one_persons_open_reports_are_capped(make_store):
+    async def scenario():
+        store = make_store()
+        try:
+            kept = []
+            for message in range(1, moderation.MAX_OPEN_REPORTS + 1):
+                report, new = await store.report(act("report", "psender", actor="preporter", message=message))
+                assert new
+                kept.append(report)
+            with pytest.raises(moderation.TooManyReports):
+                await store.report(act("report", "psender", actor="preporter", message=99))
+            again, new = await store.report(act("report", "psender", actor="preporter", message=1))
+            assert (again.report, new) == (kept[0].report, False)
+            await store.apply(act("resolve", "", report=kept[1].report))
+            _, new = await store.report(act("report", "psender", actor="preporter", message=99))
+            assert new
+            with pytest.raises(moderation.TooManyReports):
+                await store.report(act("report", "psender", actor="preporter", message=100))
+            # Another reporter, or another room, counts apart.
+            assert (await store.report(act("report", "psender", actor="pother", message=100)))[1]
+            assert (await store.report(act("report", "psender", actor="preporter", message=1, room="x")))[1]
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["redis"])
+def test_redis_keeps_the_newest_audit_entries_alone(make_store, monkeypatch):
+    monkeypatch.setattr(moderation_store, "REDIS_AUDIT_KEPT", 3)
+
+    async def scenario():
+        store = make_store()
+        try:
+            for n in range(5):
+                await store.apply(act("mute", f"p{n}"))
+            return [a.target for a in await store.audit(None, 10)]
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == ["p2", "p3", "p4"]

@@ -495,5 +495,18 @@ MIGRATIONS: tuple[str, ...] = (
         END LOOP;
     END $$;
     """,
+    # 11: invitation links to private rooms (chatzilla.moderation_store):
+    # each the JSON action that made it, under the hash of its secret (id),
+    # until it expires (removed as the room's next link is made) or is revoked.
+    """
+    CREATE TABLE invite_links (
+        room text NOT NULL,
+        id text NOT NULL,
+        actor text NOT NULL,
+        until double precision NOT NULL,
+        action text NOT NULL,
+        PRIMARY KEY (room, id)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

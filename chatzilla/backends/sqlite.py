@@ -190,6 +190,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
     """,
+    # 13: invitation links to private rooms (chatzilla.moderation_store):
+    # each the JSON action that made it, under the hash of its secret (id),
+    # until it expires (removed as the room's next link is made) or is revoked.
+    """
+    CREATE TABLE invite_links (
+        room TEXT NOT NULL,
+        id TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        until REAL NOT NULL,
+        action TEXT NOT NULL,
+        PRIMARY KEY (room, id)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -34,11 +34,14 @@ export const REVEAL_PAGES = 20; // "… is typing" lasts this long after the las
  * shows what happens; `timers` is {setTimeout, clearTimeout, now};
  * `refPrefix` starts every ref (unique per page load and conversation);
  * `maxContent` is the
- * server's longest message, in characters.
+ * server's longest message, in characters; `invite` an invitation link's
+ * secret that came with the page (sent with the join until one is answered).
  */
 export class Conversation {
-  constructor({ email, room, send, view, timers, refPrefix, maxContent, log = console, directory = null }) {
+  constructor({ email, room, send, view, timers, refPrefix, maxContent, log = console, directory = null, invite = null }) {
     this.email = email;
+    this._invite = invite;
+    this._inviteRefs = new Set();  // invitation frames on their way (invite by address, links)
     this.room = room;
     this.me = null;            // the address as the server keeps it, from `joined`
     this.joined = false;
@@ -107,6 +110,7 @@ export class Conversation {
     const frame = this.email === null
       ? { type: 'join', room: this.room, ref: this._joinRef }
       : { type: 'join', email: this.email, room: this.room, ref: this._joinRef };
+    if (this._invite !== null && this.email === null) { frame.invite = this._invite; }
     this._since = this.everJoined ? this.lastId : null;
     if (this._since !== null) { frame.since = this._since; }
     frame.rev = this.rev;
@@ -231,6 +235,26 @@ export class Conversation {
   setRules(rules) {
     if (this.over || !this.joined) { return 'offline'; }
     this._send({ type: 'rules', ...rules, ref: this._ref('x') });
+    return null;
+  }
+
+  /** Invite someone by the address they signed in with (moderators): null when on its way, else 'offline'. */
+  invite(email) { return this._invitation({ type: 'invite', email }); }
+
+  /** Make an invitation link (moderators of a private room); its answer goes to the view. */
+  makeLink() { return this._invitation({ type: 'invite_link' }); }
+
+  /** Ask for the room's invitation links (moderators). */
+  loadLinks() { return this._invitation({ type: 'invite_links' }); }
+
+  /** Revoke invitation link `id` (moderators). */
+  revokeLink(id) { return this._invitation({ type: 'revoke_link', id }); }
+
+  _invitation(frame) {
+    if (this.over || !this.joined) { return 'offline'; }
+    const ref = this._ref('i');
+    this._inviteRefs.add(ref);
+    this._send({ ...frame, ref });
     return null;
   }
 
@@ -376,6 +400,10 @@ export class Conversation {
     this.participants = frame.participants.slice();
     this.roles = { ...(frame.roles || {}) };
     this.rules = frame.rules || null;
+    if (this._invite !== null) {
+      this._invite = null;  // used, or not needed: invited (or public) now
+      this._view.inviteUsed();
+    }
     const startOver = this._catchUpGap(frame);
     if (startOver) {
       // Not every missed message can be fetched (too many, or some are
@@ -581,6 +609,7 @@ export class Conversation {
     if (frame.action === 'rules') { this.rules = frame.rules || null; }
     const name = (key) => (key === this.me ? 'you' : this._directory ? this._directory.name(key) : key);
     const text = moderationNotice(frame, name(frame.person), name(frame.by));
+    if (this._inviteRefs.delete(frame.ref)) { this._view.invitedByAddress(name(frame.person)); }
     this._view.moderated(text.charAt(0).toUpperCase() + text.slice(1), {
       roles: this.roles,
       action: frame.action,
@@ -593,6 +622,22 @@ export class Conversation {
   }
 
   _onReported(frame) { this._view.reported(frame.message); }
+
+  _onInviteLink(frame) {
+    this._inviteRefs.delete(frame.ref);
+    this._view.linkMade({ secret: frame.secret, id: frame.id, expires: frame.expires });
+  }
+
+  _onInviteLinks(frame) {
+    this._inviteRefs.delete(frame.ref);
+    const key = (who) => (this._directory && who && typeof who === 'object' ? this._directory.key(who) : who);
+    this._view.links((frame.links || []).map((link) => ({ ...link, by: key(link.by) })));
+  }
+
+  _onLinkRevoked(frame) {
+    this._inviteRefs.delete(frame.ref);
+    this._view.linkRevoked(frame.id);
+  }
 
   _onReport(frame) {
     const f = this._directory ? { ...frame, person: this._directory.key(frame.person), by: this._directory.key(frame.by) } : frame;
@@ -624,6 +669,7 @@ export class Conversation {
       this._searchRef = null;
       return this._view.searchProblem(frame.reason);
     }
+    if (ref !== undefined && this._inviteRefs.delete(ref)) { return this._view.invitationProblem(frame.reason); }
     if (ref !== undefined && ref === this._changesRef) {
       // Not to be had now: the next rejoin asks again from the same `rev`.
       this._changesRef = null;
@@ -649,7 +695,10 @@ export class Conversation {
         this.opened();
       }, retryAfter(frame, this._joinTries) * 1000);
     } else if (action === 'stop') {
-      if (frame.code === 'banned' || frame.code === 'not_invited') { this._shut = true; }
+      if (SHUT_OUT.includes(frame.code)) {
+        this._shut = true;
+        this._view.shut(frame.code);
+      }
       this._view.joinProblem(frame.reason);
     } else if (action === 'reconnect') {
       this._view.reconnect();
@@ -759,6 +808,9 @@ export class Conversation {
   }
 }
 
+// Join errors after which this page never joins the room again (until reloaded).
+const SHUT_OUT = Object.freeze(['banned', 'not_invited', 'invalid_invite']);
+
 // Roles, lowest first (docs/protocol.md): someone acts only on a lower one.
 const RANK = Object.freeze({ moderator: 1, owner: 2, admin: 3 });
 
@@ -778,4 +830,7 @@ const HANDLERS = {
   reported: Conversation.prototype._onReported,
   report: Conversation.prototype._onReport,
   reports: Conversation.prototype._onReports,
+  invite_link: Conversation.prototype._onInviteLink,
+  invite_links: Conversation.prototype._onInviteLinks,
+  link_revoked: Conversation.prototype._onLinkRevoked,
 };

@@ -52,6 +52,8 @@ export const ON_ERROR = Object.freeze({
   not_allowed: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   unknown_person: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   not_invited: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  invalid_invite: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
+  too_many_reports: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
   read_only: { message: 'refuse', join: 'stop', history: 'stop', other: 'show' },
 });
 

@@ -18,6 +18,7 @@ import { ReplyBar } from './view/reply.js';
 import { SearchPanel } from './view/search.js';
 import { setupNotifications } from './view/notify.js';
 import { People } from './view/people.js';
+import { InvitationsPanel } from './view/invitations.js';
 import { ReportsPanel } from './view/reports.js';
 import { SettingsPanel } from './view/settings.js';
 import { formats as makeFormats, untilMidnight } from './when.js';
@@ -47,6 +48,9 @@ const STATES = {
 };
 const STORED_EMAIL = 'chatzilla.email';
 const params = new URLSearchParams(window.location.search);
+// An invitation link's secret (?invite=), kept while its follower signs
+// in (the mailed sign-in link brings them back to the room without it).
+const STORED_INVITE = 'chatzilla.invite.';
 // ?transports=a,b forces SockJS transports, for tests and debugging.
 const forced = (params.get('transports') || '').split(',').filter(Boolean);
 // Derived from location, so the page works behind an HTTPS proxy.
@@ -116,6 +120,29 @@ const settingsPanel = new SettingsPanel({
   readOnly: byId('settings-read-only'),
   state: byId('settings-state'),
 }, (rules) => (current ? current.conversation.setRules(rules) : 'over'));
+const invitations = new InvitationsPanel({
+  panel: byId('invite-panel'),
+  form: byId('invite-form'),
+  email: byId('invite-email'),
+  make: byId('invite-make'),
+  made: byId('invite-made'),
+  url: byId('invite-url'),
+  copy: byId('invite-copy'),
+  expiry: byId('invite-expiry'),
+  state: byId('invite-state'),
+  load: byId('invite-load'),
+  links: byId('invite-links'),
+}, avatars, (ts) => formats.longTime(ts), (secret) => {
+  const url = new URL(window.location.href);
+  url.search = '?invite=' + encodeURIComponent(secret);
+  url.hash = '';
+  return url.href;
+}, {
+  invite: (email) => (current ? current.conversation.invite(email) : 'over'),
+  make: () => (current ? current.conversation.makeLink() : 'over'),
+  load: () => (current ? current.conversation.loadLinks() : 'over'),
+  revoke: (id) => (current ? current.conversation.revokeLink(id) : 'over'),
+});
 const list = new MessageList(byId('messages'), formats, avatars);
 const search = new SearchPanel({
   form: byId('search-form'),
@@ -194,10 +221,30 @@ const connection = new Connection({
   },
 });
 
+// Once banned or refused from the room, the header says that instead of
+// the connection's state (the connection itself stays open for nothing).
+let shutOut = null;
+const SHUT = {
+  banned: 'Banned from this room',
+  not_invited: 'Not invited',
+  invalid_invite: 'Invitation not valid',
+};
+
 function showState(state) {
-  el.status.dataset.state = state;
-  el.status.textContent = STATES[state];
-  el.retry.hidden = state !== 'reconnecting';
+  el.status.dataset.state = shutOut === null ? state : 'refused';
+  el.status.textContent = shutOut === null ? STATES[state] : shutOut;
+  el.retry.hidden = shutOut !== null || state !== 'reconnecting';
+}
+
+// The invitation link's secret this page came with (?invite=), or the one
+// kept while its follower signed in; kept until a join is answered.
+function invitation() {
+  const secret = params.get('invite');
+  if (secret) {
+    memory.set(STORED_INVITE + ROOM, secret);
+    return secret;
+  }
+  return memory.get(STORED_INVITE + ROOM);
 }
 
 function showError(node, message) {
@@ -234,6 +281,22 @@ const page = {
   joinProblem(reason) {
     if (el.chat.hidden) { showError(el.joinError, reason); } else { composer.problem(reason); }
   },
+  shut(code) {
+    // The header says so, whatever the connection does from now on.
+    shutOut = SHUT[code] || 'Not let in';
+    // A link that let nobody in is not kept for the next visit.
+    if (code === 'invalid_invite') { memory.set(STORED_INVITE + ROOM, null); }
+    showState(connection.state);
+  },
+  inviteUsed() {
+    memory.set(STORED_INVITE + ROOM, null);
+    if (params.has('invite')) {
+      // Out of the address bar and history: it has done its work.
+      const url = new URL(window.location.href);
+      url.searchParams.delete('invite');
+      window.history.replaceState(window.history.state, '', url.href);
+    }
+  },
   reconnect() { connection.restart(); },
   found(answer) { search.found(answer); },
   searchProblem(reason) { search.problem(reason); },
@@ -248,7 +311,7 @@ function begin(email) {
   search.clear();
   replyBar.cancel();
   const view = new ConversationView({
-    list, people, composer, notifications, page, reports: reportsPanel, settings: settingsPanel,
+    list, people, composer, notifications, page, reports: reportsPanel, settings: settingsPanel, invitations,
     el: {
       messages: list.ol,
       jump: byId('jump'),
@@ -268,6 +331,7 @@ function begin(email) {
     refPrefix: PAGE_REF + conversations + '.',
     maxContent: MAX_CONTENT,
     directory: SIGNED ? directory : null,
+    invite: SIGNED ? invitation() : null,
   });
   current = { conversation, view };
   if (connection.state === 'connected') { conversation.opened(); }
@@ -405,6 +469,8 @@ if (SIGNED && ME) {
   connection.start();
 } else {
   // Signed out: nothing to connect for until the mailed link is opened.
+  // An invitation link is kept for when they are back, signed in.
+  if (SIGNED) { invitation(); }
   el.status.dataset.state = 'signed-out';
   el.status.textContent = 'Not signed in';
 }

@@ -62,7 +62,10 @@ export function moderationNotice(frame, person, by) {
     case 'ban': return by + ' banned ' + person + ' ' + howLong(frame.ts, frame.until) + why;
     case 'unban': return by + ' lifted ' + person + "'s ban" + why;
     case 'rules': return by + ' set the room ' + rulesWords(frame.rules || {});
-    case 'invite': return by + ' invited ' + person + why;
+    case 'invite':
+      // Followed an invitation link: `by` made it.
+      if (frame.link) { return person + ' came in with ' + (by === 'you' ? 'your' : by + "'s") + ' invitation link'; }
+      return by + ' invited ' + person + why;
     case 'uninvite': return by + ' withdrew the invitation of ' + person + why;
     case 'delete':
       return by + ' deleted ' + (person === 'you' ? 'a message of yours' : 'a message of ' + person) + why;

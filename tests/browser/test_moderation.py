@@ -129,6 +129,7 @@ def test_a_moderator_deletes_spam_and_bans_the_spammer_who_sees_why(
         expect(person.page.locator("#people li", has_text="Sam")).to_have_count(0)
     reason_shown = re.compile(r"banned from this room until lifted: selling pills", re.I)
     expect(sam.page.locator("#composer-error")).to_have_text(reason_shown)
+    expect(sam.status).to_have_text("Banned from this room")  # not "Connected"
     sam.page.screenshot(path=str(shots / "3-the-spammer-sees-why.png"))
     olivia.page.screenshot(path=str(shots / "4-the-room-after.png"))
 
@@ -139,6 +140,7 @@ def test_a_moderator_deletes_spam_and_bans_the_spammer_who_sees_why(
     # Sam cannot come back: a reload is refused, saying why again.
     sam.page.reload()
     expect(sam.page.locator("#composer-error")).to_have_text(reason_shown)
+    expect(sam.status).to_have_text("Banned from this room")
     expect(olivia.page.locator("#people li", has_text="Sam")).to_have_count(0)
     sam.composer.fill("let me back in")
     sam.composer.press("Enter")

@@ -34,6 +34,9 @@ it('tells what moderators did, in words', () => {
   assert.equal(moderationNotice({ action: 'delete', ts, message: 4, reason: 'ads' }, 'Bob', 'Alice'),
     'Alice deleted a message of Bob: ads');
   assert.equal(moderationNotice({ action: 'claim', role: 'owner', ts }, 'Bob', 'Bob'), 'Bob owns this room now');
+  assert.equal(moderationNotice({ action: 'invite', ts, link: 'i1', reason: 'invitation link' }, 'Bob', 'Alice'),
+    "Bob came in with Alice's invitation link");
+  assert.equal(moderationNotice({ action: 'invite', ts, link: 'i1' }, 'Bob', 'you'), 'Bob came in with your invitation link');
   assert.equal(howLong(0, 7200), 'for 2 h');
   assert.equal(howLong(0, 3 * 86400), 'for 3 d');
 });
@@ -129,4 +132,71 @@ it('reports a message, and shows moderators the reports', () => {
   assert.equal(listed.context[0].sender, 'pb');
   assert.equal(conversation.resolve(7), null);
   assert.equal(frames.at(-1).type, 'resolve');
+});
+
+function following(invite) {
+  const view = recorder();
+  const frames = [];
+  const conversation = new Conversation({
+    email: null, room: 'dev', send: (frame) => { frames.push(frame); return true; }, view,
+    timers: new Clock(), refPrefix: 'p1.', maxContent: 20, directory: new Directory(), invite,
+  });
+  conversation.opened();
+  return { view, frames, conversation };
+}
+
+it('joins with the invitation link it came with, until a join is answered', () => {
+  const { view, frames, conversation } = following('s3cret');
+  assert.equal(frames.at(-1).invite, 's3cret');
+  conversation.receive({
+    type: 'joined', protocol: 2, you: BOB, room: 'dev', participants: [ALICE, BOB], history: [],
+    roles: { pa: 'owner' }, rules: { topic: '', private: true, read_only: false },
+  });
+  assert.equal(view.named('inviteUsed').length, 1);
+  conversation.closed();
+  conversation.opened();
+  assert.equal(frames.at(-1).type, 'join');
+  assert.equal(frames.at(-1).invite, undefined);  // invited for good now
+});
+
+it('stops at a link that lets nobody in, and the header is told', () => {
+  const { view, frames, conversation } = following('old');
+  conversation.receive({ type: 'error', code: 'invalid_invite', reason: 'this invitation link has expired: ask for a new one',
+    ref: frames.at(-1).ref });
+  assert.deepEqual(view.named('shut'), [['shut', 'invalid_invite']]);
+  assert.equal(view.named('joinProblem').at(-1)[1], 'this invitation link has expired: ask for a new one');
+  assert.equal(conversation.submit('hello?'), 'over');
+  const banned = signedIn();
+  banned.conversation.receive({ type: 'error', code: 'banned', reason: 'you are banned', ref: banned.frames.at(-1).ref });
+  assert.deepEqual(banned.view.named('shut'), [['shut', 'banned']]);
+});
+
+it('invites by address and handles links, each answer to the invitations panel', () => {
+  const { view, frames, conversation } = signedIn();
+  conversation.receive({
+    type: 'joined', protocol: 2, you: ALICE, room: 'dev', participants: [ALICE], history: [],
+    roles: { pa: 'owner' }, rules: { topic: '', private: true, read_only: false },
+  });
+  assert.equal(conversation.invite('bob@example.com'), null);
+  const invite = frames.at(-1);
+  assert.deepEqual({ ...invite, ref: undefined }, { type: 'invite', email: 'bob@example.com', ref: undefined });
+  conversation.receive({ type: 'moderated', action: 'invite', person: BOB, by: ALICE, ts: 5, ref: invite.ref });
+  assert.deepEqual(view.named('invitedByAddress'), [['invitedByAddress', 'Bob']]);
+  assert.equal(view.named('moderated').at(-1)[1], 'You invited Bob');
+  conversation.invite('nobody@example.com');
+  conversation.receive({ type: 'error', code: 'unknown_person', reason: 'nobody has signed in with this address yet',
+    ref: frames.at(-1).ref });
+  assert.deepEqual(view.named('invitationProblem'), [['invitationProblem', 'nobody has signed in with this address yet']]);
+  assert.equal(view.named('problem').length, 0);
+  conversation.makeLink();
+  assert.equal(frames.at(-1).type, 'invite_link');
+  conversation.receive({ type: 'invite_link', secret: 'abc', id: 'i1', by: ALICE, ts: 1, expires: 2, ref: frames.at(-1).ref });
+  assert.deepEqual(view.named('linkMade'), [['linkMade', { secret: 'abc', id: 'i1', expires: 2 }]]);
+  conversation.loadLinks();
+  conversation.receive({ type: 'invite_links', links: [{ id: 'i1', by: ALICE, ts: 1, expires: 2 }], ref: frames.at(-1).ref });
+  assert.deepEqual(view.named('links'), [['links', [{ id: 'i1', by: 'pa', ts: 1, expires: 2 }]]]);
+  conversation.revokeLink('i1');
+  assert.deepEqual({ ...frames.at(-1), ref: undefined }, { type: 'revoke_link', id: 'i1', ref: undefined });
+  conversation.receive({ type: 'link_revoked', id: 'i1', ref: frames.at(-1).ref });
+  assert.deepEqual(view.named('linkRevoked'), [['linkRevoked', 'i1']]);
 });

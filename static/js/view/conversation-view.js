@@ -15,7 +15,7 @@ const NEAR_BOTTOM_PX = 80;  // this close to the bottom follows new messages
  * `notifications`, `el` ({messages, jump, jumpLabel, typing, sidebar}),
  * `title` (the page's own title), `now()` (ms), and `page`, the page
  * around the conversation: showChat(first), addressRefused(reason),
- * joinProblem(reason), reconnect(), wantOlder(before).
+ * joinProblem(reason), shut(code), inviteUsed(), reconnect(), wantOlder(before).
  */
 export class ConversationView {
   constructor(parts) {
@@ -29,6 +29,7 @@ export class ConversationView {
     this._page = parts.page;
     this._reports = parts.reports || null;  // the moderators' panel (reports.js)
     this._settings = parts.settings || null;  // the owner's panel (settings.js)
+    this._invitations = parts.invitations || null;  // a private room's moderators' (invitations.js)
     this._me = null;
     this._pending = new Map();  // ref -> its item, on its way or not sent
     this._below = 0;            // messages that came below the view while scrolled up
@@ -65,6 +66,7 @@ export class ConversationView {
   dispose() {
     this.moderator(false);
     this.owner(false);
+    if (this._invitations) { this._invitations.show(false); }
     this._listening.abort();
     this._resized.disconnect();
     this._el.messages.replaceChildren();
@@ -88,6 +90,7 @@ export class ConversationView {
     this._showRules(rules, canSpeak);
     this.moderator(moderator);
     this.owner(owner);
+    this._inviter(moderator, rules);
     if (muted) {
       this._composer.problem('You are muted in this room ' + howLong(this._now() / 1000, muted.until) +
         (muted.reason ? ': ' + muted.reason : ''));
@@ -253,6 +256,33 @@ export class ConversationView {
     if (this._settings) { this._settings.show(is); }
   }
 
+  // A private room's moderators invite people: the invitations panel shows.
+  _inviter(moderator, rules) {
+    if (this._invitations) { this._invitations.show(Boolean(moderator && rules && rules.private)); }
+  }
+
+  /** The join was refused for good (`code`: banned, not_invited, invalid_invite). */
+  shut(code) { this._page.shut(code); }
+
+  /** The invitation link the page came with was used (or not needed). */
+  inviteUsed() { this._page.inviteUsed(); }
+
+  /** A link we made: {secret, id, expires}. */
+  linkMade(link) { if (this._invitations) { this._invitations.made(link); } }
+
+  /** The room's links (an `invite_links` frame's, `by` as keys). */
+  links(list) { if (this._invitations) { this._invitations.list(list); } }
+
+  linkRevoked(id) { if (this._invitations) { this._invitations.revoked(id); } }
+
+  /** Our invitation by address was carried out: `name` is invited. */
+  invitedByAddress(name) { if (this._invitations) { this._invitations.invited(name); } }
+
+  /** An invitation frame of ours was refused, for `reason`. */
+  invitationProblem(reason) {
+    if (this._invitations) { this._invitations.problem(reason); } else { this.problem(reason); }
+  }
+
   /** Our report of message `id` reached the moderators. */
   reported(id) { this._list.reported(id); }
 
@@ -285,6 +315,7 @@ export class ConversationView {
     this._people.roles(roles);
     this.moderator(moderator);
     this.owner(owner);
+    this._inviter(moderator, rules);
     if (action === 'rules' || action === 'grant' || action === 'revoke') { this._showRules(rules, canSpeak); }
     this._list.refreshMenus();
     this._atEnd(() => this._list.insert(this._list.textItem('notice moderation', text), this._list.liveEnd()));
