@@ -28,6 +28,7 @@ from .metrics import Metrics
 from .moderating import Moderation
 from .moderation_store import make_store
 from .proxies import TrustedProxies
+from .rooms_list import RoomsList
 from .security import host_allowed
 from .server import ChatHTTPServer, max_sockets_per_address
 from .settings import Settings
@@ -259,7 +260,13 @@ def make_app(settings: Settings, *, backend: Backend | None = None, io_loop=None
         wire=V1 if signin is None else V2,
     )
     router = ChatRouter(
-        hub, SOCKJS_PREFIX, sockjs_settings(settings), settings, io_loop=io_loop, signin=signin
+        hub,
+        SOCKJS_PREFIX,
+        sockjs_settings(settings),
+        settings,
+        RoomsList(hub, backend),
+        io_loop=io_loop,
+        signin=signin,
     )
     moderation = None
     if signin is not None:

@@ -29,8 +29,21 @@ from .frames import V1, V2
 from .hub import TOO_SLOW, Hub
 from .moderating import Moderation
 from .outbox import Outbox
-from .protocol import Change, Changes, Join, Leave, Moderate, ProtocolError, Reaction, Say, Search, Typing
+from .protocol import (
+    Change,
+    Changes,
+    Join,
+    Leave,
+    Moderate,
+    ProtocolError,
+    Reaction,
+    Rooms,
+    Say,
+    Search,
+    Typing,
+)
 from .proxies import address_key
+from .rooms_list import RoomsList
 from .settings import Settings
 from .signin import SESSION_COOKIE, SignIn
 from .transports import Backlog, guard_urls, waiting_bytes, write_frames
@@ -97,8 +110,9 @@ class ChatSession(Session):
 
 
 class ChatRouter(SockJSRouter):
-    """A SockJS router that carries the hub its connections talk to, and
-    the :class:`~chatzilla.connection_limits.ConnectionLimits` they share."""
+    """A SockJS router that carries the hub its connections talk to, what
+    answers their ``rooms`` frames, and the
+    :class:`~chatzilla.connection_limits.ConnectionLimits` they share."""
 
     def __init__(
         self,
@@ -106,6 +120,7 @@ class ChatRouter(SockJSRouter):
         prefix: str,
         user_settings: dict,
         settings: Settings,
+        rooms_list: RoomsList,
         io_loop=None,
         signin: SignIn | None = None,
     ) -> None:
@@ -116,6 +131,8 @@ class ChatRouter(SockJSRouter):
         self.moderation: Moderation | None = None
         #: The protocol its connections speak: 2 with sign-in, else 1.
         self.wire = V1 if signin is None else V2
+        #: Answers ``rooms`` frames.
+        self.rooms_list = rooms_list
         self.allowed_origins = settings.allowed_origins
         self.limits = ConnectionLimits(settings)
         super().__init__(ChatConnection, prefix, user_settings, io_loop=io_loop, session_kls=ChatSession)
@@ -333,6 +350,8 @@ class ChatConnection(SockJSConnection):
             await self._hub.changes(self, command.after)
         elif isinstance(command, Typing):
             self._hub.typing(self)
+        elif isinstance(command, Rooms):
+            await self._router.rooms_list.answer(self, command)
         elif isinstance(command, Leave):
             self._hub.leave(self)
         elif isinstance(command, Moderate):

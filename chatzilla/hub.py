@@ -81,6 +81,11 @@ class Gate(Protocol):
     def muted(self, room: str, key: str) -> bool:
         """Whether ``key`` is muted in ``room`` now (its typing is not relayed)."""
 
+    async def may_enter(self, room: str, key: str | None) -> bool:
+        """Whether ``key`` (None: anyone) may join ``room`` as its privacy
+        goes (a private room: its invited people and moderators). Raises
+        :class:`~chatzilla.backends.base.StorageError`."""
+
 
 class Client(Hashable, Protocol):
     """One connection as the hub sees it."""

@@ -143,11 +143,7 @@ class Moderation:
                     raise ProtocolError("banned", sanction.explain(now))
             rules = self._rules[room] = await self.store.rules(room)
             self._roles[room] = roles
-            if (
-                rules.private
-                and moderation.role_of(person_id, roles, admins) is None
-                and not (person_id and await self.store.invited(room, person_id))
-            ):
+            if not await self._lets_in(room, person_id, rules, roles, admins):
                 if not (person_id and invite):
                     raise ProtocolError(
                         "not_invited", "this room is private: ask its owner or a moderator to invite you"
@@ -188,6 +184,34 @@ class Moderation:
         await self.store.apply(action)
         log.info("invite: %s by link %s (room %s)", person["id"], link.link, room)
         self._hub.tell_room(room, action.frame(), skip_key=key)
+
+    async def _lets_in(
+        self, room: str, person_id: str, rules: Rules, roles: dict[str, str], admins: set[str]
+    ) -> bool:
+        """Whether ``room`` (with these ``rules`` and ``roles``) lets in
+        ``person_id`` ("": nobody in particular): a private room only its
+        invited people, moderators, owner and admins."""
+        if not rules.private:
+            return True
+        if not person_id:
+            return False
+        return moderation.role_of(person_id, roles, admins) is not None or await self.store.invited(
+            room, person_id
+        )
+
+    async def may_enter(self, room: str, key: str | None) -> bool:
+        """Whether ``key`` (None: anyone at all) may join ``room`` as far as
+        its privacy goes: what a list of rooms may show them. Bans are not
+        asked. Raises :class:`StorageError`."""
+        rules = await self.store.rules(room)
+        if not rules.private:
+            return True
+        person_id = public_of(key)["id"] if key is not None else ""
+        if not person_id:
+            return False
+        return await self._lets_in(
+            room, person_id, rules, await self.store.roles(room), await self._admin_id_set()
+        )
 
     async def _claim(self, room: str, key: str, roles: dict[str, str]) -> None:
         """The room's first person owns it, if it never had a message. The

@@ -31,6 +31,8 @@ MAX_RESULTS = 50
 DEFAULT_RESULTS = 20
 MAX_QUERY = 200
 MAX_QUERY_WORDS = 10
+#: Most rooms one ``rooms`` frame asks about.
+MAX_ROOMS_ASKED = 20
 #: Different reactions one message may have; the longest reaction, in characters.
 MAX_REACTIONS = 20
 MAX_EMOJI = 16
@@ -162,6 +164,15 @@ class Changes:
 
 
 @dataclasses.dataclass(frozen=True)
+class Rooms:
+    """A ``rooms`` request: for each ``(room, id)`` of ``seen``, how many
+    messages the room has after that id; and the active public rooms."""
+
+    seen: tuple[tuple[str, int], ...] = ()
+    ref: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Typing:
     """A ``typing`` frame: the sender is typing a message (no reply)."""
 
@@ -208,7 +219,7 @@ MODERATE = (
     "resolve", "invite_link", "invite_links", "revoke_link",
 )  # fmt: skip
 
-Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Reaction | Search | Moderate
+Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Reaction | Search | Moderate | Rooms
 
 
 def normalize_email(raw: str) -> str:
@@ -248,10 +259,10 @@ def normalize_email(raw: str) -> str:
         raise ProtocolError("invalid_email", error.reason) from None
 
 
-def check_room(raw: str) -> str:
+def check_room(raw: str, ref: str | None = None) -> str:
     """Return the room name, or raise ``invalid_room``: 1 to 64 of a-z 0-9 - _."""
     if not _ROOM.fullmatch(raw):
-        raise ProtocolError("invalid_room", "a room name is 1 to 64 characters of a-z, 0-9, - and _")
+        raise ProtocolError("invalid_room", "a room name is 1 to 64 characters of a-z, 0-9, - and _", ref)
     return raw
 
 
@@ -364,6 +375,19 @@ def _integer(frame: dict[str, Any], name: str, minimum: int, ref: str | None) ->
     return value
 
 
+def _seen(frame: dict[str, Any], ref: str | None) -> tuple[tuple[str, int], ...]:
+    """A ``rooms`` frame's ``seen``: an object of at most
+    :data:`MAX_ROOMS_ASKED` room names, each with a message id (0 or more)."""
+    seen = frame.get("seen")
+    if seen is None:
+        return ()
+    if not isinstance(seen, dict) or len(seen) > MAX_ROOMS_ASKED:
+        raise ProtocolError(
+            "bad_frame", f"'seen' must be an object of at most {MAX_ROOMS_ASKED} rooms, each with an id", ref
+        )
+    return tuple((check_room(room, ref), _integer(seen, room, 0, ref) or 0) for room in seen)
+
+
 def _is_unicode(text: str) -> bool:
     # JSON lets "\ud800" through as a lone surrogate, which cannot be stored
     # or sent as UTF-8: refuse it at the door.
@@ -439,6 +463,8 @@ def parse_frame(text: str, version: int = 1) -> Command:
         return Changes(after=0 if after is None else after, ref=ref)
     if kind == "typing":
         return Typing(ref=ref)
+    if kind == "rooms":
+        return Rooms(seen=_seen(frame, ref), ref=ref)
     if kind == "leave":
         return Leave(ref=ref)
     if kind in ("report", "reports", "resolve") and version == 2:

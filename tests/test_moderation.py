@@ -492,3 +492,28 @@ async def test_reports_count_against_the_flood_limit_as_messages_do(person, conn
     # Six at once: at most two, plus one a second they took, get through.
     assert limited and all("messages from" in f["reason"] for f in limited), answers
     assert all(f["type"] == "reported" for f in answers if f not in limited), answers
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_list_of_rooms_never_shows_a_private_room_to_those_it_keeps_out(person):
+    alice, _a, _ = await person("alice@example.com", "Alice")  # owns dev
+    await alice.send({"type": "message", "content": "team news", "ref": "m"})
+    await answer(alice, "m")
+    await alice.send({"type": "rules", "private": True, "ref": "p"})
+    assert (await answer(alice, "p"))["rules"]["private"] is True
+    bob, b, _ = await person("bob@example.com", "Bob", room="lobby")
+    await bob.send({"type": "message", "content": "lobby news", "ref": "m"})
+    await answer(bob, "m")
+    await bob.send({"type": "rooms", "seen": {"dev": 0, "lobby": 0}, "ref": "r1"})
+    listed = await answer(bob, "r1")
+    # Neither its unread count nor among the active rooms: as of a room never named.
+    assert listed["rooms"] == [{"room": "lobby", "unread": 1, "last": 1}]
+    assert [r["room"] for r in listed["active"]] == ["lobby"]
+    await alice.send({"type": "rooms", "seen": {"dev": 0}, "ref": "r2"})
+    mine = await answer(alice, "r2")
+    assert mine["rooms"] == [{"room": "dev", "unread": 1, "last": 1}]
+    assert [r["room"] for r in mine["active"]] == ["lobby"]  # active rooms are the public ones
+    await alice.send({"type": "invite", "person": b["id"], "ref": "i"})
+    await answer(alice, "i")
+    await bob.send({"type": "rooms", "seen": {"dev": 0}, "ref": "r3"})
+    assert (await answer(bob, "r3"))["rooms"] == [{"room": "dev", "unread": 1, "last": 1}]

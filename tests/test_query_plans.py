@@ -31,6 +31,8 @@ ARGUMENTS: dict[str, tuple] = {
     "remove": ("lobby", 1, 5001),
     "set_first_id": (5001, "lobby"),
     "rooms": (),
+    "active": (10,),
+    "set_last_ts": (1.5, "lobby"),
     "get": ("lobby", 3000),
     "get_many": ("lobby", "[3000, 12, 5999]"),
     "change": ("edited", 7, 1.5, 0, None, "lobby", 3000),

@@ -188,5 +188,12 @@ class Backend(Protocol):
         one was removed on purpose, by retention) and its newest id; (1, 0)
         for a room that never had a message. Raises :class:`StorageError`."""
 
+    async def active(self, limit: int) -> list[tuple[str, float]]:
+        """Up to ``limit`` rooms with the newest messages, newest first, each
+        as ``(room, ts of its newest message)``; rooms that never had one
+        are left out. Costs the same however many rooms and messages there
+        are (an index of the rooms by their last message, or its like).
+        Raises :class:`StorageError`."""
+
     async def close(self) -> None:
         """Release what the backend holds; safe to call twice."""

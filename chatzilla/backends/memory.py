@@ -234,6 +234,17 @@ class MemoryBackend(LocalPresence):
         self._prune(room, log, self._clock())
         return log.first, self._last_id[room]
 
+    async def active(self, limit: int) -> list[tuple[str, float]]:
+        # The logs are in the order they were last written to.
+        found = []
+        for room in reversed(self._logs):
+            messages = self._logs[room].messages
+            if messages:
+                found.append((room, messages[-1].ts))
+                if len(found) >= limit:
+                    break
+        return found
+
     async def close(self) -> None:
         self._stop_presence()
         self._deliver = None

@@ -594,6 +594,19 @@ class PostgresStore(NetworkedBackend):
             raise StorageError("history could not be read") from None
         return (row["first_id"], row["last_id"]) if row is not None else (1, 0)
 
+    async def active(self, limit: int) -> list[tuple[str, float]]:
+        if self._pool is None:
+            raise StorageError("the database is closed")
+        try:
+            rows = await self._pool.fetch(
+                "SELECT room, last_ts FROM rooms WHERE last_ts IS NOT NULL ORDER BY last_ts DESC LIMIT $1",
+                limit,
+            )
+        except ERRORS as exc:
+            self._failed("history", exc)
+            raise StorageError("the rooms could not be read") from None
+        return [(row["room"], row["last_ts"]) for row in rows]
+
     # -- retention -------------------------------------------------------------
 
     async def _prune_loop(self) -> None:

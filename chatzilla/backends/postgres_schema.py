@@ -508,5 +508,24 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (room, id)
     );
     """,
+    # 12: each room's last activity, the time its newest message was stored,
+    # indexed: the active rooms of a `rooms` frame are the first few rows of
+    # the index. Set by a trigger as chatzilla_append takes the room's next
+    # id (no second write of the row).
+    """
+    ALTER TABLE rooms ADD COLUMN last_ts double precision;
+    UPDATE rooms AS r SET last_ts = m.ts FROM messages AS m WHERE m.room = r.room AND m.id = r.last_id;
+    CREATE INDEX rooms_by_activity ON rooms (last_ts);
+    CREATE FUNCTION chatzilla_active() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.last_id > OLD.last_id THEN
+            NEW.last_ts := chatzilla_now();
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER rooms_active BEFORE UPDATE OF last_id ON rooms
+        FOR EACH ROW EXECUTE FUNCTION chatzilla_active();
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

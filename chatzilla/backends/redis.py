@@ -121,9 +121,10 @@ DELIVERY_WAIT = 5.0
 HEARTBEAT = 1.0
 NODE_TTL = 3.0
 
-# KEYS: seq, stream, refkey. ARGV: sender, content, ts, ref, origin, window,
+# KEYS: seq, stream, refkey, active (sorted set: each room by the time of
+# its newest message). ARGV: sender, content, ts, ref, origin, window,
 # reply_to ('0': none), quote (chat.quote_text: what the reply shows of its
-# original then, for the readers of every process to deliver it with).
+# original then, for the readers of every process to deliver it with), room.
 # The stream is never trimmed here: retention (_PRUNE) removes old entries on purpose.
 # Returns {duplicate (0/1), "id ts"}.
 _APPEND = """
@@ -140,6 +141,7 @@ if ARGV[7] ~= '0' then
   table.insert(f, ARGV[8])
 end
 redis.call('XADD', KEYS[2], '0-' .. id, unpack(f))
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[9])
 local stamp = id .. ' ' .. ARGV[3]
 if ARGV[4] ~= '' then redis.call('SET', KEYS[3], stamp, 'EX', ARGV[6]) end
 return {0, stamp}
@@ -721,6 +723,17 @@ class RedisBackend(RedisPresence):
             raise StorageError("history could not be read") from None
         return int(first or 1), int(last or 0)
 
+    async def active(self, limit: int) -> list[tuple[str, float]]:
+        try:
+            rows = cast(
+                list[tuple[str, float]],
+                await self._redis.zrevrange(self._key("active"), 0, limit - 1, withscores=True),
+            )
+        except (RedisError, OSError) as exc:
+            self._failed("history", exc)
+            raise StorageError("the rooms could not be read") from None
+        return [(room, float(ts)) for room, ts in rows]
+
     # -- messages --------------------------------------------------------------
 
     async def append(
@@ -744,7 +757,7 @@ class RedisBackend(RedisPresence):
         )
         try:
             duplicate, stamp = await self._append_script(
-                keys=[self._key("seq", room), self._key("stream", room), refkey],
+                keys=[self._key("seq", room), self._key("stream", room), refkey, self._key("active")],
                 args=[
                     sender,
                     content,
@@ -754,6 +767,7 @@ class RedisBackend(RedisPresence):
                     int(DEDUP_WINDOW),
                     reply_to,
                     quote_text(quote),
+                    room,
                 ],
             )
         except (RedisError, OSError) as exc:

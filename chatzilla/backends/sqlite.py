@@ -203,6 +203,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (room, id)
     ) WITHOUT ROWID;
     """,
+    # 14: each room's last activity, the time of its newest message, indexed:
+    # the active rooms of a `rooms` frame are the first few rows of the index.
+    """
+    ALTER TABLE rooms ADD COLUMN last_ts REAL;
+    UPDATE rooms SET last_ts = (
+        SELECT m.ts FROM messages AS m WHERE m.room = rooms.room AND m.id = rooms.last_id
+    );
+    CREATE INDEX rooms_by_activity ON rooms (last_ts);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -274,6 +283,9 @@ QUERIES: dict[str, str] = {
     "set_first_id": "UPDATE rooms SET first_id = ? WHERE room = ?",
     # One row per room (never a room's messages).
     "rooms": "SELECT room, first_id, last_id FROM rooms",
+    # The rooms with the newest messages: the first rows of their index.
+    "active": "SELECT room, last_ts FROM rooms WHERE last_ts IS NOT NULL ORDER BY last_ts DESC LIMIT ?",
+    "set_last_ts": "UPDATE rooms SET last_ts = ? WHERE room = ?",
     "set_last_id": "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
     "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
 }
@@ -446,6 +458,7 @@ class SQLiteBackend(LocalPresence):
         assert con is not None
         results: list[tuple[Message, bool]] = []
         last_ids: dict[str, int] = {}
+        last_ts: dict[str, float] = {}
         numbers: dict[str, int] = {}
         with transaction(con):
             for room, sender, content, ref, reply_to in batch:
@@ -458,12 +471,14 @@ class SQLiteBackend(LocalPresence):
                 message_id = last_ids.get(room) or self._last_id(con, room)
                 message_id += 1
                 last_ids[room] = message_id
+                last_ts[room] = now
                 con.execute(QUERIES["insert"], (room, message_id, sender, content, now, ref, reply_to))
                 no = numbers.get(room) or self._room_no(con, room, numbers)
                 con.execute(QUERIES["index"], (no * ROOM_DOCS + message_id, content))
                 results.append((Message(message_id, sender, content, now, ref, reply_to=reply_to), False))
             for room, last_id in last_ids.items():
                 con.execute(QUERIES["set_last_id"], (room, last_id))
+                con.execute(QUERIES["set_last_ts"], (last_ts[room], room))
         # Only a committed id is remembered, so a failed batch reuses nothing.
         self._last_ids.update(last_ids)
         self._room_nos.update(numbers)
@@ -755,6 +770,18 @@ class SQLiteBackend(LocalPresence):
         if done and message is not None:
             deliver_stored(self._deliver, room, message, CHANGE)
         return message, done
+
+    async def active(self, limit: int) -> list[tuple[str, float]]:
+        try:
+            rows = await asyncio.get_running_loop().run_in_executor(self._reader, self._active, limit)
+        except sqlite3.Error as exc:
+            log.error("could not read the active rooms: %s", exc)
+            raise StorageError("the rooms could not be read") from None
+        return [(room, ts) for room, ts in rows]
+
+    def _active(self, limit: int) -> list[tuple[str, float]]:
+        assert self._rcon is not None
+        return self._rcon.execute(QUERIES["active"], (limit,)).fetchall()
 
     async def bounds(self, room: str) -> tuple[int, int]:
         loop = asyncio.get_running_loop()
