@@ -8,6 +8,7 @@
 import { Connection } from './connection.js';
 import { Conversation } from './conversation.js';
 import { Directory } from './directory.js';
+import { RoomMemory } from './rooms.js';
 import { LOBBY, roomPath } from './rules.js';
 import { Avatars } from './view/avatars.js';
 import { Composer } from './view/composer.js';
@@ -20,6 +21,7 @@ import { setupNotifications } from './view/notify.js';
 import { People } from './view/people.js';
 import { InvitationsPanel } from './view/invitations.js';
 import { ReportsPanel } from './view/reports.js';
+import { RoomsPanel } from './view/rooms.js';
 import { SettingsPanel } from './view/settings.js';
 import { formats as makeFormats, untilMidnight } from './when.js';
 
@@ -47,6 +49,8 @@ const STATES = {
   reconnecting: 'Reconnecting…',
 };
 const STORED_EMAIL = 'chatzilla.email';
+// The list of rooms is asked for when joined, then this often (ms).
+const ROOMS_EVERY_MS = 30000;
 const params = new URLSearchParams(window.location.search);
 // An invitation link's secret (?invite=), kept while its follower signs
 // in (the mailed sign-in link brings them back to the room without it).
@@ -93,7 +97,15 @@ const timers = {
 const formats = makeFormats(undefined);  // the browser's locale
 const directory = new Directory();
 const avatars = new Avatars(directory, SIGNED);
-const notifications = setupNotifications(el.notify, el.notifyLabel, memory, ROOM);
+// The rooms this browser visited, and how each asks for attention.
+const rooms = new RoomMemory(memory);
+const roomsPanel = new RoomsPanel({
+  visited: byId('rooms-visited'),
+  active: byId('rooms-active'),
+  activeTitle: byId('rooms-active-title'),
+  mode: byId('notify-mode'),
+}, rooms, ROOM, formats);
+const notifications = setupNotifications(el.notify, el.notifyLabel, memory, ROOM, () => roomsPanel.mode());
 const people = new People({
   panel: byId('people-panel'),
   people: byId('people'),
@@ -211,7 +223,14 @@ const connection = new Connection({
   listener: {
     state: showState,
     opened: () => { if (current) { current.conversation.opened(); } },
-    frame: (frame) => { if (current) { current.conversation.receive(frame); } },
+    frame: (frame) => {
+      if (frame.ref === ROOMS_REF) {
+        // The list of rooms (or why not: it is asked again soon).
+        if (frame.type === 'rooms') { roomsPanel.answered(frame); }
+        return;
+      }
+      if (current) { current.conversation.receive(frame); }
+    },
     closed: () => {
       if (current === null) { return; }
       current.conversation.closed();
@@ -264,6 +283,8 @@ const page = {
     el.notify.hidden = !notifications.supported;
     notifications.show();
     if (!SIGNED) { memory.set(STORED_EMAIL, current.conversation.me); }
+    rooms.visit(ROOM);
+    askRooms();
     if (first && !el.sidebar.contains(document.activeElement)) { composer.focus(); }
   },
   addressRefused(reason) {
@@ -336,6 +357,29 @@ function begin(email) {
   current = { conversation, view };
   if (connection.state === 'connected') { conversation.opened(); }
 }
+
+// -- the list of rooms ------------------------------------------------------------
+
+const ROOMS_REF = PAGE_REF + 'rooms';
+
+// What was seen here, while the tab is shown (or up to hiding it), is not
+// unread any more.
+function rememberSeen(hiding = false) {
+  if (current !== null && current.conversation.joined && (hiding || !document.hidden)) {
+    rooms.saw(ROOM, current.conversation.lastId);
+  }
+}
+
+// Asks the server how the rooms are doing (joined only: it says who asks).
+function askRooms() {
+  rememberSeen();
+  roomsPanel.render();
+  if (current === null || !current.conversation.joined || connection.state !== 'connected') { return; }
+  connection.send({ type: 'rooms', seen: rooms.seen(), ref: ROOMS_REF });
+}
+
+window.setInterval(askRooms, ROOMS_EVERY_MS);
+window.addEventListener('pagehide', () => rememberSeen());
 
 // Ends the conversation under way; returns false when the connection
 // cannot be trusted to be in no room any more.
@@ -435,7 +479,10 @@ el.retry.addEventListener('click', () => connection.retryNow());
 window.addEventListener('online', () => connection.retryNow());
 document.addEventListener('visibilitychange', () => {
   if (current) { current.view.visibility(document.hidden); }
-  if (!document.hidden) { connection.retryNow(); }
+  if (document.hidden) { rememberSeen(true); } else {
+    connection.retryNow();
+    askRooms();
+  }
 });
 
 // "Today" becomes "Yesterday" at midnight, with the page left open.

@@ -5,6 +5,7 @@
 // listener it added.
 
 import { howLong } from '../notices.js';
+import { wantsAttention } from '../rooms.js';
 import { isolated } from './list.js';
 
 const NEAR_TOP_PX = 40;     // scrolled this close to the top loads older ones
@@ -426,7 +427,7 @@ export class ConversationView {
   // -- attention while the tab is hidden --------------------------------------------
 
   // A message shown live (or caught up on after a rejoin): counts while
-  // the tab is hidden, and may notify.
+  // the tab is hidden, and may notify, as the room's mode says.
   _arrived(message, item) {
     if (item === null || message.mine || !document.hidden) { return; }
     if (this._markNextUnread) {
@@ -434,6 +435,7 @@ export class ConversationView {
       this._removeUnreadLine();
       this._list.insert(this._list.unreadLine(), item);
     }
+    if (!wantsAttention(this._notifications.mode(), item.classList.contains('mentions-me'))) { return; }
     this._unread += 1;
     this._showUnread();
     this._notifications.notify(message);

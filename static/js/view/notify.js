@@ -7,10 +7,11 @@ const MAX_CHARS = 140;
 
 /**
  * `button` and its `label` show the state; `memory` is {get, set} over
- * localStorage; `room` names the room in each notification. Returns
- * {supported, show(), notify(message)}.
+ * localStorage; `room` names the room in each notification; `mode()` says
+ * how the room asks for attention (rooms.js: 'all', 'mentions', 'none').
+ * Returns {supported, show(), notify(message), mode()}.
  */
-export function setupNotifications(button, label, memory, room) {
+export function setupNotifications(button, label, memory, room, mode = () => 'all') {
   const supported = typeof window.Notification === 'function';
   let wanted = memory.get(STORED) === 'on';
 
@@ -74,5 +75,5 @@ export function setupNotifications(button, label, memory, room) {
   }
 
   show();
-  return { supported, show, notify };
+  return { supported, show, notify, mode };
 }
