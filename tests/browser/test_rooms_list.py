@@ -79,6 +79,7 @@ def test_visited_rooms_count_what_came_since_and_active_rooms_are_offered(people
     wait_until(alice.page, lambda: alice.page.locator("#rooms-visited .unread").count() == 0)
 
 
+@pytest.mark.own_server  # for its screenshot: no other test's rooms
 def test_each_room_asks_for_attention_as_chosen_for_it(people, artifacts):
     alice = with_fake_notifications(people, "alice@example.com")
     bob = people("bob@example.com")

@@ -1,6 +1,9 @@
 // The search panel: a box, the results (newest first) and "Older results".
-// A result is a button: it shows the message in the conversation. User text
-// goes in as text nodes only.
+// A result is a button: it shows the message in the conversation. Each
+// shows the part of the message around what was searched for, the words
+// found marked (<mark>). User text goes in as text nodes only.
+
+import { excerpt, queryWords } from '../excerpt.js';
 
 /**
  * `el`: {form, input, status, results, more}; `formats` (when.js);
@@ -77,7 +80,15 @@ export class SearchPanel {
     const text = document.createElement('span');
     text.className = 'text';
     text.dir = 'auto';
-    text.textContent = message.content;
+    for (const part of excerpt(message.content, queryWords(this._q))) {
+      if (part.mark) {
+        const mark = document.createElement('mark');
+        mark.textContent = part.text;
+        text.appendChild(mark);
+      } else {
+        text.appendChild(document.createTextNode(part.text));
+      }
+    }
     button.append(sender, ' ', time, text);
     button.addEventListener('click', () => this._actions.reveal(message.id));
     item.appendChild(button);
