@@ -25,7 +25,9 @@ def rooms_asked_again(person) -> None:
 # Its own server: the active rooms are the newest of the whole server's
 # (another test's rooms would push these out), read every 10 s at most.
 @pytest.mark.own_server
-def test_visited_rooms_count_what_came_since_and_active_rooms_are_offered(people, server, artifacts):
+def test_visited_rooms_count_what_came_since_and_active_rooms_are_offered(
+    people, server, artifacts, axe_violations
+):
     alice = people("alice@example.com", viewport=DESKTOP)  # the lobby
     visited = alice.page.locator("#rooms-visited li")
     expect(visited).to_have_count(1)
@@ -67,6 +69,7 @@ def test_visited_rooms_count_what_came_since_and_active_rooms_are_offered(people
     expect(active.locator("time")).to_contain_text("last message")
     alice.page.locator("#rooms-title").scroll_into_view_if_needed()
     alice.page.screenshot(path=str(artifacts / "rooms.png"))
+    assert axe_violations(alice.page) == []
 
     # The keyboard takes her there; what she saw is not unread any more.
     design.focus()
@@ -80,7 +83,7 @@ def test_visited_rooms_count_what_came_since_and_active_rooms_are_offered(people
 
 
 @pytest.mark.own_server  # for its screenshot: no other test's rooms
-def test_each_room_asks_for_attention_as_chosen_for_it(people, artifacts):
+def test_each_room_asks_for_attention_as_chosen_for_it(people, artifacts, axe_violations):
     alice = with_fake_notifications(people, "alice@example.com")
     bob = people("bob@example.com")
     alice.page.locator("#notify").click()
@@ -104,6 +107,7 @@ def test_each_room_asks_for_attention_as_chosen_for_it(people, artifacts):
     alice.show()
     alice.page.locator("#rooms-title").scroll_into_view_if_needed()
     alice.page.screenshot(path=str(artifacts / "notifications.png"))
+    assert axe_violations(alice.page) == []
 
     # Remembered in this browser for this room; "Nothing": not even a mention.
     alice.page.reload()
