@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import PHONE
-from .helpers import restart_with
+from .helpers import after_layout, restart_with
 from .pictures import portrait
 from .relay import Relay
 
@@ -25,15 +25,15 @@ restarts = pytest.mark.own_server
 
 @pytest.fixture
 def chat_with_everything(people, server, start_server, monkeypatch):
-    """``chat_with_everything(**kw)``: Alice's page with most of what a page
+    """``chat_with_everything()``: Alice's page with most of what a page
     can show: messages of two people in groups, links, notices, a failed
     message (the server came back with a lower limit), the typing line and
     the jump button. Returns alice, bob and alice's relay."""
 
-    def build(**kw):
+    def build():
         people.allow_network_errors = True  # the relay cuts alice off
         pictures = {"bob@example.com": portrait()}
-        alice = people(transport="websocket", avatars=pictures, **kw)
+        alice = people(transport="websocket", avatars=pictures)
         relay = Relay(alice.page)
         alice.page.reload()
         alice.join("alice@example.com")
@@ -82,23 +82,47 @@ def test_axe_finds_nothing_serious_before_joining(people, axe_violations):
 
 
 @restarts
-@pytest.mark.parametrize("options", [{}, {"color_scheme": "dark"}], ids=["light", "dark"])
-def test_axe_finds_nothing_serious_in_a_conversation(chat_with_everything, axe_violations, options):
-    alice, _, relay = chat_with_everything(**options)
-    assert axe_violations(alice.page) == []
-    offline_with_pending(alice, relay)
-    assert axe_violations(alice.page) == []
+def test_a_conversation_with_everything_in_it(chat_with_everything, axe_violations, subtests):
+    """One build of ``chat_with_everything`` (it restarts the server), seen
+    light, dark and on a phone, online and then offline with a message
+    pending: axe finds nothing serious in any; every control has a name and
+    is reachable by keyboard. Each check is a subtest: one failing does not
+    hide the others."""
+    alice, bob, relay = chat_with_everything()
+    page = alice.page
+    desktop = page.viewport_size
 
+    def seen(color_scheme: str = "light", viewport: dict | None = None) -> None:
+        page.emulate_media(color_scheme=color_scheme)
+        page.set_viewport_size(viewport or desktop)
+        after_layout(page)
 
-@restarts
-def test_axe_finds_nothing_serious_on_a_phone(chat_with_everything, axe_violations):
-    alice, _, relay = chat_with_everything(viewport=PHONE)
-    assert axe_violations(alice.page) == []
+    def bob_types_on() -> None:
+        # The typing line goes 5 s after the last `typing`: keep it shown.
+        bob.composer.press_sequentially(".")
+        expect(alice.typing).to_have_text("bob@example.com is typing…")
+
+    with subtests.test("every control has a name"):
+        every_control_has_a_name(page)
+    for color_scheme, viewport in (("light", None), ("dark", None), ("light", PHONE)):
+        with subtests.test("axe, online", color_scheme=color_scheme, phone=viewport is not None):
+            seen(color_scheme, viewport)
+            bob_types_on()
+            assert axe_violations(page) == []
+    seen()
+    with subtests.test("every control is reachable by keyboard"):
+        every_control_is_reachable_by_keyboard(alice)
+
     offline_with_pending(alice, relay)
-    assert axe_violations(alice.page) == []
-    alice.page.locator("#people-toggle").click()
-    expect(alice.page.locator("#sidebar")).to_be_visible()
-    assert axe_violations(alice.page) == []
+    for color_scheme, viewport in (("light", None), ("dark", None), ("light", PHONE)):
+        with subtests.test("axe, offline", color_scheme=color_scheme, phone=viewport is not None):
+            seen(color_scheme, viewport)
+            assert axe_violations(page) == []
+    with subtests.test("axe, phone with the panel open"):
+        seen("light", PHONE)
+        page.locator("#people-toggle").click()
+        expect(page.locator("#sidebar")).to_be_visible()
+        assert axe_violations(page) == []
 
 
 def test_the_message_list_is_a_polite_live_region(people):
@@ -109,10 +133,7 @@ def test_the_message_list_is_a_polite_live_region(people):
     expect(alice.status).to_have_attribute("role", "status")
 
 
-@restarts
-def test_every_control_has_a_name(chat_with_everything):
-    alice, _, _ = chat_with_everything()
-    page = alice.page
+def every_control_has_a_name(page) -> None:
     for role, name in (
         ("button", "Notify me"),
         ("button", "Leave"),
@@ -148,9 +169,7 @@ def tab_through(page, stops: int = 40) -> list[str]:
     return seen
 
 
-@restarts
-def test_every_control_is_reachable_by_keyboard(chat_with_everything):
-    alice, _, _ = chat_with_everything()
+def every_control_is_reachable_by_keyboard(alice) -> None:
     # Each message has its reaction button (and one's own its menu) on the way.
     seen = tab_through(alice.page, 100)
     # In the order they are on screen: the header, the conversation (with
