@@ -27,6 +27,7 @@ from .limits import RateLimiter
 from .metrics import Metrics
 from .privacy import who
 from .protocol import ProtocolError
+from .shared_reads import SharedReads
 
 log = logging.getLogger("chatzilla.hub")
 
@@ -194,9 +195,8 @@ class Hub:
         self._members: dict[Client, _Member] = {}
         self._rosters: dict[str, Roster[Client]] = {}
         self._closing = False  # set by close_all: the server is shutting down
-        # Room -> while a join's read of its newest messages is under way,
-        # what the joins that came meanwhile wait for (see _newest).
-        self._newest_reads: dict[str, asyncio.Future[tuple[list[Message], bool]] | None] = {}
+        # The joins of a room share reads of its newest messages.
+        self._newest = SharedReads(self._read_newest)
         # Presence changes announced so far (numbers the batched ones), and
         # room -> the changes of this turn waiting to go out (protocol 2).
         self._changes_seen = 0
@@ -422,7 +422,7 @@ class Hub:
         they cannot be read."""
         try:
             if since is None:
-                return await self._newest(member.room)
+                return await self._newest.get(member.room)
             history = await self._quoted(
                 member.room, await self._backend.page(member.room, since, None, MAX_CATCH_UP + 1)
             )
@@ -456,49 +456,16 @@ class Hub:
             self._forget_member(client, member, entered=True)
             raise
 
-    async def _newest(self, room: str) -> tuple[list[Message], bool]:
-        """The room's last ``history_limit + 1`` messages and whether
-        retention removed any, for a join. At most one such read of a room
-        is under way at a time: the joins that come meanwhile share the next
-        one, which starts as it ends, so a crowd joining at once makes a few
-        reads, not 10,000. Each of them registered its member before that
-        read starts (whatever is stored after it is held for them, and
-        nothing falls between); a lone join reads at once, in its own task."""
-        if room in self._newest_reads:
-            waiting = self._newest_reads[room]
-            if waiting is None:
-                waiting = self._newest_reads[room] = asyncio.get_running_loop().create_future()
-            return await asyncio.shield(waiting)
-        self._newest_reads[room] = None
-        try:
-            return await self._read_newest(room)
-        finally:
-            self._next_newest(room)
-
     async def _read_newest(self, room: str) -> tuple[list[Message], bool]:
+        """The room's last ``history_limit + 1`` messages and whether
+        retention removed any, for a join; shared by the joins of a crowd
+        (``self._newest``, :mod:`chatzilla.shared_reads`): a few reads, not
+        10,000. Each of them registered its member before the read it gets
+        started (whatever is stored after it is held for them, and nothing
+        falls between)."""
         count = self._history_limit
         history = await self._quoted(room, await self._backend.page(room, None, None, count + 1))
         return history, len(history) <= count and await self._removed(room, history, None, None)
-
-    def _next_newest(self, room: str) -> None:
-        """A read of ``room`` ended: the one for the joins that came meanwhile starts, if any."""
-        waiting = self._newest_reads.pop(room)
-        if waiting is None:
-            return
-        self._newest_reads[room] = None
-
-        def done(task: asyncio.Task[tuple[list[Message], bool]]) -> None:
-            self._next_newest(room)
-            if waiting.cancelled():
-                return
-            if task.cancelled():
-                waiting.cancel()
-            elif (error := task.exception()) is not None:
-                waiting.set_exception(error)
-            else:
-                waiting.set_result(task.result())
-
-        asyncio.ensure_future(self._read_newest(room)).add_done_callback(done)
 
     def _send_joined(
         self,

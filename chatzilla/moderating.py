@@ -28,6 +28,7 @@ from .identity import Person, public_of
 from .moderation import BAN, MUTE, OWNER, Action, NotAllowed, Rules, Sanction
 from .moderation_store import ModerationStore
 from .protocol import DEFAULT_ROOM, Change, Moderate, ProtocolError, normalize_email
+from .shared_reads import SharedReads
 
 log = logging.getLogger("chatzilla.moderation")
 
@@ -116,6 +117,13 @@ class Moderation:
         self._roles: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._listening = False
+        # What each join reads, shared by a crowd joining at once
+        # (chatzilla.shared_reads): a room's roles and rules, a person's sanctions.
+        self._room_roles: SharedReads[str, dict[str, str]] = SharedReads(lambda room: self.store.roles(room))
+        self._room_rules: SharedReads[str, Rules] = SharedReads(lambda room: self.store.rules(room))
+        self._sanctions: SharedReads[tuple[str, str], list[Sanction]] = SharedReads(
+            lambda key: self.store.sanctions(*key)
+        )
         hub.gate = self
 
     # -- the hub's gate ------------------------------------------------------
@@ -135,13 +143,13 @@ class Moderation:
         person_id = person["id"]
         try:
             admins = await self._admin_id_set()
-            roles = await self.store.roles(room)
-            sanctions = await self.store.sanctions(room, person_id) if person_id else []
+            roles = dict(await self._room_roles.get(room))  # a copy: claiming adds to it
+            sanctions = await self._sanctions.get((room, person_id)) if person_id else []
             now = self._clock()
             for sanction in sanctions:
                 if sanction.kind == BAN and sanction.active(now):
                     raise ProtocolError("banned", sanction.explain(now))
-            rules = self._rules[room] = await self.store.rules(room)
+            rules = self._rules[room] = await self._room_rules.get(room)
             self._roles[room] = roles
             if not await self._lets_in(room, person_id, rules, roles, admins):
                 if not (person_id and invite):

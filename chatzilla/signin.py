@@ -29,6 +29,7 @@ from .limits import RateLimiter
 from .mailer import Mailer
 from .protocol import ProtocolError, normalize_email
 from .proxies import address_key
+from .shared_reads import SharedReads
 
 #: A sign-in link works for this many seconds (and once).
 LINK_TTL = 15 * 60
@@ -116,6 +117,14 @@ class SignIn:
         self.session_seconds = session_days * 86400
         self._clock = clock
         self._limits = limits or AskLimits()
+        # A person's tabs (or a bot's connections) joining at once share
+        # the look-up of their session or token (chatzilla.shared_reads).
+        self._sessions: SharedReads[str, Person | None] = SharedReads(
+            lambda key: self.accounts.session_person(key, self._clock())
+        )
+        self._tokens: SharedReads[str, Person | None] = SharedReads(
+            lambda key: self.accounts.token_person(key)
+        )
 
     async def ask(self, raw_email: str, client: str, room: str, base_url: str) -> str:
         """Mail a sign-in link for ``raw_email`` that leads to ``room``; the
@@ -172,7 +181,7 @@ class SignIn:
         """Who the session ``secret`` (a cookie's value) is, or None."""
         if not secret:
             return None
-        return await self.accounts.session_person(digest(secret), self._clock())
+        return await self._sessions.get(digest(secret))
 
     async def sign_out(self, secret: str | None) -> None:
         """End the session ``secret`` (this browser only)."""
@@ -193,7 +202,7 @@ class SignIn:
         """Whose bot ``token`` is, or None."""
         if not token.startswith(TOKEN_PREFIX):
             return None
-        return await self.accounts.token_person(digest(token))
+        return await self._tokens.get(digest(token))
 
 
 def _link_invalid() -> SignInError:
