@@ -16,6 +16,8 @@ of one room or everything; ``import`` of such a file) and deletion requests
 nobody, their reactions come off every message, their sessions, bot tokens,
 sign-in links, roles and sanctions go, and the audit log no longer names
 them) on the SQL storages: the SQLite file and Postgres. An export of one imports into the other.
+On Redis alone, ``rooms``, ``people`` and ``export`` (:mod:`chatzilla.admin_redis`):
+its export imports into either SQL storage.
 
 Memory storage lives in the server process: nothing here reaches it.
 """
@@ -29,12 +31,13 @@ import re
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 from . import moderation
 from .accounts import Accounts, PostgresAccounts, RedisAccounts, SQLiteAccounts
+from .admin_redis import RedisDeployment
 from .backends.base import StorageError
 from .backends.sqlite import ROOM_DOCS
 from .chat import parse_reactions
@@ -212,10 +215,29 @@ _KEYS = {
 }
 
 
+def _write(out: TextIO, kind: str, record: dict[str, Any]) -> None:
+    out.write(json.dumps({"kind": kind, **record}, ensure_ascii=False) + "\n")
+
+
+def _header(out: TextIO, room: str | None) -> None:
+    out.write(json.dumps({"kind": EXPORT_KIND, "version": EXPORT_VERSION, "room": room}) + "\n")
+
+
+async def export_redis(redis: RedisDeployment, out: TextIO, room: str | None = None) -> int:
+    """:func:`export`, of a chat kept in Redis: the same lines, so it
+    imports into a SQLite file or a Postgres database."""
+    _header(out, room)
+    written = 0
+    async for kind, record in redis.records(room):
+        _write(out, kind, record)
+        written += 1
+    return written
+
+
 async def export(db: Database, out: TextIO, room: str | None = None, batch: int = 1000) -> int:
     """Write ``room`` (None: everything) as JSON lines to ``out``: a header,
     then one object per row, with its ``kind``. Returns the rows written."""
-    out.write(json.dumps({"kind": EXPORT_KIND, "version": EXPORT_VERSION, "room": room}) + "\n")
+    _header(out, room)
     written = 0
     for kind, (table, columns) in _TABLES.items():
         if room is not None and kind not in _ROOM_KINDS:
@@ -240,7 +262,7 @@ async def export(db: Database, out: TextIO, room: str | None = None, batch: int 
                 record = {_FIELD.get(c, c): v for c, v in zip(columns, row, strict=True)}
                 for flag in _FLAGS.get(kind, ()):
                     record[flag] = bool(record[flag])
-                out.write(json.dumps({"kind": kind, **record}, ensure_ascii=False) + "\n")
+                _write(out, kind, record)
             written += len(rows)
             if len(rows) < batch:
                 break
@@ -540,9 +562,43 @@ def _accounts(settings: Settings) -> Accounts:
 async def _database(settings: Settings) -> Database:
     if settings.database_url:
         return await PostgresDatabase(settings.database_url).open()
-    if settings.redis_url:
-        raise AdminError("rooms, people, export, import and forget work on SQLite and Postgres, not Redis")
     return await SQLiteDatabase(settings.db).open()
+
+
+async def _on_redis(
+    args: argparse.Namespace, settings: Settings, say: Callable[[str], None], out: TextIO
+) -> None:
+    """rooms, people and export of a chat kept in Redis alone (messages too)."""
+    if args.command in ("import", "forget"):
+        raise AdminError(
+            f"{args.command} works on SQLite and Postgres, not Redis: export from Redis, "
+            "and import into either (--db or --database-url) to serve from it"
+        )
+    redis = RedisDeployment(settings.redis_url or "", settings.redis_prefix)
+    try:
+        if args.command == "rooms":
+            for name, first, last, roles, sanctions in await redis.rooms():
+                say(f"{name}\tmessages {first}-{last}\troles {roles}\tsanctions {sanctions}")
+        elif args.command == "people":
+            for person_id, name, email in await redis.people():
+                say(f"{person_id}\t{name}\t{email}")
+        else:
+            await _export_to(args, out, lambda file, room: export_redis(redis, file, room))
+    finally:
+        await redis.close()
+
+
+async def _export_to(
+    args: argparse.Namespace, out: TextIO, export_one: Callable[[TextIO, str | None], Awaitable[int]]
+) -> None:
+    """``export``: ``export_one(file, room)`` into ``--output`` (or ``out``), the count to standard error."""
+    room = None if args.room is None else check_room(args.room)
+    if args.output == "-":
+        count = await export_one(out, room)
+    else:
+        with open(args.output, "w", encoding="utf-8") as file:
+            count = await export_one(file, room)
+    print(f"exported {count} rows", file=sys.stderr)
 
 
 async def _person(accounts: Accounts, text: str) -> Person:
@@ -630,6 +686,9 @@ async def _run(args: argparse.Namespace, settings: Settings, say: Callable[[str]
         finally:
             await store.close()
         return
+    if settings.redis_url and not settings.database_url:
+        await _on_redis(args, settings, say, out)
+        return
     db = await _database(settings)
     try:
         if args.command == "rooms":
@@ -648,13 +707,7 @@ async def _run(args: argparse.Namespace, settings: Settings, say: Callable[[str]
             ):
                 say(f"{person_id}\t{name}\t{email}")
         elif args.command == "export":
-            room = None if args.room is None else check_room(args.room)
-            if args.output == "-":
-                count = await export(db, out, room)
-            else:
-                with open(args.output, "w", encoding="utf-8") as file:
-                    count = await export(db, file, room)
-            print(f"exported {count} rows", file=sys.stderr)
+            await _export_to(args, out, lambda file, room: export(db, file, room))
         elif args.command == "import":
             if args.file == "-":
                 count = await import_(db, sys.stdin)

@@ -16,29 +16,36 @@ from pathlib import Path
 
 import pytest
 
-from chatzilla.accounts import Link, PostgresAccounts, SQLiteAccounts
-from chatzilla.admin import FORGOTTEN, PostgresDatabase, SQLiteDatabase, export, forget, import_
+from chatzilla.accounts import Link, PostgresAccounts, RedisAccounts, SQLiteAccounts
+from chatzilla.admin import FORGOTTEN, PostgresDatabase, SQLiteDatabase, export, export_redis, forget, import_
+from chatzilla.admin_redis import RedisDeployment
 from chatzilla.backends.postgres import PostgresBackend
+from chatzilla.backends.redis import RedisBackend
 from chatzilla.backends.sqlite import SQLiteBackend
 from chatzilla.chat import DELETE, EDIT, REACT, Change
 from chatzilla.identity import Person
 from chatzilla.moderation import Action, Rules
-from chatzilla.moderation_store import PostgresModeration, SQLiteModeration
+from chatzilla.moderation_store import PostgresModeration, RedisModeration, SQLiteModeration
 from chatzilla.signin import digest
 
+from .test_redis import prefix, redis_url  # noqa: F401 (fixtures)
+
 ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ALICE = Person("p0000000000a1", "alice@example.com", "Alice")
 BOB = Person("p0000000000b2", "bob@example.com", "Bob")
 
 
-async def _fill(backend, accounts, store) -> None:
-    """A little of everything the chat keeps, through the chat's own stores."""
+async def _fill(backend, accounts, store, started: bool = False) -> None:
+    """A little of everything the chat keeps, through the chat's own stores
+    (``started``: the backend was started already)."""
     for person in (ALICE, BOB):
         await accounts.add_person(person)
     await accounts.add_token(digest("czb_alice"), ALICE.id, "weather", 1000.0)
     await accounts.add_session(digest("session-bob"), BOB.id, time.time() + 3600)
     await accounts.add_link(digest("link-bob"), Link(BOB.email, "dev", time.time() + 600))
-    backend.start(lambda *_: None, lambda *_: None)
+    if not started:
+        backend.start(lambda *_: None, lambda *_: None)
     for n in range(5):
         for room, person in (("dev", ALICE), ("dev", BOB), ("lobby", BOB)):
             await backend.append(room, person.key(), f"{room} {n} from {person.name} ✓", f"r{n}", None)
@@ -341,3 +348,80 @@ def test_the_command_line_as_an_operator_runs_it(tmp_path):
     assert lobby.returncode == 1 and "the lobby has no owner" in lobby.stderr
     memory = admin("--storage", "memory", "people", db=db)
     assert memory.returncode == 2 and "memory storage" in memory.stderr
+
+
+def test_a_chat_kept_in_redis_is_listed_and_exported_into_sqlite(tmp_path, prefix):  # noqa: F811
+    """Redis alone keeps the messages too: rooms, people and export read it,
+    and the export imports into SQLite line for line (a way off Redis)."""
+    path = str(tmp_path / "from-redis.db")
+
+    async def scenario():
+        backend = RedisBackend(REDIS_URL, prefix)
+        accounts, store = RedisAccounts(REDIS_URL, prefix), RedisModeration(REDIS_URL, prefix)
+        try:
+            # Someone in each room: its reader follows it, so each append
+            # returns once delivered (not after the longest wait).
+            backend.start(lambda *_: None, lambda *_: None)
+            for room in ("dev", "lobby"):
+                await backend.enter(room, "watcher@example.com", object())
+            await _fill(backend, accounts, store, started=True)
+            await store.report(Action("report", "dev", BOB.id, ALICE.id, 1008.0, message=2))
+        finally:
+            await backend.close()
+            await accounts.close()
+            await store.close()
+        redis = RedisDeployment(REDIS_URL, prefix)
+        try:
+            rooms, people = await redis.rooms(), await redis.people()
+            out = io.StringIO()
+            await export_redis(redis, out)
+            lobby = io.StringIO()
+            await export_redis(redis, lobby, "lobby")
+        finally:
+            await redis.close()
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        await _import(await SQLiteDatabase(path).open(), lines)
+        copied = await _export(await SQLiteDatabase(path).open())
+        sqlite = SQLiteBackend(path)
+        try:
+            page = await sqlite.page("dev", None, None, 50)
+        finally:
+            await sqlite.close()
+        return (
+            rooms,
+            people,
+            lines,
+            copied,
+            page,
+            [json.loads(line) for line in lobby.getvalue().splitlines()],
+        )
+
+    rooms, people, lines, copied, page, lobby = asyncio.run(scenario())
+    assert rooms == [("dev", 1, 10, 2, 1), ("lobby", 1, 6, 0, 1)]
+    assert people == [(ALICE.id, "Alice", ALICE.email), (BOB.id, "Bob", BOB.email)]
+    kinds = [r["kind"] for r in lines[1:]]
+    assert {k: kinds.count(k) for k in set(kinds)} == {
+        "room": 2, "message": 16, "person": 2, "token": 1, "session": 1, "role": 2, "sanction": 2, "audit": 9,
+        "rules": 1, "invitation": 1, "link": 2, "report": 1,
+    }  # fmt: skip
+
+    # Line for line what SQLite then exports (its audit numbered alike).
+    def rows(export):
+        return sorted(json.dumps(r, sort_keys=True) for r in export[1:])
+
+    assert rows(copied) == rows(lines)
+    assert page[0].content == "edited ✓" and page[0].edited is not None and page[2].deleted
+    assert page[4].reactions == (("👍", (BOB.key(), ALICE.key())),)
+    assert {r["kind"] for r in lobby[1:]} == {"room", "message", "sanction", "audit"}
+    assert all(r["room"] == "lobby" for r in lobby[1:])
+
+
+def test_import_and_forget_on_redis_say_what_to_do_instead(prefix):  # noqa: F811
+    env = {**os.environ, "CHATZILLA_REDIS_URL": REDIS_URL, "CHATZILLA_REDIS_PREFIX": prefix}
+    for args in (["import", "-"], ["forget", "bob@example.com"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "chatzilla", "admin", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, input="",
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert "not Redis: export from Redis, and import into either" in done.stderr
