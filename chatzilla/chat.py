@@ -206,8 +206,8 @@ class PresenceChange:
     event: str | None
     email: str
     count: int
-    #: Orders the presence changes of a room where processes share it (0
-    #: where one process is the whole chat and order is given).
+    #: Orders the presence changes of a room, as the backend numbers them
+    #: (see :meth:`~chatzilla.backends.base.Backend.enter`); 0: not numbered.
     version: int = 0
 
     def frame(self) -> dict[str, Any]:

@@ -162,15 +162,21 @@ def settings(tmp_path):
     return make_settings(auth="link", storage="sqlite", db=str(tmp_path / "chatzilla.db"), rate_limit=0.0)
 
 
-@pytest.mark.gen_test(timeout=60)
-async def test_a_crowd_joining_at_once_is_announced_once_each(app, connect):
+async def _bots(app, n: int) -> list[tuple[Person, str]]:
+    """``n`` people, each with a bot token, in the app's accounts."""
     accounts = app.signin.accounts
     people = []
-    for i in range(12):
+    for i in range(n):
         person = await accounts.add_person(Person(new_person_id(), f"bot{i}@example.com", f"Bot {i}"))
         token = TOKEN_PREFIX + new_secret()
         await accounts.add_token(digest(token), person.id, "test", time.time())
         people.append((person, token))
+    return people
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_crowd_joining_at_once_is_announced_once_each(app, connect):
+    people = await _bots(app, 12)
     watcher = await connect("websocket")
     await watcher.send({"type": "join", "token": people[0][1]})
     await watcher.expect("joined")
@@ -188,3 +194,24 @@ async def test_a_crowd_joining_at_once_is_announced_once_each(app, connect):
     assert {event for event, _, _ in heard} == {"join"}
     assert [count for _, _, count in heard] == list(range(2, 2 + len(crowd)))
     await watcher.nothing()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_everyone_in_a_crowd_joining_at_once_hears_only_of_those_their_joined_left_out(app, connect):
+    # Each join waits on the moderation store between coming into the room
+    # and being counted present, so the crowd's joins interleave: a joined
+    # that counts someone must not be followed by that person's join.
+    people = await _bots(app, 10)
+    crowd = [await connect("websocket") for _ in people]
+    for client, (_, token) in zip(crowd, people, strict=True):
+        await client.send({"type": "join", "token": token})
+    for client, (me, _) in zip(crowd, people, strict=True):
+        joined = await client.expect("joined")
+        present = {p["name"] for p in joined["participants"]}
+        while len(present) < len(people):
+            for event, name, count in _changes([await client.expect("presence")]):
+                assert event == "join" and name not in present, (me.name, event, name, present)
+                present.add(name)
+                assert count == len(present), (me.name, name, count, present)
+    for client in crowd:
+        await client.nothing(0.1)

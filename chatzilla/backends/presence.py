@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
-from ..chat import Roster
+from ..chat import PresenceChange, Roster
 from ..privacy import who
 from .base import Announce, Deliver
 
@@ -28,6 +29,11 @@ class LocalPresence:
         self._announce: Announce | None = None
         # (room, e-mail) -> the timer that ends their grace period.
         self._lingering: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        # Numbers every change, so a join tells the hub which changes its
+        # participants count: another join may be announced while this one
+        # waits between coming into the hub's room and being counted here
+        # (the moderation gate), and its joined must not hear of it again.
+        self._version = 0
 
     def start(self, deliver: Deliver, announce: Announce) -> None:
         self._deliver = deliver
@@ -44,8 +50,8 @@ class LocalPresence:
             log.info("back %s (room %s, within the grace period)", who(email, log), room)
         change = roster.add(key, email)
         if change.event is not None and self._announce is not None:
-            self._announce(room, change, key)
-        return roster.participants(), 0
+            self._announce(room, self._numbered(change), key)
+        return roster.participants(), self._version
 
     def leave(self, room: str, email: str, key: object, at_once: bool = False) -> None:
         roster = self._rosters.get(room)
@@ -60,7 +66,7 @@ class LocalPresence:
         if not roster:
             del self._rosters[room]
         if change.event is not None and self._announce is not None:
-            self._announce(room, change, key)
+            self._announce(room, self._numbered(change), key)
 
     def linger(self, room: str, email: str, seconds: float) -> None:
         """Count ``email`` present in ``room`` with no connection for
@@ -93,7 +99,11 @@ class LocalPresence:
         if not roster:
             del self._rosters[room]
         if self._announce is not None:
-            self._announce(room, change, None)
+            self._announce(room, self._numbered(change), None)
+
+    def _numbered(self, change: PresenceChange) -> PresenceChange:
+        self._version += 1
+        return dataclasses.replace(change, version=self._version)
 
     def _stop_presence(self) -> None:
         """No more announcements: every grace period stops where it is."""
