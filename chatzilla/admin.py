@@ -16,8 +16,8 @@ of one room or everything; ``import`` of such a file) and deletion requests
 nobody, their reactions come off every message, their sessions, bot tokens,
 sign-in links, roles and sanctions go, and the audit log no longer names
 them) on the SQL storages: the SQLite file and Postgres. An export of one imports into the other.
-On Redis alone, ``rooms``, ``people`` and ``export`` (:mod:`chatzilla.admin_redis`):
-its export imports into either SQL storage.
+On Redis alone, ``rooms``, ``people``, ``export`` and ``import``
+(:mod:`chatzilla.admin_redis`): a backup goes between Redis and either SQL storage.
 
 Memory storage lives in the server process: nothing here reaches it.
 """
@@ -31,13 +31,13 @@ import re
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 from . import moderation
 from .accounts import Accounts, PostgresAccounts, RedisAccounts, SQLiteAccounts
-from .admin_redis import RedisDeployment
+from .admin_redis import RedisDeployment, RedisImport
 from .backends.base import StorageError
 from .backends.sqlite import ROOM_DOCS
 from .chat import parse_reactions
@@ -234,6 +234,35 @@ async def export_redis(redis: RedisDeployment, out: TextIO, room: str | None = N
     return written
 
 
+def _records(lines: TextIO) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(kind, record)`` of each line of an export; raises :class:`AdminError`
+    for a file that is no export, or a line of a kind unknown."""
+    header = json.loads(lines.readline() or "{}")
+    if header.get("kind") != EXPORT_KIND or header.get("version") != EXPORT_VERSION:
+        raise AdminError(f"not a Chatzilla export of version {EXPORT_VERSION}")
+    for number, line in enumerate(lines, start=2):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        kind = record.pop("kind", None)
+        if kind not in _TABLES:
+            raise AdminError(f"line {number}: unknown kind {kind!r}")
+        yield kind, record
+
+
+async def import_redis(redis: RedisDeployment, lines: TextIO) -> tuple[int, int]:
+    """:func:`import_` into a chat kept in Redis (see
+    :class:`~chatzilla.admin_redis.RedisImport`), a key at a time (Redis has
+    no transaction to hold it all). Returns the rows read, and the messages
+    left out (ids below a room's newest that it lacks)."""
+    adding = RedisImport(redis)
+    count = 0
+    for kind, record in _records(lines):
+        await adding.add(kind, record)
+        count += 1
+    return count, adding.left_out
+
+
 async def export(db: Database, out: TextIO, room: str | None = None, batch: int = 1000) -> int:
     """Write ``room`` (None: everything) as JSON lines to ``out``: a header,
     then one object per row, with its ``kind``. Returns the rows written."""
@@ -276,20 +305,11 @@ async def import_(db: Database, lines: TextIO) -> int:
     transaction: rows it has already (by key) stay as they are; each room's
     last ids become the larger of both. Returns the rows read. Raises
     :class:`AdminError` for a file that is no export."""
-    header = json.loads(lines.readline() or "{}")
-    if header.get("kind") != EXPORT_KIND or header.get("version") != EXPORT_VERSION:
-        raise AdminError(f"not a Chatzilla export of version {EXPORT_VERSION}")
 
     async def work(db: Database) -> int:
         count = 0
         rooms: set[str] = set()
-        for number, line in enumerate(lines, start=2):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            kind = record.pop("kind", None)
-            if kind not in _TABLES:
-                raise AdminError(f"line {number}: unknown kind {kind!r}")
+        for kind, record in _records(lines):
             table, columns = _TABLES[kind]
             values = [record.get(_FIELD.get(c, c), _DEFAULTS.get(c)) for c in columns]
             for flag in _FLAGS.get(kind, ()) if not db.postgres else ():
@@ -568,15 +588,27 @@ async def _database(settings: Settings) -> Database:
 async def _on_redis(
     args: argparse.Namespace, settings: Settings, say: Callable[[str], None], out: TextIO
 ) -> None:
-    """rooms, people and export of a chat kept in Redis alone (messages too)."""
-    if args.command in ("import", "forget"):
+    """rooms, people, export and import of a chat kept in Redis alone (messages too)."""
+    if args.command == "forget":
         raise AdminError(
-            f"{args.command} works on SQLite and Postgres, not Redis: export from Redis, "
+            "forget works on SQLite and Postgres, not Redis: export from Redis, "
             "and import into either (--db or --database-url) to serve from it"
         )
     redis = RedisDeployment(settings.redis_url or "", settings.redis_prefix)
     try:
-        if args.command == "rooms":
+        if args.command == "import":
+            if args.file == "-":
+                count, left_out = await import_redis(redis, sys.stdin)
+            else:
+                with open(args.file, encoding="utf-8") as file:
+                    count, left_out = await import_redis(redis, file)
+            say(f"imported {count} rows")
+            if left_out:
+                print(
+                    f"left out {left_out} messages below their rooms' newest (a stream grows at its end)",
+                    file=sys.stderr,
+                )
+        elif args.command == "rooms":
             for name, first, last, roles, sanctions in await redis.rooms():
                 say(f"{name}\tmessages {first}-{last}\troles {roles}\tsanctions {sanctions}")
         elif args.command == "people":

@@ -1,20 +1,25 @@
 """``python -m chatzilla admin`` on Redis: the rooms, the people, and an
-export in the JSON lines of the SQL storages (see :mod:`chatzilla.admin`),
-read from the keys the Redis backend, sign-in accounts and the moderation
-store keep under the deployment's prefix. Such an export imports into a
-SQLite file or a Postgres database: a way off Redis, or a backup.
+export and import in the JSON lines of the SQL storages (see
+:mod:`chatzilla.admin`), on the keys the Redis backend, sign-in accounts
+and the moderation store keep under the deployment's prefix. A backup
+goes between Redis, a SQLite file and a Postgres database either way.
 
-Reads only, a key or a page at a time (``SCAN``, stream ranges): the chat
-goes on meanwhile, and what it changes during an export may or may not be
-in it.
+An export reads a key or a page at a time (``SCAN``, stream ranges): the
+chat goes on meanwhile, and what it changes during an export may or may
+not be in it. An import writes a key at a time; the processes serving
+the chat read imported messages of rooms they follow as new ones.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
+from redis.exceptions import RedisError, ResponseError
+
+from .backends.base import StorageError
 from .backends.redis import RedisBackend
 from .chat import reactions_text
 from .moderation import Action
@@ -156,3 +161,118 @@ class RedisDeployment(RedisSide):
     async def close(self) -> None:
         await self._backend.close()
         await self._redis.aclose()
+
+
+#: KEYS[1] becomes ARGV[1] if that is larger (or KEYS[1] is not set): a
+#: room's last id or change id, which running processes may be raising.
+_AT_LEAST = """
+local now = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > now then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+class RedisImport:
+    """Adds an export's rows to the keys of a :class:`RedisDeployment`, as
+    the SQL import does: what the keys have already stays, a room's last
+    ids become the larger of both. A message goes in at its id only above
+    the room's newest (a stream grows at its end): one below it that the
+    room lacks is left out and counted in :attr:`left_out`."""
+
+    def __init__(self, redis: RedisDeployment) -> None:
+        self._redis = redis
+        self._at_least = redis._redis.register_script(_AT_LEAST)
+        self._audit: set[str] | None = None
+        self.left_out = 0
+
+    async def add(self, kind: str, r: dict[str, Any]) -> None:
+        key, call = self._redis._key, self._redis._call
+        if kind == "room":
+            await self._raise(key("seq", r["room"]), r["last_id"])
+            await self._raise(key("rev", r["room"]), r["last_rev"])
+            await call("set", key("first", r["room"]), r["first_id"], nx=True)
+        elif kind == "message":
+            await self._message(r)
+        elif kind == "person":
+            if await call("set", key("email", r["email"]), r["id"], nx=True):
+                await call("hset", key("person", r["id"]), mapping={"email": r["email"], "name": r["name"]})
+        elif kind == "token":
+            await call("set", key("token", r["digest"]), r["person"], nx=True)
+        elif kind == "session":
+            ttl = int(r["expires"] - time.time()) + 60
+            if ttl > 60:
+                await call(
+                    "set",
+                    key("session", r["digest"]),
+                    json.dumps([r["person"], r["expires"]]),
+                    ex=ttl,
+                    nx=True,
+                )
+        elif kind == "role":
+            if r["role"] == "owner" and not await call("set", key("owner", r["room"]), r["person"], nx=True):
+                return  # the room has its owner
+            await call("hsetnx", key("roles", r["room"]), r["person"], r["role"])
+            await call("sadd", key("moderated"), r["room"])
+        elif kind == "sanction":
+            sanction = {k: r[k] for k in ("room", "person", "until", "reason", "actor", "ts")}
+            text = json.dumps({**sanction, "kind": r["type"]})
+            await call("hsetnx", key("sanctions", r["room"]), f"{r['type']}:{r['person']}", text)
+            await call("sadd", key("moderated"), r["room"])
+        elif kind == "audit":
+            if self._audit is None:
+                self._audit = set(await call("lrange", key("audit"), 0, -1))
+            if r["action"] not in self._audit:
+                self._audit.add(r["action"])
+                await call("rpush", key("audit"), r["action"])
+        elif kind == "rules":
+            rules = {"topic": r["topic"], "private": bool(r["private"]), "read_only": bool(r["read_only"])}
+            await call("set", key("rules", r["room"]), json.dumps(rules), nx=True)
+        elif kind == "invitation":
+            await call("sadd", key("invited", r["room"]), r["person"])
+        elif kind == "report":
+            await self._report(r)
+        elif kind == "link":
+            await call("hsetnx", key("links", r["room"]), r["id"], r["action"])
+
+    async def _raise(self, name: str, value: int) -> None:
+        try:
+            await self._at_least(keys=[name], args=[value])
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"admin: {exc}") from None
+
+    async def _message(self, r: dict[str, Any]) -> None:
+        key, call = self._redis._key, self._redis._call
+        stream, entry = key("stream", r["room"]), f"0-{r['id']}"
+        if await call("xrange", stream, entry, entry):
+            return  # kept already
+        fields = {
+            "s": r["sender"],
+            "c": r["content"],
+            "t": repr(float(r["ts"])),
+            "r": r["ref"] or "",
+            "o": "",
+        }
+        if r.get("reply_to"):
+            fields["p"] = str(r["reply_to"])
+        try:
+            await self._redis._redis.xadd(stream, cast(Any, fields), id=entry)
+        except ResponseError:
+            self.left_out += 1  # below the room's newest: a stream grows at its end
+            return
+        if r["rev"]:
+            state = {
+                "c": r["content"], "v": str(r["rev"]), "e": repr(r["edited"]) if r["edited"] else "",
+                "d": "1" if r["deleted"] else "0", "x": r["reactions"] or "",
+            }  # fmt: skip
+            await call("hset", key("chg", r["room"]), str(r["id"]), json.dumps(state))
+            await call("zadd", key("revs", r["room"]), {str(r["id"]): r["rev"]})
+
+    async def _report(self, r: dict[str, Any]) -> None:
+        if r["resolved"]:
+            return  # Redis keeps the open ones (the audit log has the rest)
+        key, call = self._redis._key, self._redis._call
+        action = Action.from_json(r["action"])
+        if await call("hsetnx", key("reports", r["room"]), str(r["seq"]), r["action"]):
+            await call("hsetnx", key("reports-open", r["room"]), f"{action.actor}:{action.message}", r["seq"])
+            await call("hincrby", key("reports-by", r["room"]), action.actor, 1)
+            await self._raise(key("report-seq"), r["seq"])
