@@ -1051,6 +1051,10 @@ class Hub:
         if batch is None or roster is None or self._closing:
             return
         first, origins = batch[0].number, {a.origin for a in batch}
+        if all(a.change.version for a in batch):
+            # In the room's order, so the last count is the room's: changes
+            # shared between processes may arrive in another.
+            batch.sort(key=lambda a: a.change.version)
         oldest = min(a.change.version for a in batch)
         texts: dict[tuple[int, ...], str] = {}  # which changes -> their frame
 

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from chatzilla.backends.memory import MemoryBackend
+from chatzilla.chat import PresenceChange
 from chatzilla.frames import V1, V2, Wire
 from chatzilla.hub import Hub
 from chatzilla.identity import Person, new_person_id
@@ -152,6 +153,25 @@ def test_the_changes_of_a_turn_keep_their_order_and_counts():
     frames = asyncio.run(scenario())
     assert len(frames) == 1
     assert _changes(frames) == [("leave", "Bob", 1), ("join", "Dave", 2), ("leave", "Dave", 1)]
+
+
+def test_a_batch_is_in_the_order_of_the_changes_however_they_arrived():
+    # Where processes share a room, their changes may arrive out of order
+    # (two grace periods ending at once, their Redis answers crossing): the
+    # batch still ends with the room's count.
+    async def scenario():
+        backend = MemoryBackend()
+        hub = Hub(backend, history_limit=50, max_content=2000, wire=V2)
+        (alice,) = await _settled(hub, V2, ALICE)
+        announce = backend._announce  # as a shared backend announces another process's news
+        announce("lobby", PresenceChange("join", BOB.key(), 2, 101), None)
+        announce("lobby", PresenceChange("leave", BOB.key(), 2, 103), None)
+        announce("lobby", PresenceChange("join", CAROL.key(), 3, 102), None)
+        await _turns()
+        return alice.take()
+
+    frames = asyncio.run(scenario())
+    assert _changes(frames) == [("join", "Bob", 2), ("join", "Carol", 3), ("leave", "Bob", 2)]
 
 
 # -- over a real server ------------------------------------------------------------
