@@ -343,7 +343,13 @@ def section(
         "columns, measured in turns, rather than the absolute figures). "
         f"{args.connections:,} SockJS-WebSocket connections to one process: {args.people:,} people "
         f"with {args.connections // args.people} tabs each, all in one room, flood control and the "
-        "per-address limit off, Chatzilla with durable SQLite history. Each server is started fresh "
+        "per-address limit off, Chatzilla with durable SQLite history, "
+        + (
+            "under --auth link (protocol 2: signed-in people, presence in batches). "
+            if getattr(args, "protocol", 1) == 2
+            else "under --auth open (protocol 1). "
+        )
+        + "Each server is started fresh "
         "for the idle memory (the crowd joined 500 at a time, then idle; RSS growth over their "
         "number) and again for the join storm (all at the same instant), after which 5 senders send "
         f"{args.rate:g} messages a second in all for {args.seconds:g} s to the room "
@@ -407,6 +413,7 @@ def main() -> int:
         meta = saved["meta"]
         for key in ("connections", "people", "rate", "seconds", "rounds"):
             setattr(args, key, meta[key])
+        args.protocol = meta.get("protocol", 1)
         lines = section(
             saved["results"], meta["servers"], args, tuple(meta["load"]), meta["minutes"], meta["when"]
         )
@@ -487,6 +494,7 @@ def main() -> int:
             "rate": args.rate,
             "seconds": args.seconds,
             "rounds": args.rounds,
+            "protocol": args.protocol,
             "load": load,
             "minutes": minutes,
             "when": when,

@@ -45,6 +45,11 @@ CHANGES_CHUNK = 25
 #: it sends a bounded frame: 50 messages of 2000 emoji would be 1.2 MB.
 HISTORY_BYTES = 256 * 1024
 
+#: Stands for the participants in a ``joined`` frame until they are put in
+#: as text (see Hub._encode_joined), and that stand-in as JSON.
+_PARTICIPANTS = "\x00participants\x00"
+_PARTICIPANTS_JSON = protocol.encode(_PARTICIPANTS)  # type: ignore[arg-type]
+
 #: Frames held back for one connection while its ``joined`` is prepared
 #: (messages and presence of its room meanwhile), and their bytes: past
 #: either, the connection is closed with :data:`TOO_SLOW` rather than the
@@ -195,6 +200,8 @@ class Hub:
         self._members: dict[Client, _Member] = {}
         self._rosters: dict[str, Roster[Client]] = {}
         self._closing = False  # set by close_all: the server is shutting down
+        # The last joined frame's participants, encoded (see _encode_joined).
+        self._participants_text: tuple[tuple[str, tuple[str, ...]], str] | None = None
         # The joins of a room share reads of its newest messages.
         self._newest = SharedReads(self._read_newest)
         # Presence changes announced so far (numbers the batched ones), and
@@ -487,7 +494,7 @@ class Hub:
         joined = self._wire.joined(member.email)
         if named_room:
             joined["room"] = member.room
-        joined["participants"] = self._wire.participants(participants)
+        joined["participants"] = _PARTICIPANTS  # see _encode_joined
         frames, more = self._fit(history, self._history_limit if since is None else MAX_CATCH_UP)
         joined["history"] = frames
         if more:
@@ -501,11 +508,23 @@ class Hub:
                 if changes_more:
                     joined["changes_more"] = True
         joined.update(extra or {})
-        client.send_text(protocol.encode(joined), requested=True)
+        client.send_text(self._encode_joined(joined, member.room, participants), requested=True)
         member.seen = history[-1].id if history else (since or 0)
         held, member.held = member.held or [], None
         for message_id, version, text in held:
             self._send(client, text, message_id, version)
+
+    def _encode_joined(self, joined: dict, room: str, participants: list[str]) -> str:
+        """``joined``'s text, its ``participants`` encoded once for the joins
+        that list the same people: a crowd joining a room lists the same
+        1,000 people thousands of times (150 KB of persons under protocol 2)."""
+        key = (room, tuple(participants))
+        if self._participants_text is None or self._participants_text[0] != key:
+            listed = protocol.encode(self._wire.participants(participants))  # type: ignore[arg-type]
+            self._participants_text = (key, listed)
+        # The marker comes before anything a client wrote (history, changes),
+        # and no address, name or room holds a NUL.
+        return protocol.encode(joined).replace(_PARTICIPANTS_JSON, self._participants_text[1], 1)
 
     def _check_room_limits(self, room: str, address: str | None) -> None:
         """Raise ``too_many_rooms`` when joining ``room`` would put this

@@ -162,6 +162,25 @@ def test_second_join_lists_both_and_tells_only_the_others(chat):
     assert bob.take() == []  # no presence about oneself
 
 
+def test_each_joined_lists_who_is_there_whoever_was_listed_before(chat):
+    # The participants of a joined are encoded once for the joins that list
+    # the same people; a change, or another room, lists its own.
+    chat.joined("alice", "alice@example.com")
+    chat.joined("bob", "bob@example.com")
+    listed = [chat.join(chat.connect(f"bob{i}"), "bob@example.com")["participants"] for i in range(2)]
+    assert listed == [["alice@example.com", "bob@example.com"]] * 2
+    elsewhere = chat.connect("dave")
+    asyncio.run(chat.hub.join(elsewhere, "dave@example.com", "kitchen"))
+    assert elsewhere.take()[0]["participants"] == ["dave@example.com"]
+    carol = chat.join(chat.connect("carol"), "carol@example.com")
+    assert carol == {
+        "type": "joined",
+        "email": "carol@example.com",
+        "participants": ["alice@example.com", "bob@example.com", "carol@example.com"],
+        "history": [],
+    }
+
+
 def test_presence_goes_to_every_other_joined_connection_only(chat):
     alice = chat.joined("alice", "alice@example.com")
     bob = chat.joined("bob", "bob@example.com")
