@@ -92,6 +92,10 @@ class Gate(Protocol):
         goes (a private room: its invited people and moderators). Raises
         :class:`~chatzilla.backends.base.StorageError`."""
 
+    def known_private(self, room: str) -> bool:
+        """Whether ``room`` is private as far as this process has heard (its
+        rules as last read or changed); no storage read."""
+
 
 class Client(Hashable, Protocol):
     """One connection as the hub sees it."""

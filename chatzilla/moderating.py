@@ -221,6 +221,10 @@ class Moderation:
             room, person_id, rules, await self.store.roles(room), await self._admin_id_set()
         )
 
+    def known_private(self, room: str) -> bool:
+        rules = self._rules.get(room)
+        return rules is not None and rules.private
+
     async def _claim(self, room: str, key: str, roles: dict[str, str]) -> None:
         """The room's first person owns it, if it never had a message. The
         others in the room hear of it; the claimer's ``joined`` says it."""

@@ -66,6 +66,9 @@ class RoomsList:
                 _first, last = await self._backend.bounds(room)
                 rooms.append({"room": room, "unread": unread(seen, last), "last": last})
             active = await self._active_rooms()
+            if gate is not None:
+                # Read up to ACTIVE_TTL ago: a room turned private since is gone at once.
+                active = [r for r in active if not gate.known_private(r["room"])]
         except StorageError:
             raise ProtocolError(
                 "unavailable", "the list of rooms cannot be read now; try again", command.ref

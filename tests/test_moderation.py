@@ -517,3 +517,19 @@ async def test_the_list_of_rooms_never_shows_a_private_room_to_those_it_keeps_ou
     await answer(alice, "i")
     await bob.send({"type": "rooms", "seen": {"dev": 0}, "ref": "r3"})
     assert (await answer(bob, "r3"))["rooms"] == [{"room": "dev", "unread": 1, "last": 1}]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_room_turning_private_leaves_the_active_rooms_at_once(person):
+    # The active rooms are read at most every 10 s: what was read before the
+    # room turned private must not show it meanwhile.
+    alice, _a, _ = await person("alice@example.com", "Alice")  # owns dev
+    await alice.send({"type": "message", "content": "team news", "ref": "m"})
+    await answer(alice, "m")
+    bob, _b, _ = await person("bob@example.com", "Bob", room="lobby")
+    await bob.send({"type": "rooms", "ref": "r1"})
+    assert [r["room"] for r in (await answer(bob, "r1"))["active"]] == ["dev"]
+    await alice.send({"type": "rules", "private": True, "ref": "p"})
+    assert (await answer(alice, "p"))["rules"]["private"] is True
+    await bob.send({"type": "rooms", "ref": "r2"})
+    assert (await answer(bob, "r2"))["active"] == []
