@@ -16,7 +16,7 @@ of one room or everything; ``import`` of such a file) and deletion requests
 nobody, their reactions come off every message, their sessions, bot tokens,
 sign-in links, roles and sanctions go, and the audit log no longer names
 them) on the SQL storages: the SQLite file and Postgres. An export of one imports into the other.
-On Redis alone, ``rooms``, ``people``, ``export`` and ``import``
+On Redis alone, ``rooms``, ``people``, ``export``, ``import`` and ``forget``
 (:mod:`chatzilla.admin_redis`): a backup goes between Redis and either SQL storage.
 
 Memory storage lives in the server process: nothing here reaches it.
@@ -38,6 +38,7 @@ from typing import Any, TextIO
 from . import moderation
 from .accounts import Accounts, PostgresAccounts, RedisAccounts, SQLiteAccounts
 from .admin_redis import RedisDeployment, RedisImport
+from .admin_redis import forget as forget_redis
 from .backends.base import StorageError
 from .backends.sqlite import ROOM_DOCS
 from .chat import parse_reactions
@@ -436,6 +437,8 @@ async def forget(db: Database, email: str) -> dict[str, int]:
                 removed[table] = len(
                     await db.fetch(f"DELETE FROM {table} WHERE person = ? RETURNING 1", person)
                 )
+            # A sanction they gave stands, given by nobody now.
+            await db.fetch("UPDATE sanctions SET actor = '' WHERE actor = ?", person)
             for table in ("room_roles", "sanctions", "invitations"):
                 removed[table] = len(
                     await db.fetch(f"DELETE FROM {table} WHERE person = ? RETURNING 1", person)
@@ -499,19 +502,13 @@ async def _redact_audit(db: Database, person: str) -> int:
 
 async def _redact(db: Database, table: str, person: str) -> int:
     rows = await db.fetch(f"SELECT seq, action FROM {table} WHERE action LIKE ?", f"%{person}%")
-    redacted = 0
+    count = 0
     for seq, text in rows:
-        action = json.loads(text)
-        changed = False
-        for who, public in (("target", "target_public"), ("actor", "actor_public")):
-            if action.get(who) == person:
-                action[who] = ""
-                action[public] = dict(moderation.NOBODY)
-                changed = True
-        if changed:
-            await db.fetch(f"UPDATE {table} SET action = ? WHERE seq = ?", json.dumps(action), seq)
-            redacted += 1
-    return redacted
+        changed = moderation.redacted(text, person)
+        if changed is not None:
+            await db.fetch(f"UPDATE {table} SET action = ? WHERE seq = ?", changed, seq)
+            count += 1
+    return count
 
 
 # -- the command line -----------------------------------------------------------------
@@ -589,14 +586,11 @@ async def _on_redis(
     args: argparse.Namespace, settings: Settings, say: Callable[[str], None], out: TextIO
 ) -> None:
     """rooms, people, export and import of a chat kept in Redis alone (messages too)."""
-    if args.command == "forget":
-        raise AdminError(
-            "forget works on SQLite and Postgres, not Redis: export from Redis, "
-            "and import into either (--db or --database-url) to serve from it"
-        )
     redis = RedisDeployment(settings.redis_url or "", settings.redis_prefix)
     try:
-        if args.command == "import":
+        if args.command == "forget":
+            await _forget_with(args, say, lambda email: forget_redis(redis, email))
+        elif args.command == "import":
             if args.file == "-":
                 count, left_out = await import_redis(redis, sys.stdin)
             else:
@@ -618,6 +612,20 @@ async def _on_redis(
             await _export_to(args, out, lambda file, room: export_redis(redis, file, room))
     finally:
         await redis.close()
+
+
+async def _forget_with(
+    args: argparse.Namespace,
+    say: Callable[[str], None],
+    forget_one: Callable[[str], Awaitable[dict[str, int]]],
+) -> None:
+    """``forget``: ``forget_one(email)``, what it removed said on one line."""
+    try:
+        email = normalize_email(args.email)
+    except ProtocolError as exc:
+        raise AdminError(f"{args.email!r}: {exc.reason}") from None
+    removed = await forget_one(email)
+    say("forgot " + email + ": " + ", ".join(f"{n} {what}" for what, n in removed.items()))
 
 
 async def _export_to(
@@ -748,12 +756,7 @@ async def _run(args: argparse.Namespace, settings: Settings, say: Callable[[str]
                     count = await import_(db, file)
             say(f"imported {count} rows")
         elif args.command == "forget":
-            try:
-                email = normalize_email(args.email)
-            except ProtocolError as exc:
-                raise AdminError(f"{args.email!r}: {exc.reason}") from None
-            removed = await forget(db, email)
-            say("forgot " + email + ": " + ", ".join(f"{n} {what}" for what, n in removed.items()))
+            await _forget_with(args, say, lambda email: forget(db, email))
     finally:
         await db.close()
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from redis.exceptions import RedisError, ResponseError
 
 from .backends.base import StorageError
-from .backends.redis import RedisBackend
-from .chat import reactions_text
-from .moderation import Action
+from .backends.redis import CHANGES_KEPT, RedisBackend
+from .chat import UNREACT, Change, reactions_text
+from .moderation import Action, redacted
 from .redis_side import RedisSide
 
 #: Messages read per stream range.
@@ -276,3 +276,193 @@ class RedisImport:
             await call("hsetnx", key("reports-open", r["room"]), f"{action.actor}:{action.message}", r["seq"])
             await call("hincrby", key("reports-by", r["room"]), action.actor, 1)
             await self._raise(key("report-seq"), r["seq"])
+
+
+#: The sender a forgotten person's messages are left with (as on the SQL storages).
+FORGOTTEN = json.dumps({"avatar": "", "id": "", "name": "deleted"}, separators=(",", ":"), sort_keys=True)
+
+# KEYS: stream, chg, rev, revs, change stream. ARGV: FORGOTTEN, entries the
+# change stream keeps, then the senders to forget. A stream entry cannot be
+# changed in place, so a room with messages of theirs has its stream (and
+# its change stream, which holds texts of changes) written anew, at the same
+# ids, in one script: nothing is appended meanwhile, and the processes
+# reading it go on from the ids they had. Their messages become deleted
+# markers from nobody, each a change with a new change id (catch-ups see
+# them go); replies to them lose the quote they carried. Returns the ids.
+_FORGET = """
+local forget = {}
+for i = 3, #ARGV do forget[ARGV[i]] = true end
+local function fields(entry)
+  local m = {}
+  local f = entry[2]
+  for i = 1, #f, 2 do m[f[i]] = f[i + 1] end
+  return m
+end
+local entries = redis.call('XRANGE', KEYS[1], '-', '+')
+local gone, ids = {}, {}
+for _, e in ipairs(entries) do
+  local m = fields(e)
+  if forget[m.s] then
+    local id = string.sub(e[1], 3)
+    gone[id] = true
+    table.insert(ids, id)
+  end
+end
+if #ids == 0 then return {} end
+local function rewrite(key, entries, change)
+  local last = redis.call('XINFO', 'STREAM', key)
+  local last_id
+  for i = 1, #last, 2 do if last[i] == 'last-generated-id' then last_id = last[i + 1] end end
+  redis.call('DEL', key)
+  for _, e in ipairs(entries) do
+    local m = fields(e)
+    local f = {}
+    local ours = (change and gone[m.i]) or (not change and gone[string.sub(e[1], 3)])
+    for i = 1, #e[2], 2 do
+      local name, value = e[2][i], e[2][i + 1]
+      if ours and name == 's' then value = ARGV[1] end
+      if ours and (name == 'c' or name == 'x') then value = '' end
+      if change and not ours and name == 'x' and value ~= '' then
+        -- Their reactions came off (each a change): an older change shows
+        -- the reactions as they are now.
+        local state = redis.call('HGET', KEYS[2], m.i)
+        if state then value = cjson.decode(state).x end
+      end
+      if not (name == 'q' and m.p and gone[m.p]) then
+        table.insert(f, name)
+        table.insert(f, value)
+      end
+    end
+    redis.call('XADD', key, e[1], unpack(f))
+  end
+  if last_id then redis.call('XSETID', key, last_id) end
+end
+rewrite(KEYS[1], entries, false)
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  rewrite(KEYS[5], redis.call('XRANGE', KEYS[5], '-', '+'), true)
+end
+for _, id in ipairs(ids) do
+  local e = redis.call('XRANGE', KEYS[1], '0-' .. id, '0-' .. id)[1]
+  local m = fields(e)
+  local v = tostring(redis.call('INCR', KEYS[3]))
+  redis.call('HSET', KEYS[2], id, cjson.encode({c = '', v = v, e = '', d = '1', x = ''}))
+  redis.call('ZADD', KEYS[4], v, id)
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '0-' .. v, 'i', id, 's', ARGV[1], 'c', '',
+    't', m.t, 'r', m.r, 'v', v, 'e', '', 'd', '1', 'x', '', 'p', m.p or '0')
+end
+return ids
+"""
+
+
+async def forget(redis: RedisDeployment, email: str) -> dict[str, int]:
+    """Remove everything about the person of ``email`` from a chat kept in
+    Redis, as :func:`chatzilla.admin.forget` does on the SQL storages: their
+    messages become "message deleted" markers from nobody (see _FORGET),
+    their reactions come off everyone's messages, their sessions, bot
+    tokens, sign-in links, roles, sanctions, invitations and invitation
+    links go, and the audit log and reports no longer name them. Not one
+    transaction: run again, it finishes what a failure left."""
+    key, call = redis._key, redis._call
+    person = await call("get", key("email", email))
+    # Their keys as messages and reactions hold them: their address (from
+    # an --auth open time), and each person key of theirs (with the name
+    # they had then).
+    mine = {email} | (await _keys_of(redis, person) if person else set())
+    removed = {"messages": 0, "reactions": 0}
+    script = redis._redis.register_script(_FORGET)
+    for room in await redis._names("seq"):
+        removed["reactions"] += await _unreact(redis, room, mine)
+        keys = [key(k, room) for k in ("stream", "chg", "rev", "revs", "cstream")]
+        try:
+            ids = await script(keys=keys, args=[FORGOTTEN, CHANGES_KEPT, *sorted(mine)])
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"admin: {exc}") from None
+        removed["messages"] += len(ids)
+    links = 0
+    for digest in await redis._names("link"):
+        raw = await call("get", key("link", digest))
+        if raw and json.loads(raw).get("email") == email:
+            links += await call("delete", key("link", digest))
+    removed["links"] = links
+    if person is None:
+        return removed
+    removed["sessions"] = await _drop_where(redis, "session", lambda raw: json.loads(raw)[0] == person)
+    removed["bot_tokens"] = await _drop_where(redis, "token", lambda raw: raw == person)
+    rooms = await redis.room_names()
+    removed["room_roles"] = removed["sanctions"] = removed["invitations"] = removed["invitation links"] = 0
+    for room in rooms:
+        removed["room_roles"] += await call("hdel", key("roles", room), person)
+        if await call("get", key("owner", room)) == person:
+            await call("delete", key("owner", room))
+        removed["sanctions"] += await call("hdel", key("sanctions", room), f"mute:{person}", f"ban:{person}")
+        for field, text in (await call("hgetall", key("sanctions", room))).items():
+            given = json.loads(text)
+            if given["actor"] == person:  # a sanction they gave stands, given by nobody now
+                await call("hset", key("sanctions", room), field, json.dumps({**given, "actor": ""}))
+        removed["invitations"] += await call("srem", key("invited", room), person)
+        links_kept = await call("hgetall", key("links", room))
+        theirs = [i for i, text in links_kept.items() if Action.from_json(text).actor == person]
+        if theirs:
+            removed["invitation links"] += await call("hdel", key("links", room), *theirs)
+        await call("hdel", key("reports-by", room), person)
+    removed["audit entries redacted"] = await _redact(redis, person, rooms)
+    await call("delete", key("person", person), key("email", email))
+    removed["people"] = 1
+    return removed
+
+
+async def _keys_of(redis: RedisDeployment, person: str) -> set[str]:
+    """Every key of ``person`` in the rooms' messages, as sender or in a
+    reaction (a key holds the name they had when they joined)."""
+    found: set[str] = set()
+    needle = f'"id":"{person}"'
+    for room in await redis._names("seq"):
+        async for record in redis._messages(room):
+            for key in [record["sender"]] + [
+                w for _, who in json.loads(record["reactions"] or "[]") for w in who
+            ]:
+                if needle in key:
+                    found.add(key)
+    return found
+
+
+async def _unreact(redis: RedisDeployment, room: str, mine: set[str]) -> int:
+    """Take the reactions of ``mine`` (keys) off the room's messages, each a change."""
+    taken = 0
+    async for record in redis._messages(room):
+        if not record["reactions"]:
+            continue
+        for emoji, people in json.loads(record["reactions"]):
+            for who in people:
+                if who in mine:
+                    _, done = await redis._backend.change(
+                        room, record["id"], Change(UNREACT, emoji=emoji, who=who)
+                    )
+                    taken += done
+    return taken
+
+
+async def _drop_where(redis: RedisDeployment, kind: str, theirs: Callable[[str], bool]) -> int:
+    dropped = 0
+    for name in await redis._names(kind):
+        raw = await redis._call("get", redis._key(kind, name))
+        if raw and theirs(raw):
+            dropped += await redis._call("delete", redis._key(kind, name))
+    return dropped
+
+
+async def _redact(redis: RedisDeployment, person: str, rooms: list[str]) -> int:
+    """The audit list and open reports no longer name ``person``."""
+    count = 0
+    for index, text in enumerate(await redis._call("lrange", redis._key("audit"), 0, -1)):
+        changed = redacted(text, person)
+        if changed is not None:
+            await redis._call("lset", redis._key("audit"), index, changed)
+            count += 1
+    for room in rooms:
+        for number, text in (await redis._call("hgetall", redis._key("reports", room))).items():
+            changed = redacted(text, person)
+            if changed is not None:
+                await redis._call("hset", redis._key("reports", room), number, changed)
+                count += 1
+    return count

@@ -310,6 +310,19 @@ class Action:
         return cls(**value)
 
 
+def redacted(text: str, person: str) -> str | None:
+    """An action's JSON (``text``) no longer naming ``person`` as its target
+    or actor (a deletion request), or None when it did not name them."""
+    action = json.loads(text)
+    changed = False
+    for who, public in (("target", "target_public"), ("actor", "actor_public")):
+        if action.get(who) == person:
+            action[who] = ""
+            action[public] = dict(NOBODY)
+            changed = True
+    return json.dumps(action) if changed else None
+
+
 def ban_close_reason(sanction: Sanction) -> str:
     """The close frame's reason for a banned person's connections: short
     (a close frame is no place for a long reason), with the time when it ends."""

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis as redis_client
 
 from chatzilla.accounts import Link, PostgresAccounts, RedisAccounts, SQLiteAccounts
 from chatzilla.admin import (
@@ -30,10 +31,11 @@ from chatzilla.admin import (
 )
 from chatzilla.admin import main as admin_main
 from chatzilla.admin_redis import RedisDeployment
+from chatzilla.admin_redis import forget as forget_redis
 from chatzilla.backends.postgres import PostgresBackend
 from chatzilla.backends.redis import RedisBackend
 from chatzilla.backends.sqlite import SQLiteBackend
-from chatzilla.chat import DELETE, EDIT, REACT, Change
+from chatzilla.chat import DELETE, EDIT, REACT, Change, Quote
 from chatzilla.identity import Person
 from chatzilla.moderation import Action, Rules
 from chatzilla.moderation_store import PostgresModeration, RedisModeration, SQLiteModeration
@@ -43,6 +45,14 @@ from .test_redis import prefix, redis_url  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: What forgetting Bob (of _fill) removes on any storage, and again then.
+FORGOT_BOB = (
+    {
+        "messages": 10, "reactions": 2, "links": 1, "sessions": 1, "bot_tokens": 0, "room_roles": 1,
+        "sanctions": 1, "invitations": 1, "invitation links": 1, "audit entries redacted": 5, "people": 1,
+    },
+    {"messages": 0, "reactions": 0, "links": 0},
+)  # fmt: skip
 ALICE = Person("p0000000000a1", "alice@example.com", "Alice")
 BOB = Person("p0000000000b2", "bob@example.com", "Bob")
 
@@ -244,13 +254,7 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
             assert [m.id for m in await backend.search("dev", ["alice"], None, 50)] == [9, 7, 5]
             lobby = await backend.page("lobby", None, None, 50)
             changes, rev = await backend.changes("dev", 0, 100)
-            seen = (
-                await accounts.person_by_email(BOB.email),
-                await accounts.session_person(digest("session-bob"), time.time()),
-                await accounts.peek_link(digest("link-bob"), time.time()),
-                await accounts.person_by_email(ALICE.email),
-                await accounts.token_person(digest("czb_alice")),
-            )
+            seen = await _seen(accounts)
             # Nor are they found by a search (SQLite's index keeps text apart).
             assert await backend.search("dev", ["bob"], None, 50) == []
             assert len(await backend.search("dev", ["alice"], None, 50)) > 0
@@ -265,11 +269,7 @@ def test_forgetting_an_address_leaves_markers_and_nothing_of_them(kind, tmp_path
         return removed, again, dev, lobby, changes, rev, seen, roles, sanctions, audit
 
     removed, again, dev, lobby, changes, rev, seen, roles, sanctions, audit = asyncio.run(scenario())
-    assert removed == {
-        "messages": 10, "reactions": 2, "links": 1, "sessions": 1, "bot_tokens": 0, "room_roles": 1,
-        "sanctions": 1, "invitations": 1, "invitation links": 1, "audit entries redacted": 5, "people": 1,
-    }  # fmt: skip
-    assert again == {"messages": 0, "reactions": 0, "links": 0}
+    assert (removed, again) == FORGOT_BOB
     bobs = [m for m in dev + lobby if m.sender == FORGOTTEN]
     assert len(bobs) == 10 and all(m.deleted and m.content == "" for m in bobs)
     assert not any("Bob" in m.content or BOB.id in m.sender for m in dev + lobby)
@@ -375,26 +375,47 @@ def test_the_command_line_as_an_operator_runs_it(tmp_path):
     assert memory.returncode == 2 and "memory storage" in memory.stderr
 
 
+async def _seen(accounts) -> tuple:
+    """What the accounts know after Bob is forgotten: Bob, his session, his
+    sign-in link, Alice and her bot token's person."""
+    return (
+        await accounts.person_by_email(BOB.email),
+        await accounts.session_person(digest("session-bob"), time.time()),
+        await accounts.peek_link(digest("link-bob"), time.time()),
+        await accounts.person_by_email(ALICE.email),
+        await accounts.token_person(digest("czb_alice")),
+    )
+
+
+async def _redis_filled(key_prefix: str, more):
+    """A chat kept in Redis under ``key_prefix``, filled as :func:`_fill` does,
+    then ``await more(backend, store)``, whose answer this returns."""
+    backend = RedisBackend(REDIS_URL, key_prefix)
+    accounts, store = RedisAccounts(REDIS_URL, key_prefix), RedisModeration(REDIS_URL, key_prefix)
+    try:
+        # Someone in each room: its reader follows it, so each append
+        # returns once delivered (not after the longest wait).
+        backend.start(lambda *_: None, lambda *_: None)
+        for room in ("dev", "lobby"):
+            await backend.enter(room, "watcher@example.com", object())
+        await _fill(backend, accounts, store, started=True)
+        return await more(backend, store)
+    finally:
+        await backend.close()
+        await accounts.close()
+        await store.close()
+
+
 def test_a_chat_kept_in_redis_is_listed_and_exported_into_sqlite(tmp_path, prefix):  # noqa: F811
     """Redis alone keeps the messages too: rooms, people and export read it,
     and the export imports into SQLite line for line (a way off Redis)."""
     path = str(tmp_path / "from-redis.db")
 
     async def scenario():
-        backend = RedisBackend(REDIS_URL, prefix)
-        accounts, store = RedisAccounts(REDIS_URL, prefix), RedisModeration(REDIS_URL, prefix)
-        try:
-            # Someone in each room: its reader follows it, so each append
-            # returns once delivered (not after the longest wait).
-            backend.start(lambda *_: None, lambda *_: None)
-            for room in ("dev", "lobby"):
-                await backend.enter(room, "watcher@example.com", object())
-            await _fill(backend, accounts, store, started=True)
+        async def more(backend, store):
             await store.report(Action("report", "dev", BOB.id, ALICE.id, 1008.0, message=2))
-        finally:
-            await backend.close()
-            await accounts.close()
-            await store.close()
+
+        await _redis_filled(prefix, more)
         redis = RedisDeployment(REDIS_URL, prefix)
         try:
             rooms, people = await redis.rooms(), await redis.people()
@@ -496,11 +517,68 @@ def test_a_backup_goes_from_sqlite_into_redis_and_the_chat_reads_it(tmp_path, pr
     assert bot == ALICE
 
 
-def test_forget_on_redis_says_what_to_do_instead(prefix):  # noqa: F811
-    env = {**os.environ, "CHATZILLA_REDIS_URL": REDIS_URL, "CHATZILLA_REDIS_PREFIX": prefix}
-    done = subprocess.run(
-        [sys.executable, "-m", "chatzilla", "admin", "forget", "bob@example.com"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert "not Redis: export from Redis, and import into either" in done.stderr
+def test_forgetting_an_address_on_redis_leaves_markers_and_nothing_of_them(prefix):  # noqa: F811
+    async def scenario():
+        async def more(backend, store):
+            # Alice answers Bob: her reply carries a quote of his text.
+            quote = Quote(BOB.key(), "dev 4 from Bob ✓")
+            reply, _ = await backend.append(
+                "dev", ALICE.key(), "yes, Bob", "q1", None, reply_to=10, quote=quote
+            )
+            return reply
+
+        reply = await _redis_filled(prefix, more)
+        redis = RedisDeployment(REDIS_URL, prefix)
+        try:
+            removed = await forget_redis(redis, BOB.email)
+            again = await forget_redis(redis, BOB.email)
+        finally:
+            await redis.close()
+        backend = RedisBackend(REDIS_URL, prefix)
+        accounts, store = RedisAccounts(REDIS_URL, prefix), RedisModeration(REDIS_URL, prefix)
+        raw = redis_client.Redis.from_url(REDIS_URL, decode_responses=True)
+        try:
+            dev = await backend.page("dev", None, None, 50)
+            lobby = await backend.page("lobby", None, None, 50)
+            changes, rev = await backend.changes("dev", 0, 100)
+            seen = await _seen(accounts)
+            roles = await store.roles("dev")
+            kept = (await store.sanctions("lobby", BOB.id), await store.invited("dev", BOB.id))
+            links = [a.link for a in await store.links("dev")]
+            audit = await store.audit(None, 20)
+            # Nothing of Bob's left in any key of the chat, streams included.
+            everything = []
+            for key in raw.scan_iter(match=f"{prefix}:*"):
+                kind = raw.type(key)
+                if kind == "stream":
+                    everything += [json.dumps(e) for e in raw.xrange(key)]
+                elif kind == "hash":
+                    everything += [json.dumps(raw.hgetall(key))]
+                elif kind == "list":
+                    everything += raw.lrange(key, 0, -1)
+                elif kind == "string":
+                    everything += [raw.get(key)]
+        finally:
+            await backend.close()
+            await accounts.close()
+            await store.close()
+            raw.close()
+        return removed, again, dev, lobby, changes, rev, seen, roles, kept, links, audit, everything, reply
+
+    removed, again, dev, lobby, changes, rev, seen, roles, kept, links, audit, everything, reply = (
+        asyncio.run(scenario())
+    )
+    assert (removed, again) == FORGOT_BOB
+    bobs = [m for m in dev + lobby if m.sender == FORGOTTEN]
+    assert len(bobs) == 10 and all(m.deleted and m.content == "" and not m.reactions for m in bobs)
+    assert [m.content for m in dev if m.sender == ALICE.key()][:3] == ["edited ✓", "", "dev 2 from Alice ✓"]
+    assert dev[-1].id == reply.id and dev[-1].reply_to == 10 and dev[-1].content == "yes, Bob"
+    assert any(m.content == "from an --auth open time" for m in lobby)
+    assert {m.id for m in changes if m.sender == FORGOTTEN} == {m.id for m in dev if m.sender == FORGOTTEN}
+    assert rev == 5 + 2 + 5  # five changes before, his reactions off two messages, his five messages
+    assert {m.id: m.reactions for m in dev if m.id in (5, 7)} == {5: (("👍", (ALICE.key(),)),), 7: ()}
+    assert seen == (None, None, None, ALICE, ALICE)
+    assert roles == {ALICE.id: "owner"} and kept == ([], False) and links == ["alices-link"]
+    assert [a.kind for a in audit] == ["claim", "grant", "mute", "ban", "rules", "invite", "link", "link"]
+    leftovers = [text for text in everything if BOB.id in text or "from Bob" in text or BOB.email in text]
+    assert leftovers == [], "\n".join(t[:300] for t in leftovers)
