@@ -336,21 +336,17 @@ class PostgresAccounts:
         from .backends.postgres import normalize_url
 
         self._url = normalize_url(url)
-        self._pool: Any = None  # an asyncpg.Pool (asyncpg has no types)
+        self._pool: Any = None  # a backends.postgres.Pool (asyncpg has no types)
         self._opening = asyncio.Lock()
 
     async def _fetch(self, sql: str, *args) -> list:
         # Imported here: only a Postgres deployment needs asyncpg loaded.
-        import asyncpg
-
-        from .backends.postgres import COMMAND_TIMEOUT, ERRORS, migrate
+        from .backends.postgres import ERRORS, create_pool, migrate
 
         try:
             async with self._opening:
                 if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        self._url, min_size=0, max_size=4, command_timeout=COMMAND_TIMEOUT, timeout=5.0
-                    )
+                    self._pool = await create_pool(self._url, max_size=4)
                     async with self._pool.acquire() as con:
                         await migrate(con)
             return await self._pool.fetch(sql, *args)

@@ -657,21 +657,17 @@ class PostgresModeration:
         from .backends.postgres import normalize_url
 
         self._url = normalize_url(url)
-        self._pool: Any = None  # an asyncpg.Pool (asyncpg has no types)
+        self._pool: Any = None  # a backends.postgres.Pool (asyncpg has no types)
         self._opening = asyncio.Lock()
         self.node = os.urandom(6).hex()
         self._task: asyncio.Task | None = None
 
     async def _pool_(self) -> Any:
-        import asyncpg
-
-        from .backends.postgres import COMMAND_TIMEOUT, migrate
+        from .backends.postgres import create_pool, migrate
 
         async with self._opening:
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._url, min_size=0, max_size=4, command_timeout=COMMAND_TIMEOUT, timeout=5.0
-                )
+                self._pool = await create_pool(self._url, max_size=4)
                 async with self._pool.acquire() as con:
                     await migrate(con)
         return self._pool

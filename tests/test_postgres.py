@@ -17,11 +17,13 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from chatzilla.backends.postgres import ERRORS, PostgresBackend, create_pool
 from chatzilla.backends.postgres_schema import SCHEMA_VERSION
 
-from .helpers import free_port
+from .helpers import eventually, free_port
 from .postgres import admin
 from .sockjs_client import WebSocketClient
 from .test_cli import ROOT, clean_env
@@ -89,6 +91,99 @@ def test_a_newer_database_is_refused(database_url):
     result = migrate(DATABASE_URL=database_url)
     assert result.returncode == 2
     assert "newer than this Chatzilla" in result.stderr and "upgrade Chatzilla" in result.stderr
+
+
+# -- Postgres ending a connection as it answers ------------------------------------
+
+
+async def _waiting_on_lock(con: asyncpg.Connection) -> int:
+    """The process id of the Postgres backend that waits for a lock in
+    ``con``'s database (there is one, or soon will be)."""
+    for _ in range(3000):
+        pid = await con.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if pid is not None:
+            return pid
+        await asyncio.sleep(0.01)
+    raise AssertionError("nothing waited on a lock")
+
+
+def _answer_then_end(url: str, locker: asyncpg.Connection, waiting: int) -> None:
+    """With this thread's event loop held: end ``locker``'s backend (its
+    lock goes, so ``waiting``'s statement runs and answers), wait until
+    ``waiting`` has answered, and end it too. The answer and the end then
+    wait together for the loop, as when a busy process reads late during
+    a restart."""
+    admin(
+        url,
+        f"""DO $$ BEGIN
+            PERFORM pg_terminate_backend({locker.get_server_pid()}, 10000);
+            FOR i IN 1..1000 LOOP
+                PERFORM pg_stat_clear_snapshot();
+                -- Waiting for the client's next message: it has answered.
+                EXIT WHEN (SELECT wait_event FROM pg_stat_activity WHERE pid = {waiting}) = 'ClientRead';
+                PERFORM pg_sleep(0.01);
+            END LOOP;
+            PERFORM pg_terminate_backend({waiting}, 10000);
+        END $$""",
+    )
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_postgres_ending_a_pool_connection_as_it_answers(database_url):
+    # Both were InternalClientError from asyncpg 0.32, which the backends
+    # let through: "release() called on a free connection holder" after a
+    # statement's answer, and "cannot switch to state 12; another
+    # operation (2) is in progress" after a new statement's preparation.
+    pool = await create_pool(database_url, max_size=1)
+    try:
+        await pool.execute("CREATE TABLE t (x integer)")
+        assert await pool.fetchval("SELECT count(*) + 7 FROM t") == 7  # prepared on the connection
+        locker = await asyncpg.connect(database_url)
+        await locker.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        query = asyncio.ensure_future(pool.fetchval("SELECT count(*) + 7 FROM t"))
+        _answer_then_end(database_url, locker, await _waiting_on_lock(locker))
+        assert await query == 7  # answered: the query succeeded
+        assert await pool.fetchval("SELECT 8") == 8  # and the pool goes on
+
+        locker = await asyncpg.connect(database_url)
+        await locker.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        query = asyncio.ensure_future(pool.fetchval("SELECT count(*) + 9 FROM t"))
+        _answer_then_end(database_url, locker, await _waiting_on_lock(locker))
+        with pytest.raises(ERRORS):  # prepared, never run: a lost connection
+            await query
+        assert await pool.fetchval("SELECT count(*) + 9 FROM t") == 9
+    finally:
+        await pool.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_heartbeat_lives_on_when_postgres_ends_its_connection_as_it_answers(database_url):
+    # The flake of the restart test below: the heartbeat task died of an
+    # InternalClientError, and the process stopped proving itself alive.
+    backend = PostgresBackend(database_url, heartbeat=0.05)
+    await backend.open()
+    watcher = await asyncpg.connect(database_url)
+    try:
+        backend.start(lambda *a: None, lambda *a: None)
+        await backend.enter("lobby", "alice@example.com", object())
+        for _ in range(2):  # whichever of its statements is caught, as prepared or as run
+            locker = await asyncpg.connect(database_url)
+            await locker.execute("BEGIN; LOCK TABLE nodes IN EXCLUSIVE MODE")
+            _answer_then_end(database_url, locker, await _waiting_on_lock(locker))
+            seen = await watcher.fetchval("SELECT seen FROM nodes WHERE node = $1", backend.node)
+            for _ in range(1000):
+                await asyncio.sleep(0.05)
+                now = await watcher.fetchval("SELECT seen FROM nodes WHERE node = $1", backend.node)
+                if now > seen:
+                    break
+            else:
+                raise AssertionError("the heartbeat stopped")
+        await eventually(lambda: backend.healthy, what="healthy again")
+    finally:
+        await watcher.close()
+        await backend.close()
 
 
 # -- Postgres restarted mid-run, a chat process killed ----------------------------

@@ -64,6 +64,12 @@ class NetworkedBackend:
             log.warning("%s unavailable (%s): %s", self.service, what, exc)
         self._healthy = False
 
+    def _bug(self, what: str, exc: BaseException) -> None:
+        """A background loop met an error no outage explains: logged with its
+        traceback, unhealthy until a call succeeds again; the loop goes on."""
+        log.error("%s: unexpected error (%s)", self.service, what, exc_info=exc)
+        self._healthy = False
+
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         """Run ``coro`` in the background until it ends or :meth:`_stop_tasks`."""
         task = asyncio.ensure_future(coro)

@@ -64,8 +64,11 @@ from .retention import KEEP_ALL, PRUNE_BATCH, PRUNE_EVERY, Retention
 
 log = logging.getLogger("chatzilla.postgres")
 
-#: What a lost or refusing Postgres raises.
-ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+#: What a lost or refusing Postgres raises. asyncpg 0.32 raises
+#: InternalClientError ("cannot switch to state 12; another operation (2) is
+#: in progress") for a statement whose preparation Postgres answered just
+#: before ending the connection, both read at once: the statement never ran.
+ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
 
 #: How long :meth:`PostgresBackend.append` waits, once its message is
 #: committed, for this process's reader to deliver it (as for Redis).
@@ -102,6 +105,55 @@ def normalize_url(url: str) -> str:
 
 async def connect(url: str, timeout: float = 5.0) -> asyncpg.Connection:
     return await asyncpg.connect(normalize_url(url), timeout=timeout, command_timeout=COMMAND_TIMEOUT)
+
+
+class Pool(asyncpg.Pool):
+    """asyncpg's pool, taking back a connection that Postgres ended as it
+    answered without failing the query that it answered.
+
+    asyncpg 0.32's :meth:`asyncpg.Pool.release` gives a connection back in
+    a task of its own (``asyncio.shield``), which starts a loop turn later.
+    When Postgres ends the connection right after its answer (a restart, a
+    ``pg_terminate_backend``) and both arrive in one read (a busy process
+    reads late), the connection's own clean-up runs in that turn and puts
+    its holder back in the pool first; the release then finds the holder
+    free, or resets the ended connection, and raises ``InternalClientError``
+    ("release() called on a free connection holder", "another operation
+    (2) is in progress") out of a query that succeeded: the heartbeat died
+    of it during a restart. Such a release has nothing left to do. Any
+    other ``InternalClientError`` is raised as before.
+    """
+
+    __slots__ = ()
+
+    async def release(self, connection, *, timeout=None):
+        try:
+            return await super().release(connection, timeout=timeout)
+        except asyncpg.InternalClientError:
+            # The proxy was detached: given back by its connection's close.
+            if connection._con is not None:
+                raise
+            return None
+
+
+async def create_pool(url: str, max_size: int) -> Pool:
+    """A :class:`Pool` of at most ``max_size`` connections to ``url``,
+    none kept open while idle (the backend, accounts and moderation each
+    have one)."""
+    pool = Pool(
+        normalize_url(url),
+        min_size=0,
+        max_size=max_size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        command_timeout=COMMAND_TIMEOUT,
+        timeout=5.0,
+    )
+    await pool
+    return pool
 
 
 async def migrate(con: asyncpg.Connection, upto: int = SCHEMA_VERSION) -> int:
@@ -187,7 +239,7 @@ class PostgresStore(NetworkedBackend):
         self._url = normalize_url(url)
         self._retention = retention
         self._clock = clock
-        self._pool: asyncpg.Pool | None = None
+        self._pool: Pool | None = None
         self._queue: list[_Pending] = []
         self._flushing: asyncio.Task | None = None
         self._last_read: dict[str, int] = {}  # room -> last id delivered here
@@ -232,9 +284,7 @@ class PostgresStore(NetworkedBackend):
             log.info("database: schema version %d -> %d", before, SCHEMA_VERSION)
         await con.close()
         try:
-            self._pool = await asyncpg.create_pool(
-                self._url, min_size=0, max_size=8, command_timeout=COMMAND_TIMEOUT, timeout=5.0
-            )
+            self._pool = await create_pool(self._url, max_size=8)
             await self._open_notifications()
         except ERRORS as exc:
             raise StorageError(f"cannot reach the database: {exc}") from None
@@ -1048,13 +1098,15 @@ class PostgresBackend(PostgresStore):
                 raise
             except ERRORS as exc:
                 self._failed("heartbeat", exc)
+            except Exception as exc:  # a bug: /healthz says so, and the heartbeat goes on
+                self._bug("heartbeat", exc)
             await asyncio.sleep(self._heartbeat)
 
     async def _register_again(self) -> None:
         assert self._pool is not None
         log.warning("this process's presence was forgotten; registering %d rooms again", len(self._local))
-        for room, people in self._local.items():
-            for email, n in people.items():
-                await self._pool.fetchrow(
-                    "SELECT * FROM chatzilla_enter($1, $2, $3, $4)", room, email, self.node, n
-                )
+        # A copy: a leave may change the counts between the calls.
+        for room, email, n in [(r, e, n) for r, people in self._local.items() for e, n in people.items()]:
+            await self._pool.fetchrow(
+                "SELECT * FROM chatzilla_enter($1, $2, $3, $4)", room, email, self.node, n
+            )

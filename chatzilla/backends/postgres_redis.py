@@ -266,6 +266,9 @@ class PostgresRedisBackend(PostgresStore):
             except ERRORS as exc:
                 self._failed("sweep", exc)
                 continue
+            except Exception as exc:  # a bug: /healthz says so, and the sweep goes on
+                self._bug("sweep", exc)
+                continue
             self._healthy = True
             swept, self._swept = self._swept, {row["room"]: (row["last_id"], row["last_rev"]) for row in rows}
             for room, (last, rev) in swept.items():
