@@ -259,6 +259,8 @@ class RedisImport:
         except ResponseError:
             self.left_out += 1  # below the room's newest: a stream grows at its end
             return
+        # The rooms frame's active rooms, by their latest message.
+        await call("zadd", key("active"), {r["room"]: float(r["ts"])}, gt=True)
         if r["rev"]:
             state = {
                 "c": r["content"], "v": str(r["rev"]), "e": repr(r["edited"]) if r["edited"] else "",

@@ -484,6 +484,7 @@ def test_a_backup_goes_from_sqlite_into_redis_and_the_chat_reads_it(tmp_path, pr
         try:
             page = await backend.page("dev", None, None, 50)
             changes, rev = await backend.changes("dev", 0, 100)
+            assert sorted(room for room, _ in await backend.active(10)) == ["dev", "lobby"]
             roles, rules = await store.roles("dev"), await store.rules("dev")
             bot = await accounts.token_person(digest("czb_alice"))
         finally:
