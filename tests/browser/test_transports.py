@@ -12,6 +12,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -39,11 +40,31 @@ def session_paths(person) -> set[str]:
     return paths
 
 
-@pytest.mark.parametrize("transport", list(RECEIVE))
-def test_transport_carries_messages_both_ways(people, transport):
-    alice = people("alice@example.com", transport=transport)
-    bob = people("bob@example.com", transport=transport)
+def test_every_transport_carries_messages_both_ways(people, room_url, subtests):
+    """alice and bob on each transport in turn, a subtest each: their pages
+    loaded again with the next one (requests counted afresh)."""
+    first = next(iter(RECEIVE))
+    alice = people("alice@example.com", transport=first)
+    bob = people("bob@example.com", transport=first)
+    for transport in RECEIVE:
+        with subtests.test(transport=transport):
+            if transport != first:
+                for person in (alice, bob):
+                    load_again_on(person, room_url, transport)
+            carries_messages_both_ways(alice, bob, transport)
 
+
+def load_again_on(person, url: str, transport: str) -> None:
+    """The person's page left, then loaded on ``transport`` (and back in
+    the chat, as after a reload)."""
+    person.page.goto("about:blank")
+    person.requests.clear()
+    person.websockets.clear()
+    person.page.goto(f"{url}?transports={transport}")
+    expect(person.status).to_have_text("Connected")
+
+
+def carries_messages_both_ways(alice, bob, transport: str) -> None:
     alice.say(f"alice over {transport}")
     bob.sees("alice@example.com", f"alice over {transport}")
     bob.say(f"bob over {transport}")
