@@ -3,10 +3,12 @@
 // Each message has a ref of its own, unique per page load. Whatever was not
 // acknowledged goes again, with the same ref, after every rejoin: the server
 // acknowledges a ref it already stored with the first id instead of storing
-// it twice. A message refused for now (too fast, the server busy) waits
-// `seconds`; meanwhile the ones typed after it wait too, and afterwards they
-// go one at a time, each when the one before is acknowledged, so they reach
-// the server in the order they were typed.
+// it twice. One message is in flight at a time: the next goes when the one
+// before is acknowledged or refused for good. A message refused for now (too
+// fast, the server busy) waits `seconds`, and the ones typed after it wait
+// too. Sending them all at once would not keep them in order: under flood
+// control the server refuses the first few past the limit and may take a
+// later one that arrives once a token is back, before they come again.
 
 /**
  * `send(frame)` puts a frame on the connection; `timers` is
@@ -21,7 +23,6 @@ export class Outbox {
     // ref -> {ref, content, fields, note, state: 'waiting' | 'sent', tries}
     this._entries = new Map();
     this._open = false;    // joined: frames may go
-    this._paced = false;   // after a "not now": one message in flight at a time
     this._timer = null;    // the end of a "not now" wait
   }
 
@@ -65,7 +66,6 @@ export class Outbox {
     const entry = this._entries.get(ref);
     if (entry === undefined) { return undefined; }
     this._entries.delete(ref);
-    if (this._paced && !this._waitingAny()) { this._paced = false; }
     this._flush();
     return entry;
   }
@@ -79,7 +79,6 @@ export class Outbox {
     if (entry === undefined) { return undefined; }
     entry.state = 'waiting';
     entry.tries += 1;
-    this._paced = true;
     if (this._timer !== null) { this._timers.clearTimeout(this._timer); }
     this._timer = this._timers.setTimeout(() => {
       this._timer = null;
@@ -105,27 +104,14 @@ export class Outbox {
     this._open = false;
   }
 
-  _waitingAny() {
-    for (const entry of this._entries.values()) {
-      if (entry.state === 'waiting') { return true; }
-    }
-    return false;
-  }
-
-  // Sends what may go now: nothing while closed or during a wait; while
-  // paced, the oldest waiting message once nothing else is in flight;
-  // otherwise every waiting message, in order.
+  // Sends the oldest message, the one to go next (one in flight at a time),
+  // unless it is in flight already, the connection is closed or a wait runs.
   _flush() {
     if (!this._open || this._timer !== null) { return; }
-    for (const entry of this._entries.values()) {
-      if (entry.state === 'sent') {
-        if (this._paced) { return; }
-        continue;
-      }
-      entry.state = 'sent';
-      // The ref last: a frame refused unread echoes it from its end.
-      this._send({ type: 'message', content: entry.content, ...entry.fields, ref: entry.ref });
-      if (this._paced) { return; }
-    }
+    const [entry] = this._entries.values();
+    if (entry === undefined || entry.state === 'sent') { return; }
+    entry.state = 'sent';
+    // The ref last: a frame refused unread echoes it from its end.
+    this._send({ type: 'message', content: entry.content, ...entry.fields, ref: entry.ref });
   }
 }
