@@ -420,6 +420,43 @@ def test_pooled_connections_to_a_restarted_redis_are_replaced_before_use(private
     run(scenario())
 
 
+def test_a_process_in_many_rooms_is_not_taken_for_dead_after_redis_restarts(private_redis, caplog):
+    # After a restart each process registers its people again and checks
+    # every room's streams for a reset. The checks waited on the reader's
+    # connection (held by XREAD BLOCK a second at a time), two a room, and
+    # the heartbeat with them: past its key's 3 s the other process took it
+    # for dead and told everyone its people had left.
+    from chatzilla.backends.redis import HEARTBEAT, NODE_TTL, RedisBackend
+
+    rooms = [f"room{n}" for n in range(4)]
+
+    async def scenario():
+        many = RedisBackend(private_redis.url, "restart")
+        other = RedisBackend(private_redis.url, "restart")
+        heard = []
+        many.start(lambda *_: None, lambda *_: None)
+        other.start(lambda *_: None, lambda room, change, _: heard.append((room, change.event, change.email)))
+        try:
+            for room in rooms:
+                await many.enter(room, "a@example.com", "tab")
+                await many.append(room, "a@example.com", "before", None, "tab")
+            await asyncio.to_thread(private_redis.stop)
+            await asyncio.to_thread(private_redis.start)
+            resets = lambda: sum("stream was reset" in r.getMessage() for r in caplog.records)  # noqa: E731
+            while resets() < len(rooms):  # every room checked (run's timeout bounds it)
+                await asyncio.sleep(0.1)
+            # Long enough for the other process to see the key expire, were it
+            # not kept alive.
+            await asyncio.sleep(NODE_TTL + 2 * HEARTBEAT)
+            return [event for event in heard if event[1] == "leave"]
+        finally:
+            await other.close()
+            await many.close()
+
+    caplog.set_level("INFO", logger="chatzilla.redis")
+    assert run(scenario(), timeout=60) == []
+
+
 def test_chat_recovers_after_redis_restarts(private_redis, servers):
     one, two = servers(redis_flags(private_redis.url, "restart"))
 

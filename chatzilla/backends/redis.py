@@ -673,6 +673,7 @@ class RedisBackend(RedisPresence):
         self._last_read: dict[str, str] = {}  # room -> last stream id delivered
         self._last_change: dict[str, str] = {}  # room -> last change stream id delivered
         self._reader_id: int | None = None
+        self._resets_unchecked = False  # Redis may have restarted: see _check_resets
         self._rooms_changed = asyncio.Event()
         self._tokens = itertools.count(1)
         # token -> (room, sending connection, set once the reader delivered it)
@@ -998,7 +999,12 @@ class RedisBackend(RedisPresence):
         self._stop_waiting(room)
 
     async def _resumed(self) -> None:
-        await self._check_resets()
+        # The reader checks for itself: the checks need its connection, which
+        # its XREAD BLOCK holds a second at a time, so from here each would
+        # wait for a block to end, two a room, and the heartbeat with them,
+        # past the TTL of this process's key: the other processes took it
+        # for dead and dropped its people.
+        self._resets_unchecked = True
         await self._wake_reader()
 
     def _beat(self) -> None:
@@ -1025,7 +1031,10 @@ class RedisBackend(RedisPresence):
             try:
                 if self._reader_id is None:
                     self._reader_id = await self._reader.client_id()
+                    self._resets_unchecked = True
+                if self._resets_unchecked:
                     await self._check_resets()
+                    self._resets_unchecked = False
                 self._rooms_changed.clear()
                 rooms: dict[KeyT, StreamIdT] = {
                     self._key("stream", room): last for room, last in self._last_read.items()
