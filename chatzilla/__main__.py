@@ -16,12 +16,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import tornado.httpserver
-import tornado.netutil
-
 from . import logs
-from .app import SOCKJS_BUNDLE, make_app, make_metrics_app, make_server, open_backend
-from .backends.base import StorageError
 from .settings import Settings, SettingsError, load
 
 log = logging.getLogger("chatzilla")
@@ -38,6 +33,15 @@ class StartupError(Exception):
 
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then close every session and return."""
+    # Imported here, not at the top: `--help` and a bad setting answer
+    # without them, at once even on a busy machine (the app and everything
+    # it imports are most of a start-up's CPU).
+    import tornado.httpserver
+    import tornado.netutil
+
+    from .app import SOCKJS_BUNDLE, make_app, make_metrics_app, make_server, open_backend
+    from .backends.base import StorageError
+
     if not SOCKJS_BUNDLE.is_file():
         raise StartupError(
             f"the sockjs-client bundle is missing ({SOCKJS_BUNDLE}); "
@@ -116,6 +120,7 @@ def migrate(settings: Settings) -> int:
         # A release phase runs this whatever the storage: not an error.
         print("no DATABASE_URL: nothing to migrate (a SQLite file is upgraded when the server opens it)")
         return 0
+    from .backends.base import StorageError
     from .backends.postgres import migrate_url
 
     try:
