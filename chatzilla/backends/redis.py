@@ -370,6 +370,9 @@ class RedisPresence(NetworkedBackend):
         self._reap_script = self._redis.register_script(_REAP)
         self._expire_script = self._redis.register_script(_EXPIRE)
         self._retry_leaves: list[tuple[str, str, bool]] = []
+        # Fields of the people whose last connection closed here within a
+        # grace period: on a clean stop, their grace starts again.
+        self._parked: set[str] = set()
         # Joins, leaves and re-registration each read or change this
         # process's counts in Redis and in _local together: one at a time.
         self._presence_lock = asyncio.Lock()
@@ -419,6 +422,15 @@ class RedisPresence(NetworkedBackend):
         # stuck in close for good, its heartbeat loop still beating.
         await self._stop_tasks()
         with contextlib.suppress(RedisError, OSError):
+            if self._parked:
+                # As on Postgres: the people whose connections this process
+                # closed on the way out (or just before) stay present for a
+                # grace period from now, not from when their connection
+                # closed (a busy stop took most of it), so pages that come
+                # back to another process were never away. XX: not those
+                # back already; GT: never shortened.
+                end = float(self._grace_ends())
+                await self._redis.zadd(self._key("away"), dict.fromkeys(self._parked, end), xx=True, gt=True)
             await self._redis.delete(self._key("node", self.node, "alive"))
             await self._reap(self.node)
         with contextlib.suppress(RedisError, OSError):
@@ -495,10 +507,12 @@ class RedisPresence(NetworkedBackend):
             self._publish_and_announce(room, PresenceChange("leave", email, remaining, now), key)
         if away:
             # Said at the end of the grace period, if still away then.
-            self._spawn(self._expire_after(self._grace))
+            self._parked.add(self._field(room, email))
+            self._spawn(self._expire_after(self._grace, self._field(room, email)))
 
-    async def _expire_after(self, seconds: float) -> None:
+    async def _expire_after(self, seconds: float, parked: str) -> None:
         await asyncio.sleep(seconds)
+        self._parked.discard(parked)
         with contextlib.suppress(RedisError, OSError):
             await self._expire()
 
