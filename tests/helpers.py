@@ -9,9 +9,13 @@ afterwards" proves b got nothing in between.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import Callable
+
+import pytest
+import redis
 
 
 class Clock:
@@ -99,3 +103,19 @@ async def still_works(client, observer, content="still here", email=None):
     """``client`` (joined) can still chat and ``observer`` (joined) got
     nothing from ``client`` before this message."""
     return await say_and_check(client, [observer], content, ref="after-error", sender_email=email)
+
+
+def redis_or_skip(url: str) -> redis.Redis:
+    """A client of the tests' Redis at ``url`` once it answers a PING.
+
+    Without a Redis the test is skipped, unless CHATZILLA_REQUIRE_REDIS is
+    set (as in CI), where a Redis test must fail rather than pass by skipping.
+    """
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError:
+        if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
+            raise
+        pytest.skip(f"no Redis answers at {url}")
+    return client

@@ -9,7 +9,6 @@ import os
 import uuid
 
 import pytest
-import redis
 
 from chatzilla.backends.memory import MemoryBackend
 from chatzilla.backends.postgres import PostgresBackend
@@ -17,6 +16,8 @@ from chatzilla.backends.postgres_redis import PostgresRedisBackend
 from chatzilla.backends.redis import RedisBackend
 from chatzilla.backends.retention import Retention
 from chatzilla.backends.sqlite import SQLiteBackend
+
+from .helpers import redis_or_skip
 
 REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -44,13 +45,7 @@ def make_backend(request, tmp_path):
         url = request.getfixturevalue("database_url")
         yield lambda: _opened(PostgresBackend(url))
         return
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError:
-        if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
-            raise
-        pytest.skip(f"no Redis answers at {REDIS_URL}")
+    client = redis_or_skip(REDIS_URL)
     prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
     if request.param == "postgres+redis":
         url = request.getfixturevalue("database_url")

@@ -19,12 +19,12 @@ import time
 import uuid
 
 import pytest
-import redis
 
 from chatzilla.identity import Person, new_person_id
 from chatzilla.signin import digest, new_secret
 
 from .conftest import make_settings
+from .helpers import redis_or_skip
 from .test_hub import Recorder
 
 REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -38,13 +38,7 @@ def settings(request, tmp_path):
         return make_settings(auth="link", storage="sqlite", db=str(tmp_path / "chatzilla.db"))
     if request.param == "postgres-open":
         return make_settings(database_url=request.getfixturevalue("database_url"))
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError:
-        if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
-            raise
-        pytest.skip(f"no Redis answers at {REDIS_URL}")
+    client = redis_or_skip(REDIS_URL)
     prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
 
     def drop() -> None:

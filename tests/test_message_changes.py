@@ -11,7 +11,6 @@ import logging
 import uuid
 
 import pytest
-import redis
 
 from chatzilla.backends.base import CHANGE
 from chatzilla.backends.memory import MemoryBackend
@@ -24,6 +23,7 @@ from chatzilla.limits import RateLimiter
 from chatzilla.protocol import ProtocolError, check_emoji
 
 from .conftest import make_settings
+from .helpers import redis_or_skip
 from .test_backend_contract import (
     REDIS_URL,
     make_backend,  # noqa: F401  (the fixture)
@@ -253,11 +253,7 @@ def settings(request, tmp_path):
     if request.param == "postgres":
         return make_settings(database_url=request.getfixturevalue("database_url"), rate_limit=0.0)
     if request.param.endswith("redis"):
-        client = redis.Redis.from_url(REDIS_URL)
-        try:
-            client.ping()
-        except redis.RedisError:
-            pytest.skip(f"no Redis answers at {REDIS_URL}")
+        client = redis_or_skip(REDIS_URL)
         prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
         request.addfinalizer(lambda: _drop_keys(client, prefix))
         # postgres+redis: history in Postgres, the news of changes through Redis.

@@ -12,12 +12,12 @@ import time
 import uuid
 
 import pytest
-import redis
 
 from chatzilla.identity import Person, new_person_id
 from chatzilla.signin import digest, new_secret
 
 from .conftest import make_settings
+from .helpers import redis_or_skip
 
 ADMIN = "admin@example.com"
 REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -37,13 +37,7 @@ def settings(request, tmp_path):
 def redis_settings(request, **common):
     """Test settings on the tests' Redis, under a key prefix of the test's
     own (its keys dropped after it); the test is skipped without a Redis."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError:
-        if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
-            raise
-        pytest.skip(f"no Redis answers at {REDIS_URL}")
+    client = redis_or_skip(REDIS_URL)
     prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
     request.addfinalizer(lambda: _drop_prefix(client, prefix))
     return make_settings(redis_url=REDIS_URL, redis_prefix=prefix, **common)

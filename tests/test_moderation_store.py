@@ -11,7 +11,6 @@ import os
 import uuid
 
 import pytest
-import redis
 
 from chatzilla import moderation, moderation_store
 from chatzilla.moderation import Action, NotAllowed
@@ -21,6 +20,8 @@ from chatzilla.moderation_store import (
     RedisModeration,
     SQLiteModeration,
 )
+
+from .helpers import redis_or_skip
 
 REDIS_URL = os.environ.get("CHATZILLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -46,13 +47,7 @@ def make_store(kind, tmp_path, request):
         url = request.getfixturevalue("database_url")
         yield lambda: PostgresModeration(url)
         return
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError:
-        if os.environ.get("CHATZILLA_REQUIRE_REDIS"):
-            raise
-        pytest.skip(f"no Redis answers at {REDIS_URL}")
+    client = redis_or_skip(REDIS_URL)
     prefix = f"chatzilla-test-{uuid.uuid4().hex[:12]}"
     yield lambda: RedisModeration(REDIS_URL, prefix)
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
