@@ -211,14 +211,15 @@ class Moderation:
         """Whether ``key`` (None: anyone at all) may join ``room`` as far as
         its privacy goes: what a list of rooms may show them. Bans are not
         asked. Raises :class:`StorageError`."""
-        rules = await self.store.rules(room)
+        # Shared with the joins': a list naming many rooms asks what they ask.
+        rules = await self._room_rules.get(room)
         if not rules.private:
             return True
         person_id = public_of(key)["id"] if key is not None else ""
         if not person_id:
             return False
         return await self._lets_in(
-            room, person_id, rules, await self.store.roles(room), await self._admin_id_set()
+            room, person_id, rules, await self._room_roles.get(room), await self._admin_id_set()
         )
 
     def known_private(self, room: str) -> bool:
@@ -638,21 +639,21 @@ class Moderation:
             admins = await self._admin_id_set()
         except StorageError:
             admins = set(self._admin_ids.values())
+        out: set[str] = set()
         for here, key in self._hub.present_here():
+            if here != room:
+                continue
             person_id = public_of(key)["id"]
-            if here != room or moderation.role_of(person_id, self._roles.get(room, {}), admins) is not None:
+            if moderation.role_of(person_id, self._roles.get(room, {}), admins) is not None:
                 continue
             try:
                 invited = bool(person_id) and await self.store.invited(room, person_id)
             except StorageError:
                 invited = False
-            if invited:
-                continue
-
-            def theirs(other: str, key: str = key) -> bool:
-                return other == key
-
-            self._hub.close_in_room(room, theirs, BANNED_CLOSE, PRIVATE_NOW)
+            if not invited:
+                out.add(key)
+        # One pass over the room's connections, not one a person.
+        self._hub.close_in_room(room, out.__contains__, BANNED_CLOSE, PRIVATE_NOW)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)

@@ -565,7 +565,15 @@ class RedisModeration(RedisSide):
                 pipe.hset(self._key("reports", action.room), str(numbered.report), numbered.to_json())
                 self._record(pipe, numbered)
 
-            await self._exec(build)
+            try:
+                await self._exec(build)
+            except StorageError:
+                # Not kept: free its slot and count, or a later same report
+                # would find a report nobody can see or resolve.
+                with contextlib.suppress(StorageError):
+                    await self._call("hdel", opened, field)
+                    await self._call("hincrby", mine, action.actor, -1)
+                raise
             return numbered, True
         await self._call("hincrby", mine, action.actor, -1)
         kept = await self._call("hget", opened, field)

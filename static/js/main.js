@@ -490,8 +490,6 @@ function relabelAtMidnight() {
   window.setTimeout(() => {
     if (current) { current.view.relabelDays(); }
     relabelAtMidnight();
-// Ready: the forms can be used.
-document.querySelectorAll('button[data-needs-script]').forEach((button) => { button.disabled = false; });
   }, untilMidnight());
 }
 
