@@ -118,7 +118,13 @@ const port = Number(process.argv[2] || process.env.PORT || 0);
 const host = process.env.HOST || '127.0.0.1';
 const server = http.createServer();
 chat.installHandlers(server);
-server.listen(port, host, () => {
+// The same listen backlog as Chatzilla's (chatzilla/__main__.py's
+// LISTEN_BACKLOG): Node's default of 511 makes the kernel drop connection
+// attempts when a crowd of 10,000 arrives at once, each retried a second or
+// more later (bench/crowd.py's join storm), which would measure the backlog,
+// not the server.
+const LISTEN_BACKLOG = 4096;
+server.listen({port, host, backlog: LISTEN_BACKLOG}, () => {
   console.log(`Node sockjs reference is serving http://${host}:${server.address().port}/`);
 });
 
