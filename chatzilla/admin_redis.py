@@ -23,6 +23,7 @@ from .backends.base import StorageError
 from .backends.redis import CHANGES_KEPT, RedisBackend
 from .chat import UNREACT, Change, reactions_text
 from .moderation import Action, redacted
+from .moderation_store import REDIS_AUDIT_KEPT
 from .redis_side import RedisSide
 
 #: Messages read per stream range.
@@ -183,6 +184,7 @@ class RedisImport:
         self._redis = redis
         self._at_least = redis._redis.register_script(_AT_LEAST)
         self._audit: set[str] | None = None
+        self._oldest: float | None = None  # the oldest kept entry's time, once full
         self.left_out = 0
 
     async def add(self, kind: str, r: dict[str, Any]) -> None:
@@ -219,11 +221,7 @@ class RedisImport:
             await call("hsetnx", key("sanctions", r["room"]), f"{r['type']}:{r['person']}", text)
             await call("sadd", key("moderated"), r["room"])
         elif kind == "audit":
-            if self._audit is None:
-                self._audit = set(await call("lrange", key("audit"), 0, -1))
-            if r["action"] not in self._audit:
-                self._audit.add(r["action"])
-                await call("rpush", key("audit"), r["action"])
+            await self._audit_entry(r["action"])
         elif kind == "rules":
             rules = {"topic": r["topic"], "private": bool(r["private"]), "read_only": bool(r["read_only"])}
             await call("set", key("rules", r["room"]), json.dumps(rules), nx=True)
@@ -233,6 +231,24 @@ class RedisImport:
             await self._report(r)
         elif kind == "link":
             await call("hsetnx", key("links", r["room"]), r["id"], r["action"])
+
+    async def _audit_entry(self, action: str) -> None:
+        """Add an audit entry (oldest first, as exported) unless the log has
+        it. Redis keeps the newest REDIS_AUDIT_KEPT, as the chat does: once
+        full, an entry older than its oldest is one it would not keep (and
+        importing the same again does not put trimmed ones back as new)."""
+        key, call = self._redis._key, self._redis._call
+        if self._audit is None:
+            kept = await call("lrange", key("audit"), 0, -1)
+            self._audit = set(kept)
+            self._oldest = json.loads(kept[0])["ts"] if len(kept) >= REDIS_AUDIT_KEPT else None
+        ts = json.loads(action)["ts"]
+        if action in self._audit or (self._oldest is not None and ts < self._oldest):
+            return
+        self._audit.add(action)
+        if await call("rpush", key("audit"), action) > REDIS_AUDIT_KEPT:
+            await call("ltrim", key("audit"), -REDIS_AUDIT_KEPT, -1)
+            self._oldest = json.loads(await call("lindex", key("audit"), 0))["ts"]
 
     async def _raise(self, name: str, value: int) -> None:
         try:
@@ -406,6 +422,11 @@ async def forget(redis: RedisDeployment, email: str) -> dict[str, int]:
         theirs = [i for i, text in links_kept.items() if Action.from_json(text).actor == person]
         if theirs:
             removed["invitation links"] += await call("hdel", key("links", room), *theirs)
+        # Their open reports stay open (redacted below: by nobody now);
+        # their slots and count go, so no field names them.
+        theirs = [f for f in await call("hkeys", key("reports-open", room)) if f.startswith(f"{person}:")]
+        if theirs:
+            await call("hdel", key("reports-open", room), *theirs)
         await call("hdel", key("reports-by", room), person)
     removed["audit entries redacted"] = await _redact(redis, person, rooms)
     await call("delete", key("person", person), key("email", email))

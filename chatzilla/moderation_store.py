@@ -545,7 +545,8 @@ class RedisModeration(RedisSide):
             self._record(pipe, action)
 
         replies = await self._exec(build)
-        if what == "resolve" and resolved is not None and replies[0]:
+        # A report by someone since forgotten (actor "") counts against nobody.
+        if what == "resolve" and resolved is not None and resolved.actor and replies[0]:
             await self._call("hincrby", self._key("reports-by", action.room), resolved.actor, -1)
 
     async def report(self, action: Action) -> tuple[Action, bool]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis as redis_client
 
+from chatzilla import admin_redis
 from chatzilla.accounts import Link, PostgresAccounts, RedisAccounts, SQLiteAccounts
 from chatzilla.admin import (
     FORGOTTEN,
@@ -518,6 +519,31 @@ def test_a_backup_goes_from_sqlite_into_redis_and_the_chat_reads_it(tmp_path, pr
     assert bot == ALICE
 
 
+def test_an_import_into_redis_keeps_the_newest_audit_entries_as_the_chat_does(tmp_path, prefix, monkeypatch):  # noqa: F811
+    """Redis keeps the newest REDIS_AUDIT_KEPT audit entries; an import of a
+    longer log (from SQL, which keeps them all) keeps the same newest ones."""
+    monkeypatch.setattr(admin_redis, "REDIS_AUDIT_KEPT", 3)
+    path = str(tmp_path / "first.db")
+
+    async def scenario():
+        await _sqlite_filled(path)
+        from_sqlite = await _export(await SQLiteDatabase(path).open())
+        redis = RedisDeployment(REDIS_URL, prefix)
+        try:
+            lines = io.StringIO("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in from_sqlite))
+            await import_redis(redis, lines)
+            kept = await redis._call("lrange", redis._key("audit"), 0, -1)
+            lines.seek(0)
+            await import_redis(redis, lines)  # the same again: the trimmed stay out
+            again = await redis._call("lrange", redis._key("audit"), 0, -1)
+        finally:
+            await redis.close()
+        return [r["action"] for r in from_sqlite if r.get("kind") == "audit"], kept, again
+
+    audit, kept, again = asyncio.run(scenario())
+    assert len(audit) > 3 and kept == audit[-3:] and again == kept
+
+
 def test_forgetting_an_address_on_redis_leaves_markers_and_nothing_of_them(prefix):  # noqa: F811
     async def scenario():
         async def more(backend, store):
@@ -526,6 +552,8 @@ def test_forgetting_an_address_on_redis_leaves_markers_and_nothing_of_them(prefi
             reply, _ = await backend.append(
                 "dev", ALICE.key(), "yes, Bob", "q1", None, reply_to=10, quote=quote
             )
+            # Bob's report of Alice's message, still open when he is forgotten.
+            await store.report(Action("report", "dev", ALICE.id, BOB.id, 1008.0, message=2))
             return reply
 
         reply = await _redis_filled(prefix, more)
@@ -547,6 +575,12 @@ def test_forgetting_an_address_on_redis_leaves_markers_and_nothing_of_them(prefi
             kept = (await store.sanctions("lobby", BOB.id), await store.invited("dev", BOB.id))
             links = [a.link for a in await store.links("dev")]
             audit = await store.audit(None, 20)
+            # Someone resolves the report he made: it was open, it closes,
+            # and nobody's count of open reports goes below nothing.
+            (report,) = await store.reports("dev", 10)
+            await store.apply(Action("resolve", "dev", "", ALICE.id, 1009.0, report=report.report))
+            open_after = await store.reports("dev", 10)
+            counts = raw.hgetall(f"{prefix}:reports-by:dev")
             # Nothing of Bob's left in any key of the chat, streams included.
             everything = []
             for key in raw.scan_iter(match=f"{prefix}:*"):
@@ -564,12 +598,20 @@ def test_forgetting_an_address_on_redis_leaves_markers_and_nothing_of_them(prefi
             await accounts.close()
             await store.close()
             raw.close()
-        return removed, again, dev, lobby, changes, rev, seen, roles, kept, links, audit, everything, reply
+        return (
+            removed, again, dev, lobby, changes, rev, seen, roles, kept, links, audit, everything, reply,
+            report, open_after, counts,
+        )  # fmt: skip
 
-    removed, again, dev, lobby, changes, rev, seen, roles, kept, links, audit, everything, reply = (
-        asyncio.run(scenario())
-    )
-    assert (removed, again) == FORGOT_BOB
+    (
+        removed, again, dev, lobby, changes, rev, seen, roles, kept, links, audit, everything, reply,
+        report, open_after, counts,
+    ) = asyncio.run(scenario())  # fmt: skip
+    # His report and its audit entry no longer name him.
+    bobs_report = {"audit entries redacted": FORGOT_BOB[0]["audit entries redacted"] + 2}
+    assert (removed, again) == ({**FORGOT_BOB[0], **bobs_report}, FORGOT_BOB[1])
+    assert report.actor == "" and report.message == 2 and open_after == []
+    assert all(int(n) >= 0 for n in counts.values()) and "" not in counts, counts
     bobs = [m for m in dev + lobby if m.sender == FORGOTTEN]
     assert len(bobs) == 10 and all(m.deleted and m.content == "" and not m.reactions for m in bobs)
     assert [m.content for m in dev if m.sender == ALICE.key()][:3] == ["edited ✓", "", "dev 2 from Alice ✓"]
@@ -580,6 +622,8 @@ def test_forgetting_an_address_on_redis_leaves_markers_and_nothing_of_them(prefi
     assert {m.id: m.reactions for m in dev if m.id in (5, 7)} == {5: (("👍", (ALICE.key(),)),), 7: ()}
     assert seen == (None, None, None, ALICE, ALICE)
     assert roles == {ALICE.id: "owner"} and kept == ([], False) and links == ["alices-link"]
-    assert [a.kind for a in audit] == ["claim", "grant", "mute", "ban", "rules", "invite", "link", "link"]
+    assert [a.kind for a in audit] == [
+        "claim", "grant", "mute", "ban", "rules", "invite", "link", "link", "report"
+    ]  # fmt: skip
     leftovers = [text for text in everything if BOB.id in text or "from Bob" in text or BOB.email in text]
     assert leftovers == [], "\n".join(t[:300] for t in leftovers)
