@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
 #: A roster's connection key: whatever the caller counts (the hub's clients).
@@ -120,6 +120,31 @@ def quote_of(original: Message) -> Quote:
     if len(text) > EXCERPT:
         text = text[: EXCERPT - 1].rstrip() + "…"
     return Quote(original.sender, text)
+
+
+def originals_missing(messages: Iterable[Message]) -> list[int]:
+    """The ids of the messages the replies among ``messages`` answer that
+    are not among ``messages`` themselves, ascending (to be read)."""
+    batch = list(messages)
+    held = {m.id for m in batch}
+    return sorted({m.reply_to for m in batch if m.reply_to and m.reply_to not in held})
+
+
+def with_quotes(messages: list[Message], read: Iterable[Message]) -> list[Message]:
+    """``messages`` with what each reply among them quotes of the message it
+    answers (:func:`quote_of`), found among ``messages`` or ``read`` (see
+    :func:`originals_missing`); no quote when neither holds it (retention
+    removed it)."""
+    if not any(m.reply_to for m in messages):
+        return messages
+    originals = {m.id: m for m in messages}
+    originals.update((m.id, m) for m in read)
+    return [
+        dataclasses.replace(m, quote=quote_of(originals[m.reply_to]) if m.reply_to in originals else None)
+        if m.reply_to
+        else m
+        for m in messages
+    ]
 
 
 #: What a change does to a message: "edit" (new ``content``), "delete",

@@ -21,7 +21,19 @@ from typing import NamedTuple, Protocol, cast
 from . import protocol
 from .backends import retention
 from .backends.base import CHANGE, GET_MANY, Backend, OutcomeUnknown, SearchUnavailable, StorageError
-from .chat import DELETE, EDIT, REACT, UNREACT, Change, Message, PresenceChange, Roster, quote_of
+from .chat import (
+    DELETE,
+    EDIT,
+    REACT,
+    UNREACT,
+    Change,
+    Message,
+    PresenceChange,
+    Roster,
+    originals_missing,
+    quote_of,
+    with_quotes,
+)
 from .frames import V1, Wire
 from .limits import RateLimiter
 from .metrics import Metrics
@@ -598,20 +610,11 @@ class Hub:
         catch-up of 1000 replies to 1000 older messages on SQLite, 14 ms
         where a get each took 199, holding the one reader thread; the page
         itself 8; load 15). Raises :class:`StorageError`."""
-        wanted = {m.reply_to for m in messages if m.reply_to}
-        if not wanted:
-            return messages
-        originals = {m.id: m for m in messages if m.id in wanted}
-        missing = sorted(wanted - originals.keys())
+        missing = originals_missing(messages)
+        read: list[Message] = []
         for start in range(0, len(missing), GET_MANY):
-            for found in await self._backend.get_many(room, missing[start : start + GET_MANY]):
-                originals[found.id] = found
-        return [
-            dataclasses.replace(m, quote=quote_of(originals[m.reply_to]) if m.reply_to in originals else None)
-            if m.reply_to
-            else m
-            for m in messages
-        ]
+            read += await self._backend.get_many(room, missing[start : start + GET_MANY])
+        return with_quotes(messages, read)
 
     def _fit(self, messages: list[Message], limit: int) -> tuple[list[dict], bool]:
         """The frames of the newest of ``messages`` (oldest first, as a page

@@ -48,7 +48,17 @@ from collections.abc import Callable
 
 import asyncpg
 
-from ..chat import Change, Message, PresenceChange, Quote, changed, parse_reactions, quote_of, reactions_text
+from ..chat import (
+    Change,
+    Message,
+    PresenceChange,
+    Quote,
+    changed,
+    originals_missing,
+    parse_reactions,
+    reactions_text,
+    with_quotes,
+)
 from ..privacy import who
 from .base import CHANGE, DEDUP_WINDOW, Announce, Deliver, OutcomeUnknown, StorageError, deliver_stored
 from .networked import NetworkedBackend
@@ -831,13 +841,7 @@ class PostgresStore(NetworkedBackend):
         """``messages`` (another process's, read here) with what each reply
         among them quotes of its original, read in one query, as the
         sender's process delivered it with (see :func:`~chatzilla.chat.quote_of`)."""
-        originals = {
-            m.id: m for m in await self._by_ids(room, sorted({m.reply_to for m in messages if m.reply_to}))
-        }
-        return [
-            dataclasses.replace(m, quote=quote_of(originals[m.reply_to])) if m.reply_to in originals else m
-            for m in messages
-        ]
+        return with_quotes(messages, await self._by_ids(room, originals_missing(messages)))
 
     async def _catch_up_changes(self, room: str) -> None:
         """Deliver ``room``'s changes after the last delivered, in their order."""
