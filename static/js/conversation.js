@@ -12,7 +12,7 @@
 import { onError, retryAfter } from './errors.js';
 import { moderationNotice } from './notices.js';
 import { Outbox } from './outbox.js';
-import { checkMessage, excerpt } from './rules.js';
+import { checkMessage, quoteOf } from './rules.js';
 
 export const PAGE_SIZE = 50;        // messages per scrollback request
 // A catch-up that says `more` is followed with history pages this large,
@@ -167,7 +167,7 @@ export class Conversation {
     // Shown as the server will quote it, until its own quote comes.
     const reply = replyTo === null ? null : {
       replyTo: replyTo.id, sender: replyTo.sender, mine: replyTo.sender === this.me,
-      excerpt: excerpt(replyTo.content), deleted: false,
+      excerpt: quoteOf(replyTo.content), deleted: false,
     };
     const ref = this.outbox.add(checked.content, reply === null ? null : { reply_to: replyTo.id }, reply);
     this._view.pending(ref, checked.content, reply);

@@ -156,6 +156,10 @@ const invitations = new InvitationsPanel({
   revoke: (id) => (current ? current.conversation.revokeLink(id) : 'over'),
 });
 const list = new MessageList(byId('messages'), formats, avatars);
+// A search result, or a reply's quote, shows the message it names, loading
+// older pages to reach it.
+const reveal = (id) => { if (current) { current.conversation.reveal(id); } };
+
 const search = new SearchPanel({
   form: byId('search-form'),
   input: byId('search-input'),
@@ -164,7 +168,7 @@ const search = new SearchPanel({
   more: byId('search-more'),
 }, formats, avatars, {
   search: (q, before) => (current ? current.conversation.search(q, before) : 'offline'),
-  reveal: (id) => { if (current) { current.conversation.reveal(id); } },
+  reveal,
 });
 list.actions = {
   edit: (id, text) => (current ? current.conversation.edit(id, text) : 'over'),
@@ -177,8 +181,7 @@ list.actions = {
     replyBar.start(target);
     composer.focus();
   },
-  // A reply's quote shows the message it answers, loading older pages to reach it (as a search result does).
-  reveal: (id) => { if (current) { current.conversation.reveal(id); } },
+  reveal,
 };
 
 // The conversation under way, with its view, or null before joining.

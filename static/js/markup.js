@@ -58,8 +58,22 @@ export function blocks(text, names = []) {
   return out;
 }
 
+// The last names asked for and their pattern: every message of a room is
+// shown with the same names (its people), so the pattern is built once.
+let lastNames = null;
+let lastPattern = null;
+
 /** The pattern of "@" and one of `names` (null for none), for inline. */
 export function mentionPattern(names) {
+  const key = names.join('\u0000');
+  if (key !== lastNames) {
+    lastPattern = buildPattern(names);
+    lastNames = key;
+  }
+  return lastPattern;
+}
+
+function buildPattern(names) {
   const known = [...new Set(names.filter(Boolean))].sort((a, b) => b.length - a.length);
   if (known.length === 0) { return null; }
   const escaped = known.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));

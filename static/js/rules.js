@@ -49,12 +49,19 @@ export function checkMessage(text, max) {
 // this many characters of its text, on one line.
 export const EXCERPT = 100;
 
+/**
+ * `text` cut to at most `max` characters, counted in code points as the
+ * server counts (an emoji is never split in half), ending in "…" when cut.
+ */
+export function shortened(text, max) {
+  const chars = Array.from(String(text));
+  if (chars.length <= max) { return String(text); }
+  return chars.slice(0, max - 1).join('').trimEnd() + '…';
+}
+
 /** The start of `text` as a reply quotes it: white space runs as one space, "…" when cut. */
-export function excerpt(text) {
-  const line = String(text).split(/\s+/).filter(Boolean).join(' ');
-  const chars = Array.from(line);  // code points, as the server counts
-  if (chars.length <= EXCERPT) { return line; }
-  return chars.slice(0, EXCERPT - 1).join('').trimEnd() + '…';
+export function quoteOf(text) {
+  return shortened(String(text).split(/\s+/).filter(Boolean).join(' '), EXCERPT);
 }
 
 /**

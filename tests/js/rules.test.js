@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 
-import { EXCERPT, checkMessage, excerpt, length, roomPath, trimmed } from '../../static/js/rules.js';
+import { EXCERPT, checkMessage, length, quoteOf, roomPath, shortened, trimmed } from '../../static/js/rules.js';
 
 it('trims what the server trims, and only that', () => {
   // protocol._BLANK: Python's white space, without U+001C..U+001F.
@@ -33,8 +33,17 @@ it('finds a room whatever the case it is typed in', () => {
 });
 
 it('quotes the start of a message on one line, as the server does (chat.quote_of)', () => {
-  assert.equal(excerpt('first line\n\n  second\tline'), 'first line second line');
-  const cut = excerpt('word '.repeat(60));
+  assert.equal(quoteOf('first line\n\n  second\tline'), 'first line second line');
+  const cut = quoteOf('word '.repeat(60));
   assert.ok(cut.endsWith('…') && !cut.endsWith(' …') && length(cut) <= EXCERPT);
-  assert.equal(excerpt('\u{1F600}'.repeat(500)), '\u{1F600}'.repeat(EXCERPT - 1) + '…');
+  assert.equal(quoteOf('\u{1F600}'.repeat(500)), '\u{1F600}'.repeat(EXCERPT - 1) + '…');
+});
+
+it('shortens text without splitting an emoji (a notification\'s body)', () => {
+  assert.equal(shortened('short', 140), 'short');
+  assert.equal(shortened('\u{1F600}'.repeat(140), 140), '\u{1F600}'.repeat(140));  // 280 UTF-16 units, not cut
+  // Cut by UTF-16 units (String.slice), the 139th would be half an emoji.
+  const long = 'ab' + '\u{1F600}'.repeat(200);
+  assert.equal(shortened(long, 140), 'ab' + '\u{1F600}'.repeat(137) + '…');
+  assert.ok(/[\uD800-\uDBFF]$/.test(long.slice(0, 139)));
 });

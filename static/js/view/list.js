@@ -11,7 +11,7 @@
 // with dir="auto", so a right-to-left message reads right to left.
 
 import { blocks } from '../markup.js';
-import { excerpt } from '../rules.js';
+import { quoteOf } from '../rules.js';
 import { writeAddress } from './avatars.js';
 import { presenceNotice, withName } from '../notices.js';
 import { GROUP_GAP_S, dayKey } from '../when.js';
@@ -277,7 +277,7 @@ export class MessageList {
     const replies = this.ol.querySelectorAll(`li.message[data-reply-to="${Number(message.id)}"]:not(.deleted)`);
     for (const item of replies) {
       this._showQuote(item, message.id, {
-        sender: message.sender, mine: Boolean(message.mine), excerpt: excerpt(message.content),
+        sender: message.sender, mine: Boolean(message.mine), excerpt: quoteOf(message.content),
         deleted: Boolean(message.deleted),
       });
     }

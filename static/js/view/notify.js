@@ -2,6 +2,8 @@
 // for them with a click on the "Notify me" button; the choice is kept in
 // this browser.
 
+import { shortened } from '../rules.js';
+
 const STORED = 'chatzilla.notify';
 const MAX_CHARS = 140;
 
@@ -61,8 +63,7 @@ export function setupNotifications(button, label, memory, room, mode = () => 'al
   // A message from someone else while the tab is hidden.
   function notify(message) {
     if (!on()) { return; }
-    const body = message.content.length > MAX_CHARS
-      ? message.content.slice(0, MAX_CHARS - 1) + '…' : message.content;
+    const body = shortened(message.content, MAX_CHARS);
     try {
       // One tag per room: a burst replaces itself instead of piling up.
       const note = new window.Notification(message.sender + ' in ' + room,

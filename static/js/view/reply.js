@@ -2,7 +2,7 @@
 // with a button (and Escape in the composer) that makes it a plain
 // message again. Names and text go in as text only.
 
-import { excerpt } from '../rules.js';
+import { quoteOf } from '../rules.js';
 import { isolated } from './list.js';
 
 /**
@@ -38,7 +38,7 @@ export class ReplyBar {
     const text = document.createElement('span');
     text.className = 'excerpt';
     text.dir = 'auto';
-    text.textContent = excerpt(target.content);
+    text.textContent = quoteOf(target.content);
     this._el.text.replaceChildren('Replying to ', name, ': ', text);
     this._el.box.hidden = false;
   }
