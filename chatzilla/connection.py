@@ -169,7 +169,10 @@ class ChatConnection(SockJSConnection):
         # The session cookie of the request that opened the connection
         # (every transport sends it: the page is same-origin).
         self._session_cookie: str | None = None
-        self._outgoing: list[str] | None = None  # frames for the outbox's next flush
+        # Frames for the outbox's next flush, and whether they wait only
+        # behind a crowd (kept by chatzilla.outbox.Outbox.add).
+        self.outbox_frames: str | list[str] | None = None
+        self.outbox_crowd = False
         # Bytes of frames the client asked for (its `joined`, history pages)
         # that may still wait to be sent, and those queued this turn: they
         # are not counted against max_queued (see flush).
@@ -237,7 +240,7 @@ class ChatConnection(SockJSConnection):
 
     # -- the hub's Client interface ---------------------------------------
 
-    def send_text(self, text: str, requested: bool = False) -> None:
+    def send_text(self, text: str, requested: bool = False, crowd: bool = False) -> None:
         # Written at the end of this loop turn, with the connection's other
         # frames of the turn (see chatzilla.outbox). Whether the session
         # closed meanwhile is asked there, once a turn: it takes two
@@ -247,17 +250,14 @@ class ChatConnection(SockJSConnection):
             return
         if requested:
             self._asked_now += protocol.wire_size(text)
-        if self._outgoing is None:
-            self._outgoing = [text]
-            self._router.outbox.wake(self)
-        else:
-            self._outgoing.append(text)
+        self._router.outbox.add(self, text, crowd)
 
     def flush(self, cache: dict) -> None:
         """Write the frames queued this turn; ``cache`` shares packets' bytes."""
-        texts, self._outgoing = self._outgoing, None
-        if not texts or self.is_closed or self._closing:
+        waiting, self.outbox_frames = self.outbox_frames, None
+        if waiting is None or self.is_closed or self._closing:
             return
+        texts = [waiting] if isinstance(waiting, str) else waiting
         try:
             write_frames(self.session, texts, cache, self._limits.max_queued + self._allowance())
         except Backlog as backlog:

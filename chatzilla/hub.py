@@ -112,12 +112,14 @@ class Gate(Protocol):
 class Client(Hashable, Protocol):
     """One connection as the hub sees it."""
 
-    def send_text(self, text: str, requested: bool = False) -> None:
+    def send_text(self, text: str, requested: bool = False, crowd: bool = False) -> None:
         """Queue one encoded frame for this connection; never raises.
 
         ``requested``: the frame answers the client's own request (its
         ``joined``, a ``history`` page), bounded by the hub; it must not
-        count as traffic the client failed to read."""
+        count as traffic the client failed to read. ``crowd``: the frame is
+        one of a fan-out to a whole room, which may wait behind frames sent
+        to one connection (an acknowledgement)."""
 
     def close(self, code: int, reason: str) -> None:
         """End the connection with a close frame."""
@@ -1031,7 +1033,7 @@ class Hub:
                 continue
             member = members.get(client)
             if member is None or (member.held is None and message_id > member.seen):
-                client.send_text(text)  # what _send would do, for most of a crowd
+                client.send_text(text, crowd=True)  # what _send would do, for most of a crowd
             else:
                 self._send(client, text, message_id)
         self.metrics.messages_out.inc()

@@ -10,7 +10,8 @@ turn :meth:`Outbox.flush` writes each connection's frames as one SockJS
 bytes go straight to the socket when Tornado has nothing else waiting to be
 written on it, and through Tornado's stream (which queues them) otherwise.
 A flush writes to a slice of the waiting connections at a time, so a crowd's
-fan-out does not hold up the rest of the loop.
+fan-out does not hold up the rest of the loop, and connections woken one by
+one (a sender's acknowledgement, an answer) go ahead of a crowd's.
 """
 
 from __future__ import annotations
@@ -82,32 +83,59 @@ class Outbox:
     """The connections with frames waiting, flushed once per loop turn.
 
     ``schedule(callback)`` runs a callback soon on the loop (the router passes
-    asyncio's ``call_soon``). A connection calls
-    :meth:`wake` when its first frame of a turn arrives; :meth:`flush` then
-    calls each such connection's ``flush(cache)``, where ``cache`` maps the
-    frames of a packet to its bytes, shared by every connection of that flush.
+    asyncio's ``call_soon``). A connection hands its frames to :meth:`add`,
+    which keeps them on the connection (its ``outbox_frames``: one frame as
+    it is, a list once there are more; ``None`` when nothing waits) and
+    wakes it with the first; :meth:`flush` then calls each woken
+    connection's ``flush(cache)``, which takes its ``outbox_frames`` and
+    writes them, ``cache`` mapping the frames of a packet to its bytes,
+    shared by every connection of that flush.
 
     A flush writes to at most ``slice_`` connections and schedules itself
     again for the rest, so the loop serves others in between. Up to half a
-    slice goes to connections woken since the last flush (a sender waiting
-    for its acknowledgement goes ahead of the rest of a crowd's fan-out);
-    the rest of it, oldest first, to those waiting longer: nobody waits for
-    ever, however busy. A connection is waiting at most once: frames that
-    come for it meanwhile join the ones it has waiting.
+    slice goes to connections woken one by one since the last flush (a
+    sender waiting for its acknowledgement, a probe in a room of its own);
+    the rest of it, oldest first, to those waiting longer and to those a
+    fan-out to a crowd woke (``crowd=True``), which wait behind the crowds
+    woken before them: nobody waits for ever, however busy. Frames that come
+    for a waiting connection join the ones it has waiting; one of its own
+    (not a crowd's) wakes it again, one by one, so that everything it has
+    waiting goes ahead of its place in the crowd (where it then finds
+    nothing left to write).
+
+    A crowd's frame costs no list and no other object the cyclic garbage
+    collector counts: ten thousand of them waiting at once would set off
+    collections that scan the whole heap.
     """
 
     def __init__(self, schedule: Callable[[Callable[[], None]], None], slice_: int = SLICE) -> None:
         self._schedule = schedule
         self._slice = slice_
-        self._fresh: list = []  # woken since the last flush began
-        self._backlog: list = []  # woken earlier, oldest first
+        self._fresh: list = []  # woken one by one since the last flush began
+        self._backlog: list = []  # woken earlier or by a crowd's fan-out, oldest first
         self._scheduled = False
 
-    def wake(self, connection) -> None:
+    def add(self, connection, text: str, crowd: bool = False) -> None:
+        """Queue ``text`` for ``connection`` (one of a fan-out to a room: ``crowd``)."""
+        waiting = connection.outbox_frames
+        if waiting is None:
+            connection.outbox_frames = text
+            connection.outbox_crowd = crowd
+            self.wake(connection, crowd)
+            return
+        if isinstance(waiting, str):
+            connection.outbox_frames = [waiting, text]
+        else:
+            waiting.append(text)
+        if connection.outbox_crowd and not crowd:
+            connection.outbox_crowd = False
+            self.wake(connection)
+
+    def wake(self, connection, crowd: bool = False) -> None:
         if not self._scheduled:
             self._scheduled = True
             self._schedule(self.flush)
-        self._fresh.append(connection)
+        (self._backlog if crowd else self._fresh).append(connection)
 
     def flush(self) -> None:
         fresh, backlog = self._fresh, self._backlog

@@ -33,7 +33,7 @@ class Recorder:
         self.texts: list[str] = []
         self.closes: list[tuple[int, str]] = []
 
-    def send_text(self, text: str, requested: bool = False) -> None:
+    def send_text(self, text: str, requested: bool = False, crowd: bool = False) -> None:
         self.texts.append(text)
 
     def close(self, code: int, reason: str) -> None:
