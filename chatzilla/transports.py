@@ -269,21 +269,30 @@ class _QuietWrites:
         written.add_done_callback(_retrieve)
 
 
-class _Lean(compat.PlainWebSocketExecute):
+class _Lean(compat.OneFlagDetach, compat.PlainWebSocketExecute):
     """For the WebSocket transports, which live as long as their connection:
     what the handshake needed (a coroutine of sockjs-tornado's around
-    Tornado's, the request and response headers) is not kept past it; at a
-    thousand idle connections their kilobytes add up."""
+    Tornado's, the request and response headers, the template helpers) is
+    not kept past it, the handler's attributes stay few enough for CPython
+    to share their keys (see compat.OneFlagDetach), and the stream's write
+    queues take no room while empty; at 10,000 idle connections their
+    kilobytes add up (bench/crowd.py's idle memory)."""
 
     def open(self, *args, **kwargs):
         super().open(*args, **kwargs)
         # Emptied in place, not replaced: Tornado's get() coroutine holds the
         # request's headers in a local for as long as the connection lives.
-        self.request.headers.clear()
+        compat.empty_headers(self.request.headers)
         compat.forget_response_headers(self)
         info = getattr(self.session, "conn_info", None)
         if info is not None:
             info.headers = {}
+        # The template helpers, closures over the handler (Tornado drops
+        # them the same way once the connection closes).
+        self.ui = None
+        stream = compat.handler_stream(self)
+        if stream is not None:
+            compat.short_stream_queues(stream)
 
 
 class WebSocketTransport(Guard, _Lean, _QuietWrites, _DirectWrites, transports.WebSocketTransport):

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import collections
 import configparser
 import functools
 import importlib
 import inspect
 import pkgutil
 import socket
+import sys
 import textwrap
 import warnings
 from collections.abc import Callable
@@ -144,6 +146,128 @@ async def test_forget_response_headers_empties_them_in_place(probe_url):
     compat.forget_response_headers(handler)
     assert handler._headers is headers and not list(headers.get_all())
     client.close()
+
+
+@pytest.mark.gen_test
+async def test_empty_headers_gives_back_their_room_and_they_still_work(probe_url):
+    client, handler = await _probe(probe_url)
+    headers = handler.request.headers
+    assert headers["Upgrade"].lower() == "websocket"
+    full = sys.getsizeof(headers._as_list) + sys.getsizeof(headers._combined_cache)
+    compat.empty_headers(headers)
+    assert handler.request.headers is headers and not list(headers.get_all()) and "Upgrade" not in headers
+    empty = sys.getsizeof(headers._as_list) + sys.getsizeof(headers._combined_cache)
+    assert empty == 2 * sys.getsizeof({}) < full
+    headers.add("X-Later", "1")
+    headers.add("X-Later", "2")
+    assert headers["X-Later"] == "1,2" and headers.get_list("X-Later") == ["1", "2"]
+    client.close()
+
+
+@pytest.mark.gen_test
+async def test_short_stream_queues_take_no_room_while_empty_and_keep_the_order():
+    ours, theirs = socket.socketpair()
+    stream = IOStream(ours)
+    try:
+        # What it replaces: the two deques of Tornado's IOStream.
+        assert isinstance(stream._write_futures, collections.deque)
+        assert isinstance(stream._write_buffer._buffers, collections.deque)
+        stream.write(b"first ")  # taken by the socket at once
+        compat.short_stream_queues(stream)
+        queues = (stream._write_futures, stream._write_buffer._buffers)
+        assert all(not q and len(q) == 0 and list(q) == [] for q in queues)
+        assert all(sys.getsizeof(q) < sys.getsizeof(collections.deque()) // 4 for q in queues)
+        with pytest.raises(IndexError):
+            queues[0][0]
+        with pytest.raises(IndexError):
+            queues[0].popleft()
+        # More than the socket takes, in small and large writes: both queues fill.
+        big = bytes(range(256)) * 8192  # 2 MiB
+        writes = [
+            stream.write(b"small "),
+            stream.write(big),
+            stream.write(b"x" * 3000),
+            stream.write(b" end"),
+        ]
+        assert all(queues) and len(queues[0]) >= 3  # the first may have gone at once
+        expected = b"first small " + big + b"x" * 3000 + b" end"
+        received = bytearray()
+        theirs.setblocking(False)
+        while len(received) < len(expected):
+            try:
+                received += theirs.recv(1 << 20)
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+        assert bytes(received) == expected
+        await asyncio.wait_for(asyncio.gather(*writes), 5)
+        assert not any(queues) and compat.unsent_bytes(stream) == 0
+        assert queues[0]._items is None and queues[1]._items is None  # the deques let go
+    finally:
+        stream.close()
+        theirs.close()
+
+
+class LeanProbe(compat.OneFlagDetach, Probe):
+    pass
+
+
+@pytest.fixture
+def lean_url(io_loop):
+    """ws://... of a server with Tornado's :class:`Probe` at /ws and :class:`LeanProbe` at /lean."""
+    app = tornado.web.Application([("/ws", Probe), ("/lean", LeanProbe)])
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_socket(sock)
+    yield f"127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.mark.gen_test
+async def test_one_flag_detach_refuses_http_methods_as_tornado_does_with_fewer_attributes(lean_url):
+    # Tornado's own detach puts the seven refusals on the instance...
+    assert "setattr" in inspect.getsource(WebSocketHandler._detach_stream)
+    found = {}
+    for path in ("ws", "lean"):
+        Probe.opened = asyncio.get_event_loop().create_future()
+        client = await websocket_connect(f"ws://{lean_url}/{path}")
+        handler = await asyncio.wait_for(Probe.opened, 5)
+        found[path] = handler
+        for name in ("write", "redirect", "set_header", "set_cookie", "set_status", "flush", "finish"):
+            with pytest.raises(RuntimeError, match="not supported for Web Sockets"):
+                getattr(handler, name)("x") if name != "finish" else handler.finish()
+        handler.write_message("still a WebSocket")
+        assert await client.read_message() == "still a WebSocket"
+        client.close()
+    # ...ours reads one flag: the instance keeps its few attributes.
+    assert "write" in vars(found["ws"]) and "write" not in vars(found["lean"])
+    assert found["lean"].websocket_detached is True
+    assert len(vars(found["lean"])) == len(vars(found["ws"])) - 6
+    # Before the handshake the methods are the usual ones.
+    assert LeanProbe.websocket_detached is False
+    for transport in (transports.WebSocketTransport, transports.RawWebSocketTransport):
+        assert transport._detach_stream is compat.OneFlagDetach._detach_stream
+
+
+@pytest.mark.gen_test
+async def test_our_websocket_handlers_keep_few_attributes_after_the_handshake(app, connect):
+    # Few enough for CPython to share their keys among handlers (29): past
+    # that each handler's dict is one of its own, about 1.6 KB.
+    client = await connect("websocket")
+    await client.join("a@example.com")
+    connections: list = []
+    app.router.hub.close_where(lambda c: connections.append(c) and False, 4000, "closes nobody")
+    (connection,) = connections
+    handler = connection.session.handler
+    assert isinstance(handler, transports.WebSocketTransport)
+    assert len(vars(handler)) <= 29, sorted(vars(handler))
+    assert handler.ui is None and not list(handler.request.headers.get_all())
+    stream = compat.handler_stream(handler)
+    assert not stream._write_futures and not stream._write_buffer._buffers
+    other = await connect("websocket")
+    await other.join("b@example.com")
+    assert (await client.expect("presence"))["email"] == "b@example.com"
+    assert (await client.say("hello", ref="r1"))["ref"] == "r1"
+    assert (await other.expect("message"))["content"] == "hello"
 
 
 def test_plain_websocket_execute_replaces_sockjs_tornados_coroutine():
