@@ -126,9 +126,10 @@ def storm_and_fanout(
     workers: int,
     storm_timeout: float,
     protocol: int = 1,
+    fanout: bool = True,
     log=print,
 ) -> dict:
-    """The join storm of ``n`` (``people`` of them), then the fan-out to them all."""
+    """The join storm of ``n`` (``people`` of them), then (``fanout``) the fan-out to them all."""
     out: dict = {}
     with loadgen.LoadGen(url, workers=workers, prefix="crowd", protocol=protocol) as gen:
         cpu0 = loadgen.read_cpu_ticks(pid)
@@ -161,6 +162,8 @@ def storm_and_fanout(
             f"server CPU {server_cpu:.0%}, gen [{' '.join(f'{v:.0%}' for v in gen_cpu.values())}]: "
             f"{s['verdict']}"
         )
+        if not fanout:
+            return out
         if storm["joined"] != n:
             out["fanout"] = {"skipped": f"only {storm['joined']} of {n} joined"}
             return out
@@ -390,7 +393,9 @@ def main() -> int:
         help="Chatzilla's: 1 (--auth open, addresses) or 2 (--auth link, signed-in people)",
     )
     parser.add_argument(
-        "--parts", default="memory,storm", help="memory and/or storm (storm includes fan-out)"
+        "--parts",
+        default="memory,storm,fanout",
+        help="memory, storm and/or fanout (the fan-out runs on the crowd a storm left: it needs storm)",
     )
     parser.add_argument(
         "--storm-timeout", type=float, default=120.0, help="seconds the join storm may take at most"
@@ -469,6 +474,7 @@ def main() -> int:
                                     workers=args.workers,
                                     storm_timeout=args.storm_timeout,
                                     protocol=args.protocol,
+                                    fanout="fanout" in parts,
                                 )
                             )
                     except Exception as exc:  # one failed part must not lose the others' figures
