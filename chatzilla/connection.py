@@ -35,6 +35,7 @@ from .protocol import (
     Join,
     Leave,
     Moderate,
+    Participants,
     ProtocolError,
     Reaction,
     Rooms,
@@ -354,6 +355,8 @@ class ChatConnection(SockJSConnection):
             await self._router.rooms_list.answer(self, command)
         elif isinstance(command, Leave):
             self._hub.leave(self)
+        elif isinstance(command, Participants):
+            self._hub.participants(self, command.after)
         elif isinstance(command, Moderate):
             # Parsed in protocol 2 only, where the router has moderation.
             assert self._router.moderation is not None

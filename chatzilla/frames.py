@@ -16,6 +16,9 @@ from typing import Any
 from .chat import Message, PresenceChange
 from .identity import public_of
 
+#: Most people a protocol 2 ``joined`` lists, and a ``participants`` page.
+LISTED = 100
+
 
 class Wire:
     """Protocol 1: people are their addresses (``docs/protocol.md``)."""
@@ -24,6 +27,9 @@ class Wire:
     #: Whether the presence changes of one loop turn share a frame
     #: (:meth:`presence_batch`); version 1 sends each as it comes.
     batches_presence = False
+    #: Most people a ``joined`` lists (None: everyone present), the rest
+    #: asked for in ``participants`` pages; version 1 lists everyone.
+    listed: int | None = None
 
     def who(self, key: str) -> Any:
         """A participant as frames show them."""
@@ -70,6 +76,7 @@ class WireV2(Wire):
 
     version = 2
     batches_presence = True
+    listed = LISTED
 
     def who(self, key: str) -> Any:
         return _public(key)

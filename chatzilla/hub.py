@@ -11,6 +11,7 @@ twice.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import dataclasses
 import logging
@@ -34,7 +35,7 @@ from .chat import (
     quote_of,
     with_quotes,
 )
-from .frames import V1, Wire
+from .frames import LISTED, V1, Wire
 from .limits import RateLimiter
 from .metrics import Metrics
 from .privacy import who
@@ -123,6 +124,60 @@ class Client(Hashable, Protocol):
 
     def close(self, code: int, reason: str) -> None:
         """End the connection with a close frame."""
+
+
+class _Present:
+    """Who is present in a room, as far as this process heard (protocol 2's
+    ``participants`` pages): the list the backend gave the latest join (its
+    presence ``version``) and the changes announced after it, applied only
+    when a page is asked for, so that a crowd's joins copy nothing."""
+
+    __slots__ = ("by_id", "keys", "pending", "version")
+
+    def __init__(self, keys: list[str], version: int) -> None:
+        self.keys = keys  # the backend's list, in arrival order (never changed in place)
+        self.version = version
+        self.pending: list[PresenceChange] = []
+        # (public id, key) of everyone, by id: made for a page, dropped on any change.
+        self.by_id: list[tuple[str, str]] | None = None
+
+    def renewed(self, keys: list[str], version: int) -> _Present:
+        """This room's knowledge after a join whose backend listed ``keys``
+        at ``version``: that list, with the changes heard that came after it."""
+        if version and version < self.version:
+            return self  # an older list than what is known
+        fresh = _Present(keys, version)
+        fresh.pending = [c for c in self.pending if c.version > version] if version else []
+        return fresh
+
+    def heard(self, change: PresenceChange) -> None:
+        """A change announced to the room; ignored when the list has it."""
+        if change.version and change.version <= self.version:
+            return
+        self.pending.append(change)
+        self.by_id = None
+        if len(self.pending) > 1000:
+            self.current()
+
+    def ordered(self, id_of: Callable[[str], str]) -> list[tuple[str, str]]:
+        """(public id, key) of everyone present now, by id (kept until a change)."""
+        keys = self.current()
+        if self.by_id is None:
+            self.by_id = sorted((id_of(key), key) for key in keys)
+        return self.by_id
+
+    def current(self) -> list[str]:
+        """Everyone present now, in the order they came."""
+        if self.pending:
+            keys = dict.fromkeys(self.keys)
+            for change in self.pending:
+                if change.event == "join":
+                    keys[change.email] = None
+                else:
+                    keys.pop(change.email, None)
+                self.version = max(self.version, change.version)
+            self.keys, self.pending = list(keys), []
+        return self.keys
 
 
 class _Announced(NamedTuple):
@@ -221,6 +276,8 @@ class Hub:
         self._members: dict[Client, _Member] = {}
         self._rosters: dict[str, Roster[Client]] = {}
         self._closing = False  # set by close_all: the server is shutting down
+        # Protocol 2: room -> who is present there (for participants pages).
+        self._present: dict[str, _Present] = {}
         # The last joined frame's participants, encoded (see _encode_joined).
         self._participants_text: tuple[tuple[str, tuple[str, ...]], str] | None = None
         # The joins of a room share reads of its newest messages.
@@ -282,6 +339,7 @@ class Hub:
         roster.remove(client)
         if not roster:
             del self._rosters[member.room]
+            self._present.pop(member.room, None)  # no more news of it reaches this process
         if member.address is not None:
             rooms = self._rooms_of[member.address]
             rooms[member.room] -= 1
@@ -429,6 +487,13 @@ class Hub:
         :class:`ProtocolError` ``unavailable`` when presence cannot be recorded."""
         try:
             participants, member.presence_seen = await self._backend.enter(member.room, member.email, client)
+            if self._wire.listed is not None and member.room in self._rosters:
+                present = self._present.get(member.room)
+                self._present[member.room] = (
+                    _Present(participants, member.presence_seen)
+                    if present is None
+                    else present.renewed(participants, member.presence_seen)
+                )
         except StorageError:
             # Not in the backend: it must not hear of a leave.
             self._forget_member(client, member, entered=False)
@@ -516,6 +581,13 @@ class Hub:
         if named_room:
             joined["room"] = member.room
         joined["participants"] = _PARTICIPANTS  # see _encode_joined
+        listed = self._wire.listed
+        if listed is not None:
+            # Protocol 2: the first people present, and how many there are;
+            # the rest in participants pages (a crowd's joins would each be
+            # 150 KB of persons).
+            joined["present"] = len(participants)
+            participants = participants[:listed]
         frames, more = self._fit(history, self._history_limit if since is None else MAX_CATCH_UP)
         joined["history"] = frames
         if more:
@@ -594,6 +666,27 @@ class Hub:
             frame["before"] = before
         if truncated and not more:
             frame["truncated"] = True
+        self._send(client, protocol.encode(frame), requested=True)
+
+    def participants(self, client: Client, after: str | None) -> None:
+        """Send a ``participants`` page (protocol 2): up to
+        :attr:`Wire.listed` of the people present in the client's room, by
+        public id, those after ``after`` (an id; None: from the first), how
+        many are present, and whether more ids follow. Raises
+        :class:`ProtocolError` ``not_joined``."""
+        member = self._members.get(client)
+        if member is None or member.held is not None:
+            raise ProtocolError("not_joined", "join before asking who is here")
+        limit = self._wire.listed or LISTED
+        present = self._present.get(member.room) or _Present([], 0)
+        by_id = present.ordered(lambda key: str(self._wire.who(key).get("id") or ""))
+        start = 0 if after is None else bisect.bisect_right(by_id, (after, "\uffff"))
+        frame: dict = {"type": "participants"}
+        if after is not None:
+            frame["after"] = after
+        frame["people"] = [self._wire.who(key) for _, key in by_id[start : start + limit]]
+        frame["present"] = len(by_id)
+        frame["more"] = start + limit < len(by_id)
         self._send(client, protocol.encode(frame), requested=True)
 
     async def _removed(self, room: str, page: list[Message], after: int | None, before: int | None) -> bool:
@@ -1053,6 +1146,9 @@ class Hub:
             # Nobody here to tell; or shutting down, when a presence frame
             # would only race the close frame on the wire.
             return
+        present = self._present.get(room)
+        if present is not None:
+            present.heard(change)
         if not self._wire.batches_presence:
             self._announce_one(roster, change, origin)
             return

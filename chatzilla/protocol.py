@@ -44,6 +44,9 @@ MAX_EMOJI = 16
 #: version 2 persons.
 MAX_MESSAGE_BYTES = 64 * 1024
 
+#: The longest person id a frame may name (ids are 13 characters).
+MAX_PERSON_ID = 64
+
 _ROOM = re.compile(r"[a-z0-9_-]{1,64}")
 
 # What "trimmed" takes off: Unicode white space. Python's str.strip() would
@@ -180,6 +183,15 @@ class Typing:
 
 
 @dataclasses.dataclass(frozen=True)
+class Participants:
+    """A ``participants`` request (protocol 2): a page of the people present,
+    by public id, those after the id ``after`` (None: from the first)."""
+
+    after: str | None = None
+    ref: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Leave:
     """A ``leave`` frame: leave the room now (no reply; the connection stays)."""
 
@@ -219,7 +231,20 @@ MODERATE = (
     "resolve", "invite_link", "invite_links", "revoke_link",
 )  # fmt: skip
 
-Command = Join | Say | Scrollback | Typing | Leave | Change | Changes | Reaction | Search | Moderate | Rooms
+Command = (
+    Join
+    | Say
+    | Scrollback
+    | Typing
+    | Leave
+    | Change
+    | Changes
+    | Reaction
+    | Search
+    | Moderate
+    | Rooms
+    | Participants
+)
 
 
 def normalize_email(raw: str) -> str:
@@ -467,6 +492,13 @@ def parse_frame(text: str, version: int = 1) -> Command:
         return Rooms(seen=_seen(frame, ref), ref=ref)
     if kind == "leave":
         return Leave(ref=ref)
+    if kind == "participants" and version == 2:
+        last = _field(frame, "after", ref)
+        if last is not None and len(last) > MAX_PERSON_ID:
+            raise ProtocolError(
+                "bad_frame", f"'after' must be a person's id (at most {MAX_PERSON_ID} characters)", ref
+            )
+        return Participants(after=last, ref=ref)
     if kind in ("report", "reports", "resolve") and version == 2:
         number = {"report": "id", "resolve": "report"}.get(kind)
         value = _integer(frame, number, 1, ref) if number else None

@@ -63,6 +63,13 @@ export class Conversation {
     this._searchRef = null;    // the `search` whose answer is awaited
     this._revealing = null;    // {id, pages}: a message to show once loaded
     this.participants = [];
+    // How many are present (protocol 2 lists the first 100 in `joined`);
+    // the pages of the rest: the last id listed, whether more follow, and
+    // the request in flight.
+    this.present = 0;
+    this._peopleAfter = null;
+    this._peopleMore = false;
+    this._peopleRef = null;
     // Protocol 2: the room's roles, key -> "admin", "owner" or "moderator".
     this.roles = {};
     this._send = send;
@@ -124,6 +131,7 @@ export class Conversation {
     this.outbox.close();
     this._cancelJoinRetry();
     this.older.loading = null;  // its answer died with the connection
+    this._peopleRef = null;
     if (this._olderTimer !== null) { this._timers.clearTimeout(this._olderTimer); }
     this._olderTimer = null;
     // A gap being filled is older than what the rejoin asks for (`since`
@@ -398,6 +406,12 @@ export class Conversation {
     this._joinTries = 0;
     this.me = frame.email;
     this.participants = frame.participants.slice();
+    // A crowd's joined lists its first people: you among them or not.
+    if (!this.participants.includes(this.me)) { this.participants.unshift(this.me); }
+    this.present = typeof frame.present === 'number' ? frame.present : this.participants.length;
+    this._peopleAfter = null;
+    this._peopleRef = null;
+    this._peopleMore = this.present > this.participants.length;
     this.roles = { ...(frame.roles || {}) };
     this.rules = frame.rules || null;
     if (this._invite !== null) {
@@ -416,6 +430,8 @@ export class Conversation {
     this._view.joined({
       me: this.me,
       participants: this.participants,
+      present: this.present,
+      morePeople: this._peopleMore,
       first,
       truncated: startOver,
       history: history.map((message) => this._shown(message)),
@@ -539,6 +555,30 @@ export class Conversation {
   _cancelGapRetry() {
     if (this._gapTimer !== null) { this._timers.clearTimeout(this._gapTimer); }
     this._gapTimer = null;
+  }
+
+  /**
+   * Ask for the next page of who is here (protocol 2, once `joined` said
+   * more are present than it listed). False when there is nothing to ask
+   * (or a page is on its way, or not joined).
+   */
+  morePeople() {
+    if (!this.joined || !this._peopleMore || this._peopleRef !== null) { return false; }
+    this._peopleRef = this._ref('w');
+    const frame = { type: 'participants', ref: this._peopleRef };
+    if (this._peopleAfter !== null) { frame.after = this._peopleAfter; }
+    if (!this._send(frame)) { this._peopleRef = null; }
+    return this._peopleRef !== null;
+  }
+
+  _onParticipants(frame) {
+    if (this._peopleRef === null || !Array.isArray(frame.people)) { return; }
+    this._peopleRef = null;
+    frame.people.forEach((key) => { if (!this.participants.includes(key)) { this.participants.push(key); } });
+    if (frame.people.length > 0) { this._peopleAfter = frame.people.at(-1); }
+    this._peopleMore = Boolean(frame.more);
+    if (typeof frame.present === 'number') { this.present = frame.present; }
+    this._view.people(this.participants, this.present, this._peopleMore);
   }
 
   _onPresence(frame) {
@@ -668,6 +708,10 @@ export class Conversation {
     if (ref !== undefined && ref === this._searchRef) {
       this._searchRef = null;
       return this._view.searchProblem(frame.reason);
+    }
+    if (ref !== undefined && ref === this._peopleRef) {
+      this._peopleRef = null;  // the button asks again
+      return this._view.problem(frame.reason);
     }
     if (ref !== undefined && this._inviteRefs.delete(ref)) { return this._view.invitationProblem(frame.reason); }
     if (ref !== undefined && ref === this._changesRef) {
@@ -818,6 +862,7 @@ const RANK = Object.freeze({ moderator: 1, owner: 2, admin: 3 });
 const HANDLERS = {
   joined: Conversation.prototype._onJoined,
   presence: Conversation.prototype._onPresence,
+  participants: Conversation.prototype._onParticipants,
   message: Conversation.prototype._onMessage,
   sent: Conversation.prototype._onSent,
   history: Conversation.prototype._onHistory,

@@ -60,6 +60,8 @@ export class Directory {
         // Several changes of one moment share a frame (docs/protocol.md).
         if (Array.isArray(frame.changes)) { return { ...frame, changes: frame.changes.map((c) => this.normalize({ ...c, type: 'presence' })) }; }
         return frame.person === undefined ? frame : { ...frame, email: this.key(frame.person) };
+      case 'participants':
+        return { ...frame, people: (frame.people || []).map((p) => this.key(p)) };
       case 'typing':
         return frame.person === undefined ? frame : { ...frame, email: this.key(frame.person) };
       case 'message':

@@ -114,7 +114,8 @@ const people = new People({
   toggleCount: byId('people-toggle-count'),
   empty: byId('people-empty'),
   stale: byId('people-stale'),
-}, avatars);
+  more: byId('people-more'),
+}, avatars, { more: () => (current ? current.conversation.morePeople() : false) });
 const reportsPanel = new ReportsPanel({
   panel: byId('reports-panel'),
   count: byId('reports-count'),

@@ -75,3 +75,69 @@ describe('a signed-in conversation', () => {
     assert.deepEqual(view.named('typists').at(-1)[1], ['pb2']);
   });
 });
+
+describe('a crowd: who is here, page by page', () => {
+  const person = (i) => ({ id: 'p' + String(i).padStart(4, '0'), name: 'Person ' + i, avatar: '' });
+
+  it('lists the first people and you, shows how many are here, and asks for the rest on request', () => {
+    const view = recorder();
+    const frames = [];
+    let open = true;
+    const conversation = new Conversation({
+      email: null, room: 'dev', send: (frame) => { if (open) { frames.push(frame); } return open; },
+      view, timers: new Clock(), refPrefix: 'p1.', maxContent: 100, directory: new Directory(),
+    });
+    assert.equal(conversation.morePeople(), false);  // not joined
+    conversation.opened();
+    const first = Array.from({ length: 100 }, (_, i) => person(i + 1));
+    conversation.receive({
+      type: 'joined', protocol: 2, you: ALICE, room: 'dev', participants: first, present: 250, history: [],
+    });
+    const joined = view.named('joined')[0][1];
+    assert.equal(joined.present, 250);
+    assert.equal(joined.morePeople, true);
+    assert.equal(joined.participants.length, 101);
+    assert.equal(joined.participants[0], 'pa1');  // you, though the first 100 did not list you
+
+    assert.equal(conversation.morePeople(), true);
+    assert.equal(conversation.morePeople(), false);  // one page at a time
+    const ask = frames.at(-1);
+    assert.deepEqual(Object.keys(ask).sort(), ['ref', 'type']);
+    assert.equal(ask.type, 'participants');
+    // Pages go by id: some of them the joined listed already.
+    const page = Array.from({ length: 100 }, (_, i) => person(i + 51));
+    conversation.receive({ type: 'participants', people: page, present: 250, more: true });
+    const [, shown, present, more] = view.named('people').at(-1);
+    assert.deepEqual([shown.length, present, more], [151, 250, true]);
+    assert.equal(new Set(shown).size, shown.length);
+
+    assert.equal(conversation.morePeople(), true);
+    assert.equal(frames.at(-1).after, 'p0150');
+    // Refused (flood control, say): said, and the button asks again.
+    conversation.receive({ type: 'error', code: 'rate_limited', reason: 'too many', ref: frames.at(-1).ref });
+    assert.deepEqual(view.named('problem').at(-1), ['problem', 'too many']);
+    assert.equal(conversation.morePeople(), true);
+    const rest = Array.from({ length: 100 }, (_, i) => person(i + 151));
+    conversation.receive({ type: 'participants', after: 'p0150', people: rest, present: 251, more: false });
+    assert.deepEqual(view.named('people').at(-1).slice(2), [251, false]);
+    assert.equal(conversation.participants.length, 251);
+    assert.equal(conversation.morePeople(), false);  // everyone is listed: presence keeps it so
+    // An answer nobody asked for (an old connection's) changes nothing.
+    conversation.receive({ type: 'participants', people: [person(999)], present: 1, more: false });
+    assert.equal(conversation.participants.length, 251);
+    open = false;
+  });
+
+  it('lists everyone of a small room with no more to ask for', () => {
+    const view = recorder();
+    const conversation = new Conversation({
+      email: null, room: 'dev', send: () => true,
+      view, timers: new Clock(), refPrefix: 'p1.', maxContent: 100, directory: new Directory(),
+    });
+    conversation.opened();
+    conversation.receive({ type: 'joined', protocol: 2, you: ALICE, participants: [ALICE, BOB], present: 2, history: [] });
+    const joined = view.named('joined')[0][1];
+    assert.deepEqual([joined.participants, joined.present, joined.morePeople], [['pa1', 'pb2'], 2, false]);
+    assert.equal(conversation.morePeople(), false);
+  });
+});

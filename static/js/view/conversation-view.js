@@ -82,11 +82,11 @@ export class ConversationView {
 
   joined({
     me, participants, first, truncated, history, roles = {}, muted = null, rules = null, canSpeak = true,
-    moderator = false, owner = false,
+    moderator = false, owner = false, present = participants.length, morePeople = false,
   }) {
     this._me = me;
     this._page.showChat(first);
-    this._people.set(participants, me, roles);
+    this._people.set(participants, me, roles, present, morePeople);
     this._people.live(true);
     this._showRules(rules, canSpeak);
     this.moderator(moderator);
@@ -110,6 +110,11 @@ export class ConversationView {
       }
     }, first);
     this._fillView();
+  }
+
+  /** A page of who is here: `participants` all known so far. */
+  people(participants, present, more) {
+    this._people.page(participants, present, more);
   }
 
   presence(event, email, count) {

@@ -2,11 +2,16 @@
 // button that opens the panel on narrow screens). While the connection is
 // down the list is the last one known: greyed, and it says so.
 
-/** `el` holds the panel's elements (see main.js); `avatars` makes the pictures. */
+/**
+ * `el` holds the panel's elements (see main.js); `avatars` makes the
+ * pictures; `actions.more()` asks for more of the people present (in a
+ * crowd the server lists the first hundred at first, docs/protocol.md).
+ */
 export class People {
-  constructor(el, avatars) {
+  constructor(el, avatars, actions = {}) {
     this._el = el;
     this._avatars = avatars;
+    if (el.more && actions.more) { el.more.addEventListener('click', () => actions.more()); }
     this._items = new Map();  // email -> its <li>
     this._me = null;
     this._joined = false;
@@ -16,16 +21,25 @@ export class People {
   /**
    * Everyone present (in the order they came) as `me` sees them; `me`
    * null: nobody, not joined. `roles` (key -> admin, owner or moderator)
-   * puts a badge by their names.
+   * puts a badge by their names. `present`: how many are here, when the
+   * list is only the first of them; `more`: whether more can be asked for.
    */
-  set(participants, me, roles = {}) {
+  set(participants, me, roles = {}, present = participants.length, more = false) {
     this._roles = roles;
     this._me = me;
     this._joined = me !== null;
     this._items.clear();
     this._el.people.replaceChildren();
     participants.forEach((email) => this._add(email));
-    this._count(participants.length);
+    this._count(present);
+    this._more(more);
+  }
+
+  /** A page of the people present came: they join the list. */
+  page(participants, present, more) {
+    participants.forEach((email) => this._add(email));
+    this._count(present);
+    this._more(more);
   }
 
   /** Someone came or went; `count` is the server's count afterwards. */
@@ -93,6 +107,10 @@ export class People {
     const item = this._items.get(email);
     if (item) { item.remove(); }
     this._items.delete(email);
+  }
+
+  _more(more) {
+    if (this._el.more) { this._el.more.hidden = !more; }
   }
 
   _count(n) {
