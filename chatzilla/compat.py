@@ -22,6 +22,7 @@ from sockjs.tornado.session import BaseSession
 from sockjs.tornado.transports.streamingbase import StreamingTransportBase
 from tornado.httputil import HTTPHeaders
 from tornado.iostream import IOStream
+from tornado.log import gen_log
 from tornado.tcpserver import TCPServer
 from tornado.websocket import WebSocketHandler
 
@@ -191,6 +192,46 @@ class PlainWebSocketExecute(WebSocketMixin):
             self.finish()
             return None
         return WebSocketHandler._execute(self, transforms, *args, **kwargs)
+
+
+class PlainWebSocketGet(WebSocketMixin):
+    """Mixin for a WebSocketHandler: Tornado 6.6.1's ``get``, its checks and
+    refusals as they are, but a plain method that returns the handshake's
+    coroutine (which then reads the connection's frames for as long as it
+    lives) for ``_execute`` to await, instead of a coroutine awaiting it.
+
+    Tornado's stays suspended as long as the connection: its frame, and in
+    it the request's headers and a ``map`` over the Connection header with
+    its lambda, about 650 bytes a connection. It calls
+    ``RequestHandler._check_cross_origin``, as Tornado's does.
+    """
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        self.open_args = args
+        self.open_kwargs = kwargs
+        headers = self.request.headers
+        if headers.get("Upgrade", "").lower() != "websocket":
+            return self._refuse(400, 'Can "Upgrade" only to "WebSocket".')
+        if "upgrade" not in [part.strip().lower() for part in headers.get("Connection", "").split(",")]:
+            return self._refuse(400, '"Connection" must be "Upgrade".')
+        # After prepare(), as in Tornado: check_origin may rely on it.
+        error = self._check_cross_origin(self.check_origin)
+        if error is not None:
+            return self._refuse(403, "Cross origin websockets not allowed", error)
+        self.ws_connection = self.get_websocket_protocol()
+        if self.ws_connection:
+            return self.ws_connection.accept_connection(self)
+        self.set_status(426, "Upgrade Required")
+        self.set_header("Sec-WebSocket-Version", "13")
+        return None
+
+    def _refuse(self, status: int, message: str, why: str | None = None) -> None:
+        self.set_status(status)
+        self.finish(message)
+        if why is None:
+            gen_log.debug(message)
+        else:
+            gen_log.debug("%s: %s", message, why)
 
 
 # -- sockjs-tornado -------------------------------------------------------------

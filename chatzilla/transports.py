@@ -269,19 +269,19 @@ class _QuietWrites:
         written.add_done_callback(_retrieve)
 
 
-class _Lean(compat.OneFlagDetach, compat.PlainWebSocketExecute):
+class _Lean(compat.OneFlagDetach, compat.PlainWebSocketGet, compat.PlainWebSocketExecute):
     """For the WebSocket transports, which live as long as their connection:
     what the handshake needed (a coroutine of sockjs-tornado's around
-    Tornado's, the request and response headers, the template helpers) is
-    not kept past it, the handler's attributes stay few enough for CPython
-    to share their keys (see compat.OneFlagDetach), and the stream's write
-    queues take no room while empty; at 10,000 idle connections their
-    kilobytes add up (bench/crowd.py's idle memory)."""
+    Tornado's, and Tornado's get(); the request and response headers, the
+    HTTP connection's objects, the template helpers) is not kept past it,
+    the handler's attributes stay few enough for CPython to share their
+    keys (see compat.OneFlagDetach), and the stream's write queues take no
+    room while empty; at 10,000 idle connections their kilobytes add up
+    (bench/crowd.py's idle memory)."""
 
     def open(self, *args, **kwargs):
         super().open(*args, **kwargs)
-        # Emptied in place, not replaced: Tornado's get() coroutine holds the
-        # request's headers in a local for as long as the connection lives.
+        # Emptied in place, not replaced: whoever holds them sees them empty.
         compat.empty_headers(self.request.headers)
         compat.forget_response_headers(self)
         info = getattr(self.session, "conn_info", None)
@@ -290,6 +290,11 @@ class _Lean(compat.OneFlagDetach, compat.PlainWebSocketExecute):
         # The template helpers, closures over the handler (Tornado drops
         # them the same way once the connection closes).
         self.ui = None
+        # The HTTP exchange is over (the stream is the WebSocket's now): its
+        # connection objects, with the request loop's finished task, the
+        # start lines and the client's context, go with it.
+        self.request.connection = None
+        self.request.server_connection = None
         stream = compat.handler_stream(self)
         if stream is not None:
             compat.short_stream_queues(stream)

@@ -10,9 +10,11 @@ import asyncio
 import collections
 import configparser
 import functools
+import gc
 import importlib
 import inspect
 import pkgutil
+import re
 import socket
 import sys
 import textwrap
@@ -248,6 +250,60 @@ async def test_one_flag_detach_refuses_http_methods_as_tornado_does_with_fewer_a
         assert transport._detach_stream is compat.OneFlagDetach._detach_stream
 
 
+class ShortGetProbe(compat.PlainWebSocketGet, Probe):
+    pass
+
+
+async def _handshake_status(port: int, path: str, headers: dict[str, str]) -> tuple[str, str]:
+    """The status line and the headers of the answer to a GET of ``path`` with ``headers``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"] + [f"{k}: {v}" for k, v in headers.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    status, _, rest = head.decode().partition("\r\n")
+    return status, rest
+
+
+@pytest.mark.gen_test
+async def test_plain_websocket_get_refuses_and_opens_as_tornados_get_does(io_loop):
+    app = tornado.web.Application([("/ws", Probe), ("/short", ShortGetProbe)])
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_socket(sock)
+    good = {
+        "Upgrade": "websocket",
+        "Connection": "keep-alive, Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    }
+    cases = {
+        "no upgrade": {**good, "Upgrade": "h2c"},
+        "no connection upgrade": {**good, "Connection": "keep-alive"},
+        "another origin": {**good, "Origin": "http://elsewhere.example"},
+        "another version": {**good, "Sec-WebSocket-Version": "8"},
+        "a good one": good,
+    }
+    try:
+        for name, headers in cases.items():
+            answers = []
+            for path in ("/ws", "/short"):
+                Probe.opened = asyncio.get_event_loop().create_future()
+                status, rest = await _handshake_status(port, path, headers)
+                answers.append((status, "Sec-WebSocket-Version: 13" in rest))
+            assert answers[0] == answers[1], name
+        assert answers[1] == ("HTTP/1.1 101 Switching Protocols", False)
+        # Every refusal Tornado's get() makes is one ours makes.
+        theirs, ours = inspect.getsource(WebSocketHandler.get), inspect.getsource(compat.PlainWebSocketGet)
+        for refusal in re.findall(r"set_status\((\d+)", theirs):
+            assert refusal in ours
+        for message in re.findall(r"log_msg = (.+)", theirs):
+            assert message.strip() in ours, message
+        assert "_check_cross_origin(self.check_origin)" in theirs
+    finally:
+        server.stop()
+
+
 @pytest.mark.gen_test
 async def test_our_websocket_handlers_keep_few_attributes_after_the_handshake(app, connect):
     # Few enough for CPython to share their keys among handlers (29): past
@@ -261,6 +317,10 @@ async def test_our_websocket_handlers_keep_few_attributes_after_the_handshake(ap
     assert isinstance(handler, transports.WebSocketTransport)
     assert len(vars(handler)) <= 29, sorted(vars(handler))
     assert handler.ui is None and not list(handler.request.headers.get_all())
+    assert handler.request.connection is None and handler.request.server_connection is None
+    # No coroutine of Tornado's get() waits for the connection to end.
+    waiting = [getattr(o, "__qualname__", None) for o in gc.get_referrers(handler)]
+    assert "WebSocketHandler.get" not in waiting and "WebSocketProtocol13.accept_connection" in waiting
     stream = compat.handler_stream(handler)
     assert not stream._write_futures and not stream._write_buffer._buffers
     other = await connect("websocket")
