@@ -256,11 +256,16 @@ class ChatConnection(SockJSConnection):
     def flush(self, cache: dict) -> None:
         """Write the frames queued this turn; ``cache`` shares packets' bytes."""
         waiting, self.outbox_frames = self.outbox_frames, None
-        if waiting is None or self.is_closed or self._closing:
+        if waiting is None or self._closing:
             return
-        texts = [waiting] if isinstance(waiting, str) else waiting
+        session = self.session
+        if session.is_closed:
+            return
+        limit = self._limits.max_queued
+        if self._asked or self._asked_now:
+            limit += self._allowance()
         try:
-            write_frames(self.session, texts, cache, self._limits.max_queued + self._allowance())
+            write_frames(session, waiting, cache, limit)
         except Backlog as backlog:
             # A client that does not read must not make the server hold on
             # to everything said meanwhile. It reconnects and catches up.

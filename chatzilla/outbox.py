@@ -21,10 +21,6 @@ import logging
 import struct
 from collections.abc import Callable
 
-from tornado.iostream import IOStream, StreamClosedError
-
-from .compat import unsent_bytes
-
 log = logging.getLogger("chatzilla.outbox")
 
 
@@ -48,28 +44,6 @@ def sockjs_packet(texts: list[str]) -> bytes:
 def raw_frames(texts: list[str]) -> bytes:
     """The raw endpoint's framing: one WebSocket message per frame."""
     return b"".join(websocket_frame(text.encode()) for text in texts)
-
-
-def write(stream: IOStream, data: bytes) -> None:
-    """Write ``data`` to ``stream``, after whatever it already holds.
-
-    Raises :class:`~tornado.iostream.StreamClosedError` if it is closed.
-    """
-    if stream.closed():
-        raise StreamClosedError()
-    if not unsent_bytes(stream):
-        # Nothing queued in Tornado: send now, with no future and no
-        # callback; only what the socket cannot take goes through Tornado.
-        try:
-            sent = stream.socket.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            raise StreamClosedError() from None
-        if sent == len(data):
-            return
-        data = data[sent:]
-    stream.write(data)  # its future's outcome is retrieved by Tornado itself
 
 
 #: Most connections one flush writes to before the loop runs its other

@@ -40,7 +40,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
 from . import compat
-from .outbox import raw_frames, sockjs_packet, write
+from .outbox import raw_frames, sockjs_packet
 from .security import SecureHeaders, content_security_policy, origin_allowed
 
 if TYPE_CHECKING:
@@ -190,16 +190,16 @@ class Backlog(Exception):
         self.waiting = waiting
 
 
-def write_frames(session, texts: list[str], cache: dict, limit: int) -> None:
-    """Send ``texts`` (encoded frames) to ``session``'s client, in order, by
-    the transport that carries it now. ``cache`` maps a packet's frames to
-    its bytes, shared by every connection written to in the same turn.
-    Raises :class:`Backlog` (and writes nothing) when more than ``limit``
-    bytes would be waiting for the client."""
+def write_frames(session, frames: str | list[str], cache: dict, limit: int) -> None:
+    """Send ``frames`` (one encoded frame, or a list of them) to ``session``'s
+    client, in order, by the transport that carries it now. ``cache`` maps
+    a packet's frames to its bytes, shared by every connection written to
+    in the same turn. Raises :class:`Backlog` (and writes nothing) when more
+    than ``limit`` bytes would be waiting for the client."""
     handler = session.handler
-    if isinstance(handler, _DirectWrites) and handler.write_frames(texts, cache, limit):
+    if isinstance(handler, _DirectWrites) and handler.write_frames(frames, cache, limit):
         return
-    queue_frames(session, texts, limit)
+    queue_frames(session, [frames] if isinstance(frames, str) else frames, limit)
 
 
 def waiting_bytes(session) -> int:
@@ -227,27 +227,43 @@ class _DirectWrites(compat.WebSocketMixin):
     #: The bytes on the wire for a list of frames.
     framing: Callable[[list[str]], bytes]
 
-    def write_frames(self, texts: list[str], cache: dict, limit: int) -> bool:
-        """Write ``texts``; False when this WebSocket cannot take bytes
+    def write_frames(self, frames: str | list[str], cache: dict, limit: int) -> bool:
+        """Write ``frames``; False when this WebSocket cannot take bytes
         directly (permessage-deflate, which Tornado must apply, or no stream
-        yet), and the session must queue them instead."""
-        stream = compat.handler_stream(self)
-        if stream is None or compat.websocket_compressed(self):
+        yet), and the session must queue them instead.
+
+        The outbox's every write to a crowd comes here: the bytes go
+        straight to the socket when Tornado holds nothing unsent for it (no
+        future, no callback), and only what the socket cannot take goes
+        through Tornado's stream, which then queues whatever comes after."""
+        stream = compat.websocket_stream(self)
+        if stream is None:
             return False
-        if compat.websocket_closing(self):
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
             # Its close frame is in (or its connection gone): end the
             # session, as a failed write does, instead of writing.
             self.server.io_loop.add_callback(self.on_close)
             return True
-        key = (self.framing, *texts)
+        key: tuple = (self.framing, frames) if isinstance(frames, str) else (self.framing, *frames)
         data = cache.get(key)
         if data is None:
-            data = cache[key] = self.framing(texts)
-        waiting = compat.unsent_bytes(stream) + len(data)
-        if waiting > limit:
-            raise Backlog(waiting)
+            data = cache[key] = self.framing([frames] if isinstance(frames, str) else frames)
+        unsent = compat.unsent_bytes(stream)
+        if unsent + len(data) > limit:
+            raise Backlog(unsent + len(data))
+        if not unsent:
+            try:
+                sent = stream.socket.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return True  # closing: on_close follows
+            if sent == len(data):
+                return True
+            data = data[sent:]
         try:
-            write(stream, data)
+            stream.write(data)  # its future's outcome is retrieved by Tornado itself
         except StreamClosedError:
             pass  # closing: on_close follows
         return True

@@ -121,6 +121,18 @@ async def test_handler_stream_of_a_websocket_and_of_an_http_request(probe_url):
 
 
 @pytest.mark.gen_test
+async def test_websocket_stream_only_when_frames_go_as_they_are(probe_url):
+    client, handler = await _probe(probe_url)
+    assert compat.websocket_stream(handler) is handler.ws_connection.stream
+    assert isinstance(compat.websocket_stream(handler), IOStream)
+    client.close()
+    Probe.opened = asyncio.get_event_loop().create_future()
+    client, handler = await _probe(probe_url, compression=True)
+    assert compat.websocket_stream(handler) is None  # Tornado must compress its frames
+    client.close()
+
+
+@pytest.mark.gen_test
 async def test_websocket_compressed_only_when_negotiated(probe_url):
     client, handler = await _probe(probe_url)
     assert compat.websocket_compressed(handler) is False
