@@ -17,6 +17,7 @@ whatever the client sent. So:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -29,6 +30,10 @@ DEFAULT_TRUSTED = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192
 #: The setting's word for "every peer is a proxy" (for a platform whose
 #: routers have public addresses and which strips what clients send).
 ANY = "*"
+
+#: Addresses whose answers are kept (parsing one with ipaddress takes
+#: microseconds, and each connection of a storm asked it two or three times).
+KNOWN = 4096
 
 
 def parse_networks(text: str) -> tuple[str, ...]:
@@ -58,9 +63,15 @@ class TrustedProxies:
         self.networks: tuple[Network, ...] = tuple(
             ipaddress.ip_network(n, strict=False) for n in networks if n != ANY
         )
+        # Asked for every connection, of the same few peers (a proxy, a
+        # crowd's addresses): each answered once (at most KNOWN kept).
+        self.trusts = functools.lru_cache(maxsize=KNOWN)(self._trusts)  # type: ignore[method-assign]
 
     def trusts(self, address: str) -> bool:
         """Is ``address`` (as text) one of the trusted proxies?"""
+        return self._trusts(address)
+
+    def _trusts(self, address: str) -> bool:
         ip = _ip(address)
         if ip is None:
             return False
@@ -105,6 +116,7 @@ class TrustedProxies:
 IPV6_PREFIX = 64
 
 
+@functools.lru_cache(maxsize=KNOWN)
 def address_key(address: str) -> str:
     """What every per-address limit counts a client as: an IPv4 address (an
     IPv4-mapped IPv6 one too) as itself, an IPv6 address as its /64
@@ -117,6 +129,7 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
+@functools.lru_cache(maxsize=KNOWN)
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(text)
