@@ -1,16 +1,16 @@
-"""Run ``python -m chatzilla`` as a real subprocess, for restart and crash tests."""
+"""Run ``python -m chatzilla`` as a real process of its own, for restart and
+crash tests (forked by the worker's fork server: tests/forkserver.py)."""
 
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
-import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .forkserver import FORK_SERVER, ROOT, Forked
+
+__all__ = ["ROOT", "ServerProcess"]
 
 
 class ServerProcess:
@@ -24,7 +24,7 @@ class ServerProcess:
         self.args = ["--host", "127.0.0.1", "--port", str(port), "--auth", "open", *args]
         self.files_limit = files_limit
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc: subprocess.Popen | None = None
+        self.proc: Forked | None = None
         self._stderr = None
         self.url = ""
         self.port = port
@@ -33,15 +33,9 @@ class ServerProcess:
         # Its log goes to a file: a pipe nobody reads until the end fills up
         # (an access line per request) and then blocks the server.
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (read and closed in _log)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatzilla", *self.args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            preexec_fn=None if self.files_limit is None else self._limit_files,
-        )
+        # Forked from this worker's fork server (tests/forkserver.py): the
+        # same process as `python -m chatzilla` without its start-up CPU.
+        self.proc = FORK_SERVER.spawn(self.args, self.env, self._stderr, self.files_limit)
         line = self.proc.stdout.readline()
         if "serving" not in line:
             self.proc.kill()
@@ -50,9 +44,6 @@ class ServerProcess:
         self.url = line.split()[3].rstrip("/")
         self.port = int(self.url.rsplit(":", 1)[1])
         return self
-
-    def _limit_files(self) -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (self.files_limit, self.files_limit))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> tuple[int, str]:
         """Send ``sig``, wait for the exit; return (exit status, stderr).
