@@ -191,6 +191,11 @@ def every_control_is_reachable_by_keyboard(alice) -> None:
     alice.page.keyboard.type("typed with the keyboard only")
     alice.page.keyboard.press("Enter")
     alice.sees("alice@example.com", "typed with the keyboard only", mine=True)
+    # Acknowledged before the cut that follows: the one pending message
+    # then is the one written offline.
+    expect(alice.message("typed with the keyboard only")).to_have_attribute(
+        "data-id", re.compile(r"^[0-9]+$")
+    )
 
 
 def test_the_panel_by_keyboard_on_a_phone(people):
