@@ -31,8 +31,14 @@ The browser and people
 * ``browser``: one headless Debian Chromium for the whole session, driven by
   Playwright's sync API (not the pytest-playwright plugin, whose ``base_url``
   fixture clashes with pytest-tornado's).
-* ``people``: ``people("alice@example.com")`` opens a fresh browser context
-  (its own cookies and storage: one person) on the test's room and joins;
+* ``people``: ``people("alice@example.com")`` opens a browser context (its
+  own cookies and storage: one person) on the test's room and joins. The
+  contexts are reused test after test (``Seat``: a person's page goes to
+  about:blank, then their cookies, storage, tabs, media and viewport are
+  cleared; the HTTP cache stays, as for someone coming back). A person
+  whose test reaches for ``person.context`` (a script, a route, offline
+  mode) has that context closed after the test, never reused; one served
+  ``avatars`` gets a new context, closed after the test.
   ``path="r/dev"`` opens another page of the server instead (on a shared
   server, name other rooms after ``people.room``: ``f"r/{people.room}-b"``,
   as another test may use "dev" at the same time),
@@ -118,6 +124,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
     "--disable-features=" + ",".join(DISABLED_FEATURES),
+    # Offline for Gravatar, as the test machines are, without a route: any
+    # route turns the context's HTTP cache off (Playwright's interception).
+    "--host-resolver-rules=MAP www.gravatar.com ~NOTFOUND",
 ]
 
 #: Every context runs in this zone (UTC+05:30, no DST), so the HH:MM shown is
@@ -407,12 +416,119 @@ def browser():
         chromium.close()
 
 
+class Seat:
+    """A browser context and its page that people use one after another.
+
+    A new context and window cost the browser about 0.5 s of CPU a person,
+    and a context starts with an empty HTTP cache, so every person's page
+    fetched and compiled all its scripts again. A seat keeps its context
+    and page: a person leaves by the page going to about:blank, and the
+    seat is emptied of what a person leaves behind there (the cookies,
+    every origin's storage, other tabs, emulated media, the viewport)
+    before the next one sits down. Its context-wide listeners pass what
+    they see on to whoever sits there (``owner``).
+    """
+
+    def __init__(self, browser: Browser, options: dict) -> None:
+        self.options = options
+        self.context = browser.new_context(timezone_id=TIMEZONE, **options)
+        self.context.add_init_script(REPORT_CSP_VIOLATIONS)
+        self.context.add_init_script(VISIBILITY)
+        self.context.on("request", self._on_request)
+        self.page: Page | None = None
+        self.owner: Person | None = None
+        #: The origins the seat's pages asked for something (their storage is cleared).
+        self.origins: set[str] = set()
+
+    def _on_request(self, request) -> None:
+        url = request.url
+        if url.startswith("http"):
+            self.origins.add("/".join(url.split("/", 3)[:3]))
+        if self.owner is not None:
+            self.owner._on_request(url)
+
+    def take(self, owner: Person) -> Page:
+        self.owner = owner
+        if self.page is None or self.page.is_closed():
+            self.page = self.context.new_page()
+        return self.page
+
+    def vacate(self) -> None:
+        """Empties the seat for the next person."""
+        self.owner = None
+        page = self.page
+        if page is not None and not page.is_closed():
+            if _has_routes(page):
+                page.close()
+            else:
+                # Unloads the page (its sockets close, its pagehide runs)
+                # before its origin's storage is cleared.
+                page.goto("about:blank")
+                page.set_viewport_size(self.options["viewport"])
+                # The seat's own scheme: "null" here would not mean the
+                # context's but none (light).
+                page.emulate_media(
+                    media="null", color_scheme=self.options["color_scheme"], reduced_motion="null"
+                )
+                page.mouse.move(0, 0)
+        for other in self.context.pages:
+            if other is not page:
+                other.close()
+        self.context.clear_cookies()
+        if self.origins:
+            if self.page is None or self.page.is_closed():
+                self.page = self.context.new_page()
+            cdp = self.context.new_cdp_session(self.page)
+            for origin in self.origins:
+                cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+            cdp.detach()
+            self.origins.clear()
+
+
+def _has_routes(page: Page) -> bool:
+    """Whether a route (of requests or websockets, e.g. a Relay's) was put on
+    ``page``: the page is closed rather than reused, as Playwright's public
+    API cannot remove a websocket route. True when it cannot tell."""
+    impl = getattr(page, "_impl_obj", None)
+    try:
+        return bool(impl._routes or impl._web_socket_routes)
+    except AttributeError:
+        return True
+
+
+class Seats:
+    """The worker's free seats, by the options a context is made with."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.free: dict[str, list[Seat]] = {}
+
+    def take(self, options: dict) -> Seat:
+        key = json.dumps(options, sort_keys=True)
+        free = self.free.get(key)
+        return free.pop() if free else Seat(self.browser, options)
+
+    def give_back(self, seat: Seat, *, reusable: bool) -> None:
+        """Keeps ``seat`` for the next person, or closes its context if the
+        test reached for it (or emptying it failed)."""
+        if reusable:
+            try:
+                seat.vacate()
+            except Exception:
+                reusable = False
+        if reusable:
+            self.free.setdefault(json.dumps(seat.options, sort_keys=True), []).append(seat)
+        else:
+            seat.context.close()
+
+
 class Person:
-    """One person: a browser context with one page on the chat."""
+    """One person: a browser context (a seat of ``seats``, or with ``avatars``
+    a context of their own) with one page on the chat."""
 
     def __init__(
         self,
-        browser: Browser,
+        seats: Seats,
         url: str,
         *,
         transport: str | None = None,
@@ -422,41 +538,57 @@ class Person:
         avatars: dict[str, bytes] | None = None,
         locale: str = "en-GB",
     ) -> None:
-        self.context = browser.new_context(
-            timezone_id=TIMEZONE,
-            locale=locale,
-            viewport=viewport or {"width": 900, "height": 640},
-            color_scheme=color_scheme,
-        )
-        self.context.add_init_script(REPORT_CSP_VIOLATIONS)
-        self.context.add_init_script(VISIBILITY)
-        self._pictures = {gravatar_hash(email): png for email, png in (avatars or {}).items()}
+        self._seats = seats
+        options = {
+            "locale": locale,
+            "viewport": viewport or {"width": 900, "height": 640},
+            "color_scheme": color_scheme,
+        }
         #: The Gravatar URLs the person's browser asked for.
         self.gravatar_requests: list[str] = []
-        self.context.route(GRAVATAR + "**", self._gravatar)
-        self.page: Page = self.context.new_page()
+        self.requests: list[str] = []
+        self._pictures = {gravatar_hash(email): png for email, png in (avatars or {}).items()}
+        # Pictures come through a route, which turns the HTTP cache off: such
+        # a person gets a context of their own, closed when they leave.
+        self._seat = Seat(seats.browser, options) if avatars else seats.take(options)
+        #: Whether the test reached for the context (to add a script, a
+        #: route, go offline...): then it is closed, not used again.
+        self._touched = bool(avatars)
+        if avatars:
+            self._seat.context.route(GRAVATAR + "**", self._gravatar)
+        self.page: Page = self._seat.take(self)
         self.page_errors: list[str] = []
         self.console_errors: list[str] = []
         #: Console errors about avatars that did not load (expected: offline).
         self.avatar_errors: list[str] = []
         self.dialogs: list[str] = []
-        self.requests: list[str] = []
         self.websockets: list[str] = []
-        self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
-        self.page.on("console", self._on_console)
-        self.page.on("dialog", self._on_dialog)
-        self.page.on("websocket", lambda ws: self.websockets.append(ws.url))
-        # The context sees the requests of every frame, the SockJS iframe's too.
-        self.context.on("request", lambda request: self.requests.append(request.url))
+        self._listeners = {
+            "pageerror": lambda exc: self.page_errors.append(str(exc)),
+            "console": self._on_console,
+            "dialog": self._on_dialog,
+            "websocket": lambda ws: self.websockets.append(ws.url),
+        }
+        for event, listener in self._listeners.items():
+            self.page.on(event, listener)
         self.email: str | None = None
+        self.closed = False
         query = f"?transports={transport}" if transport else ""
         self.page.goto(url + path + query)
 
+    @property
+    def context(self):
+        """The person's browser context (one of their own from then on)."""
+        self._touched = True
+        return self._seat.context
+
+    def _on_request(self, url: str) -> None:
+        # The context sees the requests of every frame, the SockJS iframe's too.
+        self.requests.append(url)
+        if url.startswith(GRAVATAR):
+            self.gravatar_requests.append(url)
+
     def _gravatar(self, route) -> None:
-        self.gravatar_requests.append(route.request.url)
-        if not self._pictures:
-            route.abort("internetdisconnected")  # offline, like the test machines
-            return
         key = route.request.url[len(GRAVATAR) :].split("?")[0]
         if key in self._pictures:
             route.fulfill(status=200, content_type="image/png", body=self._pictures[key])
@@ -579,11 +711,27 @@ class Person:
         return self.page.evaluate("window.chatzilla.transport()")
 
     def close(self) -> None:
-        self.context.close()
+        """Closes the person's page (as closing the tab: no unload handlers
+        run); their seat is vacated at the end of the test."""
+        if not self.closed:
+            self.closed = True
+            self.page.close()
+
+    def leave_seat(self) -> None:
+        """At the end of the test: the page goes, the seat is given back."""
+        for event, listener in self._listeners.items():
+            self.page.remove_listener(event, listener)
+        self._seats.give_back(self._seat, reusable=not self._touched)
+
+
+@pytest.fixture(scope="session")
+def seats(browser) -> Seats:
+    """The worker's browser contexts, each reused person after person."""
+    return Seats(browser)
 
 
 @pytest.fixture
-def people(browser, start_server, server, room):
+def people(seats, start_server, server, room):
     """``people(email=None, transport=None, on=None, path=None)``: a person on the page.
 
     Each is a fresh browser context on ``room``'s page (``path``: another
@@ -609,7 +757,7 @@ def people(browser, start_server, server, room):
         if path is None:
             # A server of its own (not a proxy of this one): its lobby.
             path = "" if isinstance(on, ChatServer) and not on.shared else room_path
-        person = Person(browser, (on or server).url, transport=transport, path=path, **kw)
+        person = Person(seats, (on or server).url, transport=transport, path=path, **kw)
         opened.append(person)
         if email is not None:
             person.join(email)
@@ -633,7 +781,8 @@ def people(browser, start_server, server, room):
             problems.append(
                 f"{person.email}: page errors {thrown}, console errors {console}, dialogs {person.dialogs}"
             )
-        person.close()
+    for person in opened:
+        person.leave_seat()
     assert not problems, "\n".join(problems)
 
 
