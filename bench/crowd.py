@@ -427,6 +427,10 @@ def main() -> int:
             write_section(args.write, lines)
         return 0
     parts = set(args.parts.split(","))
+    if unknown := parts - {"memory", "storm", "fanout"}:
+        parser.error(f"--parts: unknown {', '.join(sorted(unknown))} (memory, storm, fanout)")
+    if "fanout" in parts and "storm" not in parts:
+        parser.error("--parts: the fan-out runs on the crowd the storm left: fanout needs storm")
     raise_fd_limit(args.connections + 500)
     db = chatzilla_has_db()
     if args.protocol == 2 and not db:

@@ -1099,7 +1099,7 @@ class Hub:
         text = protocol.encode(self._wire.typing(member.email))
         for other in roster.connections():
             if roster.email_of(other) != member.email:
-                self._send(other, text)
+                self._send(other, text, crowd=True)
 
     # -- fan-out -----------------------------------------------------------
 
@@ -1114,7 +1114,7 @@ class Hub:
             # it was before (clients keep a message's highest rev).
             text = protocol.encode(self._changed_frame(message))
             for client in roster.connections():
-                self._send(client, text)
+                self._send(client, text, crowd=True)
             return
         # The sender's `sent` goes out here, in the same pass as everyone
         # else's copy, so every connection sees ids in strictly increasing
@@ -1133,7 +1133,7 @@ class Hub:
             if member is None or (member.held is None and message_id > member.seen):
                 client.send_text(text, crowd=True)  # what _send would do, for most of a crowd
             else:
-                self._send(client, text, message_id)
+                self._send(client, text, message_id, crowd=True)
         self.metrics.messages_out.inc()
         self.metrics.deliveries.inc(len(connections))
 
@@ -1167,9 +1167,9 @@ class Hub:
                 continue
             member = members.get(client)
             if member is None or (member.held is None and (not version or version > member.presence_seen)):
-                client.send_text(text)  # what _send would do, for most of a crowd
+                client.send_text(text, crowd=True)  # what _send would do, for most of a crowd
             else:
-                self._send(client, text, version=version)
+                self._send(client, text, version=version, crowd=True)
 
     def _flush_presence(self, room: str) -> None:
         """Send ``room``'s batch of presence changes, if one waits: a
@@ -1207,7 +1207,7 @@ class Hub:
                 and client not in origins
                 and (not oldest or oldest > member.presence_seen)
             ):
-                client.send_text(text_of(everything))  # most of a crowd
+                client.send_text(text_of(everything), crowd=True)  # most of a crowd
                 continue
             # A member still joining is filtered by version as its held frames go out.
             seen = -1 if member.held is not None else member.presence_seen
@@ -1222,12 +1222,12 @@ class Hub:
                 continue
             versions = {batch[i].change.version for i in picked}
             if versions == {0} or member.held is None:
-                self._send(client, text_of(picked), version=min(versions))
+                self._send(client, text_of(picked), version=min(versions), crowd=True)
             else:
                 # Held until `joined` is out, then each change filtered by
                 # what its participants had (another process's news).
                 for i in picked:
-                    self._send(client, text_of((i,)), version=batch[i].change.version)
+                    self._send(client, text_of((i,)), version=batch[i].change.version, crowd=True)
 
     def _presence_first(self, room: str) -> None:
         """Send ``room``'s waiting presence changes before another frame of it."""
@@ -1241,6 +1241,7 @@ class Hub:
         message_id: int | None = None,
         version: int = 0,
         requested: bool = False,
+        crowd: bool = False,
     ) -> None:
         member = self._members.get(client)
         if member is not None:
@@ -1257,7 +1258,7 @@ class Hub:
                 return  # already in this client's history
             if version and version <= member.presence_seen:
                 return  # already in this client's participants
-        client.send_text(text, requested)
+        client.send_text(text, requested, crowd)
 
     # -- moderation --------------------------------------------------------
 
@@ -1288,7 +1289,7 @@ class Hub:
         for client in roster.connections():
             key = roster.email_of(client) or ""
             if client is not skip and key != skip_key and (only is None or only(key)):
-                self._send(client, text)
+                self._send(client, text, crowd=True)
 
     def message_frame(self, message: Message) -> dict:
         """``message`` as frames show it (protocol 1 or 2)."""

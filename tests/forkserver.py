@@ -198,6 +198,7 @@ def _serve(path: str) -> None:
         conn.close()
     listener.close()
     os.unlink(path)
+    os.rmdir(os.path.dirname(path))  # ForkServer's mkdtemp, empty now
 
 
 def _helper(conn: socket.socket) -> None:
@@ -243,6 +244,9 @@ def _run_server(request: dict, fds: list[int]) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         sys.argv = ["-m", *request["args"]]
+        # Preloaded for its imports; run afresh as `python -m` runs it
+        # (left in sys.modules, runpy warns on stderr that it was).
+        sys.modules.pop("chatzilla.__main__", None)
         try:
             runpy.run_module("chatzilla", run_name="__main__", alter_sys=True)
             code = 0
@@ -253,9 +257,15 @@ def _run_server(request: dict, fds: list[int]) -> None:
     except BaseException:
         traceback.print_exc()
     finally:
-        # What the interpreter does on its way out (atexit: logging's
-        # shutdown among others), then out without unwinding into the fork
-        # server's own code.
+        # What the interpreter does on its way out: wait for the threads
+        # that are not daemons, and concurrent.futures' executors' queued
+        # work (threading._shutdown: a server whose stop hangs on a thread
+        # must hang here too), then atexit (logging's shutdown among
+        # others), then out without unwinding into the fork server's code.
+        try:
+            threading._shutdown()  # type: ignore[attr-defined]
+        except BaseException:
+            traceback.print_exc()
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             try:

@@ -747,6 +747,45 @@ def typing(email: str) -> dict:
     return {"type": "typing", "email": email}
 
 
+class LaneRecorder(Recorder):
+    """Records, with each frame, whether it came as one of a room's fan-out
+    (``crowd``: it may wait behind frames for one connection)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.lanes: list[tuple[str, bool]] = []
+
+    def send_text(self, text: str, requested: bool = False, crowd: bool = False) -> None:
+        super().send_text(text, requested, crowd)
+        self.lanes.append((json.loads(text)["type"], crowd))
+
+
+def test_what_goes_to_a_whole_room_waits_behind_answers_to_one(chat):
+    """Messages, presence, typing and changes to a whole room go out as a
+    crowd's (the outbox writes them after the frames of one connection, such
+    as an acknowledgement: tested in test_outbox); a connection's own
+    answers do not. Before, presence and typing went as one connection's:
+    an acknowledgement woken in the same turn as a presence fan-out to
+    10,000 waited for all of it."""
+    alice, bob = LaneRecorder("alice"), LaneRecorder("bob")
+    for client, email in ((alice, "alice@example.com"), (bob, "bob@example.com")):
+        chat.hub.open(client)
+        asyncio.run(chat.hub.join(client, email))
+    chat.say(alice, "hello", "r1")
+    chat.now += 10
+    chat.hub.typing(bob)
+    asyncio.run(chat.hub.edit(alice, 1, "hello, edited", "e1"))
+    # The edit's news to the room, then its answer to the editor (with its ref).
+    assert alice.lanes == [
+        ("joined", False), ("presence", True), ("sent", False), ("typing", True),
+        ("changed", True), ("changed", False),
+    ]  # fmt: skip
+    assert json.loads(alice.texts[-1])["ref"] == "e1"
+    assert [lane for lane in bob.lanes if lane[0] != "joined"] == [
+        ("message", True), ("changed", True)
+    ]  # fmt: skip
+
+
 def test_typing_goes_to_the_others_in_the_room_only(chat):
     alice1 = chat.joined("alice1", "alice@example.com")
     alice2 = chat.joined("alice2", "alice@example.com")  # her other tab

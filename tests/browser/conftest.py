@@ -475,6 +475,9 @@ class Seat:
             if other is not page:
                 other.close()
         self.context.clear_cookies()
+        # A permission granted (notifications) or asked for stays with the
+        # context: the next person starts with none.
+        self.context.clear_permissions()
         if self.origins:
             if self.page is None or self.page.is_closed():
                 self.page = self.context.new_page()

@@ -71,6 +71,8 @@ export class People {
     this._el.panel.classList.toggle('stale', stale);
     this._el.toggle.classList.toggle('stale', stale);
     this._el.stale.hidden = !stale;
+    // No more people can be asked for until connected again.
+    if (this._el.more) { this._el.more.disabled = stale; }
   }
 
   _item(email) {
@@ -110,7 +112,15 @@ export class People {
   }
 
   _more(more) {
-    if (this._el.more) { this._el.more.hidden = !more; }
+    const button = this._el.more;
+    if (!button) { return; }
+    // The last page came: the button goes, and whoever pressed it by
+    // keyboard lands on the list it filled, not on the page's start.
+    if (!more && document.activeElement === button) {
+      this._el.people.tabIndex = -1;
+      this._el.people.focus();
+    }
+    button.hidden = !more;
   }
 
   _count(n) {
