@@ -54,29 +54,15 @@ def handler_stream(handler: Any) -> IOStream | None:
     return getattr(connection, "stream", None)
 
 
-def websocket_compressed(handler: WebSocketHandler) -> bool:
-    """Whether the WebSocket negotiated permessage-deflate (then its frames
-    must go through Tornado, which compresses them)."""
-    connection = handler.ws_connection
-    return connection is not None and getattr(connection, "_compressor", None) is not None
-
-
 def websocket_stream(handler: WebSocketHandler) -> IOStream | None:
     """The stream under a WebSocket handler when frames may be written to
     it as they are: None before it has one, or when it negotiated
     permessage-deflate (Tornado must compress them). One call for the
-    outbox's every write, where :func:`handler_stream` and
-    :func:`websocket_compressed` would be two."""
+    outbox's every write (the compressor is Tornado's private name)."""
     connection = handler.ws_connection
     if connection is None or getattr(connection, "_compressor", None) is not None:
         return None
     return getattr(connection, "stream", None)
-
-
-def websocket_closing(handler: WebSocketHandler) -> bool:
-    """Whether the WebSocket's close frame is out (or its connection gone)."""
-    connection = handler.ws_connection
-    return connection is None or connection.is_closing()
 
 
 def empty_headers(headers: HTTPHeaders) -> None:

@@ -30,14 +30,14 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import tornado.web
 from sockjs.tornado import proto, static, transports
 from sockjs.tornado.basehandler import CACHE_TIME
 from sockjs.tornado.util import bytes_to_str
 from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketProtocol
 
 from . import compat
 from .outbox import raw_frames, sockjs_packet
@@ -239,8 +239,8 @@ class _DirectWrites(compat.WebSocketMixin):
         stream = compat.websocket_stream(self)
         if stream is None:
             return False
-        connection = self.ws_connection
-        if connection is None or connection.is_closing():
+        # A stream means a connection (see websocket_stream).
+        if cast(WebSocketProtocol, self.ws_connection).is_closing():
             # Its close frame is in (or its connection gone): end the
             # session, as a failed write does, instead of writing.
             self.server.io_loop.add_callback(self.on_close)

@@ -133,26 +133,6 @@ async def test_websocket_stream_only_when_frames_go_as_they_are(probe_url):
 
 
 @pytest.mark.gen_test
-async def test_websocket_compressed_only_when_negotiated(probe_url):
-    client, handler = await _probe(probe_url)
-    assert compat.websocket_compressed(handler) is False
-    client.close()
-    Probe.opened = asyncio.get_event_loop().create_future()
-    client, handler = await _probe(probe_url, compression=True)
-    assert compat.websocket_compressed(handler) is True
-    client.close()
-
-
-@pytest.mark.gen_test
-async def test_websocket_closing_once_its_close_frame_is_out(probe_url):
-    client, handler = await _probe(probe_url)
-    assert compat.websocket_closing(handler) is False
-    handler.close(1000, "bye")
-    assert compat.websocket_closing(handler) is True
-    client.close()
-
-
-@pytest.mark.gen_test
 async def test_forget_response_headers_empties_them_in_place(probe_url):
     client, handler = await _probe(probe_url)
     headers = handler._headers
