@@ -492,6 +492,10 @@ class Hub:
         self._check_room_limits(room, address)
         member = self._members[client] = _Member(email, room, address, since_change=self._changes_seen)
         self._rosters.setdefault(room, Roster[Client]()).add(client, email)
+        if self._wire.listed is not None and room not in self._present:
+            # Heard from now on: a change announced while this first join
+            # of the room waits for the backend's list may be newer than it.
+            self._present[room] = _Present([], 0)
         if address is not None:
             self._rooms_of.setdefault(address, collections.Counter())[room] += 1
         return member
