@@ -65,13 +65,13 @@ class TrustedProxies:
         )
         # Asked for every connection, of the same few peers (a proxy, a
         # crowd's addresses): each answered once (at most KNOWN kept).
-        self.trusts = functools.lru_cache(maxsize=KNOWN)(self._trusts)  # type: ignore[method-assign]
+        self._answers = functools.lru_cache(maxsize=KNOWN)(self._check)
 
     def trusts(self, address: str) -> bool:
         """Is ``address`` (as text) one of the trusted proxies?"""
-        return self._trusts(address)
+        return self._answers(address)
 
-    def _trusts(self, address: str) -> bool:
+    def _check(self, address: str) -> bool:
         ip = _ip(address)
         if ip is None:
             return False

@@ -100,6 +100,14 @@ async def _sqlite_filled(path: str) -> None:
         await store.close()
 
 
+async def _sqlite_export(path: str) -> tuple[list[dict], io.StringIO]:
+    """A SQLite chat filled by :func:`_fill`, exported: its rows, and the
+    export as a file to import."""
+    await _sqlite_filled(path)
+    rows = await _export(await SQLiteDatabase(path).open())
+    return rows, io.StringIO("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
 async def _export(db, room=None) -> list[dict]:
     out = io.StringIO()
     try:
@@ -467,11 +475,9 @@ def test_a_backup_goes_from_sqlite_into_redis_and_the_chat_reads_it(tmp_path, pr
     path = str(tmp_path / "first.db")
 
     async def scenario():
-        await _sqlite_filled(path)
-        from_sqlite = await _export(await SQLiteDatabase(path).open())
+        from_sqlite, lines = await _sqlite_export(path)
         redis = RedisDeployment(REDIS_URL, prefix)
         try:
-            lines = io.StringIO("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in from_sqlite))
             imported = await import_redis(redis, lines)
             lines.seek(0)
             again = await import_redis(redis, lines)  # nothing new the second time
@@ -526,11 +532,9 @@ def test_an_import_into_redis_keeps_the_newest_audit_entries_as_the_chat_does(tm
     path = str(tmp_path / "first.db")
 
     async def scenario():
-        await _sqlite_filled(path)
-        from_sqlite = await _export(await SQLiteDatabase(path).open())
+        from_sqlite, lines = await _sqlite_export(path)
         redis = RedisDeployment(REDIS_URL, prefix)
         try:
-            lines = io.StringIO("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in from_sqlite))
             await import_redis(redis, lines)
             kept = await redis._call("lrange", redis._key("audit"), 0, -1)
             lines.seek(0)

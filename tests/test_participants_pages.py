@@ -13,7 +13,6 @@ import asyncio
 import pytest
 
 from chatzilla import protocol
-from chatzilla.backends.memory import MemoryBackend
 from chatzilla.frames import LISTED, V1, V2, Wire
 from chatzilla.hub import Hub
 from chatzilla.identity import Person
@@ -21,23 +20,9 @@ from chatzilla.protocol import ProtocolError
 
 from .conftest import make_settings
 from .test_hub import Recorder
-from .test_presence_batches import _bots
+from .test_presence_batches import _bots, _hub, _join
 
 CROWD = [Person(f"p{i:04d}", f"person{i}@example.com", f"Person {i}") for i in range(250)]
-
-
-def _hub(wire: Wire) -> Hub:
-    return Hub(MemoryBackend(), history_limit=50, max_content=2000, wire=wire)
-
-
-async def _join(hub: Hub, person: Person, wire: Wire = V2) -> Recorder:
-    client = Recorder(person.name)
-    hub.open(client)
-    if wire is V2:
-        await hub.join(client, None, verified=person.key())
-    else:
-        await hub.join(client, person.email)
-    return client
 
 
 async def _crowd(hub: Hub, people: list[Person], wire: Wire = V2) -> list[Recorder]:

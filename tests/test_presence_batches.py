@@ -36,7 +36,7 @@ def _key(person: Person, wire: Wire) -> str:
     return person.key() if wire is V2 else person.email
 
 
-async def _join(hub: Hub, person: Person, wire: Wire) -> Recorder:
+async def _join(hub: Hub, person: Person, wire: Wire = V2) -> Recorder:
     client = Recorder(person.name)
     hub.open(client)
     if wire is V2:
