@@ -14,6 +14,7 @@ from .conftest import PHONE
 from .helpers import after_layout, restart_with
 from .pictures import portrait
 from .relay import Relay
+from .test_flood import TYPE_AND_SEND_ALL
 
 MAX_CONTENT = 200
 
@@ -27,28 +28,41 @@ restarts = pytest.mark.own_server
 def chat_with_everything(people, server, start_server, monkeypatch):
     """``chat_with_everything()``: Alice's page with most of what a page
     can show: messages of two people in groups, links, notices, a failed
-    message (the server came back with a lower limit), the typing line and
-    the jump button. Returns alice, bob and alice's relay."""
+    message (her page was loaded before the server restarted with a lower
+    limit), the typing line and the jump button. Returns alice, bob and
+    alice's relay."""
 
     def build():
-        people.allow_network_errors = True  # the relay cuts alice off
+        people.allow_network_errors = True  # the restart, and later the relay, cut alice off
         pictures = {"bob@example.com": portrait()}
         alice = people(transport="websocket", avatars=pictures)
         relay = Relay(alice.page)
         alice.page.reload()
+        expect(alice.status).to_have_text("Connected")
+        # Restarted before anyone joins (nobody to wait for), without flood
+        # control: bob's 25 messages go in one go.
+        restart_with(
+            start_server,
+            server,
+            monkeypatch,
+            CHATZILLA_MAX_CONTENT=str(MAX_CONTENT // 2),
+            CHATZILLA_RATE_LIMIT="0",
+        )
+        # Back to the tab: the page tries again at once.
+        alice.hide()
+        alice.show()
+        expect(alice.status).to_have_text("Connected", timeout=15_000)
         alice.join("alice@example.com")
         bob = people("bob@example.com", avatars=pictures)
         alice.say("hello")
-        relay.cut()
-        expect(alice.status).to_have_text("Reconnecting…")
         alice.composer.fill("far too long " * 12)
         alice.composer.press("Enter")
-        restart_with(start_server, server, monkeypatch, CHATZILLA_MAX_CONTENT=str(MAX_CONTENT // 2))
-        expect(bob.status).to_have_text("Connected", timeout=15_000)
-        relay.restore()
-        expect(alice.failed).to_have_count(1, timeout=15_000)
-        for i in range(25):
-            bob.say(f"message {i}, with https://example.com/{i}" if i % 4 == 0 else f"message {i}")
+        expect(alice.failed).to_have_count(1)
+        texts = [
+            f"message {i}, with https://example.com/{i}" if i % 4 == 0 else f"message {i}" for i in range(25)
+        ]
+        bob.page.evaluate(TYPE_AND_SEND_ALL, texts)
+        expect(alice.messages.last.locator(".content")).to_have_text(texts[-1])
         alice.page.locator("#messages").hover()
         alice.page.mouse.wheel(0, -400)
         bob.say("one below")
@@ -70,15 +84,22 @@ def offline_with_pending(alice, relay) -> None:
 
 
 def test_axe_finds_nothing_serious_before_joining(people, axe_violations):
-    for options in ({}, {"viewport": PHONE}, {"color_scheme": "dark"}):
-        person = people(**options)
-        expect(person.page.locator("#join-form")).to_be_visible()
-        assert axe_violations(person.page) == [], options
-        # And with the refusal shown by the field.
-        person.page.locator("#email").fill("nobody@localhost")
-        person.page.locator("#email").press("Enter")
-        expect(person.page.locator("#join-error")).to_be_visible()
-        assert axe_violations(person.page) == [], options
+    """The join form light, dark and on a phone; then the same with the
+    refusal shown by the field (one page, its looks switched)."""
+    person = people()
+    page = person.page
+    desktop = page.viewport_size
+    expect(page.locator("#join-form")).to_be_visible()
+    for refused in (False, True):
+        if refused:
+            page.locator("#email").fill("nobody@localhost")
+            page.locator("#email").press("Enter")
+            expect(page.locator("#join-error")).to_be_visible()
+        for color_scheme, viewport in (("light", desktop), ("dark", desktop), ("light", PHONE)):
+            page.emulate_media(color_scheme=color_scheme)
+            page.set_viewport_size(viewport)
+            after_layout(page)
+            assert axe_violations(page) == [], (color_scheme, viewport, refused)
 
 
 @restarts
