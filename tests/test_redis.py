@@ -588,9 +588,11 @@ def test_append_returns_once_its_message_is_delivered_in_this_process(redis_url,
 
 
 def test_append_does_not_wait_for_a_room_nobody_here_reads(redis_url, prefix, monkeypatch):
-    # The sender's last connection leaves while its message is on its way:
-    # append returns without waiting for a delivery that will not come
-    # (the bounded wait made endless here, so that waiting would show).
+    # The sender's last connection leaves while its message is on its way,
+    # or nobody here was ever in the room (an append of its own, as the
+    # backend contract tests make): append returns without waiting for a
+    # delivery that will not come (the bounded wait made endless here, so
+    # that waiting would show).
     from chatzilla.backends import redis as redis_backend
 
     monkeypatch.setattr(redis_backend, "DELIVERY_WAIT", 3600.0)
@@ -604,11 +606,15 @@ def test_append_does_not_wait_for_a_room_nobody_here_reads(redis_url, prefix, mo
             await asyncio.sleep(0)  # the append is on its way to Redis
             backend.leave("lobby", "a@example.com", "tab", at_once=True)
             message, _ = await asyncio.wait_for(appending, 30)
-            return message
+            never_here = backend.append("dev", "a@example.com", "hi", None, "tab")
+            elsewhere, _ = await asyncio.wait_for(never_here, 30)
+            return message, elsewhere, await backend.page("dev", None, None, 10)
         finally:
             await backend.close()
 
-    assert asyncio.run(scenario()).content == "bye"
+    message, elsewhere, stored = asyncio.run(scenario())
+    assert message.content == "bye"
+    assert [(m.id, m.content) for m in stored] == [(elsewhere.id, "hi")]
 
 
 def test_edits_and_deletes_across_processes_and_after_a_catch_up(shared, servers):

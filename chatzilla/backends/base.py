@@ -130,7 +130,7 @@ class Backend(Protocol):
         delivery comes back from a shared server (Redis: its stream reader)
         waits for it a bounded time only: past that, the message is delivered
         when the reader catches up; and it does not wait for a room that this
-        process stopped reading meanwhile. Raises :class:`StorageError` when
+        process does not read, or stopped reading meanwhile. Raises :class:`StorageError` when
         it cannot store.
         """
 

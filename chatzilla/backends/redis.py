@@ -804,8 +804,13 @@ class RedisBackend(RedisPresence):
             await self._read_past(room, int(message_id))
             return Message(int(message_id), sender, content, float(stamp_ts), ref), True
         # Delivered (and acknowledged to `origin`) by the stream reader, in
-        # the stream's order: wait for it, as the Backend contract says.
-        await asyncio.wait([delivered], timeout=DELIVERY_WAIT)
+        # the stream's order: wait for it, as the Backend contract says,
+        # unless nobody here reads the room (as _stop_waiting lets go once
+        # nobody does): the reader never will.
+        if room not in self._last_read:
+            self._origins.pop(token, None)
+        else:
+            await asyncio.wait([delivered], timeout=DELIVERY_WAIT)
         return Message(int(message_id), sender, content, ts, ref, reply_to=reply_to), False
 
     async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
