@@ -23,7 +23,7 @@ from tornado.httpclient import AsyncHTTPClient
 from chatzilla.app import make_app, make_server, open_backend
 from chatzilla.settings import Settings
 
-from .postgres import fresh_database
+from .postgres import ReusedDatabase, fresh_database
 from .sockjs_client import KINDS, TIMEOUT, TRANSPORTS
 
 #: The modules whose tests take seconds each (server processes, restarts,
@@ -125,9 +125,24 @@ def settings() -> Settings:
     return make_settings()
 
 
+@pytest.fixture(scope="session")
+def _reused_database() -> Iterator[ReusedDatabase]:
+    reused = ReusedDatabase()
+    yield reused
+    reused.drop()
+
+
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    """The URL of a new, empty Postgres database, dropped after the test."""
+def database_url(_reused_database) -> str:
+    """The URL of a migrated Postgres database with nothing in it: this
+    process's, emptied for the test (tests/postgres.py)."""
+    return _reused_database.url()
+
+
+@pytest.fixture
+def empty_database_url() -> Iterator[str]:
+    """The URL of a new Postgres database, not migrated, dropped after the
+    test: for the tests of migrations, and of a schema they change."""
     with fresh_database() as url:
         yield url
 

@@ -77,7 +77,7 @@ def _pip_for(python: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_clean_build_serves_the_page_and_the_chat(tmp_path, database_url):
+def test_a_clean_build_serves_the_page_and_the_chat(tmp_path, empty_database_url):
     """The slow one (a fresh virtualenv): the build a platform runs."""
     app = tmp_path / "app"
     for name in _files_in_git():
@@ -91,7 +91,7 @@ def test_a_clean_build_serves_the_page_and_the_chat(tmp_path, database_url):
     subprocess.run(npm, cwd=app, env=env, check=True, timeout=600, capture_output=True)
     port = free_port()
     dyno = {**env, "PATH": f"{python.parent}{os.pathsep}{env['PATH']}", "PORT": str(port)}
-    dyno["DATABASE_URL"] = database_url
+    dyno["DATABASE_URL"] = empty_database_url
     commands = procfile()
     release = subprocess.run(
         shlex.split(commands["release"]), cwd=app, env=dyno, capture_output=True, text=True, timeout=60

@@ -49,11 +49,11 @@ def migrate(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_migrate_creates_the_schema_once(database_url):
-    first = migrate(DATABASE_URL=database_url)
+def test_migrate_creates_the_schema_once(empty_database_url):
+    first = migrate(DATABASE_URL=empty_database_url)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == f"database schema at version {SCHEMA_VERSION} (was 0)"
-    again = migrate("--database-url", database_url)
+    again = migrate("--database-url", empty_database_url)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == f"database schema at version {SCHEMA_VERSION}"
 
@@ -85,10 +85,10 @@ def test_unreachable_database_is_one_line(database_url):
         assert "Traceback" not in result.stderr
 
 
-def test_a_newer_database_is_refused(database_url):
-    assert migrate(DATABASE_URL=database_url).returncode == 0
-    admin(database_url, f"INSERT INTO schema_migrations (version) VALUES ({SCHEMA_VERSION + 1})")
-    result = migrate(DATABASE_URL=database_url)
+def test_a_newer_database_is_refused(empty_database_url):
+    assert migrate(DATABASE_URL=empty_database_url).returncode == 0
+    admin(empty_database_url, f"INSERT INTO schema_migrations (version) VALUES ({SCHEMA_VERSION + 1})")
+    result = migrate(DATABASE_URL=empty_database_url)
     assert result.returncode == 2
     assert "newer than this Chatzilla" in result.stderr and "upgrade Chatzilla" in result.stderr
 
@@ -131,26 +131,26 @@ def _answer_then_end(url: str, locker: asyncpg.Connection, waiting: int) -> None
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_postgres_ending_a_pool_connection_as_it_answers(database_url):
+async def test_postgres_ending_a_pool_connection_as_it_answers(empty_database_url):
     # Both were InternalClientError from asyncpg 0.32, which the backends
     # let through: "release() called on a free connection holder" after a
     # statement's answer, and "cannot switch to state 12; another
     # operation (2) is in progress" after a new statement's preparation.
-    pool = await create_pool(database_url, max_size=1)
+    pool = await create_pool(empty_database_url, max_size=1)
     try:
         await pool.execute("CREATE TABLE t (x integer)")
         assert await pool.fetchval("SELECT count(*) + 7 FROM t") == 7  # prepared on the connection
-        locker = await asyncpg.connect(database_url)
+        locker = await asyncpg.connect(empty_database_url)
         await locker.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
         query = asyncio.ensure_future(pool.fetchval("SELECT count(*) + 7 FROM t"))
-        _answer_then_end(database_url, locker, await _waiting_on_lock(locker))
+        _answer_then_end(empty_database_url, locker, await _waiting_on_lock(locker))
         assert await query == 7  # answered: the query succeeded
         assert await pool.fetchval("SELECT 8") == 8  # and the pool goes on
 
-        locker = await asyncpg.connect(database_url)
+        locker = await asyncpg.connect(empty_database_url)
         await locker.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
         query = asyncio.ensure_future(pool.fetchval("SELECT count(*) + 9 FROM t"))
-        _answer_then_end(database_url, locker, await _waiting_on_lock(locker))
+        _answer_then_end(empty_database_url, locker, await _waiting_on_lock(locker))
         with pytest.raises(ERRORS):  # prepared, never run: a lost connection
             await query
         assert await pool.fetchval("SELECT count(*) + 9 FROM t") == 9

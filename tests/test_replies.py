@@ -348,9 +348,9 @@ def test_a_sqlite_database_of_schema_11_keeps_its_messages_and_takes_replies(tmp
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == sqlite_backend.SCHEMA_VERSION
 
 
-def test_a_postgres_database_of_migration_9_keeps_its_messages_and_takes_replies(database_url):
+def test_a_postgres_database_of_migration_9_keeps_its_messages_and_takes_replies(empty_database_url):
     async def scenario():
-        con = await postgres_backend.connect(database_url)
+        con = await postgres_backend.connect(empty_database_url)
         try:
             await postgres_backend.migrate(con, upto=9)
             # Stored by the previous Chatzilla's function.
@@ -360,7 +360,7 @@ def test_a_postgres_database_of_migration_9_keeps_its_messages_and_takes_replies
             )  # fmt: skip
         finally:
             await con.close()
-        backend = postgres_backend.PostgresBackend(database_url)
+        backend = postgres_backend.PostgresBackend(empty_database_url)
         await backend.open()
         backend.start(lambda *_: None, lambda *_: None)
         try:
@@ -369,7 +369,7 @@ def test_a_postgres_database_of_migration_9_keeps_its_messages_and_takes_replies
         finally:
             await backend.close()
         # A process of the previous Chatzilla, still running, still appends.
-        con = await asyncpg.connect(postgres_backend.normalize_url(database_url))
+        con = await asyncpg.connect(postgres_backend.normalize_url(empty_database_url))
         try:
             await con.fetch(
                 "SELECT * FROM chatzilla_append($1, $2, $3, $4, $5, $6, $7)",

@@ -117,9 +117,9 @@ def test_an_older_sqlite_file_knows_its_active_rooms_once_upgraded(tmp_path):
     con.close()
 
 
-def test_an_older_postgres_database_knows_its_active_rooms_once_upgraded(database_url):
+def test_an_older_postgres_database_knows_its_active_rooms_once_upgraded(empty_database_url):
     async def scenario():
-        con = await asyncpg.connect(database_url)
+        con = await asyncpg.connect(empty_database_url)
         try:
             await postgres.migrate(con, upto=11)  # before rooms had their last activity
             for room, ts in (("old", 1000.0), ("newer", 2000.0)):
@@ -134,7 +134,7 @@ def test_an_older_postgres_database_knows_its_active_rooms_once_upgraded(databas
             await postgres.migrate(con)
         finally:
             await con.close()
-        backend = postgres.PostgresBackend(database_url)
+        backend = postgres.PostgresBackend(empty_database_url)
         await backend.open()
         try:
             return await backend.active(5)
