@@ -31,24 +31,28 @@ run: $(RUN_STAMP) $(NODE_RUN_STAMP)
 	$(BIN)/python -m chatzilla $(ARGS)
 
 # lint, test-js, test-server and test-browser run at once, each one's output
-# printed whole when it ends: the browser tests keep the cores busy while
-# the server tests mostly wait. TEST_JOBS=1 runs them one after another.
+# printed whole when it ends. The browser tests are the long pole: they start
+# first, and the rest run niced (NICE), on the CPU the browser tests leave
+# (their Chromiums wait on the page and the server, the server tests on
+# sockets and timers), so that the browser tests never wait for a core
+# behind them. TEST_JOBS=1 runs them one after another.
 TEST_JOBS ?= 4
 test: setup chromium nginx
-	$(MAKE) --no-print-directory --jobs=$(TEST_JOBS) --output-sync=target lint test-js test-server test-browser
+	$(MAKE) --no-print-directory --jobs=$(TEST_JOBS) --output-sync=target \
+	  test-browser lint test-js test-server NICE="nice -n 10"
 
 # Lint and format check (ruff) over all our Python, and types (mypy, on
 # chatzilla/); both configured in pyproject.toml.
 LINTED := chatzilla tests bench deploy
 lint: setup
-	$(BIN)/ruff check $(LINTED)
-	$(BIN)/ruff format --check $(LINTED)
-	$(BIN)/mypy
+	$(NICE) $(BIN)/ruff check $(LINTED)
+	$(NICE) $(BIN)/ruff format --check $(LINTED)
+	$(NICE) $(BIN)/mypy
 
 # The page's modules that touch no DOM (connection, conversation, outbox,
 # errors, rules...), with Node's own test runner: no browser, no framework.
 test-js:
-	node --test tests/js/
+	$(NICE) node --test tests/js/
 
 # Server and browser tests run in TEST_WORKERS processes (pytest-xdist):
 # auto is two a core (tests/conftest.py), 0 runs them in this process.
@@ -57,7 +61,7 @@ TEST_WORKERS ?= auto
 # Server, domain and protocol tests over real loopback sockets, a test at a
 # time to whichever worker is free (the slow modules handed out first).
 test-server: setup
-	$(BIN)/python -m pytest tests --ignore=tests/browser -n $(TEST_WORKERS) --dist load --maxschedchunk 4
+	$(NICE) $(BIN)/python -m pytest tests --ignore=tests/browser -n $(TEST_WORKERS) --dist load --maxschedchunk 4
 
 # Playwright's sync API leaves a loop running that pytest-tornado tests
 # cannot share, so the browser tests get their own pytest process (its
