@@ -1,9 +1,10 @@
 """A restarted server: the page says so, comes back by itself, rejoins and
-sends what was typed meanwhile."""
+sends what was typed meanwhile; nobody is told that anyone left or came."""
 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -17,6 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.own_server]
 
 #: The page retries after about 0.5 s, 1 s, 2 s, 4 s... (+-25% jitter).
 RECONNECT_TIMEOUT = 15_000
+#: The restarted server's presence grace period (the default): everyone is
+#: back within it, so nobody is told that anyone left.
+GRACE = 8.0
 
 
 # One transport per way of receiving: a WebSocket, a streaming response, an
@@ -38,6 +42,8 @@ def test_pages_reconnect_and_rejoin_after_a_server_restart(people, server, start
         bob.sees(alice.email, "before the restart")
         pairs[transport] = (alice, bob)
 
+    everyone = [person for pair in pairs.values() for person in pair]
+    told = [notices(person).count() for person in everyone]
     server.stop()  # SIGTERM; asserts exit status 0
     for alice, bob in pairs.values():
         for person in (alice, bob):
@@ -53,11 +59,26 @@ def test_pages_reconnect_and_rejoin_after_a_server_restart(people, server, start
         expect(pending.locator(".sender")).to_have_text("Me")
         expect(pending.locator(".state")).to_have_text("sending…")
 
-    restarted = start_server(server.port)
+    restarted = start_server(server.port, "--presence-grace", str(GRACE))
+    started = time.monotonic()
     assert restarted.port == server.port
     for transport, (alice, bob) in pairs.items():
         with subtests.test(transport=transport):
             back_as_before(restarted, transport, alice, bob)
+
+    # Past the grace period, nobody was told that anyone left or came.
+    with subtests.test("nobody was told"):
+        left = started + GRACE + 1.5 - time.monotonic()
+        if left > 0:
+            everyone[0].page.wait_for_timeout(left * 1000)
+        for person, before in zip(everyone, told, strict=True):
+            expect(notices(person)).to_have_count(before)
+            expect(person.count).to_have_text("2")
+
+
+def notices(person):
+    """Every notice in the person's conversation, whatever it says."""
+    return person.page.locator("#messages li.notice")
 
 
 def back_as_before(restarted, transport: str, alice, bob) -> None:
