@@ -137,24 +137,19 @@ def test_the_whole_journey_by_mail(people, linked, mail, shots, browser, axe_vio
     expect(reopened.locator("h1")).to_have_text("This link does not work any more")
     again.close()
 
-
-def test_an_impostor_typing_a_signed_in_address_gets_no_composer(people, linked, mail, shots):
-    alice = sign_in(people, linked, mail, ALICE, "Alice")
-    mailed = len(mail.messages)
-    mallory = people(on=linked)
-    ask(mallory, ALICE)
-    # The link went to Alice's mailbox, not to Mallory.
-    assert len(mail.messages) == mailed + 1 and mail.messages[-1]["To"] == ALICE
-    mallory.page.goto(linked.url)
-    expect(mallory.page.locator("#signin")).to_be_visible()
-    expect(mallory.composer).to_be_hidden()
-    expect(mallory.page.locator("#chat")).to_be_hidden()
-    mallory.page.screenshot(path=str(shots / "5-impostor-no-composer.png"))
-    # And Alice never heard of Mallory.
-    expect(alice.count).to_have_text("1")
+    # Leave signs this browser out: Bob sees her go, and a reload does not
+    # bring her back.
+    alice.page.locator("#leave").click()
+    expect(alice.page.locator("#signin")).to_be_visible()
+    expect(bob.count).to_have_text("1")
+    alice.page.reload()
+    expect(alice.page.locator("#signin")).to_be_visible()
+    expect(alice.composer).to_be_hidden()
 
 
-def test_the_session_cookie_goes_over_every_transport(people, linked, mail, subtests):
+def test_the_session_cookie_goes_over_every_transport_and_an_impostor_gets_no_composer(
+    people, linked, mail, shots, subtests
+):
     # Signed in once: the page loaded again on each transport, a subtest each.
     alice = sign_in(people, linked, mail, ALICE, "Alice")
     bob = sign_in(people, linked, mail, BOB, "Bob")
@@ -166,17 +161,19 @@ def test_the_session_cookie_goes_over_every_transport(people, linked, mail, subt
             alice.say(f"over {transport}")
             bob.sees("Alice", f"over {transport}")
 
-
-def test_leave_signs_this_browser_out(people, linked, mail):
-    alice = sign_in(people, linked, mail, ALICE, "Alice")
-    bob = sign_in(people, linked, mail, BOB, "Bob")
-    expect(bob.count).to_have_text("2")
-    alice.page.locator("#leave").click()
-    expect(alice.page.locator("#signin")).to_be_visible()
-    expect(bob.count).to_have_text("1")
-    alice.page.reload()
-    expect(alice.page.locator("#signin")).to_be_visible()
-    expect(alice.composer).to_be_hidden()
+    # Mallory types Alice's address: the link goes to Alice's mailbox, and
+    # Mallory gets no composer.
+    mailed = len(mail.messages)
+    mallory = people(on=linked)
+    ask(mallory, ALICE)
+    assert len(mail.messages) == mailed + 1 and mail.messages[-1]["To"] == ALICE
+    mallory.page.goto(linked.url)
+    expect(mallory.page.locator("#signin")).to_be_visible()
+    expect(mallory.composer).to_be_hidden()
+    expect(mallory.page.locator("#chat")).to_be_hidden()
+    mallory.page.screenshot(path=str(shots / "5-impostor-no-composer.png"))
+    # And Alice never heard of Mallory.
+    expect(alice.count).to_have_text("2")
 
 
 def test_open_mode_marks_every_sender_unverified(people):
