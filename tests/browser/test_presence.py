@@ -58,17 +58,32 @@ def test_a_reload_or_a_quick_trip_to_another_room_tells_nobody(people, artifacts
 
 
 @pytest.mark.server_flags("--presence-grace", str(SHORT_GRACE))
-def test_someone_gone_for_longer_is_told_once_after_the_grace_period(people):
+def test_who_is_online_and_someone_gone_for_longer_is_told_once_after_the_grace_period(people):
     alice = people("alice@example.com")
+    expect(alice.count).to_have_text("1")
+    expect(alice.page.locator("#presence")).to_have_text("Who's online 1")
+    expect(alice.people_list).to_have_text(["alice@example.com"])
+
     bob = people("bob@example.com")
+    expect(bob.count).to_have_text("2")
     expect(alice.count).to_have_text("2")
+    expect(alice.notices).to_have_text(["bob@example.com joined"])
+    expect(bob.notices).to_have_count(0)
+    # Each sees themselves first, marked, then the others in order of arrival.
+    expect(alice.people_list).to_have_text(["alice@example.com", "bob@example.com"])
+    expect(bob.people_list).to_have_text(["bob@example.com", "alice@example.com"])
+    expect(bob.page.locator("#people li.me .you")).to_have_text("(you)")
+
+    # Gone: the room hears it after the server's presence grace period, once.
     expect(notices(alice)).to_have_count(1)
     bob.close()
     closed = time.monotonic()
     expect(notices(alice)).to_have_count(2, timeout=(SHORT_GRACE + 5) * 1000)
     assert time.monotonic() - closed >= SHORT_GRACE - 0.5
     expect(notices(alice).last).to_have_text(re.compile(r"^bob@example\.com left\b"))
+    expect(alice.notices).to_have_text(["bob@example.com joined", "bob@example.com left"])
     expect(alice.count).to_have_text("1")
+    expect(alice.people_list).to_have_text(["alice@example.com"])
     past_the_grace_period(alice, SHORT_GRACE)
     expect(notices(alice)).to_have_count(2)
 
