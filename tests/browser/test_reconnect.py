@@ -25,7 +25,7 @@ GRACE = 8.0
 
 # One transport per way of receiving: a WebSocket, a streaming response, an
 # EventSource, XHR long polling, JSONP long polling. (The iframe transports
-# wrap eventsource and xhr-polling; test_transports covers them.)
+# wrap eventsource and xhr-polling; test_signin's transports test covers them.)
 TRANSPORTS = ["websocket", "xhr-streaming", "eventsource", "xhr-polling", "jsonp-polling"]
 
 

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from chatzilla.privacy import email_hash
 
-from .test_transports import RECEIVE
+from .transports import RECEIVE
 
 pytestmark = pytest.mark.browser
 

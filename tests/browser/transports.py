@@ -1,4 +1,7 @@
-"""Every SockJS transport the page can be forced onto carries the chat both ways.
+"""Every SockJS transport the page can be forced onto carries the chat both
+ways: the checks, used by test_signin's
+test_every_transport_carries_the_session_cookie_and_messages_both_ways
+(signed in, so that the session cookie is seen to go over every transport too).
 
 The page's ``?transports=NAME`` hands NAME to sockjs-client as its only
 allowed transport. Two checks that it really was used: the name the client
@@ -11,10 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.sync_api import expect
-
-pytestmark = pytest.mark.browser
 
 # Path endings of each transport's receiving requests (sending goes through
 # /xhr_send or /jsonp_send); the iframe ones first load /chat/iframe.html.
@@ -40,20 +40,6 @@ def session_paths(person) -> set[str]:
     return paths
 
 
-def test_every_transport_carries_messages_both_ways(people, room_url, subtests):
-    """alice and bob on each transport in turn, a subtest each: their pages
-    loaded again with the next one (requests counted afresh)."""
-    first = next(iter(RECEIVE))
-    alice = people("alice@example.com", transport=first)
-    bob = people("bob@example.com", transport=first)
-    for transport in RECEIVE:
-        with subtests.test(transport=transport):
-            if transport != first:
-                for person in (alice, bob):
-                    load_again_on(person, room_url, transport)
-            carries_messages_both_ways(alice, bob, transport)
-
-
 def load_again_on(person, url: str, transport: str) -> None:
     """The person's page left, then loaded on ``transport`` (and back in
     the chat, as after a reload)."""
@@ -64,12 +50,14 @@ def load_again_on(person, url: str, transport: str) -> None:
     expect(person.status).to_have_text("Connected")
 
 
-def carries_messages_both_ways(alice, bob, transport: str) -> None:
+def carries_messages_both_ways(alice, bob, transport: str, names: tuple[str, str]) -> None:
+    """alice and bob (shown as ``names``) chat both ways on ``transport``,
+    and their browsers really used it (and only it)."""
     alice.say(f"alice over {transport}")
-    bob.sees("alice@example.com", f"alice over {transport}")
+    bob.sees(names[0], f"alice over {transport}")
     bob.say(f"bob over {transport}")
-    alice.sees("bob@example.com", f"bob over {transport}")
-    alice.sees("alice@example.com", f"alice over {transport}", mine=True)
+    alice.sees(names[1], f"bob over {transport}")
+    alice.sees(names[0], f"alice over {transport}", mine=True)
 
     for person in (alice, bob):
         assert person.transport() == transport
