@@ -15,7 +15,7 @@ def stored(person):
     return person.page.evaluate(f"localStorage.getItem({STORED!r})")
 
 
-def test_a_returning_visitor_is_in_at_once(people):
+def test_a_returning_visitor_is_in_at_once_and_one_who_left_can_join_again(people):
     alice = people("Alice@Example.COM")
     bob = people("bob@example.com")
     alice.say("before the reload")
@@ -31,6 +31,17 @@ def test_a_returning_visitor_is_in_at_once(people):
     bob.sees("Alice@example.com", "after the reload")
     # Another tab of hers is one participant still.
     expect(bob.count).to_have_text("2")
+
+    # Leave and join again without a reload: Bob sees her go and come back,
+    # and she has a fresh start: the history once, no leftovers.
+    alice.page.get_by_role("button", name="Leave").click()
+    expect(bob.count).to_have_text("1")
+    alice.join("Alice@example.com")
+    expect(bob.count).to_have_text("2")
+    expect(bob.notices).to_have_text(["Alice@example.com left", "Alice@example.com joined"])
+    alice.say("back")
+    bob.sees("Alice@example.com", "back")
+    expect(alice.messages.locator(".content")).to_have_text(["before the reload", "after the reload", "back"])
 
 
 def test_leave(people, server):
@@ -66,17 +77,3 @@ def test_leave(people, server):
     expect(alice.messages.locator(".sender")).to_have_text(["alice@example.com"])
     alice.say("I am carol now")
     bob.sees("carol@example.com", "I am carol now")
-
-
-def test_leave_and_join_again_without_a_reload(people):
-    alice = people("alice@example.com")
-    bob = people("bob@example.com")
-    alice.page.get_by_role("button", name="Leave").click()
-    expect(bob.count).to_have_text("1")
-    alice.join("alice@example.com")
-    expect(bob.count).to_have_text("2")
-    expect(bob.notices).to_have_text(["alice@example.com left", "alice@example.com joined"])
-    alice.say("back")
-    bob.sees("alice@example.com", "back")
-    # A fresh start: the history once, no leftovers.
-    expect(alice.messages).to_have_count(1)
