@@ -42,9 +42,11 @@ def no_sideways_scrolling(page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
-def test_desktop_layout(people):
+def test_desktop_then_phone_layout_and_dark_mode_follows_the_system(people):
+    """alice on a desktop, then her window narrowed to a phone's; bob in
+    the dark theme."""
     alice = people("alice@example.com", viewport=DESKTOP)
-    people("bob@example.com")
+    bob = people("bob@example.com", color_scheme="dark")
     page = alice.page
     header = page.locator("header.topbar")
     expect(header.locator("#room-name")).to_have_text(people.room)
@@ -67,10 +69,16 @@ def test_desktop_layout(people):
     assert sidebar["x"] >= messages["x"] + messages["width"] - 1
     no_sideways_scrolling(page)
 
+    # Dark mode follows the system: bob's page is dark, alice's light.
+    bob.sees("alice@example.com", "where does this go?")
+    dark_mode_follows_the_system(alice, bob)
 
-def test_phone_folds_the_panel_into_a_button(people):
-    alice = people("alice@example.com", viewport=PHONE)
-    people("bob@example.com")
+    # On a phone the panel folds into a button.
+    page.set_viewport_size(PHONE)
+    phone_folds_the_panel_into_a_button(alice)
+
+
+def phone_folds_the_panel_into_a_button(alice) -> None:
     page = alice.page
     sidebar = page.locator("#sidebar")
     toggle = page.get_by_role("button", name="Who's online: 2")
@@ -105,11 +113,9 @@ def test_phone_folds_the_panel_into_a_button(people):
     expect(sidebar).to_be_hidden()
 
 
-def test_dark_mode_follows_the_system(people):
-    light = people("light@example.com")
-    dark = people("dark@example.com", color_scheme="dark")
-    light.say("in the light")
-    dark.sees("light@example.com", "in the light")
+def dark_mode_follows_the_system(light, dark) -> None:
+    """``dark``'s page (color_scheme "dark") is dark, ``light``'s light,
+    both with enough contrast; a message of ``light``'s is on both."""
 
     def colours(person) -> tuple[str, str, str]:
         return person.page.evaluate("""() => {
