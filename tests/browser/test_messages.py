@@ -20,7 +20,7 @@ def classes(person) -> list[str]:
       i.className)""")
 
 
-def test_consecutive_messages_of_one_sender_are_grouped(people):
+def test_consecutive_messages_of_one_sender_are_grouped_and_addresses_are_links(people):
     alice = people("alice@example.com")
     bob = people("bob@example.com")
     alice.say("one")
@@ -53,6 +53,8 @@ def test_consecutive_messages_of_one_sender_are_grouped(people):
     alice.say("seven")
     assert classes(alice)[-3:] == ["notice presence", "message", "message+"]
 
+    http_https_and_www_addresses_are_links_and_nothing_else(alice, bob)
+
 
 LINKS = (
     "see https://example.com/a?b=1&c=2, then (http://example.org/wiki/Foo_(bar)). "
@@ -61,9 +63,7 @@ LINKS = (
 )
 
 
-def test_http_https_and_www_addresses_are_links_and_nothing_else(people):
-    alice = people("alice@example.com")
-    bob = people("bob@example.com")
+def http_https_and_www_addresses_are_links_and_nothing_else(alice, bob) -> None:
     alice.say(LINKS)
     bob.sees("alice@example.com", LINKS)
     for person in (alice, bob):
