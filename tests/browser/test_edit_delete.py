@@ -86,27 +86,13 @@ def test_edit_and_delete_your_own_messages_and_catch_up_on_them(people, artifact
     alice.page.screenshot(path=str(artifacts / "edit-delete.png"))
 
 
-def test_an_edit_can_be_cancelled_and_an_empty_one_is_refused_at_once(people):
+def test_edits_cancelled_refused_or_from_markup_and_reactions_taken_back(people, artifacts):
+    """alice and bob: edits (an_edit_can_be_cancelled_and_an_empty_one_is_refused_at_once,
+    an_edit_starts_from_the_text_as_typed_with_its_markup), then reactions."""
     alice = people("alice@example.com")
     bob = people("bob@example.com")
-    alice.say("keep me")
-    mine = alice.message("keep me")
-    mine.locator(".more").click()
-    mine.get_by_role("button", name="Edit this message").click()
-    mine.locator(".editor textarea").fill("   ")
-    mine.locator(".editor textarea").press("Enter")
-    expect(mine.locator(".change-state")).to_contain_text("cannot be empty")
-    mine.locator(".editor textarea").press("Escape")
-    expect(mine.locator(".editor")).to_have_count(0)
-    expect(mine.locator(".content")).to_have_text("keep me")
-    expect(mine.locator(".content")).to_be_visible()
-    expect(mine.locator(".edited")).to_have_count(0)
-    expect(bob.message("keep me").locator(".edited")).to_have_count(0)
-
-
-def test_react_with_a_common_or_any_emoji_and_take_it_back(people, artifacts):
-    alice = people("alice@example.com")
-    bob = people("bob@example.com")
+    an_edit_can_be_cancelled_and_an_empty_one_is_refused_at_once(alice, bob)
+    an_edit_starts_from_the_text_as_typed_with_its_markup(alice)
     alice.say("lunch at noon?")
     bob.sees("alice@example.com", "lunch at noon?")
 
@@ -145,8 +131,23 @@ def test_react_with_a_common_or_any_emoji_and_take_it_back(people, artifacts):
     expect(question.locator(".reaction").first).to_have_attribute("aria-pressed", "false")
 
 
-def test_an_edit_starts_from_the_text_as_typed_with_its_markup(people):
-    alice = people("alice@example.com")
+def an_edit_can_be_cancelled_and_an_empty_one_is_refused_at_once(alice, bob) -> None:
+    alice.say("keep me")
+    mine = alice.message("keep me")
+    mine.locator(".more").click()
+    mine.get_by_role("button", name="Edit this message").click()
+    mine.locator(".editor textarea").fill("   ")
+    mine.locator(".editor textarea").press("Enter")
+    expect(mine.locator(".change-state")).to_contain_text("cannot be empty")
+    mine.locator(".editor textarea").press("Escape")
+    expect(mine.locator(".editor")).to_have_count(0)
+    expect(mine.locator(".content")).to_have_text("keep me")
+    expect(mine.locator(".content")).to_be_visible()
+    expect(mine.locator(".edited")).to_have_count(0)
+    expect(bob.message("keep me").locator(".edited")).to_have_count(0)
+
+
+def an_edit_starts_from_the_text_as_typed_with_its_markup(alice) -> None:
     alice.composer.fill("**bold** and `code`")
     alice.composer.press("Enter")
     mine = alice.message("bold and code")  # as shown
@@ -161,3 +162,4 @@ def test_an_edit_starts_from_the_text_as_typed_with_its_markup(people):
     alice.message("bold and code!").locator(".more").click()
     alice.message("bold and code!").get_by_role("button", name="Edit this message").click()
     expect(alice.message("bold and code!").locator(".editor textarea")).to_have_value("**bold** and `code`!")
+    alice.message("bold and code!").locator(".editor textarea").press("Escape")
