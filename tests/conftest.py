@@ -120,7 +120,7 @@ def make_settings(**overrides) -> Settings:
 def settings() -> Settings:
     """Override in a test module (or parametrize) to change one setting.
 
-    The database file always goes to the test's own temporary folder.
+    A SQLite database file always goes to the test's own temporary folder.
     """
     return make_settings()
 
@@ -158,8 +158,11 @@ def stores(request) -> Settings:
 
 
 @pytest.fixture
-def app(io_loop, settings, tmp_path):
-    if settings.db == Settings.db:
+def app(request, io_loop, settings):
+    # Only a SQLite store reads the file: the temporary folder (a directory
+    # made and numbered for the test) only for those.
+    if settings.storage != "memory" and settings.db == Settings.db:
+        tmp_path = request.getfixturevalue("tmp_path")
         settings = dataclasses.replace(settings, db=str(tmp_path / "chatzilla.db"))
     backend = io_loop.run_sync(lambda: open_backend(settings))
     application = make_app(settings, backend=backend, io_loop=io_loop)
