@@ -60,10 +60,9 @@ def test_two_people_chat_both_ways_and_a_late_joiner_sees_the_history(people):
     expect(carol.messages).to_have_count(3)
 
 
-def test_enter_sends_and_shift_enter_inserts_newline(people):
-    alice = people("alice@example.com")
-    bob = people("bob@example.com")
-
+def enter_sends_and_shift_enter_inserts_newline(alice, bob) -> None:
+    """On an empty conversation: one two-line message from alice, then
+    bob's "sentinel"."""
     composer = alice.composer
     composer.click()
     composer.press_sequentially("first line")
@@ -145,9 +144,11 @@ def test_a_sent_message_leaves_the_composer_at_once_and_is_pending_until_its_ack
     check_time(alice, "waiting for the ack")
 
 
-def test_html_in_messages_is_shown_as_text(people, artifacts):
+def test_enter_shift_enter_and_html_in_messages_is_shown_as_text(people, artifacts):
     alice = people("alice@example.com")
     bob = people("bob@example.com")
+    enter_sends_and_shift_enter_inserts_newline(alice, bob)
+    before = ["first line\nsecond line", "sentinel"]
     nasty = ["<img src=x onerror=alert(1)>", "<b>bold</b>"]
 
     for text in nasty:
@@ -157,17 +158,17 @@ def test_html_in_messages_is_shown_as_text(people, artifacts):
     first.locator(".more").click()
     first.get_by_role("button", name="Write a reply to this message").click()
     expect(bob.page.locator("#reply-preview-text .excerpt")).to_have_text(nasty[0])
-    bob.say("sentinel")  # gives a broken image time to fire its onerror
-    alice.sees("bob@example.com", "sentinel")
+    bob.say("a reply")  # gives a broken image time to fire its onerror
+    alice.sees("bob@example.com", "a reply")
 
     for person, mine in ((alice, True), (bob, False)):
         for text in nasty:
             person.sees("alice@example.com", text, mine=mine)
-        expect(person.messages.locator(".content")).to_have_text([*nasty, "sentinel"])
+        expect(person.messages.locator(".content")).to_have_text([*before, *nasty, "a reply"])
         # No element came out of the text, no dialog, no request for "x".
         assert person.page.locator("#messages img").count() == 0
         assert person.page.locator("#messages .content *").count() == 0
-        expect(person.message("sentinel").locator(".reply-quote .excerpt")).to_have_text(nasty[0])
+        expect(person.message("a reply").locator(".reply-quote .excerpt")).to_have_text(nasty[0])
         assert person.page.locator("#messages .reply-quote .excerpt *").count() == 0
         assert person.page.locator("img").count() == 0
         assert person.dialogs == []
