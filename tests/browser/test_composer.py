@@ -15,7 +15,9 @@ MAX_CONTENT = 80
 pytestmark = [pytest.mark.browser, pytest.mark.server_flags("--max-content", str(MAX_CONTENT))]
 
 
-def test_blank_and_too_long_are_said_at_once_with_a_counter(people, axe_violations):
+def test_blank_and_too_long_are_said_at_once_and_the_newest_stays_in_view_as_it_grows(
+    people, axe_violations, artifacts
+):
     alice = people(transport="websocket")
     relay = Relay(alice.page)  # what she sends
     alice.page.reload()
@@ -67,6 +69,10 @@ def test_blank_and_too_long_are_said_at_once_with_a_counter(people, axe_violatio
         "\U0001f600" * MAX_CONTENT,
     ]
 
+    # Her window narrowed to a phone's: the newest message stays in view.
+    page.set_viewport_size({"width": 360, "height": 640})
+    the_newest_message_stays_in_view_as_the_composer_grows(alice, bob, artifacts)
+
 
 def newest_in_view(person) -> bool:
     """The last message is wholly inside the list's visible box."""
@@ -78,12 +84,11 @@ def newest_in_view(person) -> bool:
     }""")
 
 
-def test_the_newest_message_stays_in_view_as_the_composer_grows(people, artifacts):
-    alice = people("alice@example.com", viewport={"width": 360, "height": 640})
-    bob = people("bob@example.com")
+def the_newest_message_stays_in_view_as_the_composer_grows(alice, bob, artifacts) -> None:
+    """alice (360 px wide) has two messages; bob says 20 more."""
     for i in range(20):
         bob.say(f"message {i:02d}")
-    expect(alice.messages).to_have_count(20)
+    expect(alice.messages).to_have_count(22)
     assert newest_in_view(alice)
 
     # Six lines: the composer grows, the list shrinks, from the top.
