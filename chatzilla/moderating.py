@@ -38,6 +38,11 @@ BANNED_CLOSE = 4403
 
 _PERSON_ID = re.compile(r"p[0-9a-f]{12}")
 
+#: Seconds the first joins after a start wait for the store to listen to the
+#: other processes (a connection to Redis or Postgres: milliseconds, unless
+#: it is down, when the join's own reads fail anyway).
+LISTEN_WAIT = 5.0
+
 #: The close frame's reason for those a room turning private leaves out.
 PRIVATE_NOW = "This room is private now: ask its owner or a moderator to invite you"
 
@@ -116,7 +121,7 @@ class Moderation:
         self._rules: dict[str, Rules] = {}
         self._roles: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task] = set()
-        self._listening = False
+        self._listening: asyncio.Future[None] | None = None
         # What each join reads, shared by a crowd joining at once
         # (chatzilla.shared_reads): a room's roles and rules, a person's sanctions.
         self._room_roles: SharedReads[str, dict[str, str]] = SharedReads(lambda room: self.store.roles(room))
@@ -134,11 +139,17 @@ class Moderation:
         person's; an uninvited person with an invitation link (``invite``,
         its secret) for a private room is invited by it. Raises ``banned``,
         ``not_invited``, ``invalid_invite`` or ``unavailable``."""
-        if not self._listening:
+        if self._listening is None:
             # From the first join on (the loop runs by then): before it,
             # nobody here has anything to hear.
-            self._listening = True
-            self.store.listen(self._heard)
+            self._listening = self.store.listen(self._heard)
+        if not self._listening.done():
+            # Until the other processes' actions are heard, one told between
+            # this join's reading and then would be missed (a mute given
+            # elsewhere as the first person came in after a start): wait a
+            # bounded time. Past it, the store reads everyone here again once
+            # it listens (listener(None)).
+            await asyncio.wait([self._listening], timeout=LISTEN_WAIT)
         person = public_of(key)
         person_id = person["id"]
         try:

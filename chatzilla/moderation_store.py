@@ -91,8 +91,13 @@ class ModerationStore(Protocol):
     async def rooms(self) -> list[str]:
         """Every room with a role or a sanction kept."""
 
-    def listen(self, listener: Listener) -> None:
-        """Hear the other processes' actions from now on (a task of the running loop)."""
+    def listen(self, listener: Listener) -> asyncio.Future[None]:
+        """Hear the other processes' actions from now on (a task of the running
+        loop). The future it returns is done once they are heard: an action
+        told before then is not (a join waits for it, see
+        :meth:`~chatzilla.moderating.Moderation.admit`). Once listening,
+        ``listener(None)`` says that actions may have been missed (the first
+        time, and after each lost connection): read again what matters."""
 
     async def close(self) -> None:
         """Release what the store holds; safe to call twice."""
@@ -215,8 +220,8 @@ class MemoryModeration:
     async def rooms(self) -> list[str]:
         return sorted(set(self._roles) | {room for room, _, _ in self._sanctions})
 
-    def listen(self, listener: Listener) -> None:
-        pass  # one process: nobody else changes anything
+    def listen(self, listener: Listener) -> asyncio.Future[None]:
+        return _heard_already()  # one process: nobody else changes anything
 
     async def close(self) -> None:
         pass
@@ -421,8 +426,23 @@ class SQLiteModeration(SQLiteSide):
         )
         return [row[0] for row in rows]
 
-    def listen(self, listener: Listener) -> None:
-        pass  # a SQLite file serves one process
+    def listen(self, listener: Listener) -> asyncio.Future[None]:
+        return _heard_already()  # a SQLite file serves one process
+
+
+def _heard_already() -> asyncio.Future[None]:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+def _listening() -> asyncio.Future[None]:
+    return asyncio.get_running_loop().create_future()
+
+
+def _started(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
 
 
 def _envelope(node: str, action: Action) -> str:
@@ -463,6 +483,7 @@ class RedisModeration(RedisSide):
         super().__init__(url, prefix, "moderation")
         self.node = os.urandom(6).hex()
         self._task: asyncio.Task | None = None
+        self._ready: asyncio.Future[None] | None = None
 
     async def roles(self, room: str) -> dict[str, str]:
         return await self._call("hgetall", self._key("roles", room))
@@ -618,22 +639,32 @@ class RedisModeration(RedisSide):
                 rooms.append(room)
         return rooms
 
-    def listen(self, listener: Listener) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._listen(listener))
+    def listen(self, listener: Listener) -> asyncio.Future[None]:
+        if self._ready is None:
+            self._ready = _listening()
+            self._task = asyncio.ensure_future(self._listen(listener, self._ready))
+        return self._ready
 
-    async def _listen(self, listener: Listener) -> None:
+    async def _listen(self, listener: Listener, ready: asyncio.Future[None]) -> None:
         import redis
 
         lost = False
+        missed = True  # anything told before the first subscription
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._key("moderation"))
-                if lost:
-                    listener(None)  # what was said meanwhile is lost: read again
-                    lost = False
                 async for item in pubsub.listen():
+                    if item["type"] == "subscribe":
+                        # Redis's answer: subscribed from here on (subscribe()
+                        # only sent the command; a PUBLISH could still beat it).
+                        _started(ready)
+                        if lost or missed:
+                            listener(None)  # what was said meanwhile is lost: read again
+                            lost = missed = False
+                        continue
+                    if item["type"] != "message":
+                        continue
                     action = _opened(self.node, item["data"])
                     if action is not None:
                         listener(action)
@@ -650,6 +681,7 @@ class RedisModeration(RedisSide):
 
     async def close(self) -> None:
         task, self._task = self._task, None
+        self._ready = None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -670,6 +702,7 @@ class PostgresModeration:
         self._opening = asyncio.Lock()
         self.node = os.urandom(6).hex()
         self._task: asyncio.Task | None = None
+        self._ready: asyncio.Future[None] | None = None
 
     async def _pool_(self) -> Any:
         from .backends.postgres import create_pool, migrate
@@ -905,16 +938,19 @@ class PostgresModeration:
         )
         return [row[0] for row in rows]
 
-    def listen(self, listener: Listener) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._listen(listener))
+    def listen(self, listener: Listener) -> asyncio.Future[None]:
+        if self._ready is None:
+            self._ready = _listening()
+            self._task = asyncio.ensure_future(self._listen(listener, self._ready))
+        return self._ready
 
-    async def _listen(self, listener: Listener) -> None:
+    async def _listen(self, listener: Listener, ready: asyncio.Future[None]) -> None:
         import asyncpg
 
         from .backends.postgres import ERRORS
 
         lost = False
+        missed = True  # anything told before the first LISTEN
         while True:
             con = None
             try:
@@ -929,9 +965,10 @@ class PostgresModeration:
 
                 await con.add_listener(CHANNEL, heard)
                 con.add_termination_listener(lambda _con, gone=gone: gone.done() or gone.set_result(None))
-                if lost:
+                _started(ready)
+                if lost or missed:
                     listener(None)
-                    lost = False
+                    lost = missed = False
                 await gone
                 raise ConnectionError("the listening connection was lost")
             except asyncio.CancelledError:
@@ -947,6 +984,7 @@ class PostgresModeration:
 
     async def close(self) -> None:
         task, self._task = self._task, None
+        self._ready = None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
