@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from .backends.base import StorageError
@@ -436,8 +436,28 @@ def _heard_already() -> asyncio.Future[None]:
     return done
 
 
-def _listening() -> asyncio.Future[None]:
-    return asyncio.get_running_loop().create_future()
+class _Hearing:
+    """The task of a shared store that hears the other processes' actions
+    (``listen(listener, ready)``, which sets ``ready`` once it does), started
+    once; what :meth:`ModerationStore.listen` returns."""
+
+    def __init__(self, listen: Callable[[Listener, asyncio.Future[None]], Coroutine[Any, Any, None]]) -> None:
+        self._listen = listen
+        self._task: asyncio.Task | None = None
+        self._ready: asyncio.Future[None] | None = None
+
+    def start(self, listener: Listener) -> asyncio.Future[None]:
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            self._task = asyncio.ensure_future(self._listen(listener, self._ready))
+        return self._ready
+
+    async def stop(self) -> None:
+        task, self._task, self._ready = self._task, None, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _started(ready: asyncio.Future[None]) -> None:
@@ -482,8 +502,7 @@ class RedisModeration(RedisSide):
     def __init__(self, url: str, prefix: str) -> None:
         super().__init__(url, prefix, "moderation")
         self.node = os.urandom(6).hex()
-        self._task: asyncio.Task | None = None
-        self._ready: asyncio.Future[None] | None = None
+        self._hearing = _Hearing(self._listen)
 
     async def roles(self, room: str) -> dict[str, str]:
         return await self._call("hgetall", self._key("roles", room))
@@ -640,10 +659,7 @@ class RedisModeration(RedisSide):
         return rooms
 
     def listen(self, listener: Listener) -> asyncio.Future[None]:
-        if self._ready is None:
-            self._ready = _listening()
-            self._task = asyncio.ensure_future(self._listen(listener, self._ready))
-        return self._ready
+        return self._hearing.start(listener)
 
     async def _listen(self, listener: Listener, ready: asyncio.Future[None]) -> None:
         import redis
@@ -680,12 +696,7 @@ class RedisModeration(RedisSide):
                     await pubsub.aclose()
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        self._ready = None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._hearing.stop()
         await self._redis.aclose()
 
 
@@ -701,8 +712,7 @@ class PostgresModeration:
         self._pool: Any = None  # a backends.postgres.Pool (asyncpg has no types)
         self._opening = asyncio.Lock()
         self.node = os.urandom(6).hex()
-        self._task: asyncio.Task | None = None
-        self._ready: asyncio.Future[None] | None = None
+        self._hearing = _Hearing(self._listen)
 
     async def _pool_(self) -> Any:
         from .backends.postgres import create_pool, migrate
@@ -939,10 +949,7 @@ class PostgresModeration:
         return [row[0] for row in rows]
 
     def listen(self, listener: Listener) -> asyncio.Future[None]:
-        if self._ready is None:
-            self._ready = _listening()
-            self._task = asyncio.ensure_future(self._listen(listener, self._ready))
-        return self._ready
+        return self._hearing.start(listener)
 
     async def _listen(self, listener: Listener, ready: asyncio.Future[None]) -> None:
         import asyncpg
@@ -983,12 +990,7 @@ class PostgresModeration:
                     con.terminate()
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        self._ready = None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._hearing.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
