@@ -221,6 +221,16 @@ const composer = new Composer({
   typed: (text) => { if (current) { current.conversation.typed(text); } },
 });
 
+// sockjs-client's JSONP polling names each poll's callback in window._jp
+// and forgets it when it gives the poll up (a close, a timeout), but cannot
+// stop the poll's script, which runs when the server answers: a call of a
+// name that is gone ("_jp.a1b2c3 is not a function"), thrown in the page.
+// A late answer to a poll given up is dropped instead. (sockjs-client makes
+// window._jp only when there is none.)
+window._jp = new Proxy({}, {
+  get: (callbacks, name) => (name in callbacks ? callbacks[name] : () => {}),
+});
+
 const connection = new Connection({
   open: () => new window.SockJS(CHAT_URL, null, forced.length ? { transports: forced } : {}),
   timers,

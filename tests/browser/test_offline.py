@@ -135,3 +135,37 @@ def test_back_online_or_back_to_the_tab_connects_at_once(people, how):
         alice.show()
     expect(alice.status).to_have_text("Connected", timeout=10_000)
     assert time.monotonic() - started < 1.0
+
+
+#: In a page, a JSONP-polling socket of its own (sockjs-client's, as the
+#: page's is on that transport) joins the room as another tab would, then is
+#: closed while its next poll is out: sockjs-client gives the poll up (takes
+#: its script out and forgets its callback) but cannot stop the script, which
+#: the server answers later (here the next heartbeat, within a second).
+#: Resolves with the number of JSONP answers received until then.
+JSONP_POLL_GIVEN_UP = """
+([url, room]) => new Promise((resolve) => {
+  const answers = () => performance.getEntriesByType('resource')
+    .filter((e) => e.name.includes('/jsonp?')).length;
+  const sock = new window.SockJS(url, null, { transports: ['jsonp-polling'] });
+  sock.onopen = () => sock.send(JSON.stringify({ type: 'join', email: 'tab@example.com', room: room }));
+  sock.onmessage = (e) => {
+    // Its next poll goes out once this answer is read.
+    if (JSON.parse(e.data).type === 'joined') {
+      setTimeout(() => { sock.close(); resolve(answers()); }, 100);
+    }
+  };
+})
+"""
+
+JSONP_ANSWERS = "performance.getEntriesByType('resource').filter((e) => e.name.includes('/jsonp?')).length"
+
+
+def test_a_poll_answered_after_it_was_given_up_is_ignored(people, server):
+    # Seen under load across a server restart (test_reconnect, jsonp-polling):
+    # "TypeError: _jp.a1b2c3d4 is not a function", a page error.
+    alice = people("alice@example.com")
+    before = alice.page.evaluate(JSONP_POLL_GIVEN_UP, [server.url + "chat", people.room])
+    wait_until(alice.page, lambda: alice.page.evaluate(JSONP_ANSWERS) > before)
+    alice.page.evaluate("() => new Promise((r) => setTimeout(r, 50))")  # its script has run by then
+    assert alice.page_errors == []
