@@ -122,6 +122,7 @@ class Moderation:
         self._roles: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._listening: asyncio.Future[None] | None = None
+        self._listen_until = 0.0  # the loop's time the joins stop waiting for it
         # What each join reads, shared by a crowd joining at once
         # (chatzilla.shared_reads): a room's roles and rules, a person's sanctions.
         self._room_roles: SharedReads[str, dict[str, str]] = SharedReads(lambda room: self.store.roles(room))
@@ -139,17 +140,20 @@ class Moderation:
         person's; an uninvited person with an invitation link (``invite``,
         its secret) for a private room is invited by it. Raises ``banned``,
         ``not_invited``, ``invalid_invite`` or ``unavailable``."""
+        loop = asyncio.get_running_loop()
         if self._listening is None:
             # From the first join on (the loop runs by then): before it,
             # nobody here has anything to hear.
             self._listening = self.store.listen(self._heard)
-        if not self._listening.done():
+            self._listen_until = loop.time() + LISTEN_WAIT
+        if not self._listening.done() and loop.time() < self._listen_until:
             # Until the other processes' actions are heard, one told between
             # this join's reading and then would be missed (a mute given
-            # elsewhere as the first person came in after a start): wait a
-            # bounded time. Past it, the store reads everyone here again once
-            # it listens (listener(None)).
-            await asyncio.wait([self._listening], timeout=LISTEN_WAIT)
+            # elsewhere as the first person came in after a start): the
+            # joins wait, LISTEN_WAIT after the first at most (not each: a
+            # store that cannot listen would slow every join). Past it, the
+            # store reads everyone here again once it listens (listener(None)).
+            await asyncio.wait([self._listening], timeout=self._listen_until - loop.time())
         person = public_of(key)
         person_id = person["id"]
         try:
