@@ -130,8 +130,8 @@ class Backend(Protocol):
         delivery comes back from a shared server (Redis: its stream reader)
         waits for it a bounded time only: past that, the message is delivered
         when the reader catches up; and it does not wait for a room that this
-        process does not read, or stopped reading meanwhile. Raises :class:`StorageError` when
-        it cannot store.
+        process does not read, or stopped reading meanwhile. Raises
+        :class:`StorageError` when it cannot store.
         """
 
     async def page(self, room: str, after: int | None, before: int | None, limit: int) -> list[Message]:
